@@ -1,0 +1,191 @@
+//! A local, recording implementation of the AWS traits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{
+    AutoScalingApi, AwsError, AwsErrorKind, CommandInvocation, CompleteLifecycleAction,
+    LifecycleHeartbeat, SendCommand, SsmApi,
+};
+
+/// One call recorded by [`LocalAws`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedCall {
+    /// `autoscaling` or `ssm`.
+    pub service: &'static str,
+    /// The operation name.
+    pub operation: &'static str,
+    /// The input, as JSON.
+    pub input: Value,
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<RecordedCall>,
+    completed: BTreeSet<(String, String, String)>,
+    commands: BTreeMap<String, (String, String, String)>,
+    command_status: BTreeMap<String, String>,
+}
+
+/// Records every call and answers deterministically: lifecycle actions complete once (a second
+/// completion answers "No active Lifecycle Action found"), command ids are derived from the
+/// comment tag, and command invocations report the status set with [`LocalAws::set_command_status`]
+/// (`InProgress` by default).
+#[derive(Default)]
+pub struct LocalAws {
+    state: Mutex<State>,
+}
+
+impl LocalAws {
+    /// An empty recorder.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every call so far, in order.
+    #[must_use]
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
+    }
+
+    /// Removes and returns the calls recorded so far.
+    pub fn take_calls(&self) -> Vec<RecordedCall> {
+        std::mem::take(&mut self.lock().calls)
+    }
+
+    /// Sets what `GetCommandInvocation` answers for a command.
+    pub fn set_command_status(&self, command_id: &str, status: &str) {
+        self.lock()
+            .command_status
+            .insert(command_id.to_string(), status.to_string());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The command id [`LocalAws`] gives a command with this comment tag.
+    #[must_use]
+    pub fn command_id_for(tag: &str) -> String {
+        // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in tag.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("cmd-{hash:016x}")
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for LocalAws {
+    async fn complete_lifecycle_action(
+        &self,
+        input: &CompleteLifecycleAction,
+    ) -> Result<(), AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "CompleteLifecycleAction",
+            input: serde_json::to_value(input).unwrap_or(Value::Null),
+        });
+        let key = (
+            input.group.clone(),
+            input.hook.clone(),
+            input.token.clone().unwrap_or_else(|| input.instance_id.clone()),
+        );
+        if state.completed.insert(key) {
+            Ok(())
+        } else {
+            Err(AwsError {
+                operation: "CompleteLifecycleAction".into(),
+                kind: AwsErrorKind::NoActiveLifecycleAction,
+                code: "ValidationError".into(),
+                message: "No active Lifecycle Action found with token".into(),
+            })
+        }
+    }
+
+    async fn record_lifecycle_action_heartbeat(
+        &self,
+        input: &LifecycleHeartbeat,
+    ) -> Result<(), AwsError> {
+        self.lock().calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "RecordLifecycleActionHeartbeat",
+            input: serde_json::to_value(input).unwrap_or(Value::Null),
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SsmApi for LocalAws {
+    async fn send_command(&self, input: &SendCommand) -> Result<String, AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "ssm",
+            operation: "SendCommand",
+            input: serde_json::to_value(input).unwrap_or(Value::Null),
+        });
+        let id = Self::command_id_for(&input.comment);
+        state.commands.insert(
+            id.clone(),
+            (
+                input.instance_id.clone(),
+                input.comment.clone(),
+                input.document.clone(),
+            ),
+        );
+        Ok(id)
+    }
+
+    async fn find_command(&self, instance_id: &str, tag: &str) -> Result<Option<String>, AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "ssm",
+            operation: "ListCommands",
+            input: json!({"instance_id": instance_id, "tag": tag}),
+        });
+        Ok(state
+            .commands
+            .iter()
+            .find(|(_, (instance, comment, _))| instance == instance_id && comment.contains(tag))
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn get_command_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<CommandInvocation, AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "ssm",
+            operation: "GetCommandInvocation",
+            input: json!({"command_id": command_id, "instance_id": instance_id}),
+        });
+        if !state.commands.contains_key(command_id) {
+            return Err(AwsError {
+                operation: "GetCommandInvocation".into(),
+                kind: AwsErrorKind::Permanent,
+                code: "InvocationDoesNotExist".into(),
+                message: format!("no invocation of {command_id} on {instance_id}"),
+            });
+        }
+        let status = state
+            .command_status
+            .get(command_id)
+            .cloned()
+            .unwrap_or_else(|| "InProgress".into());
+        Ok(CommandInvocation {
+            command_id: command_id.to_string(),
+            instance_id: instance_id.to_string(),
+            status,
+        })
+    }
+}

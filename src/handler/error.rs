@@ -1,0 +1,73 @@
+//! Handler errors, each classified retryable or not.
+
+use crate::event::DecodeError;
+use crate::store::StoreError;
+use crate::tasks::TaskError;
+
+/// Handling an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The payload could not be decoded.
+    #[error("failed to decode the event: {0}")]
+    Decode(#[from] DecodeError),
+    /// The store failed.
+    #[error("failed to access the store: {0}")]
+    Store(#[from] StoreError),
+    /// An SSM event named an instance that has no record.
+    #[error("failed to find instance `{ident}`: no record (has cloud-init registered it?)")]
+    UnknownInstance {
+        /// The instance id.
+        ident: String,
+    },
+    /// The record's state is not a state of the model.
+    #[error("failed to step instance `{ident}`: state `{state}` is not in the model")]
+    UnknownState {
+        /// The instance id.
+        ident: String,
+        /// The state found.
+        state: String,
+    },
+    /// A task failed in a way worth retrying (throttling, 5xx); the state is unchanged.
+    #[error("failed to run a task for `{ident}` (will retry): {source}")]
+    TaskRetryable {
+        /// The instance id.
+        ident: String,
+        /// The task's error.
+        #[source]
+        source: TaskError,
+    },
+    /// An error inside failure handling.
+    #[error("failed while handling a failure of `{ident}` in state `{state}`: {message}")]
+    FailureHandling {
+        /// The instance id.
+        ident: String,
+        /// The state it was in.
+        state: String,
+        /// The error.
+        message: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+    /// Conflicting writes kept winning over ours.
+    #[error("failed to write `{ident}`: {attempts} conflicting writes in a row")]
+    Contention {
+        /// The instance id.
+        ident: String,
+        /// How many times we tried.
+        attempts: usize,
+    },
+}
+
+impl HandlerError {
+    /// True when retrying the invocation may succeed; false for poison events, which must never
+    /// loop.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Decode(_) | Self::UnknownInstance { .. } | Self::UnknownState { .. } => false,
+            Self::Store(e) => e.is_retryable(),
+            Self::TaskRetryable { .. } | Self::Contention { .. } => true,
+            Self::FailureHandling { retryable, .. } => *retryable,
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The [`LifecycleHandler`]: decode → load → step → execute → persist, until quiescent.
+//!
+//! # Guarantees
+//! - A transition is written at most once: every write is conditional on the state and version
+//!   read, and an event id already processed is a no-op.
+//! - A chain interrupted by a crash or the deadline is recorded (`InFlight`) and finished by the
+//!   next delivery of any event for the instance, or by the sweep.
+//! - `before` tasks run before the write and are re-run after a crash; `after` tasks run after it
+//!   and are re-run from the record; built-in tasks are idempotent.
+//!
+//! # Errors
+//! Every error is classified retryable or not ([`HandlerError::is_retryable`]).
+
+mod chain;
+mod error;
+mod outcome;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use error::HandlerError;
+pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
+
+use crate::aws::AwsClients;
+use crate::event::{Event, Invocation, Stimulus, decode_invocation};
+use crate::machine::Machine;
+use crate::store::StateStore;
+
+/// A source of the current time (simulated in the simulator).
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Handler settings.
+#[derive(Clone, Debug)]
+pub struct HandlerConfig {
+    /// The scheduled rule that runs the sweep.
+    pub sweep_rule: String,
+    /// How long a lifecycle event waits for its instance to reach the initial state.
+    pub initial_wait: Duration,
+    /// How often the store is polled during that wait.
+    pub initial_poll_interval: Duration,
+    /// Time kept free before the invocation deadline.
+    pub deadline_margin: Duration,
+    /// Transitions one event may cause in a row.
+    pub max_steps: usize,
+    /// Conflicting writes tolerated (reload and step again) before giving up.
+    pub max_conflicts: usize,
+    /// How long a record stays after reaching a terminal state (DynamoDB TTL).
+    pub terminal_ttl: Duration,
+    /// Page size of active-index queries.
+    pub page_size: usize,
+    /// How long an SSM command intent written by another invocation is presumed to be that
+    /// invocation's to send; past it, the writer is presumed crashed and the command is recovered.
+    pub intent_lease: Duration,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        Self {
+            // The rule name the SAM template gives the sweep schedule.
+            sweep_rule: "reconcile".into(),
+            // Cloud-init usually finishes within seconds of the launch event; longer waits are
+            // the sweep's job, so the invocation is not held open for minutes.
+            initial_wait: Duration::from_secs(20),
+            initial_poll_interval: Duration::from_secs(2),
+            // Enough for one more conditional write after the last step.
+            deadline_margin: Duration::from_secs(3),
+            // The example model's longest chain is 4; 32 stops a cycle of automatic triggers.
+            max_steps: 32,
+            // Concurrent deliveries of one event settle within a couple of reloads.
+            max_conflicts: 8,
+            // A week: long enough to inspect a finished lifecycle, short enough to stay small.
+            terminal_ttl: Duration::from_secs(7 * 24 * 3600),
+            // DynamoDB returns at most 1 MB per page anyway.
+            page_size: 100,
+            // Longer than one invocation's wait for SendCommand, shorter than a sweep period.
+            intent_lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One invocation's deadline and identity.
+#[derive(Clone, Debug)]
+pub struct InvocationContext {
+    /// When the invocation must have answered.
+    pub deadline: Instant,
+    /// The request id, for logs.
+    pub request_id: String,
+}
+
+impl InvocationContext {
+    /// A context with a deadline `budget` from now.
+    #[must_use]
+    pub fn with_budget(budget: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + budget,
+            request_id: "local".into(),
+        }
+    }
+}
+
+/// What one message of an invocation produced.
+#[derive(Debug)]
+pub struct MessageReport {
+    /// The SQS/SNS message id.
+    pub message_id: Option<String>,
+    /// Outcomes per instance, or the error that stopped the message.
+    pub result: Result<Vec<Outcome>, HandlerError>,
+}
+
+/// The lifecycle handler. Build it once (clients, model) and call it for every invocation.
+#[derive(Clone)]
+pub struct LifecycleHandler {
+    machine: Arc<Machine>,
+    store: Arc<dyn StateStore>,
+    aws: AwsClients,
+    clock: Arc<dyn Clock>,
+    config: HandlerConfig,
+}
+
+impl LifecycleHandler {
+    /// A handler over a machine, a store and AWS clients, with default settings.
+    #[must_use]
+    pub fn new(machine: Arc<Machine>, store: Arc<dyn StateStore>, aws: AwsClients) -> Self {
+        Self {
+            machine,
+            store,
+            aws,
+            clock: Arc::new(SystemClock),
+            config: HandlerConfig::default(),
+        }
+    }
+
+    /// Replaces the settings.
+    #[must_use]
+    pub fn with_config(mut self, config: HandlerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The machine.
+    #[must_use]
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &HandlerConfig {
+        &self.config
+    }
+
+    /// Decodes and handles a whole invocation payload (direct, SNS or SQS).
+    ///
+    /// # Errors
+    /// A [`HandlerError::Decode`] when the payload is no known envelope or a direct event is
+    /// malformed; per-message errors are in the reports.
+    pub async fn handle_payload(
+        &self,
+        payload: &Value,
+        ctx: &InvocationContext,
+    ) -> Result<(Invocation, Vec<MessageReport>), HandlerError> {
+        let invocation = decode_invocation(payload)?;
+        let mut reports = Vec::with_capacity(invocation.messages.len());
+        for message in &invocation.messages {
+            let result = match &message.event {
+                Ok(event) => self.handle_event(event, ctx).await,
+                Err(e) => Err(HandlerError::Decode(e.clone())),
+            };
+            reports.push(MessageReport {
+                message_id: message.message_id.clone(),
+                result,
+            });
+        }
+        Ok((invocation, reports))
+    }
+
+    /// Handles one decoded event: every instance it addresses, or every active record for a
+    /// scheduled event.
+    ///
+    /// # Errors
+    /// The first error met for an instance event; for scheduled events, per-instance errors are
+    /// reported in the outcomes and the first retryable one is returned after all instances ran.
+    pub async fn handle_event(
+        &self,
+        event: &Event,
+        ctx: &InvocationContext,
+    ) -> Result<Vec<Outcome>, HandlerError> {
+        let span = tracing::info_span!("event", id = %event.id, kind = event.stimulus.kind(), request_id = %ctx.request_id);
+        let _guard = span.enter();
+        match &event.stimulus {
+            Stimulus::Scheduled(_) => self.handle_scheduled(event, ctx).await,
+            stimulus => {
+                let mut outcomes = Vec::new();
+                for ident in stimulus.instance_ids() {
+                    outcomes.push(self.process_instance(ident, &event.id, stimulus, ctx).await?);
+                }
+                Ok(outcomes)
+            }
+        }
+    }
+
+    async fn handle_scheduled(
+        &self,
+        event: &Event,
+        ctx: &InvocationContext,
+    ) -> Result<Vec<Outcome>, HandlerError> {
+        let mut outcomes = Vec::new();
+        let mut first_retryable = None;
+        let mut start: Option<String> = None;
+        loop {
+            if self.near_deadline(ctx) {
+                tracing::warn!("deadline near: the sweep stops; the next one continues");
+                break;
+            }
+            let page = self
+                .store
+                .query_active(None, start.as_deref(), self.config.page_size)
+                .await?;
+            for record in &page.records {
+                if self.near_deadline(ctx) {
+                    break;
+                }
+                match self
+                    .process_instance(&record.ident, &event.id, &event.stimulus, ctx)
+                    .await
+                {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(e) => {
+                        tracing::error!(instance = %record.ident, error = %e, "instance failed during a scheduled run");
+                        let mut outcome = Outcome::rejected(Some(&event.id), Some(&record.ident), &e);
+                        outcome.outcome = OutcomeKind::Failed;
+                        outcomes.push(outcome);
+                        if e.is_retryable() && first_retryable.is_none() {
+                            first_retryable = Some(e);
+                        }
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        match first_retryable {
+            Some(e) => Err(e),
+            None => Ok(outcomes),
+        }
+    }
+
+    fn near_deadline(&self, ctx: &InvocationContext) -> bool {
+        Instant::now() + self.config.deadline_margin >= ctx.deadline
+    }
+}

@@ -1,0 +1,25 @@
+//! # asg-lifecycle
+//!
+//! Drive every EC2 Auto Scaling instance through a declared lifecycle state machine.
+//!
+//! Events ([`event`]) become stimuli; the instance's record ([`record`]) is loaded from a
+//! [`store::StateStore`]; the pure [`machine::Machine::step`] decides which trigger fires; the
+//! [`handler::LifecycleHandler`] runs the tasks ([`tasks`], through the [`aws`] traits) and
+//! persists every transition with a conditional write. See `ARCHITECTURE.md` for the guarantees.
+#![warn(missing_docs)]
+
+pub mod aws;
+pub mod event;
+pub mod handler;
+pub mod machine;
+pub mod record;
+pub mod redact;
+pub mod store;
+pub mod tasks;
+pub mod wait;
+
+pub use event::{Event, Stimulus};
+pub use handler::{HandlerConfig, LifecycleHandler, Outcome};
+pub use machine::{Decision, Graph, Machine, Model};
+pub use record::InstanceRecord;
+pub use store::{MemoryStore, StateStore};

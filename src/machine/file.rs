@@ -1,0 +1,455 @@
+//! The YAML file format of a model.
+//!
+//! ```yaml
+//! initial: finished_cloud_init        # the state cloud-init writes when it is done
+//! pending: [new]                      # states before it: the handler waits
+//! stable: [ready]                     # healthy resting states
+//! terminal: [terminated, abandoned]   # the lifecycle ends here
+//! failure: failure                    # errors lead here
+//! states: [new, finished_cloud_init, {name: join_cluster, timeout: 10m}, ...]
+//! transitions:
+//!   - source: finished_cloud_init     # one state or a list
+//!     dest: join_cluster              # absent: internal transition
+//!     triggers:
+//!       - name: join
+//!         conditions: [is_launching]  # names, or {name: {args}}
+//!         unless: []
+//!         before: []
+//!         after: [{send_command: {commands: [/opt/join.sh]}}]
+//!         ignore_errors: false
+//!         stop_after_state_change: false
+//!         stop_after_trigger: false
+//! ```
+//!
+//! Parsing keeps every position and collects every problem; unknown keys are rejected.
+
+use std::time::Duration;
+
+use marked_yaml::{LoadError, Node, types::MarkedScalarNode};
+use serde_json::Value;
+
+use super::problem::{Problem, ValidationReport};
+use super::spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+
+struct Parser<'a> {
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Parser<'a> {
+    fn loc(&self, node_span: &marked_yaml::Span) -> Option<Loc> {
+        node_span.start().map(|m| Loc {
+            file: self.file.to_string(),
+            line: m.line(),
+            column: m.column(),
+        })
+    }
+
+    fn problem(&mut self, code: &'static str, message: String, span: &marked_yaml::Span) {
+        let loc = self.loc(span);
+        self.problems.push(Problem {
+            code,
+            message,
+            loc,
+            file: self.file.to_string(),
+        });
+    }
+
+    fn check_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
+        if let Some(map) = node.as_mapping() {
+            for key in map.keys() {
+                if !allowed.contains(&key.as_str()) {
+                    self.problem(
+                        "unknown-key",
+                        format!(
+                            "unknown key `{}` in {what} (expected one of: {})",
+                            key.as_str(),
+                            allowed.join(", ")
+                        ),
+                        key.span(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn name(&mut self, node: &Node, what: &str) -> Option<Named> {
+        match node {
+            Node::Scalar(s) if !s.as_str().is_empty() => Some(self.named(s)),
+            _ => {
+                self.problem("invalid-value", format!("{what} must be a name"), node.span());
+                None
+            }
+        }
+    }
+
+    fn named(&self, scalar: &MarkedScalarNode) -> Named {
+        Named {
+            name: scalar.as_str().to_string(),
+            loc: self.loc(scalar.span()),
+        }
+    }
+
+    fn names(&mut self, node: &Node, what: &str) -> Vec<Named> {
+        match node {
+            Node::Scalar(_) => self.name(node, what).into_iter().collect(),
+            Node::Sequence(items) => items.iter().filter_map(|n| self.name(n, what)).collect(),
+            Node::Mapping(_) => {
+                self.problem(
+                    "invalid-value",
+                    format!("{what} must be a name or a list of names"),
+                    node.span(),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn flag(&mut self, node: &Node, key: &str) -> bool {
+        match node.as_scalar().and_then(MarkedScalarNode::as_bool) {
+            Some(b) => b,
+            None => {
+                self.problem(
+                    "invalid-value",
+                    format!("`{key}` must be true or false"),
+                    node.span(),
+                );
+                false
+            }
+        }
+    }
+
+    fn calls(&mut self, node: &Node, what: &str) -> Vec<CallSpec> {
+        let items: Vec<&Node> = match node {
+            Node::Sequence(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        let mut calls = Vec::new();
+        for item in items {
+            match item {
+                Node::Scalar(s) if !s.as_str().is_empty() => calls.push(CallSpec {
+                    name: self.named(s),
+                    args: Value::Null,
+                }),
+                Node::Mapping(map) if map.len() == 1 => {
+                    let (key, args) = map.iter().next().expect("one entry");
+                    calls.push(CallSpec {
+                        name: self.named(key),
+                        args: to_json(args),
+                    });
+                }
+                other => self.problem(
+                    "invalid-value",
+                    format!("each of `{what}` must be a name or `{{name: {{arguments}}}}`"),
+                    other.span(),
+                ),
+            }
+        }
+        calls
+    }
+
+    fn trigger(&mut self, node: &Node) -> Option<TriggerSpec> {
+        const KEYS: &[&str] = &[
+            "name",
+            "conditions",
+            "unless",
+            "before",
+            "after",
+            "ignore_errors",
+            "stop_after_state_change",
+            "stop_after_trigger",
+        ];
+        let Some(map) = node.as_mapping() else {
+            self.problem("invalid-value", "a trigger must be a mapping".into(), node.span());
+            return None;
+        };
+        self.check_keys(node, KEYS, "a trigger");
+        let mut trigger = TriggerSpec::default();
+        match map.get_node("name") {
+            Some(n) => trigger.name = self.name(n, "`name`")?,
+            None => {
+                self.problem("missing-key", "a trigger needs `name`".into(), node.span());
+                return None;
+            }
+        }
+        if let Some(n) = map.get_node("conditions") {
+            trigger.conditions = self.calls(n, "conditions");
+        }
+        if let Some(n) = map.get_node("unless") {
+            trigger.unless = self.calls(n, "unless");
+        }
+        if let Some(n) = map.get_node("before") {
+            trigger.before = self.calls(n, "before");
+        }
+        if let Some(n) = map.get_node("after") {
+            trigger.after = self.calls(n, "after");
+        }
+        if let Some(n) = map.get_node("ignore_errors") {
+            trigger.ignore_errors = self.flag(n, "ignore_errors");
+        }
+        if let Some(n) = map.get_node("stop_after_state_change") {
+            trigger.stop_after_state_change = self.flag(n, "stop_after_state_change");
+        }
+        if let Some(n) = map.get_node("stop_after_trigger") {
+            trigger.stop_after_trigger = self.flag(n, "stop_after_trigger");
+        }
+        Some(trigger)
+    }
+
+    fn transition(&mut self, node: &Node) -> Option<TransitionSpec> {
+        let Some(map) = node.as_mapping() else {
+            self.problem("invalid-value", "a transition must be a mapping".into(), node.span());
+            return None;
+        };
+        self.check_keys(node, &["source", "dest", "triggers"], "a transition");
+        let mut spec = TransitionSpec {
+            loc: self.loc(node.span()),
+            ..TransitionSpec::default()
+        };
+        match map.get_node("source") {
+            Some(n) => spec.source = self.names(n, "`source`"),
+            None => self.problem("missing-key", "a transition needs `source`".into(), node.span()),
+        }
+        if let Some(n) = map.get_node("dest") {
+            spec.dest = self.name(n, "`dest`");
+        }
+        match map.get_node("triggers") {
+            Some(Node::Sequence(items)) => {
+                spec.triggers = items.iter().filter_map(|t| self.trigger(t)).collect();
+            }
+            Some(other) => self.problem(
+                "invalid-value",
+                "`triggers` must be a list".into(),
+                other.span(),
+            ),
+            None => self.problem(
+                "missing-key",
+                "a transition needs `triggers`".into(),
+                node.span(),
+            ),
+        }
+        Some(spec)
+    }
+
+    fn state(&mut self, node: &Node) -> Option<StateSpec> {
+        match node {
+            Node::Scalar(_) => Some(StateSpec {
+                name: self.name(node, "a state")?,
+                timeout: None,
+            }),
+            Node::Mapping(map) => {
+                self.check_keys(node, &["name", "timeout"], "a state");
+                let name = match map.get_node("name") {
+                    Some(n) => self.name(n, "`name`")?,
+                    None => {
+                        self.problem("missing-key", "a state needs `name`".into(), node.span());
+                        return None;
+                    }
+                };
+                let timeout = match map.get_scalar("timeout") {
+                    Some(s) => match parse_duration(s.as_str()) {
+                        Ok(d) => Some(d),
+                        Err(message) => {
+                            self.problem("invalid-value", message, s.span());
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                Some(StateSpec { name, timeout })
+            }
+            Node::Sequence(_) => {
+                self.problem(
+                    "invalid-value",
+                    "a state must be a name or {name, timeout}".into(),
+                    node.span(),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Parses durations such as `90s`, `10m`, `1h30m`, `2d`.
+///
+/// # Errors
+/// A message naming the text that is not a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m)");
+    let mut total = 0u64;
+    let mut digits = String::new();
+    let mut seen_unit = false;
+    for ch in text.trim().chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total += n * unit;
+        digits.clear();
+        seen_unit = true;
+    }
+    if !digits.is_empty() || !seen_unit {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn to_json(node: &Node) -> Value {
+    match node {
+        Node::Scalar(s) => {
+            if s.may_coerce() {
+                if let Some(b) = s.as_bool() {
+                    return Value::Bool(b);
+                }
+                if let Ok(i) = s.as_str().parse::<i64>() {
+                    return Value::from(i);
+                }
+                if s.as_str() == "~" || s.as_str() == "null" {
+                    return Value::Null;
+                }
+            }
+            Value::String(s.as_str().to_string())
+        }
+        Node::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Node::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn load_error_problem(file: &str, error: &LoadError) -> Problem {
+    let (marker, message) = match error {
+        LoadError::TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_string()),
+        LoadError::TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a sequence".to_string()),
+        LoadError::UnexpectedAnchor(m) => (Some(*m), "anchors and aliases are not supported".to_string()),
+        LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain names".to_string()),
+        LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
+        LoadError::ScanError(m, e) => (Some(*m), format!("invalid YAML: {e}")),
+        LoadError::DuplicateKey(inner) => (
+            inner.key.span().start().copied(),
+            format!("duplicate key `{}`", inner.key.as_str()),
+        ),
+    };
+    Problem {
+        code: "parse-error",
+        message,
+        loc: marker.map(|m| Loc {
+            file: file.to_string(),
+            line: m.line().max(1),
+            column: m.column().max(1),
+        }),
+        file: file.to_string(),
+    }
+}
+
+/// Parses a model file's text into an unchecked [`ModelSpec`].
+///
+/// # Errors
+/// Every syntax and shape problem found, located in `file`.
+pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport> {
+    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+    let root = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| ValidationReport {
+        problems: vec![load_error_problem(file, &e)],
+    })?;
+    let mut parser = Parser {
+        file,
+        problems: Vec::new(),
+    };
+    const KEYS: &[&str] = &[
+        "description",
+        "initial",
+        "pending",
+        "stable",
+        "terminal",
+        "failure",
+        "states",
+        "transitions",
+    ];
+    parser.check_keys(&root, KEYS, "the model");
+    let map = root.as_mapping().expect("top level is a mapping");
+    let mut spec = ModelSpec {
+        file: file.to_string(),
+        ..ModelSpec::default()
+    };
+    match map.get_node("states") {
+        Some(Node::Sequence(items)) => {
+            spec.states = items.iter().filter_map(|n| parser.state(n)).collect();
+        }
+        Some(other) => parser.problem("invalid-value", "`states` must be a list".into(), other.span()),
+        None => parser.problem("missing-key", "the model needs `states`".into(), root.span()),
+    }
+    match map.get_node("initial") {
+        Some(n) => spec.initial = parser.name(n, "`initial`"),
+        None => parser.problem("missing-key", "the model needs `initial`".into(), root.span()),
+    }
+    match map.get_node("failure") {
+        Some(n) => spec.failure = parser.name(n, "`failure`"),
+        None => parser.problem(
+            "missing-failure-path",
+            "the model declares no `failure` state: errors would have nowhere to go".into(),
+            root.span(),
+        ),
+    }
+    if let Some(n) = map.get_node("pending") {
+        spec.pending = parser.names(n, "`pending`");
+    }
+    if let Some(n) = map.get_node("terminal") {
+        spec.terminal = parser.names(n, "`terminal`");
+    }
+    if let Some(n) = map.get_node("stable") {
+        spec.stable = parser.names(n, "`stable`");
+    }
+    match map.get_node("transitions") {
+        Some(Node::Sequence(items)) => {
+            spec.transitions = items.iter().filter_map(|n| parser.transition(n)).collect();
+        }
+        Some(other) => parser.problem(
+            "invalid-value",
+            "`transitions` must be a list".into(),
+            other.span(),
+        ),
+        None => parser.problem("missing-key", "the model needs `transitions`".into(), root.span()),
+    }
+    if parser.problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(ValidationReport {
+            problems: parser.problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_compound_units() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+    }
+
+    #[test]
+    fn a_scalar_source_and_a_list_source_both_parse() {
+        let spec = parse_model(
+            "m.yaml",
+            "initial: a\nfailure: f\nstates: [a, b, f]\ntransitions:\n  - source: [a, b]\n    dest: b\n    triggers: [{name: go}]\n  - source: f\n    triggers: [{name: stay}]\n",
+        )
+        .unwrap();
+        assert_eq!(spec.transitions[0].source.len(), 2);
+        assert!(spec.transitions[1].dest.is_none());
+        assert_eq!(spec.transitions[0].source[1].loc.as_ref().unwrap().line, 5);
+    }
+}

@@ -1,0 +1,103 @@
+//! The transition graph: model file format, validation, the pure step and rendering.
+//!
+//! The example model (`transitions/cluster-node.yaml`):
+//!
+//! ```text
+//!  new ─(cloud-init)─► finished_cloud_init ─join─► join_cluster ─joined─► joined_cluster
+//!                                                       │ (SSM)                │
+//!                                                       ▼ failed               ▼ update_dns
+//!  failure ─abandon─► abandoned                     failure            updating_dns ─(SSM)─► dns_updated
+//!                                                                                         │ complete
+//!  ready ─drain─► draining ─(SSM)─► leaving_cluster ─(SSM)─► completing_termination       ▼
+//!                                            │ complete                       completing_lifecycle ─► ready
+//!                                            ▼
+//!                                        terminated
+//! ```
+//!
+//! A model is validated into a [`Graph`]; a [`Machine`] pairs it with the registry of named
+//! conditions and tasks. [`Machine::step`] is pure: it decides, the handler does.
+
+mod file;
+mod graph;
+mod model;
+mod problem;
+mod render;
+mod spec;
+mod step;
+mod validate;
+
+use std::sync::Arc;
+
+pub use file::{parse_duration, parse_model};
+pub use graph::{Call, Graph, Transition, Trigger};
+pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
+pub use problem::{Problem, ValidationReport};
+pub use render::{Format, render};
+pub use spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+pub use step::{Decision, Firing};
+pub use validate::validate;
+
+use crate::tasks::Registry;
+
+/// A checked graph with the conditions and tasks it names.
+#[derive(Clone)]
+pub struct Machine {
+    graph: Arc<Graph>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine").field("graph", &self.graph).finish_non_exhaustive()
+    }
+}
+
+impl Machine {
+    /// Validates a model (its own conditions and tasks over the built-in ones).
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn from_model(model: &dyn Model) -> Result<Self, ValidationReport> {
+        let mut registry = Registry::builtin();
+        for (name, condition) in model.conditions() {
+            registry.add_condition(name, condition);
+        }
+        for (name, task) in model.tasks() {
+            registry.add_task(name, task);
+        }
+        let graph = validate(&model.transitions(), &registry)?;
+        Ok(Self {
+            graph: Arc::new(graph),
+            registry,
+        })
+    }
+
+    /// Parses and validates a model file's text.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn from_yaml(file: &str, text: &str) -> Result<Self, ValidationReport> {
+        Self::from_model(&FileModel::parse(file, text)?)
+    }
+
+    /// The example model embedded in the crate.
+    ///
+    /// # Panics
+    /// Never: the embedded model is validated by the tests.
+    #[must_use]
+    pub fn example() -> Self {
+        Self::from_yaml(EXAMPLE_MODEL_NAME, EXAMPLE_MODEL).expect("the embedded example model is valid")
+    }
+
+    /// The graph.
+    #[must_use]
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The conditions and tasks.
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}

@@ -1,0 +1,364 @@
+//! The instance record: one item per instance, keyed by `Ident`.
+//!
+//! Cloud-init owns `Ident`, `InstanceIp`, its own extra attributes and the first `ItemStatus`
+//! values; the handler owns everything else. A record converts to and from a flat JSON object whose
+//! keys are the DynamoDB attribute names, so the JSON store file and the table hold the same shape.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::event::Stimulus;
+
+/// Attribute names of the handler-owned fields (and the cloud-init ones the handler reads).
+pub mod attr {
+    /// Partition key: the EC2 instance id.
+    pub const IDENT: &str = "Ident";
+    /// The current state.
+    pub const ITEM_STATUS: &str = "ItemStatus";
+    /// Bumped by every handler write; absent on a record only cloud-init has written.
+    pub const VERSION: &str = "Version";
+    /// The pending lifecycle action.
+    pub const LIFECYCLE_ACTION: &str = "LifecycleAction";
+    /// The pending SSM command (intent or sent).
+    pub const PENDING_COMMAND: &str = "PendingCommand";
+    /// The event whose chain of transitions is not finished yet.
+    pub const IN_FLIGHT: &str = "InFlight";
+    /// When the current state was entered (RFC 3339).
+    pub const ENTERED_AT: &str = "EnteredAt";
+    /// Ids of events fully processed, newest last.
+    pub const RECENT_EVENTS: &str = "RecentEvents";
+    /// Bounded transition history, newest last.
+    pub const HISTORY: &str = "History";
+    /// The last error met while handling this instance.
+    pub const LAST_ERROR: &str = "LastError";
+    /// The Auto Scaling group name.
+    pub const GROUP: &str = "GroupName";
+    /// Sparse index attribute: the group name, present only while the record is active.
+    pub const ACTIVE_GROUP: &str = "ActiveGroup";
+    /// Expiry time (epoch seconds) for DynamoDB TTL, set at a terminal state.
+    pub const EXPIRES_AT: &str = "ExpiresAt";
+    /// Set when the instance left its group without reaching a terminal state.
+    pub const GONE: &str = "Gone";
+
+    /// Every handler-owned attribute name.
+    pub const HANDLER_OWNED: &[&str] = &[
+        VERSION,
+        LIFECYCLE_ACTION,
+        PENDING_COMMAND,
+        IN_FLIGHT,
+        ENTERED_AT,
+        RECENT_EVENTS,
+        HISTORY,
+        LAST_ERROR,
+        GROUP,
+        ACTIVE_GROUP,
+        EXPIRES_AT,
+        GONE,
+    ];
+}
+
+/// How many processed event ids a record keeps for deduplication.
+pub const RECENT_EVENTS_LIMIT: usize = 32;
+/// How many history entries a record keeps.
+pub const HISTORY_LIMIT: usize = 50;
+
+/// A lifecycle action that Auto Scaling holds open for this instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleAction {
+    /// The lifecycle action token.
+    pub token: Option<String>,
+    /// The lifecycle hook name.
+    pub hook: String,
+    /// The Auto Scaling group name.
+    pub group: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `autoscaling:EC2_INSTANCE_TERMINATING`.
+    pub transition: String,
+    /// Id of the event that announced it.
+    pub event_id: String,
+    /// The notification metadata, parsed as JSON when it is JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// When the action was announced.
+    pub started_at: DateTime<Utc>,
+    /// The last heartbeat sent for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<DateTime<Utc>>,
+}
+
+/// An SSM command started by a transition; `command_id` is absent while only the intent exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PendingCommand {
+    /// The transition attempt that sends it (also the command's comment tag).
+    pub attempt_id: String,
+    /// The SSM command id, once sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// The trigger whose task sends it.
+    pub trigger: String,
+    /// When the status event is due at the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    /// When the intent was recorded.
+    pub intent_at: DateTime<Utc>,
+}
+
+/// Which part of a transition attempt an interrupted chain stopped in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InFlight {
+    /// The event being processed.
+    pub event_id: String,
+    /// The stimulus, kept so that a redelivery or the sweep can finish the chain.
+    pub stimulus: Stimulus,
+    /// The attempt id of the transition in progress.
+    pub attempt_id: String,
+    /// `after` tasks of the last written transition that have not run yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_after: Vec<String>,
+    /// The trigger whose `after` tasks are pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The state the pending `after` tasks' transition came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// One recorded transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryEntry {
+    /// Source state.
+    pub from: String,
+    /// Destination state.
+    pub to: String,
+    /// The trigger that fired (`error` for a move to the failure state).
+    pub trigger: String,
+    /// The event that caused it.
+    pub event_id: String,
+    /// The version the record got with this transition.
+    pub version: u64,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+}
+
+/// The instance record as the handler sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstanceRecord {
+    /// The instance id (`Ident`).
+    pub ident: String,
+    /// `ItemStatus`: the current state, absent before cloud-init's first write.
+    pub status: Option<String>,
+    /// `Version`: 0 when only cloud-init has written the record.
+    pub version: u64,
+    /// Attributes owned by cloud-init (`InstanceIp`, join tokens, ...), by name.
+    pub attributes: BTreeMap<String, Value>,
+    /// The lifecycle action held open for the instance.
+    pub lifecycle_action: Option<LifecycleAction>,
+    /// The SSM command the machine waits for.
+    pub pending_command: Option<PendingCommand>,
+    /// The unfinished chain, if any.
+    pub in_flight: Option<InFlight>,
+    /// When the current state was entered.
+    pub entered_at: Option<DateTime<Utc>>,
+    /// Processed event ids, newest last, at most [`RECENT_EVENTS_LIMIT`].
+    pub recent_events: Vec<String>,
+    /// Transition history, newest last, at most [`HISTORY_LIMIT`].
+    pub history: Vec<HistoryEntry>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// The Auto Scaling group name, once known.
+    pub group: Option<String>,
+    /// The sparse active-index attribute (the group, or `-` when unknown).
+    pub active_group: Option<String>,
+    /// TTL expiry, epoch seconds.
+    pub expires_at: Option<i64>,
+    /// True when the instance left its group before reaching a terminal state.
+    pub gone: bool,
+}
+
+/// A record that could not be read from its stored form.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to read attribute `{attribute}` of record `{ident}`: {message}")]
+pub struct RecordFormatError {
+    /// The record's ident.
+    pub ident: String,
+    /// The attribute at fault.
+    pub attribute: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl InstanceRecord {
+    /// A record that only names its instance.
+    #[must_use]
+    pub fn new(ident: impl Into<String>) -> Self {
+        Self {
+            ident: ident.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The state, or `""` when cloud-init has not written one.
+    #[must_use]
+    pub fn state(&self) -> &str {
+        self.status.as_deref().unwrap_or("")
+    }
+
+    /// True when this event id was fully processed already.
+    #[must_use]
+    pub fn has_processed(&self, event_id: &str) -> bool {
+        self.recent_events.iter().any(|e| e == event_id)
+    }
+
+    /// A cloud-init attribute as a string, if it is one.
+    #[must_use]
+    pub fn attribute_str(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(Value::as_str)
+    }
+
+    /// Reads a record from its flat item form (`{"Ident": ..., "ItemStatus": ..., ...}`).
+    ///
+    /// # Errors
+    /// When a handler-owned attribute has the wrong shape.
+    pub fn from_item(ident: &str, item: &Map<String, Value>) -> Result<Self, RecordFormatError> {
+        let bad = |attribute: &str, message: String| RecordFormatError {
+            ident: ident.to_string(),
+            attribute: attribute.to_string(),
+            message,
+        };
+        fn field<T: serde::de::DeserializeOwned>(
+            item: &Map<String, Value>,
+            name: &str,
+        ) -> Result<Option<T>, String> {
+            match item.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => serde_json::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        let mut record = Self::new(ident);
+        record.status = match item.get(attr::ITEM_STATUS) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => return Err(bad(attr::ITEM_STATUS, format!("expected a string, found {other}"))),
+        };
+        record.version = field::<u64>(item, attr::VERSION)
+            .map_err(|m| bad(attr::VERSION, m))?
+            .unwrap_or(0);
+        record.lifecycle_action =
+            field(item, attr::LIFECYCLE_ACTION).map_err(|m| bad(attr::LIFECYCLE_ACTION, m))?;
+        record.pending_command =
+            field(item, attr::PENDING_COMMAND).map_err(|m| bad(attr::PENDING_COMMAND, m))?;
+        record.in_flight = field(item, attr::IN_FLIGHT).map_err(|m| bad(attr::IN_FLIGHT, m))?;
+        record.entered_at = field(item, attr::ENTERED_AT).map_err(|m| bad(attr::ENTERED_AT, m))?;
+        record.recent_events = field(item, attr::RECENT_EVENTS)
+            .map_err(|m| bad(attr::RECENT_EVENTS, m))?
+            .unwrap_or_default();
+        record.history = field(item, attr::HISTORY)
+            .map_err(|m| bad(attr::HISTORY, m))?
+            .unwrap_or_default();
+        record.last_error = field(item, attr::LAST_ERROR).map_err(|m| bad(attr::LAST_ERROR, m))?;
+        record.group = field(item, attr::GROUP).map_err(|m| bad(attr::GROUP, m))?;
+        record.active_group =
+            field(item, attr::ACTIVE_GROUP).map_err(|m| bad(attr::ACTIVE_GROUP, m))?;
+        record.expires_at = field(item, attr::EXPIRES_AT).map_err(|m| bad(attr::EXPIRES_AT, m))?;
+        record.gone = field(item, attr::GONE)
+            .map_err(|m| bad(attr::GONE, m))?
+            .unwrap_or(false);
+        for (name, value) in item {
+            if name != attr::IDENT && name != attr::ITEM_STATUS && !attr::HANDLER_OWNED.contains(&name.as_str()) {
+                record.attributes.insert(name.clone(), value.clone());
+            }
+        }
+        Ok(record)
+    }
+
+    /// Writes the record in its flat item form; absent fields are left out.
+    #[must_use]
+    pub fn to_item(&self) -> Map<String, Value> {
+        let mut item = Map::new();
+        item.insert(attr::IDENT.into(), Value::String(self.ident.clone()));
+        for (name, value) in &self.attributes {
+            item.insert(name.clone(), value.clone());
+        }
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(v) = value {
+                item.insert(name.into(), v);
+            }
+        };
+        let json = |v: &dyn erased::Json| v.to_json();
+        put(attr::ITEM_STATUS, self.status.clone().map(Value::String));
+        if self.version > 0 {
+            put(attr::VERSION, Some(Value::from(self.version)));
+        }
+        put(attr::LIFECYCLE_ACTION, self.lifecycle_action.as_ref().map(|v| json(v)));
+        put(attr::PENDING_COMMAND, self.pending_command.as_ref().map(|v| json(v)));
+        put(attr::IN_FLIGHT, self.in_flight.as_ref().map(|v| json(v)));
+        put(attr::ENTERED_AT, self.entered_at.as_ref().map(|v| json(v)));
+        if !self.recent_events.is_empty() {
+            put(attr::RECENT_EVENTS, Some(json(&self.recent_events)));
+        }
+        if !self.history.is_empty() {
+            put(attr::HISTORY, Some(json(&self.history)));
+        }
+        put(attr::LAST_ERROR, self.last_error.clone().map(Value::String));
+        put(attr::GROUP, self.group.clone().map(Value::String));
+        put(attr::ACTIVE_GROUP, self.active_group.clone().map(Value::String));
+        put(attr::EXPIRES_AT, self.expires_at.map(Value::from));
+        if self.gone {
+            put(attr::GONE, Some(Value::Bool(true)));
+        }
+        item
+    }
+}
+
+mod erased {
+    /// Serialize to JSON without a fallible path (all record parts are plain data).
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cloud_init_item_reads_as_version_zero_with_attributes() {
+        let item = json!({"Ident": "i-1", "ItemStatus": "new", "InstanceIp": "10.0.0.5"});
+        let record = InstanceRecord::from_item("i-1", item.as_object().unwrap()).unwrap();
+        assert_eq!(record.version, 0);
+        assert_eq!(record.state(), "new");
+        assert_eq!(record.attribute_str("InstanceIp"), Some("10.0.0.5"));
+    }
+
+    #[test]
+    fn item_round_trips_through_the_flat_form() {
+        let mut record = InstanceRecord::new("i-2");
+        record.status = Some("ready".into());
+        record.version = 4;
+        record.recent_events = vec!["e1".into()];
+        record.attributes.insert("Role".into(), json!("worker"));
+        let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_malformed_handler_attribute_is_named_in_the_error() {
+        let item = json!({"Ident": "i-3", "Version": "three"});
+        let err = InstanceRecord::from_item("i-3", item.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.attribute, "Version");
+    }
+}

@@ -1,0 +1,52 @@
+//! Redaction of secret-looking values in outputs and logs.
+
+use serde_json::Value;
+
+/// The text that replaces a redacted value.
+pub const REDACTED: &str = "<redacted>";
+
+/// True when an attribute or parameter name looks like it holds a secret.
+#[must_use]
+pub fn looks_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["token", "secret", "password", "passwd", "key", "credential"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+/// Replaces, recursively, the values of object keys that look secret.
+#[must_use]
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if looks_secret(k) && !v.is_null() {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redact(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_looking_keys_are_redacted_at_any_depth() {
+        let value = json!({"JoinToken": "abc", "nested": [{"db_password": "p", "host": "h"}], "ApiKey": null});
+        let out = redact(&value);
+        assert_eq!(out["JoinToken"], REDACTED);
+        assert_eq!(out["nested"][0]["db_password"], REDACTED);
+        assert_eq!(out["nested"][0]["host"], "h");
+        assert!(out["ApiKey"].is_null());
+    }
+}

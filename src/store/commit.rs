@@ -1,0 +1,174 @@
+//! The conditional write every handler update is made of.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, StoreError};
+use crate::record::{
+    HISTORY_LIMIT, HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand,
+    RECENT_EVENTS_LIMIT,
+};
+
+/// A change to an optional attribute.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Change<T> {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Set it.
+    Set(T),
+    /// Remove it.
+    Clear,
+}
+
+impl<T: Clone> Change<T> {
+    /// Applies the change to a field.
+    pub fn apply(&self, field: &mut Option<T>) {
+        match self {
+            Self::Keep => {}
+            Self::Set(v) => *field = Some(v.clone()),
+            Self::Clear => *field = None,
+        }
+    }
+
+    /// From a task's `Option<Option<T>>` change.
+    #[must_use]
+    pub fn from_option(change: Option<Option<T>>) -> Self {
+        match change {
+            None => Self::Keep,
+            Some(Some(v)) => Self::Set(v),
+            Some(None) => Self::Clear,
+        }
+    }
+}
+
+/// Whether the record stays in the sparse active index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Activity {
+    /// Leave as it is.
+    #[default]
+    Keep,
+    /// Active, indexed under this group (or `-`).
+    Active(String),
+    /// Leaves the index; expires (TTL) at this epoch second.
+    Inactive {
+        /// TTL expiry, epoch seconds.
+        expires_at: i64,
+    },
+}
+
+/// One conditional write.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Commit {
+    /// The record.
+    pub ident: String,
+    /// `ItemStatus` must be this (`None`: absent).
+    pub expected_status: Option<String>,
+    /// `Version` must be this (`0`: absent).
+    pub expected_version: u64,
+    /// The write is refused (as a conflict) when this event was processed already.
+    pub unprocessed_event: Option<String>,
+    /// The new `ItemStatus`, when it changes.
+    pub status: Option<String>,
+    /// A history entry to append.
+    pub history: Option<HistoryEntry>,
+    /// An event id to add to `RecentEvents`.
+    pub mark_processed: Option<String>,
+    /// The lifecycle action.
+    pub lifecycle_action: Change<LifecycleAction>,
+    /// The pending command.
+    pub pending_command: Change<PendingCommand>,
+    /// The unfinished chain.
+    pub in_flight: Change<InFlight>,
+    /// The last error.
+    pub last_error: Change<String>,
+    /// The group name, once known.
+    pub group: Option<String>,
+    /// Active-index membership.
+    pub activity: Activity,
+    /// Mark the instance as gone from its group.
+    pub gone: bool,
+    /// The time of the write.
+    pub now: DateTime<Utc>,
+}
+
+impl Commit {
+    /// A commit that expects the record exactly as it was read.
+    #[must_use]
+    pub fn expecting(record: &InstanceRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            ident: record.ident.clone(),
+            expected_status: record.status.clone(),
+            expected_version: record.version,
+            now,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the expectation against the current record (`None` when absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when it does not hold.
+    pub fn check(&self, current: Option<&InstanceRecord>) -> Result<()> {
+        let (status, version, processed) = match current {
+            Some(r) => (
+                r.status.as_deref(),
+                r.version,
+                self.unprocessed_event
+                    .as_deref()
+                    .is_some_and(|e| r.has_processed(e)),
+            ),
+            None => (None, 0, false),
+        };
+        if status == self.expected_status.as_deref() && version == self.expected_version && !processed {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                ident: self.ident.clone(),
+            })
+        }
+    }
+
+    /// Applies the write to a record (the in-memory semantics of the DynamoDB update).
+    pub fn apply(&self, record: &mut InstanceRecord) {
+        record.version = self.expected_version + 1;
+        if let Some(status) = &self.status {
+            if record.status.as_deref() != Some(status) {
+                record.entered_at = Some(self.now);
+            }
+            record.status = Some(status.clone());
+        }
+        if let Some(entry) = &self.history {
+            record.history.push(entry.clone());
+            let excess = record.history.len().saturating_sub(HISTORY_LIMIT);
+            record.history.drain(..excess);
+        }
+        if let Some(event) = &self.mark_processed {
+            if !record.has_processed(event) {
+                record.recent_events.push(event.clone());
+            }
+            let excess = record.recent_events.len().saturating_sub(RECENT_EVENTS_LIMIT);
+            record.recent_events.drain(..excess);
+        }
+        self.lifecycle_action.apply(&mut record.lifecycle_action);
+        self.pending_command.apply(&mut record.pending_command);
+        self.in_flight.apply(&mut record.in_flight);
+        self.last_error.apply(&mut record.last_error);
+        if let Some(group) = &self.group {
+            record.group = Some(group.clone());
+        }
+        match &self.activity {
+            Activity::Keep => {}
+            Activity::Active(group) => {
+                record.active_group = Some(group.clone());
+                record.expires_at = None;
+            }
+            Activity::Inactive { expires_at } => {
+                record.active_group = None;
+                record.expires_at = Some(*expires_at);
+            }
+        }
+        if self.gone {
+            record.gone = true;
+        }
+    }
+}

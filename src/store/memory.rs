@@ -1,0 +1,183 @@
+//! The in-memory store, loadable from and savable to a JSON file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::{Commit, Page, Result, StateStore, StoreError};
+use crate::record::{InstanceRecord, attr};
+
+/// Records in memory, behind one lock; the same semantics as the DynamoDB store.
+///
+/// The JSON file form is a map from `Ident` to the record's attributes:
+/// `{"i-0abc": {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}}`.
+#[derive(Default)]
+pub struct MemoryStore {
+    records: Mutex<BTreeMap<String, InstanceRecord>>,
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, InstanceRecord>> {
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Builds a store from the JSON file form.
+    ///
+    /// # Errors
+    /// When the value is not a map of records or a record is malformed.
+    pub fn from_json(value: &Value) -> Result<Self> {
+        let map = value.as_object().ok_or_else(|| StoreError::Other {
+            message: "the store file must be a JSON object mapping Ident to attributes".into(),
+        })?;
+        let store = Self::new();
+        {
+            let mut records = store.lock();
+            for (ident, item) in map {
+                let item = item.as_object().ok_or_else(|| StoreError::Other {
+                    message: format!("record `{ident}` must be a JSON object"),
+                })?;
+                records.insert(ident.clone(), InstanceRecord::from_item(ident, item)?);
+            }
+        }
+        Ok(store)
+    }
+
+    /// Reads a store file.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is malformed.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| StoreError::Other {
+            message: format!("failed to read {}: {e}", path.display()),
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| StoreError::Other {
+            message: format!("failed to parse {}: {e}", path.display()),
+        })?;
+        Self::from_json(&value)
+    }
+
+    /// The JSON file form.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let records = self.lock();
+        let mut map = Map::new();
+        for (ident, record) in records.iter() {
+            let mut item = record.to_item();
+            item.remove(attr::IDENT);
+            map.insert(ident.clone(), Value::Object(item));
+        }
+        Value::Object(map)
+    }
+
+    /// Writes the store file (atomically: a temporary file renamed over it).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.to_json()).map_err(|e| StoreError::Other {
+            message: e.to_string(),
+        })?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| StoreError::Other {
+                message: format!("failed to write {}: {e}", path.display()),
+            })
+    }
+
+    /// Every record, in key order.
+    #[must_use]
+    pub fn all(&self) -> Vec<InstanceRecord> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Inserts or replaces a record whole (test and simulator setup).
+    pub fn put(&self, record: InstanceRecord) {
+        self.lock().insert(record.ident.clone(), record);
+    }
+
+    /// Reads and writes served so far: `(reads, writes)`.
+    #[must_use]
+    pub fn request_counts(&self) -> (u64, u64) {
+        (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self.lock().get(ident).cloned())
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut records = self.lock();
+        let current = records.get(&commit.ident);
+        commit.check(current)?;
+        let mut record = current
+            .cloned()
+            .unwrap_or_else(|| InstanceRecord::new(commit.ident.clone()));
+        commit.apply(&mut record);
+        records.insert(commit.ident.clone(), record.clone());
+        Ok(record)
+    }
+
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let records = self.lock();
+        let mut page = Page::default();
+        let range = match start {
+            Some(s) => records.range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded)),
+            None => records.range::<str, _>(..),
+        };
+        for (ident, record) in range {
+            let Some(active) = &record.active_group else {
+                continue;
+            };
+            if group.is_some_and(|g| g != active) {
+                continue;
+            }
+            if page.records.len() == limit.max(1) {
+                page.next = page.records.last().map(|r: &InstanceRecord| r.ident.clone());
+                break;
+            }
+            let _ = ident;
+            page.records.push(record.clone());
+        }
+        Ok(page)
+    }
+
+    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut records = self.lock();
+        let record = records
+            .entry(ident.to_string())
+            .or_insert_with(|| InstanceRecord::new(ident));
+        for (name, value) in attributes {
+            if name == attr::ITEM_STATUS {
+                record.status = value.as_str().map(str::to_string);
+            } else if name != attr::IDENT && !attr::HANDLER_OWNED.contains(&name.as_str()) {
+                record.attributes.insert(name.clone(), value.clone());
+            }
+        }
+        Ok(())
+    }
+}
