@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, every test (DynamoDB tests against a real moto_server
+# started here on loopback), and the model and template checks. Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "python tools (moto[server], cfn-lint) in target/pyenv"
+venv="$root/target/pyenv"
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+fi
+
+step "starting moto_server on loopback"
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+log="$root/target/moto_server.log"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+alive() { "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" >/dev/null 2>&1; }
+for _ in $(seq 1 100); do
+    if alive; then break; fi
+    if ! kill -0 "$moto_pid" 2>/dev/null; then
+        echo "error: moto_server exited at start; its log:" >&2; cat "$log" >&2; exit 1
+    fi
+    sleep 0.2
+done
+if ! alive; then
+    echo "error: moto_server did not answer on 127.0.0.1:$port within 20s; its log:" >&2; cat "$log" >&2; exit 1
+fi
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+echo "moto_server at $MOTO_ENDPOINT"
+
+step "cargo test (unit, integration, examples, doc tests)"
+cargo test --all-targets --quiet
+cargo test --doc --quiet
+
+step "validate every model under transitions/"
+cargo run --quiet --bin asg-lifecycle -- validate transitions/*.yaml
+
+if [ -f template.yaml ]; then
+    step "cfn-lint template.yaml"
+    "$venv/bin/cfn-lint" template.yaml
+fi
+
+step "all checks passed"
