@@ -39,7 +39,7 @@ pub struct ScheduledEvent {
 
 /// What an event asks of the machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "Kind")]
+#[serde(tag = "Type")]
 pub enum Stimulus {
     /// An Auto Scaling lifecycle action (launch or terminate).
     Lifecycle(LifecycleEvent),

@@ -562,7 +562,10 @@ impl LifecycleHandler {
             chain.own_intent = Some(attempt_id.to_string());
         }
         let internal = transition.dest.is_none();
+        // An internal transition ends the chain: stepping again with the same stimulus from the
+        // same state would fire the same trigger again.
         let stops = graph.is_terminal(to)
+            || internal
             || trigger.stop_after_trigger
             || (trigger.stop_after_state_change && !internal)
             || before_async;
@@ -642,6 +645,7 @@ impl LifecycleHandler {
             }
         };
         let stops = graph.is_terminal(&to)
+            || transition.dest.is_none()
             || trigger.stop_after_trigger
             || (trigger.stop_after_state_change && transition.dest.is_some())
             || started_async;

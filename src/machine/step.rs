@@ -142,9 +142,14 @@ impl Machine {
             _ => Vec::new(),
         };
         let candidates = if targeted.is_empty() { outgoing } else { targeted };
-        let ctx = ConditionContext { record, stimulus };
         let mut blocked = String::new();
         for transition in candidates {
+            let ctx = ConditionContext {
+                record,
+                stimulus,
+                trigger: &transition.trigger.name,
+                dest: transition.dest.as_deref(),
+            };
             match evaluate_guard(self, transition, ctx) {
                 Guard::Pass(ignored_errors) => {
                     return Decision::Fire(Firing {

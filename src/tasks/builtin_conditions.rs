@@ -76,7 +76,7 @@ fn status_is(
 /// |---|---|
 /// | `is_launching` | the stimulus (or the lifecycle action the record holds) is a launch |
 /// | `is_terminating` | likewise, a termination |
-/// | `is_scheduled` | the stimulus is a scheduled event (`rule: NAME` narrows it) |
+/// | `is_scheduled` | the stimulus is a scheduled event whose rule is named after the trigger or its destination (or `rule: NAME`) |
 /// | `command_succeeded` | the stimulus reports `Success` for the record's pending command |
 /// | `command_failed` | ... `Failed` or `Cancelled` |
 /// | `command_timed_out` | ... `TimedOut` |
@@ -106,7 +106,7 @@ pub fn builtin_conditions() -> Vec<Named> {
                 };
                 Ok(match args.get("rule").and_then(Value::as_str) {
                     Some(rule) => rule == event.rule,
-                    None => true,
+                    None => event.rule == ctx.trigger || Some(event.rule.as_str()) == ctx.dest,
                 })
             }),
         ),

@@ -27,6 +27,10 @@ pub struct ConditionContext<'a> {
     pub record: &'a InstanceRecord,
     /// The stimulus being processed.
     pub stimulus: &'a Stimulus,
+    /// The trigger being evaluated.
+    pub trigger: &'a str,
+    /// Its destination (`None` for an internal transition).
+    pub dest: Option<&'a str>,
 }
 
 /// A named predicate. Errors are messages: the handler moves the instance to the failure state
