@@ -47,6 +47,21 @@ impl<'a> Parser<'a> {
 
     fn problem(&mut self, code: &'static str, message: String, span: &marked_yaml::Span) {
         let loc = self.loc(span);
+        self.push(code, message, loc);
+    }
+
+    /// A problem about a whole node: a mapping is located at its first key (where a reader
+    /// sees it start), anything else at its own start.
+    fn node_problem(&mut self, code: &'static str, message: String, node: &Node) {
+        let span = match node {
+            Node::Mapping(map) => map.keys().next().map_or(node.span(), |k| k.span()),
+            other => other.span(),
+        };
+        let loc = self.loc(span);
+        self.push(code, message, loc);
+    }
+
+    fn push(&mut self, code: &'static str, message: String, loc: Option<Loc>) {
         self.problems.push(Problem {
             code,
             message,
@@ -168,7 +183,7 @@ impl<'a> Parser<'a> {
         match map.get_node("name") {
             Some(n) => trigger.name = self.name(n, "`name`")?,
             None => {
-                self.problem("missing-key", "a trigger needs `name`".into(), node.span());
+                self.node_problem("missing-key", "a trigger needs `name`".into(), node);
                 return None;
             }
         }
@@ -202,13 +217,14 @@ impl<'a> Parser<'a> {
             return None;
         };
         self.check_keys(node, &["source", "dest", "triggers"], "a transition");
+        let first_key = map.keys().next().map_or(node.span(), |k| k.span());
         let mut spec = TransitionSpec {
-            loc: self.loc(node.span()),
+            loc: self.loc(first_key),
             ..TransitionSpec::default()
         };
         match map.get_node("source") {
             Some(n) => spec.source = self.names(n, "`source`"),
-            None => self.problem("missing-key", "a transition needs `source`".into(), node.span()),
+            None => self.node_problem("missing-key", "a transition needs `source`".into(), node),
         }
         if let Some(n) = map.get_node("dest") {
             spec.dest = self.name(n, "`dest`");
@@ -222,11 +238,7 @@ impl<'a> Parser<'a> {
                 "`triggers` must be a list".into(),
                 other.span(),
             ),
-            None => self.problem(
-                "missing-key",
-                "a transition needs `triggers`".into(),
-                node.span(),
-            ),
+            None => self.node_problem("missing-key", "a transition needs `triggers`".into(), node),
         }
         Some(spec)
     }
@@ -242,7 +254,7 @@ impl<'a> Parser<'a> {
                 let name = match map.get_node("name") {
                     Some(n) => self.name(n, "`name`")?,
                     None => {
-                        self.problem("missing-key", "a state needs `name`".into(), node.span());
+                        self.node_problem("missing-key", "a state needs `name`".into(), node);
                         return None;
                     }
                 };
