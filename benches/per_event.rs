@@ -1,1 +1,91 @@
-fn main() {}
+//! The per-event path on the example model: decode, step, and the whole handler (decode + load +
+//! step + tasks + conditional writes) on the in-memory store.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asg_lifecycle::aws::{AwsClients, LocalAws};
+use asg_lifecycle::event::decode_invocation;
+use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
+use asg_lifecycle::machine::Machine;
+use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::{MemoryStore, StateStore};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+fn launch(instance: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("launch-{instance}"), "source": "aws.autoscaling",
+        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": "2026-11-20T12:00:00Z",
+        "region": "us-east-1", "resources": [],
+        "detail": {
+            "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+            "AutoScalingGroupName": "web-asg", "LifecycleHookName": "launch-hook",
+            "EC2InstanceId": instance, "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+            "NotificationMetadata": "{\"cluster\": \"blue\"}"
+        }
+    })
+}
+
+fn per_event(c: &mut Criterion) {
+    let machine = Arc::new(Machine::example());
+    let payload = launch("i-0abc");
+    let text = serde_json::to_string(&payload).unwrap();
+
+    c.bench_function("decode launch event", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_str(black_box(&text)).unwrap();
+            decode_invocation(&value).unwrap()
+        });
+    });
+
+    let invocation = decode_invocation(&payload).unwrap();
+    let stimulus = invocation.messages[0]
+        .event
+        .as_ref()
+        .unwrap()
+        .stimulus
+        .clone();
+    let mut record = InstanceRecord::new("i-0abc");
+    record.status = Some("finished_cloud_init".into());
+    c.bench_function("step at finished_cloud_init", |b| {
+        b.iter(|| {
+            machine
+                .step(black_box(&record), black_box(&stimulus))
+                .clone()
+        });
+    });
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let aws = Arc::new(LocalAws::new());
+    let handler = LifecycleHandler::new(machine.clone(), store.clone(), AwsClients::local(&aws));
+    let ctx = InvocationContext::with_budget(Duration::from_secs(3600));
+    let mut n = 0u64;
+    c.bench_function("handle launch event (decode + step + persist)", |b| {
+        b.iter(|| {
+            n += 1;
+            let instance = format!("i-{n:012x}");
+            let text = serde_json::to_string(&launch(&instance)).unwrap();
+            runtime.block_on(async {
+                let mut attrs = serde_json::Map::new();
+                attrs.insert("ItemStatus".into(), json!("finished_cloud_init"));
+                attrs.insert("InstanceIp".into(), json!("10.0.0.5"));
+                store.cloud_init_update(&instance, &attrs).await.unwrap();
+                let value: Value = serde_json::from_str(&text).unwrap();
+                handler.handle_payload(&value, &ctx).await.unwrap()
+            })
+        });
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = per_event
+}
+criterion_main!(benches);

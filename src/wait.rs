@@ -109,7 +109,11 @@ impl Poll {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<bool, E>>,
     {
-        let cancelled = || self.cancel.as_ref().is_some_and(CancellationToken::is_cancelled);
+        let cancelled = || {
+            self.cancel
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+        };
         let mut next = Instant::now();
         if self.immediate {
             if condition().await.map_err(PollError::Condition)? {
@@ -157,8 +161,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn immediate_poll_checks_before_waiting() {
         let start = Instant::now();
-        let result: Result<(), PollError<()>> =
-            Poll::every(Duration::from_secs(5)).run(|| async { Ok(true) }).await;
+        let result: Result<(), PollError<()>> = Poll::every(Duration::from_secs(5))
+            .run(|| async { Ok(true) })
+            .await;
         assert_eq!(result, Ok(()));
         assert_eq!(Instant::now() - start, Duration::ZERO);
     }

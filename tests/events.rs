@@ -9,7 +9,9 @@ use asg_lifecycle::event::{
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -26,12 +28,17 @@ fn decode(name: &str) -> Event {
 #[test]
 fn launch_lifecycle_action_decodes_with_json_metadata() {
     let event = decode("events/autoscaling-launch.json");
-    let Stimulus::Lifecycle(l) = event.stimulus else { panic!("not lifecycle") };
+    let Stimulus::Lifecycle(l) = event.stimulus else {
+        panic!("not lifecycle")
+    };
     assert_eq!(l.transition, LifecycleTransition::Launching);
     assert_eq!(l.instance_id, "i-0abc1234567890def");
     assert_eq!(l.group, "web-asg");
     assert_eq!(l.hook, "launch-hook");
-    assert_eq!(l.token.as_deref(), Some("87654321-4321-4321-4321-210987654321"));
+    assert_eq!(
+        l.token.as_deref(),
+        Some("87654321-4321-4321-4321-210987654321")
+    );
     assert_eq!(l.metadata.unwrap()["cluster"], "blue");
     assert_eq!(l.origin.as_deref(), Some("EC2"));
     assert_eq!(l.destination.as_deref(), Some("AutoScalingGroup"));
@@ -40,16 +47,23 @@ fn launch_lifecycle_action_decodes_with_json_metadata() {
 #[test]
 fn launching_wording_is_told_apart_by_lifecycle_transition_not_detail_type() {
     let event = decode("events/autoscaling-launching-wording.json");
-    let Stimulus::Lifecycle(l) = event.stimulus else { panic!("not lifecycle") };
+    let Stimulus::Lifecycle(l) = event.stimulus else {
+        panic!("not lifecycle")
+    };
     assert_eq!(l.transition, LifecycleTransition::Launching);
-    assert_eq!(l.metadata, Some(Value::String("plain text metadata".into())));
+    assert_eq!(
+        l.metadata,
+        Some(Value::String("plain text metadata".into()))
+    );
     assert_eq!(l.origin, None);
 }
 
 #[test]
 fn terminate_lifecycle_action_decodes_without_metadata() {
     let event = decode("events/autoscaling-terminate.json");
-    let Stimulus::Lifecycle(l) = event.stimulus else { panic!("not lifecycle") };
+    let Stimulus::Lifecycle(l) = event.stimulus else {
+        panic!("not lifecycle")
+    };
     assert_eq!(l.transition, LifecycleTransition::Terminating);
     assert_eq!(l.metadata, None);
 }
@@ -57,7 +71,9 @@ fn terminate_lifecycle_action_decodes_without_metadata() {
 #[test]
 fn ssm_command_status_takes_instances_from_resource_arns() {
     let event = decode("events/ssm-command-success.json");
-    let Stimulus::Command(c) = event.stimulus else { panic!("not a command") };
+    let Stimulus::Command(c) = event.stimulus else {
+        panic!("not a command")
+    };
     assert_eq!(c.kind, CommandEventKind::Command);
     assert_eq!(c.status, CommandStatus::Success);
     assert_eq!(c.instance_ids, vec!["i-0abc1234567890def"]);
@@ -67,7 +83,9 @@ fn ssm_command_status_takes_instances_from_resource_arns() {
 #[test]
 fn ssm_parameters_given_as_a_json_string_are_parsed() {
     let event = decode("events/ssm-command-parameters-string.json");
-    let Stimulus::Command(c) = event.stimulus else { panic!("not a command") };
+    let Stimulus::Command(c) = event.stimulus else {
+        panic!("not a command")
+    };
     assert_eq!(c.status, CommandStatus::TimedOut);
     assert_eq!(c.instance_ids.len(), 2);
     assert_eq!(c.parameters.unwrap()["executionTimeout"][0], "600");
@@ -76,7 +94,9 @@ fn ssm_parameters_given_as_a_json_string_are_parsed() {
 #[test]
 fn ssm_invocation_status_takes_the_instance_id_field() {
     let event = decode("events/ssm-invocation-failed.json");
-    let Stimulus::Command(c) = event.stimulus else { panic!("not a command") };
+    let Stimulus::Command(c) = event.stimulus else {
+        panic!("not a command")
+    };
     assert_eq!(c.kind, CommandEventKind::Invocation);
     assert_eq!(c.status, CommandStatus::Failed);
     assert_eq!(c.instance_ids, vec!["i-0abc1234567890def"]);
@@ -88,7 +108,9 @@ fn every_ssm_status_value_decodes_and_only_four_are_terminal() {
     let mut terminal = 0;
     for status in CommandStatus::ALL {
         json["detail"]["status"] = Value::String(status.as_str().into());
-        let Stimulus::Command(c) = decode_event(&json).unwrap().stimulus else { panic!() };
+        let Stimulus::Command(c) = decode_event(&json).unwrap().stimulus else {
+            panic!()
+        };
         assert_eq!(c.status, status);
         terminal += usize::from(status.is_terminal());
     }
@@ -98,7 +120,9 @@ fn every_ssm_status_value_decodes_and_only_four_are_terminal() {
 #[test]
 fn scheduled_event_rule_is_the_last_arn_segment() {
     let event = decode("events/scheduled-reconcile.json");
-    let Stimulus::Scheduled(s) = event.stimulus else { panic!("not scheduled") };
+    let Stimulus::Scheduled(s) = event.stimulus else {
+        panic!("not scheduled")
+    };
     assert_eq!(s.rule, "reconcile");
 }
 
@@ -121,8 +145,21 @@ fn sqs_batch_decodes_each_body_and_keeps_the_bad_one_apart() {
     let second = invocation.messages[1].event.as_ref().unwrap();
     assert!(matches!(second.stimulus, Stimulus::Command(_)));
     let third = invocation.messages[2].event.as_ref().unwrap_err();
-    assert!(matches!(third, DecodeError::InRecord { envelope: "SQS", index: 2, .. }), "{third}");
-    assert_eq!(invocation.messages[2].message_id.as_deref(), Some("3f3b4a9c-0000-4000-8000-00000000000c"));
+    assert!(
+        matches!(
+            third,
+            DecodeError::InRecord {
+                envelope: "SQS",
+                index: 2,
+                ..
+            }
+        ),
+        "{third}"
+    );
+    assert_eq!(
+        invocation.messages[2].message_id.as_deref(),
+        Some("3f3b4a9c-0000-4000-8000-00000000000c")
+    );
 }
 
 #[test]
@@ -135,20 +172,35 @@ fn direct_envelope_wraps_one_event() {
 #[test]
 fn unknown_source_is_a_typed_error_naming_it() {
     let err = decode_event(&fixture("invalid/unknown-source.json")).unwrap_err();
-    assert_eq!(err, DecodeError::UnknownSource { source_name: "aws.ec2".into() });
+    assert_eq!(
+        err,
+        DecodeError::UnknownSource {
+            source_name: "aws.ec2".into()
+        }
+    );
     assert!(err.to_string().contains("aws.ec2"));
 }
 
 #[test]
 fn lifecycle_event_without_instance_id_names_the_field() {
     let err = decode_event(&fixture("invalid/lifecycle-missing-instance.json")).unwrap_err();
-    assert_eq!(err, DecodeError::MissingField { field: "EC2InstanceId" });
+    assert_eq!(
+        err,
+        DecodeError::MissingField {
+            field: "EC2InstanceId"
+        }
+    );
 }
 
 #[test]
 fn unknown_ssm_status_names_the_value() {
     let err = decode_event(&fixture("invalid/ssm-unknown-status.json")).unwrap_err();
-    assert_eq!(err, DecodeError::UnknownStatus { value: "Exploded".into() });
+    assert_eq!(
+        err,
+        DecodeError::UnknownStatus {
+            value: "Exploded".into()
+        }
+    );
 }
 
 #[test]
@@ -156,7 +208,9 @@ fn unknown_lifecycle_transition_names_the_value() {
     let mut json = fixture("events/autoscaling-launch.json");
     json["detail"]["LifecycleTransition"] = Value::String("autoscaling:TEST_NOTIFICATION".into());
     let err = decode_event(&json).unwrap_err();
-    assert!(matches!(err, DecodeError::UnknownTransition { ref value } if value == "autoscaling:TEST_NOTIFICATION"));
+    assert!(
+        matches!(err, DecodeError::UnknownTransition { ref value } if value == "autoscaling:TEST_NOTIFICATION")
+    );
 }
 
 #[test]

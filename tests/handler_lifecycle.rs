@@ -8,7 +8,9 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::handler::{HandlerConfig, HandlerError, InvocationContext, LifecycleHandler, OutcomeKind};
+use asg_lifecycle::handler::{
+    HandlerConfig, HandlerError, InvocationContext, LifecycleHandler, OutcomeKind,
+};
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::store::{MemoryStore, StateStore};
 use support::{CrashingStore, FailingStore, Harness, command, launch, scheduled, terminate};
@@ -44,12 +46,27 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
             "completing_lifecycle>ready",
         ]
     );
-    assert_eq!(h.operations(), ["ListCommands", "SendCommand", "ListCommands", "SendCommand", "CompleteLifecycleAction"]);
+    assert_eq!(
+        h.operations(),
+        [
+            "ListCommands",
+            "SendCommand",
+            "ListCommands",
+            "SendCommand",
+            "CompleteLifecycleAction"
+        ]
+    );
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.input["result"], "CONTINUE");
-    assert_eq!(complete.input["token"], "token-launch-1", "the token remembered from the launch event");
+    assert_eq!(
+        complete.input["token"], "token-launch-1",
+        "the token remembered from the launch event"
+    );
     let record = h.record(I).await;
-    assert!(record.lifecycle_action.is_none(), "completed actions are cleared");
+    assert!(
+        record.lifecycle_action.is_none(),
+        "completed actions are cleared"
+    );
     assert!(record.in_flight.is_none());
     assert_eq!(record.active_group.as_deref(), Some("web-asg"));
 }
@@ -60,12 +77,18 @@ async fn terminate_chain_drains_leaves_completes_and_expires_the_record() {
     launched_to_ready(&h).await;
     h.deliver_ok(&terminate(I, "term-1")).await;
     assert_eq!(h.state(I).await, "draining");
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-3")).await;
+    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-3"))
+        .await;
     assert_eq!(h.state(I).await, "leaving_cluster");
-    let outcome = h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-4")).await;
+    let outcome = h
+        .deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-4"))
+        .await;
     assert_eq!(outcome.to.as_deref(), Some("terminated"));
     let record = h.record(I).await;
-    assert!(record.active_group.is_none(), "terminal records leave the active index");
+    assert!(
+        record.active_group.is_none(),
+        "terminal records leave the active index"
+    );
     assert!(record.expires_at.is_some(), "terminal records get a TTL");
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.operation, "CompleteLifecycleAction");
@@ -77,11 +100,19 @@ async fn a_failed_ssm_command_abandons_the_lifecycle_action() {
     let h = Harness::example();
     h.register(I, "finished_cloud_init").await;
     h.deliver_ok(&launch(I, "launch-1")).await;
-    let outcome = h.deliver_ok(&command(I, &h.last_command_id(), "Failed", "ssm-1")).await;
+    let outcome = h
+        .deliver_ok(&command(I, &h.last_command_id(), "Failed", "ssm-1"))
+        .await;
     assert_eq!(outcome.to.as_deref(), Some("abandoned"));
-    assert_eq!(h.path(I).await[1..], ["join_cluster>failure", "failure>abandoned"]);
+    assert_eq!(
+        h.path(I).await[1..],
+        ["join_cluster>failure", "failure>abandoned"]
+    );
     let abandon = h.aws.calls().pop().unwrap();
-    assert_eq!((abandon.operation, abandon.input["result"].as_str()), ("CompleteLifecycleAction", Some("ABANDON")));
+    assert_eq!(
+        (abandon.operation, abandon.input["result"].as_str()),
+        ("CompleteLifecycleAction", Some("ABANDON"))
+    );
 }
 
 #[tokio::test]
@@ -90,8 +121,12 @@ async fn stale_and_non_terminal_ssm_events_change_nothing() {
     h.register(I, "finished_cloud_init").await;
     h.deliver_ok(&launch(I, "launch-1")).await;
     let before = h.record(I).await;
-    let in_progress = h.deliver_ok(&command(I, &h.last_command_id(), "InProgress", "ssm-1")).await;
-    let stale = h.deliver_ok(&command(I, "cmd-from-someone-else", "Success", "ssm-2")).await;
+    let in_progress = h
+        .deliver_ok(&command(I, &h.last_command_id(), "InProgress", "ssm-1"))
+        .await;
+    let stale = h
+        .deliver_ok(&command(I, "cmd-from-someone-else", "Success", "ssm-2"))
+        .await;
     for outcome in [in_progress, stale] {
         assert_eq!(outcome.outcome, OutcomeKind::NoOp, "{outcome:?}");
     }
@@ -119,7 +154,10 @@ async fn pending_instance_waits_and_the_sweep_continues_it_once_cloud_init_is_do
     assert_eq!(outcome.outcome, OutcomeKind::Waiting);
     let record = h.record(I).await;
     assert_eq!(record.state(), "new");
-    assert_eq!(record.lifecycle_action.as_ref().unwrap().event_id, "launch-1");
+    assert_eq!(
+        record.lifecycle_action.as_ref().unwrap().event_id,
+        "launch-1"
+    );
     assert!(h.aws.calls().is_empty());
     h.register(I, "finished_cloud_init").await;
     let outcomes = h.deliver(&scheduled("reconcile", "sweep-1")).await.unwrap();
@@ -135,16 +173,24 @@ async fn launch_event_before_registration_loses_nothing() {
     assert_eq!(outcome.outcome, OutcomeKind::Waiting);
     // 2. cloud-init registers (merge: the remembered action survives), then finishes.
     h.register(I, "new").await;
-    assert!(h.record(I).await.lifecycle_action.is_some(), "update-item keeps the handler's attributes");
+    assert!(
+        h.record(I).await.lifecycle_action.is_some(),
+        "update-item keeps the handler's attributes"
+    );
     h.deliver(&scheduled("reconcile", "sweep-1")).await.unwrap();
     assert_eq!(h.state(I).await, "new", "still pending: nothing fires");
     h.register(I, "finished_cloud_init").await;
     h.deliver(&scheduled("reconcile", "sweep-2")).await.unwrap();
     // 3. Progress to ready, completing with the token of the first event.
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-1")).await;
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-2")).await;
+    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-1"))
+        .await;
+    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-2"))
+        .await;
     assert_eq!(h.state(I).await, "ready");
-    assert_eq!(h.aws.calls().pop().unwrap().input["token"], "token-launch-1");
+    assert_eq!(
+        h.aws.calls().pop().unwrap().input["token"],
+        "token-launch-1"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -166,8 +212,14 @@ async fn launch_event_waits_within_the_invocation_for_cloud_init() {
 #[tokio::test]
 async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing() {
     let h = Harness::example();
-    let err = h.deliver(&command("i-nobody", "cmd-1", "Success", "ssm-1")).await.unwrap_err();
-    assert!(matches!(err, HandlerError::UnknownInstance { ref ident } if ident == "i-nobody"), "{err}");
+    let err = h
+        .deliver(&command("i-nobody", "cmd-1", "Success", "ssm-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HandlerError::UnknownInstance { ref ident } if ident == "i-nobody"),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     assert!(h.store.all().is_empty());
 }
@@ -176,29 +228,61 @@ async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing
 async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
     let memory = Arc::new(MemoryStore::new());
     let aws = Arc::new(LocalAws::new());
-    let crashing = Arc::new(CrashingStore { inner: memory.clone(), crash_on_commit: vec![1], commits: AtomicUsize::new(0) });
+    let crashing = Arc::new(CrashingStore {
+        inner: memory.clone(),
+        crash_on_commit: vec![1],
+        commits: AtomicUsize::new(0),
+    });
     let clock = Arc::new(support::ManualClock::new());
-    let handler = LifecycleHandler::new(Arc::new(Machine::example()), crashing, AwsClients::local(&aws)).with_clock(clock.clone());
+    let handler = LifecycleHandler::new(
+        Arc::new(Machine::example()),
+        crashing,
+        AwsClients::local(&aws),
+    )
+    .with_clock(clock.clone());
     let mut attrs = serde_json::Map::new();
     attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
     attrs.insert("InstanceIp".into(), "10.0.0.5".into());
     memory.cloud_init_update(I, &attrs).await.unwrap();
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let err = handler.handle_event(&launch(I, "launch-1"), &ctx).await.unwrap_err();
+    let err = handler
+        .handle_event(&launch(I, "launch-1"), &ctx)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     let record = memory.get(I).await.unwrap().unwrap();
     assert_eq!(record.state(), "join_cluster");
-    assert_eq!(record.in_flight.as_ref().unwrap().pending_after, ["send_command"]);
+    assert_eq!(
+        record.in_flight.as_ref().unwrap().pending_after,
+        ["send_command"]
+    );
     assert!(aws.calls().is_empty(), "crashed before the after task");
     // A redelivery within the intent lease cannot tell a crash from a concurrent invocation
     // that is sending the command right now: it leaves the command to that invocation.
-    let outcomes = handler.handle_event(&launch(I, "launch-1"), &ctx).await.unwrap();
-    assert!(outcomes[0].reason.as_deref().unwrap().contains("another invocation"), "{outcomes:?}");
+    let outcomes = handler
+        .handle_event(&launch(I, "launch-1"), &ctx)
+        .await
+        .unwrap();
+    assert!(
+        outcomes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("another invocation"),
+        "{outcomes:?}"
+    );
     assert!(aws.calls().is_empty());
     // Past the lease, the redelivery finishes the after tasks: one command, and the event is done.
     clock.advance(Duration::from_secs(61));
-    handler.handle_event(&launch(I, "launch-1"), &ctx).await.unwrap();
-    let sends = aws.calls().iter().filter(|c| c.operation == "SendCommand").count();
+    handler
+        .handle_event(&launch(I, "launch-1"), &ctx)
+        .await
+        .unwrap();
+    let sends = aws
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "SendCommand")
+        .count();
     assert_eq!(sends, 1);
     let record = memory.get(I).await.unwrap().unwrap();
     assert!(record.in_flight.is_none() && record.has_processed("launch-1"));
@@ -210,21 +294,57 @@ async fn crash_after_send_command_before_the_write_sends_no_second_command() {
     let memory = Arc::new(MemoryStore::new());
     let aws = Arc::new(LocalAws::new());
     // Commit 1: the transition with the intent. Commit 2 (the command id) never happens.
-    let failing = Arc::new(FailingStore { inner: memory.clone(), fail_on_commit: vec![2], commits: AtomicUsize::new(0) });
-    let config = HandlerConfig { intent_lease: Duration::ZERO, ..HandlerConfig::default() };
-    let handler = LifecycleHandler::new(Arc::new(Machine::example()), failing, AwsClients::local(&aws)).with_config(config);
+    let failing = Arc::new(FailingStore {
+        inner: memory.clone(),
+        fail_on_commit: vec![2],
+        commits: AtomicUsize::new(0),
+    });
+    let config = HandlerConfig {
+        intent_lease: Duration::ZERO,
+        ..HandlerConfig::default()
+    };
+    let handler = LifecycleHandler::new(
+        Arc::new(Machine::example()),
+        failing,
+        AwsClients::local(&aws),
+    )
+    .with_config(config);
     let mut attrs = serde_json::Map::new();
     attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
     attrs.insert("InstanceIp".into(), "10.0.0.5".into());
     memory.cloud_init_update(I, &attrs).await.unwrap();
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    assert!(handler.handle_event(&launch(I, "launch-1"), &ctx).await.is_err());
-    assert_eq!(aws.calls().iter().filter(|c| c.operation == "SendCommand").count(), 1);
+    assert!(
+        handler
+            .handle_event(&launch(I, "launch-1"), &ctx)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        aws.calls()
+            .iter()
+            .filter(|c| c.operation == "SendCommand")
+            .count(),
+        1
+    );
     // The retry (past the intent lease) finds the command by its tag instead of sending again.
-    handler.handle_event(&launch(I, "launch-1"), &ctx).await.unwrap();
-    assert_eq!(aws.calls().iter().filter(|c| c.operation == "SendCommand").count(), 1);
+    handler
+        .handle_event(&launch(I, "launch-1"), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.calls()
+            .iter()
+            .filter(|c| c.operation == "SendCommand")
+            .count(),
+        1
+    );
     let record = memory.get(I).await.unwrap().unwrap();
-    let sent = aws.calls().into_iter().find(|c| c.operation == "SendCommand").unwrap();
+    let sent = aws
+        .calls()
+        .into_iter()
+        .find(|c| c.operation == "SendCommand")
+        .unwrap();
     let id = LocalAws::command_id_for(sent.input["comment"].as_str().unwrap());
     assert_eq!(record.pending_command.unwrap().command_id, Some(id));
 }
@@ -236,11 +356,20 @@ async fn twenty_concurrent_deliveries_of_one_event_fire_one_transition() {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let h = h.clone();
-        tasks.push(tokio::spawn(async move { h.deliver(&launch(I, "launch-1")).await }));
+        tasks.push(tokio::spawn(async move {
+            h.deliver(&launch(I, "launch-1")).await
+        }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
     assert_eq!(h.path(I).await, ["finished_cloud_init>join_cluster"]);
-    assert_eq!(h.aws.calls().iter().filter(|c| c.operation == "SendCommand").count(), 1);
+    assert_eq!(
+        h.aws
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "SendCommand")
+            .count(),
+        1
+    );
 }

@@ -30,7 +30,9 @@ const HEAD: &str = "initial: a\nfailure: failure\nterminal: [done, abandoned]\n"
 
 fn model(states: &str, transitions: &str) -> Harness {
     let failure = "  - source: failure\n    dest: abandoned\n    triggers:\n      - name: abandon\n        before: [{complete_lifecycle_action: {result: ABANDON}}]\n";
-    Harness::yaml(&format!("{HEAD}states: [{states}, failure, abandoned]\ntransitions:\n{transitions}{failure}"))
+    Harness::yaml(&format!(
+        "{HEAD}states: [{states}, failure, abandoned]\ntransitions:\n{transitions}{failure}"
+    ))
 }
 
 #[tokio::test]
@@ -41,7 +43,11 @@ async fn conditions_all_hold_for_the_trigger_to_fire() {
     );
     h.register("i-1", "a").await;
     let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
-    assert_eq!(outcome.to.as_deref(), Some("c"), "Role is not worker: to_b is blocked, to_c fires");
+    assert_eq!(
+        outcome.to.as_deref(),
+        Some("c"),
+        "Role is not worker: to_b is blocked, to_c fires"
+    );
     assert_eq!(h.path("i-1").await, ["a>c"]);
 }
 
@@ -100,11 +106,23 @@ async fn without_ignore_errors_each_kind_of_error_runs_the_failure_chain() {
         assert_eq!(outcome.outcome, OutcomeKind::Failed, "{where_}");
         let record = h.record("i-1").await;
         let error = record.last_error.clone().expect("error recorded");
-        let expected = if where_ == "before" || where_ == "after" { "boom" } else { "inventory service is down" };
+        let expected = if where_ == "before" || where_ == "after" {
+            "boom"
+        } else {
+            "inventory service is down"
+        };
         assert!(error.contains(expected), "{where_}: {error}");
-        let abandon = h.aws.calls().into_iter().find(|c| c.operation == "CompleteLifecycleAction").expect("abandoned");
+        let abandon = h
+            .aws
+            .calls()
+            .into_iter()
+            .find(|c| c.operation == "CompleteLifecycleAction")
+            .expect("abandoned");
         assert_eq!(abandon.input["result"], "ABANDON", "{where_}");
-        assert!(record.in_flight.is_none() && record.has_processed("e1"), "{where_}");
+        assert!(
+            record.in_flight.is_none() && record.has_processed("e1"),
+            "{where_}"
+        );
     }
 }
 
@@ -118,7 +136,11 @@ async fn an_error_inside_failure_handling_is_returned_to_the_caller() {
     assert!(matches!(err, HandlerError::FailureHandling { .. }), "{err}");
     assert!(err.to_string().contains("cannot abandon"));
     assert!(!err.is_retryable());
-    assert_eq!(h.state("i-1").await, "failure", "the move to failure is persisted");
+    assert_eq!(
+        h.state("i-1").await,
+        "failure",
+        "the move to failure is persisted"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +181,10 @@ async fn internal_transition_runs_tasks_and_keeps_the_state() {
     assert_eq!(outcome.transitions.len(), 1);
     assert_eq!(h.operations(), ["RecordLifecycleActionHeartbeat"]);
     // The same event again is a duplicate: no second heartbeat.
-    assert_eq!(h.deliver_ok(&launch("i-1", "e1")).await.outcome, OutcomeKind::Duplicate);
+    assert_eq!(
+        h.deliver_ok(&launch("i-1", "e1")).await.outcome,
+        OutcomeKind::Duplicate
+    );
     assert_eq!(h.operations().len(), 1);
 }
 
@@ -184,10 +209,21 @@ async fn a_scheduled_event_named_after_a_state_runs_that_flow() {
     h.register("i-1", "ready").await;
     // The record must be in the active index for scheduled events to find it.
     h.deliver_ok(&support::launch("i-1", "seed")).await;
-    assert_eq!(h.state("i-1").await, "ready", "a launch does not start a backup");
+    assert_eq!(
+        h.state("i-1").await,
+        "ready",
+        "a launch does not start a backup"
+    );
     let outcomes = h.deliver(&scheduled("backup", "s1")).await.unwrap();
     assert_eq!(outcomes.len(), 1);
-    assert_eq!(h.path("i-1").await, ["ready>backup", "backup>backup_prepare", "backup_prepare>backing_up"]);
+    assert_eq!(
+        h.path("i-1").await,
+        [
+            "ready>backup",
+            "backup>backup_prepare",
+            "backup_prepare>backing_up"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -197,6 +233,9 @@ async fn a_scheduled_event_for_another_rule_leaves_a_resting_instance_alone() {
     h.deliver_ok(&launch("i-1", "e1")).await;
     let before = h.path("i-1").await;
     let outcomes = h.deliver(&scheduled("nightly-report", "s1")).await.unwrap();
-    assert!(outcomes.iter().all(|o| o.transitions.is_empty()), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.transitions.is_empty()),
+        "{outcomes:?}"
+    );
     assert_eq!(h.path("i-1").await, before);
 }

@@ -7,12 +7,20 @@ use std::process::Command;
 use asg_lifecycle::machine::{FileModel, Machine};
 
 fn broken(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/broken").join(format!("{name}.yaml"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models/broken")
+        .join(format!("{name}.yaml"))
 }
 
 fn problems(name: &str) -> Vec<(&'static str, usize)> {
-    let report = FileModel::load(&broken(name)).and_then(|m| Machine::from_model(&m)).unwrap_err();
-    report.problems.iter().map(|p| (p.code, p.loc.as_ref().map_or(0, |l| l.line))).collect()
+    let report = FileModel::load(&broken(name))
+        .and_then(|m| Machine::from_model(&m))
+        .unwrap_err();
+    report
+        .problems
+        .iter()
+        .map(|p| (p.code, p.loc.as_ref().map_or(0, |l| l.line)))
+        .collect()
 }
 
 #[test]
@@ -35,7 +43,10 @@ fn each_broken_file_reports_its_code_at_its_line() {
     ];
     for (code, line) in cases {
         let found = problems(code);
-        assert!(found.contains(&(code, line)), "{code}: expected at line {line}, found {found:?}");
+        assert!(
+            found.contains(&(code, line)),
+            "{code}: expected at line {line}, found {found:?}"
+        );
     }
 }
 
@@ -50,13 +61,19 @@ fn every_problem_is_reported_at_once() {
         "initial: a\nfailure: failure\nterminal: [done]\nstates: [a, done, failure]\ntransitions:\n  - source: a\n    dest: nowhere\n    triggers: [{name: go, conditions: [nope], before: [nada]}]\n",
     )
     .unwrap_err();
-    assert_eq!(report.codes(), ["unknown-state", "unknown-condition", "unknown-task"]);
+    assert_eq!(
+        report.codes(),
+        ["unknown-state", "unknown-condition", "unknown-task"]
+    );
 }
 
 #[test]
 fn the_messages_of_every_broken_file_stay_as_written() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/broken");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut out = String::new();
     for file in files {
@@ -74,7 +91,9 @@ fn shipped_models_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("transitions");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        FileModel::load(&path).and_then(|m| Machine::from_model(&m)).unwrap_or_else(|r| panic!("{r}"));
+        FileModel::load(&path)
+            .and_then(|m| Machine::from_model(&m))
+            .unwrap_or_else(|r| panic!("{r}"));
     }
     let _ = Machine::example();
 }
@@ -105,13 +124,22 @@ fn validate_command_exits_zero_for_valid_models() {
 
 #[test]
 fn graph_command_renders_mermaid_and_dot() {
-    for (format, needle) in [("mermaid", "finished_cloud_init --> join_cluster: join"), ("dot", "\"finished_cloud_init\" -> \"join_cluster\" [label=\"join\"]")] {
+    for (format, needle) in [
+        ("mermaid", "finished_cloud_init --> join_cluster: join"),
+        (
+            "dot",
+            "\"finished_cloud_init\" -> \"join_cluster\" [label=\"join\"]",
+        ),
+    ] {
         let output = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
             .args(["graph", "transitions/cluster-node.yaml", "--format", format])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
         assert!(output.status.success());
-        assert!(String::from_utf8(output.stdout).unwrap().contains(needle), "{format}");
+        assert!(
+            String::from_utf8(output.stdout).unwrap().contains(needle),
+            "{format}"
+        );
     }
 }

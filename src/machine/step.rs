@@ -137,11 +137,17 @@ impl Machine {
             Stimulus::Scheduled(event) if event.rule != state => outgoing
                 .iter()
                 .copied()
-                .filter(|t| t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule)
+                .filter(|t| {
+                    t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule
+                })
                 .collect(),
             _ => Vec::new(),
         };
-        let candidates = if targeted.is_empty() { outgoing } else { targeted };
+        let candidates = if targeted.is_empty() {
+            outgoing
+        } else {
+            targeted
+        };
         let mut blocked = String::new();
         for transition in candidates {
             let ctx = ConditionContext {
@@ -177,5 +183,255 @@ impl Machine {
         Decision::Stay {
             reason: format!("no trigger of `{state}` is enabled ({blocked})"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::event::{
+        CommandEvent, CommandEventKind, CommandStatus, LifecycleEvent, LifecycleTransition,
+        ScheduledEvent,
+    };
+    use crate::machine::{FileModel, Model, ModelSpec};
+    use crate::record::PendingCommand;
+    use crate::tasks::Condition;
+
+    fn lifecycle(transition: LifecycleTransition) -> Stimulus {
+        Stimulus::Lifecycle(LifecycleEvent {
+            transition,
+            instance_id: "i-1".into(),
+            group: "g".into(),
+            hook: "h".into(),
+            token: Some("t".into()),
+            metadata: None,
+            origin: None,
+            destination: None,
+        })
+    }
+
+    fn command(id: &str, status: CommandStatus) -> Stimulus {
+        Stimulus::Command(CommandEvent {
+            kind: CommandEventKind::Invocation,
+            command_id: id.into(),
+            instance_ids: vec!["i-1".into()],
+            status,
+            document_name: None,
+            parameters: None,
+        })
+    }
+
+    fn at(state: &str) -> InstanceRecord {
+        let mut record = InstanceRecord::new("i-1");
+        record.status = Some(state.into());
+        record
+    }
+
+    fn fired(decision: &Decision<'_>) -> Option<(String, String, String)> {
+        match decision {
+            Decision::Fire(f) => Some((f.from.clone(), f.to.clone(), f.trigger().to_string())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_first_enabled_trigger_in_declaration_order_fires() {
+        let machine = Machine::example();
+        let decision = machine.step(
+            &at("finished_cloud_init"),
+            &lifecycle(LifecycleTransition::Launching),
+        );
+        assert_eq!(
+            fired(&decision),
+            Some((
+                "finished_cloud_init".into(),
+                "join_cluster".into(),
+                "join".into()
+            ))
+        );
+        let decision = machine.step(
+            &at("finished_cloud_init"),
+            &lifecycle(LifecycleTransition::Terminating),
+        );
+        assert_eq!(fired(&decision).unwrap().2, "terminate_early");
+    }
+
+    #[test]
+    fn a_terminal_state_stays_with_a_reason() {
+        let machine = Machine::example();
+        let decision = machine.step(
+            &at("terminated"),
+            &lifecycle(LifecycleTransition::Launching),
+        );
+        assert!(matches!(decision, Decision::Stay { ref reason } if reason.contains("terminal")));
+    }
+
+    #[test]
+    fn a_state_outside_the_model_is_reported() {
+        let machine = Machine::example();
+        let decision = machine.step(&at("bogus"), &lifecycle(LifecycleTransition::Launching));
+        assert_eq!(
+            decision,
+            Decision::UnknownState {
+                state: "bogus".into()
+            }
+        );
+    }
+
+    #[test]
+    fn nothing_fires_when_no_condition_holds_and_the_reason_lists_each_trigger() {
+        let machine = Machine::example();
+        let decision = machine.step(
+            &at("join_cluster"),
+            &lifecycle(LifecycleTransition::Launching),
+        );
+        let Decision::Stay { reason } = decision else {
+            panic!("{decision:?}")
+        };
+        assert!(
+            reason.contains("`joined`: `command_succeeded` is false"),
+            "{reason}"
+        );
+        assert!(reason.contains("`terminate_early`"), "{reason}");
+    }
+
+    #[test]
+    fn command_conditions_only_match_the_pending_command() {
+        let machine = Machine::example();
+        let mut record = at("join_cluster");
+        record.pending_command = Some(PendingCommand {
+            attempt_id: "a".into(),
+            command_id: Some("cmd-1".into()),
+            trigger: "join".into(),
+            deadline: None,
+            intent_at: chrono::Utc::now(),
+        });
+        assert_eq!(
+            fired(&machine.step(&record, &command("cmd-1", CommandStatus::Success)))
+                .unwrap()
+                .1,
+            "joined_cluster"
+        );
+        assert_eq!(
+            fired(&machine.step(&record, &command("cmd-1", CommandStatus::Failed)))
+                .unwrap()
+                .1,
+            "failure"
+        );
+        assert_eq!(
+            fired(&machine.step(&record, &command("cmd-1", CommandStatus::TimedOut)))
+                .unwrap()
+                .2,
+            "command_timed_out"
+        );
+        assert!(matches!(
+            machine.step(&record, &command("cmd-2", CommandStatus::Success)),
+            Decision::Stay { .. }
+        ));
+        assert!(matches!(
+            machine.step(&record, &command("cmd-1", CommandStatus::InProgress)),
+            Decision::Stay { .. }
+        ));
+    }
+
+    #[test]
+    fn an_automatic_trigger_fires_on_any_stimulus() {
+        let machine = Machine::example();
+        let decision = machine.step(
+            &at("dns_updated"),
+            &Stimulus::Scheduled(ScheduledEvent {
+                rule: "reconcile".into(),
+            }),
+        );
+        assert_eq!(fired(&decision).unwrap().1, "completing_lifecycle");
+    }
+
+    struct Erring(FileModel);
+
+    impl Model for Erring {
+        fn transitions(&self) -> ModelSpec {
+            self.0.transitions()
+        }
+        fn conditions(&self) -> Vec<(String, Arc<dyn Condition>)> {
+            let erring =
+                |_: ConditionContext<'_>, _: &Value| -> Result<bool, String> { Err("no".into()) };
+            vec![("erring".into(), Arc::new(erring))]
+        }
+    }
+
+    fn erring_machine(ignore: bool) -> Machine {
+        let text = format!(
+            "initial: a\nfailure: f\nterminal: [z]\nstates: [a, b, f, z]\ntransitions:\n  - source: a\n    dest: b\n    triggers: [{{name: go, ignore_errors: {ignore}, conditions: [erring]}}]\n  - source: [b, f]\n    dest: z\n    triggers: [{{name: end}}]\n"
+        );
+        Machine::from_model(&Erring(FileModel::parse("m.yaml", &text).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn a_condition_error_is_a_decision_of_its_own() {
+        let machine = erring_machine(false);
+        let decision = machine.step(&at("a"), &lifecycle(LifecycleTransition::Launching));
+        assert_eq!(
+            decision,
+            Decision::ConditionError {
+                trigger: "go".into(),
+                condition: "erring".into(),
+                error: "no".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ignore_errors_passes_a_failing_condition_and_notes_it() {
+        let machine = erring_machine(true);
+        let decision = machine.step(&at("a"), &lifecycle(LifecycleTransition::Launching));
+        let Decision::Fire(firing) = decision else {
+            panic!("{decision:?}")
+        };
+        assert_eq!(firing.to, "b");
+        assert_eq!(firing.ignored_errors, ["condition `erring`: no"]);
+    }
+
+    #[test]
+    fn an_internal_transition_keeps_the_state() {
+        let machine = Machine::from_yaml(
+            "m.yaml",
+            "initial: a\nfailure: f\nterminal: [z]\nstates: [a, f, z]\ntransitions:\n  - source: a\n    triggers: [{name: ping, conditions: [is_launching]}]\n  - source: [a, f]\n    dest: z\n    triggers: [{name: end, conditions: [is_terminating]}]\n",
+        )
+        .unwrap();
+        let Decision::Fire(firing) =
+            machine.step(&at("a"), &lifecycle(LifecycleTransition::Launching))
+        else {
+            panic!()
+        };
+        assert!(firing.is_internal());
+        assert_eq!((firing.from.as_str(), firing.to.as_str()), ("a", "a"));
+    }
+
+    #[test]
+    fn a_scheduled_rule_naming_a_state_targets_the_transition_into_it() {
+        let machine = Machine::from_yaml(
+            "m.yaml",
+            "initial: ready\nfailure: f\nterminal: [z]\nstable: [ready]\nstates: [ready, backup, other, f, z]\ntransitions:\n  - source: ready\n    dest: other\n    triggers: [{name: elsewhere}]\n  - source: ready\n    dest: backup\n    triggers: [{name: start_backup, conditions: [is_scheduled]}]\n  - source: [backup, other, f]\n    dest: z\n    triggers: [{name: end}]\n",
+        )
+        .unwrap();
+        let backup = Stimulus::Scheduled(ScheduledEvent {
+            rule: "backup".into(),
+        });
+        assert_eq!(
+            fired(&machine.step(&at("ready"), &backup)).unwrap().1,
+            "backup"
+        );
+        let other = Stimulus::Scheduled(ScheduledEvent {
+            rule: "reconcile".into(),
+        });
+        assert_eq!(
+            fired(&machine.step(&at("ready"), &other)).unwrap().1,
+            "other",
+            "is_scheduled is false for other rules"
+        );
     }
 }

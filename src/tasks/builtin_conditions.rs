@@ -23,7 +23,7 @@ fn pending_command_status(ctx: ConditionContext<'_>) -> Option<CommandStatus> {
     };
     let pending = ctx.record.pending_command.as_ref()?;
     (pending.command_id.as_deref() == Some(event.command_id.as_str())
-        && event.instance_ids.iter().any(|i| *i == ctx.record.ident))
+        && event.instance_ids.contains(&ctx.record.ident))
     .then_some(event.status)
 }
 
@@ -116,7 +116,10 @@ pub fn builtin_conditions() -> Vec<Named> {
         ),
         (
             "command_failed",
-            Arc::new(status_is(&[CommandStatus::Failed, CommandStatus::Cancelled])),
+            Arc::new(status_is(&[
+                CommandStatus::Failed,
+                CommandStatus::Cancelled,
+            ])),
         ),
         (
             "command_timed_out",

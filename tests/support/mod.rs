@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use asg_lifecycle::aws::{AwsClients, LocalAws};
 use asg_lifecycle::event::{Event, decode_event};
 use asg_lifecycle::handler::{
@@ -15,6 +14,7 @@ use asg_lifecycle::handler::{
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::{Commit, MemoryStore, Page, StateStore, StoreError};
+use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 /// A handler with its store and AWS fake.
@@ -26,7 +26,13 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(machine: Machine) -> Self {
-        Self::with_config(machine, HandlerConfig { initial_wait: Duration::ZERO, ..HandlerConfig::default() })
+        Self::with_config(
+            machine,
+            HandlerConfig {
+                initial_wait: Duration::ZERO,
+                ..HandlerConfig::default()
+            },
+        )
     }
 
     pub fn yaml(text: &str) -> Self {
@@ -40,9 +46,14 @@ impl Harness {
     pub fn with_config(machine: Machine, config: HandlerConfig) -> Self {
         let store = Arc::new(MemoryStore::new());
         let aws = Arc::new(LocalAws::new());
-        let handler = LifecycleHandler::new(Arc::new(machine), store.clone(), AwsClients::local(&aws))
-            .with_config(config);
-        Self { handler, store, aws }
+        let handler =
+            LifecycleHandler::new(Arc::new(machine), store.clone(), AwsClients::local(&aws))
+                .with_config(config);
+        Self {
+            handler,
+            store,
+            aws,
+        }
     }
 
     /// What cloud-init writes (`update-item`).
@@ -54,7 +65,12 @@ impl Harness {
     }
 
     pub async fn deliver(&self, event: &Event) -> Result<Vec<Outcome>, HandlerError> {
-        self.handler.handle_event(event, &InvocationContext::with_budget(Duration::from_secs(60))).await
+        self.handler
+            .handle_event(
+                event,
+                &InvocationContext::with_budget(Duration::from_secs(60)),
+            )
+            .await
     }
 
     pub async fn deliver_ok(&self, event: &Event) -> Outcome {
@@ -73,7 +89,12 @@ impl Harness {
 
     /// The recorded path as `from>to` strings.
     pub async fn path(&self, ident: &str) -> Vec<String> {
-        self.record(ident).await.history.iter().map(|h| format!("{}>{}", h.from, h.to)).collect()
+        self.record(ident)
+            .await
+            .history
+            .iter()
+            .map(|h| format!("{}>{}", h.from, h.to))
+            .collect()
     }
 
     /// Operations called so far, in order.
@@ -83,7 +104,13 @@ impl Harness {
 
     /// The id of the last command sent.
     pub fn last_command_id(&self) -> String {
-        let call = self.aws.calls().into_iter().rev().find(|c| c.operation == "SendCommand").expect("a command was sent");
+        let call = self
+            .aws
+            .calls()
+            .into_iter()
+            .rev()
+            .find(|c| c.operation == "SendCommand")
+            .expect("a command was sent");
         LocalAws::command_id_for(call.input["comment"].as_str().unwrap())
     }
 }
@@ -131,7 +158,11 @@ pub struct ManualClock(pub std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
 
 impl ManualClock {
     pub fn new() -> Self {
-        Self(std::sync::Mutex::new(chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z").unwrap().into()))
+        Self(std::sync::Mutex::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+                .unwrap()
+                .into(),
+        ))
     }
 
     pub fn advance(&self, by: Duration) {
@@ -162,16 +193,27 @@ impl StateStore for FailingStore {
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord, StoreError> {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_on_commit.contains(&n) {
-            return Err(StoreError::Unavailable { message: format!("simulated crash before commit {n}") });
+            return Err(StoreError::Unavailable {
+                message: format!("simulated crash before commit {n}"),
+            });
         }
         self.inner.commit(commit).await
     }
 
-    async fn query_active(&self, group: Option<&str>, start: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
         self.inner.query_active(group, start, limit).await
     }
 
-    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<(), StoreError> {
+    async fn cloud_init_update(
+        &self,
+        ident: &str,
+        attributes: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
         self.inner.cloud_init_update(ident, attributes).await
     }
 }
@@ -193,16 +235,27 @@ impl StateStore for CrashingStore {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let written = self.inner.commit(commit).await?;
         if self.crash_on_commit.contains(&n) {
-            return Err(StoreError::Unavailable { message: format!("simulated crash after commit {n}") });
+            return Err(StoreError::Unavailable {
+                message: format!("simulated crash after commit {n}"),
+            });
         }
         Ok(written)
     }
 
-    async fn query_active(&self, group: Option<&str>, start: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
         self.inner.query_active(group, start, limit).await
     }
 
-    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<(), StoreError> {
+    async fn cloud_init_update(
+        &self,
+        ident: &str,
+        attributes: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
         self.inner.cloud_init_update(ident, attributes).await
     }
 }
