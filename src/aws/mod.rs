@@ -1,9 +1,10 @@
 //! Small traits over the Auto Scaling and SSM calls the built-in tasks make.
 //!
 //! [`LocalAws`] records every call and answers deterministically (command ids derived from the
-//! transition attempt); SDK implementations live beside it.
+//! transition attempt); the SDK implementations ([`SdkAutoScaling`], [`SdkSsm`]) are in [`sdk`].
 
 mod local;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use local::{LocalAws, RecordedCall};
+pub use sdk::{SdkAutoScaling, SdkSsm};
 
 /// An AWS call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,8 +108,10 @@ pub struct CommandInvocation {
 #[async_trait]
 pub trait AutoScalingApi: Send + Sync {
     /// `CompleteLifecycleAction`.
-    async fn complete_lifecycle_action(&self, input: &CompleteLifecycleAction)
-    -> Result<(), AwsError>;
+    async fn complete_lifecycle_action(
+        &self,
+        input: &CompleteLifecycleAction,
+    ) -> Result<(), AwsError>;
     /// `RecordLifecycleActionHeartbeat`.
     async fn record_lifecycle_action_heartbeat(
         &self,
