@@ -81,7 +81,10 @@ where
             let code = err
                 .code()
                 .map_or_else(|| format!("HTTP {}", status.unwrap_or(0)), str::to_string);
-            (kind, code, err.message().map_or(text, str::to_string))
+            let message = err
+                .message()
+                .map_or_else(|| DisplayErrorContext(err).to_string(), str::to_string);
+            (kind, code, message)
         }
         SdkError::TimeoutError(_) => (AwsErrorKind::Transient, "TimeoutError".into(), text),
         SdkError::DispatchFailure(failure) => {

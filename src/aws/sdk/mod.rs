@@ -8,7 +8,8 @@
 //! The SDK retries by itself; nothing in this crate wraps its calls in another retry loop.
 //! Clients use the SDK's **standard** retry mode with [`MAX_ATTEMPTS`] attempts (exponential
 //! backoff with jitter, a client-side token bucket against retry storms). The SDK retries
-//! throttling errors, 5xx responses, timeouts and connection failures; what remains after the last
+//! throttling errors, 5xx responses, timeouts and connection failures. The one exception is
+//! `SendCommand`, sent once per call (see [`SdkSsm`]): it is not idempotent. What remains after the last
 //! attempt reaches the task as an [`AwsError`](crate::aws::AwsError) classified by
 //! [`classify`]: retryable errors fail the invocation retryably with the state unchanged, so the
 //! event is delivered again (or the sweep continues), permanent ones take the failure path.

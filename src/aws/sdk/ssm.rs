@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::types::Command;
 
 use super::errors::from_sdk_error;
@@ -19,6 +20,12 @@ const LIST_PAGE_SIZE: i32 = 50;
 /// `SendCommand` targets one instance by id; its comment carries the transition attempt tag and is
 /// cut to [`MAX_COMMENT_CHARS`] from the front, so a tag at the end survives. No output location
 /// (S3, CloudWatch) is configured: the handler reads only statuses.
+///
+/// `SendCommand` is sent **without SDK retries**: it has no idempotency token, so a retry after a
+/// timeout or a 5xx whose request did reach SSM would start a second command. A failed send
+/// fails the task retryably instead; the next delivery lists the instance's commands for the
+/// attempt tag first ([`SsmApi::find_command`]) and sends only when none is found, which keeps
+/// "at most once per transition attempt". Every other call keeps the client's retries.
 ///
 /// `find_command` pages through `ListCommands` for the instance (the service lists the newest
 /// first) and answers the first page's newest command whose comment contains the tag.
@@ -95,6 +102,12 @@ impl SsmApi for SdkSsm {
             .set_parameters((!parameters.is_empty()).then_some(parameters))
             .set_timeout_seconds(input.timeout_seconds)
             .comment(comment_tail(&input.comment, MAX_COMMENT_CHARS))
+            .customize()
+            // Not idempotent: a retry after a timeout or 5xx may send a second command. The
+            // task's list-before-send recovery is the retry instead (see the type's docs).
+            .config_override(
+                aws_sdk_ssm::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| from_sdk_error(operation, &e))?;
