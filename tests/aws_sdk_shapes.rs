@@ -3,84 +3,25 @@
 //! serialization-independent inputs are checked as the SDK saw them and error responses go
 //! through the SDK's own deserializers, retry strategy and our classification.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
-use asg_lifecycle::aws::sdk::{MAX_ATTEMPTS, autoscaling_config, ssm_config};
+use asg_lifecycle::aws::sdk::MAX_ATTEMPTS;
 use asg_lifecycle::aws::{
-    AutoScalingApi, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat, SdkAutoScaling,
-    SdkSsm, SendCommand, SsmApi,
+    AutoScalingApi, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat, SendCommand, SsmApi,
 };
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
     CompleteLifecycleActionInput, CompleteLifecycleActionOutput,
 };
 use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::{
     RecordLifecycleActionHeartbeatInput, RecordLifecycleActionHeartbeatOutput,
 };
-use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
 use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
 use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
 use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
-
-/// A shared configuration like the Lambda's, with fast backoff so retries do not slow tests.
-fn sdk_config() -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, None, "tests",
-        )))
-        .http_client(create_mock_http_client())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
-        )
-        .build()
-}
-
-fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    rules
-        .iter()
-        .fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| {
-            i.with_rule(r)
-        })
-}
-
-fn autoscaling(rules: &[&Rule]) -> SdkAutoScaling {
-    let conf = autoscaling_config(&sdk_config()).interceptor(interceptor(rules));
-    SdkAutoScaling::new(aws_sdk_autoscaling::Client::from_conf(conf.build()))
-}
-
-fn ssm(rules: &[&Rule]) -> SdkSsm {
-    let conf = ssm_config(&sdk_config()).interceptor(interceptor(rules));
-    SdkSsm::new(aws_sdk_ssm::Client::from_conf(conf.build()))
-}
-
-/// The inputs a rule saw, in order.
-#[derive(Clone)]
-struct Seen<T>(Arc<Mutex<Vec<T>>>);
-
-impl<T> Default for Seen<T> {
-    fn default() -> Self {
-        Self(Arc::default())
-    }
-}
-
-impl<T: Clone> Seen<T> {
-    fn push(&self, value: &T) {
-        self.0.lock().unwrap().push(value.clone());
-    }
-    fn all(&self) -> Vec<T> {
-        self.0.lock().unwrap().clone()
-    }
-}
+use aws_smithy_mocks::mock;
+use support::{Seen, autoscaling, ssm};
 
 /// An awsQuery (Auto Scaling) error body.
 fn query_error(code: &str, message: &str) -> String {
@@ -113,7 +54,10 @@ fn send_input() -> SendCommand {
         document: "AWS-RunShellScript".into(),
         parameters: [(
             "commands".to_string(),
-            vec!["export NODE_IP='10.0.0.7'".to_string(), "/opt/join.sh \"$NODE_IP\"".to_string()],
+            vec![
+                "export NODE_IP='10.0.0.7'".to_string(),
+                "/opt/join.sh \"$NODE_IP\"".to_string(),
+            ],
         )]
         .into_iter()
         .collect(),
@@ -154,7 +98,11 @@ async fn complete_lifecycle_action_sends_group_hook_token_and_result() {
     assert_eq!(req.lifecycle_hook_name(), Some("launch-hook"));
     assert_eq!(req.lifecycle_action_token(), Some("tok-1"));
     assert_eq!(req.lifecycle_action_result(), Some("CONTINUE"));
-    assert_eq!(req.instance_id(), None, "the token names the action; no instance id");
+    assert_eq!(
+        req.instance_id(),
+        None,
+        "the token names the action; no instance id"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +146,10 @@ async fn no_active_lifecycle_action_maps_to_its_own_kind() {
     assert_eq!(err.kind, AwsErrorKind::NoActiveLifecycleAction);
     assert_eq!(err.operation, "CompleteLifecycleAction");
     assert_eq!(err.code, "ValidationError");
-    assert!(err.message.contains("No active Lifecycle Action found"), "{err}");
+    assert!(
+        err.message.contains("No active Lifecycle Action found"),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(rule.num_calls(), 1, "a validation error is not retried");
 }
@@ -207,7 +158,13 @@ async fn no_active_lifecycle_action_maps_to_its_own_kind() {
 async fn other_validation_errors_are_permanent_with_code_and_message() {
     let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
         .sequence()
-        .http_status(400, Some(query_error("ValidationError", "Unable to find group web-asg")))
+        .http_status(
+            400,
+            Some(query_error(
+                "ValidationError",
+                "Unable to find group web-asg",
+            )),
+        )
         .build();
     let err = autoscaling(&[&rule])
         .complete_lifecycle_action(&complete_input(Some("tok-1")))
@@ -264,7 +221,11 @@ async fn throttling_is_retried_by_the_sdk_then_mapped_throttled() {
     assert_eq!(err.kind, AwsErrorKind::Throttled);
     assert_eq!(err.code, "Throttling");
     assert!(err.is_retryable());
-    assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize, "standard retry: {MAX_ATTEMPTS} attempts");
+    assert_eq!(
+        rule.num_calls(),
+        MAX_ATTEMPTS as usize,
+        "standard retry: {MAX_ATTEMPTS} attempts"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +254,10 @@ async fn a_persistent_500_maps_to_transient() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Transient, "{err:?}");
-    assert_eq!(err.code, "HTTP 500", "no error code in an empty body: the status is kept");
+    assert_eq!(
+        err.code, "HTTP 500",
+        "no error code in an empty body: the status is kept"
+    );
     assert!(err.is_retryable());
     assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize);
 }
@@ -360,7 +324,10 @@ async fn send_command_is_not_retried_by_the_sdk() {
 async fn ssm_throttling_maps_to_throttled() {
     let rule = mock!(aws_sdk_ssm::Client::get_command_invocation)
         .sequence()
-        .http_status(400, Some(json_error("ThrottlingException", "Rate exceeded")))
+        .http_status(
+            400,
+            Some(json_error("ThrottlingException", "Rate exceeded")),
+        )
         .repeatedly()
         .build();
     let err = ssm(&[&rule])
@@ -376,7 +343,9 @@ async fn ssm_throttling_maps_to_throttled() {
 #[tokio::test]
 async fn get_command_invocation_asks_for_command_and_instance() {
     let rule = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .match_requests(|req| req.command_id() == Some("cmd-1") && req.instance_id() == Some("i-0abc"))
+        .match_requests(|req| {
+            req.command_id() == Some("cmd-1") && req.instance_id() == Some("i-0abc")
+        })
         .then_output(|| {
             GetCommandInvocationOutput::builder()
                 .command_id("cmd-1")
@@ -426,7 +395,10 @@ async fn find_command_pages_until_the_tag_and_filters_by_instance() {
             Some(other) => panic!("unexpected token {other}"),
         }
     });
-    let found = ssm(&[&rule]).find_command("i-0abc", "att-42").await.unwrap();
+    let found = ssm(&[&rule])
+        .find_command("i-0abc", "att-42")
+        .await
+        .unwrap();
     assert_eq!(found.as_deref(), Some("cmd-5"));
     let calls = seen.all();
     assert_eq!(calls.len(), 2, "stops at the page holding the tag");
@@ -442,7 +414,10 @@ async fn find_command_picks_the_newest_tagged_command_of_a_page() {
             .commands(command("cmd-new", "join [att-42]", 200))
             .build()
     });
-    let found = ssm(&[&rule]).find_command("i-0abc", "att-42").await.unwrap();
+    let found = ssm(&[&rule])
+        .find_command("i-0abc", "att-42")
+        .await
+        .unwrap();
     assert_eq!(found.as_deref(), Some("cmd-new"));
 }
 
@@ -456,7 +431,10 @@ async fn find_command_answers_none_after_the_last_page() {
             builder.build()
         }
     });
-    let found = ssm(&[&rule]).find_command("i-0abc", "att-42").await.unwrap();
+    let found = ssm(&[&rule])
+        .find_command("i-0abc", "att-42")
+        .await
+        .unwrap();
     assert_eq!(found, None);
     assert_eq!(rule.num_calls(), 2);
 }

@@ -20,7 +20,8 @@ pub struct SdkAutoScaling {
 }
 
 impl SdkAutoScaling {
-    /// Wraps a client (built once, e.g. by [`AwsClients::from_sdk_config`](crate::aws::AwsClients)).
+    /// Wraps a client, built once (e.g. by
+    /// [`AwsClients::from_sdk_config`](crate::aws::AwsClients::from_sdk_config)).
     #[must_use]
     pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
         Self { client }

@@ -9,10 +9,10 @@
 //! Clients use the SDK's **standard** retry mode with [`MAX_ATTEMPTS`] attempts (exponential
 //! backoff with jitter, a client-side token bucket against retry storms). The SDK retries
 //! throttling errors, 5xx responses, timeouts and connection failures. The one exception is
-//! `SendCommand`, sent once per call (see [`SdkSsm`]): it is not idempotent. What remains after the last
-//! attempt reaches the task as an [`AwsError`](crate::aws::AwsError) classified by
-//! [`classify`]: retryable errors fail the invocation retryably with the state unchanged, so the
-//! event is delivered again (or the sweep continues), permanent ones take the failure path.
+//! `SendCommand`, sent once per call because it is not idempotent (see [`SdkSsm`]). What remains
+//! after the last attempt reaches the task as an [`AwsError`](crate::aws::AwsError) classified
+//! by [`classify`]: retryable errors fail the invocation retryably with the state unchanged, so
+//! the event is delivered again (or the sweep continues); permanent ones take the failure path.
 //!
 //! [`load_sdk_config`] also bounds every attempt ([`ATTEMPT_TIMEOUT`]) so a hung connection
 //! cannot hold the Lambda until its own deadline.

@@ -39,7 +39,8 @@ pub struct SdkSsm {
 }
 
 impl SdkSsm {
-    /// Wraps a client (built once, e.g. by [`AwsClients::from_sdk_config`](crate::aws::AwsClients)).
+    /// Wraps a client, built once (e.g. by
+    /// [`AwsClients::from_sdk_config`](crate::aws::AwsClients::from_sdk_config)).
     #[must_use]
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
         Self { client }
