@@ -4,6 +4,23 @@
 //! handler: [`AwsClients::from_sdk_config`] when the caller already loaded an `SdkConfig` (and
 //! shares it with the DynamoDB store), [`AwsClients::from_env`] otherwise.
 //!
+//! ```no_run
+//! # async fn example() {
+//! use std::sync::Arc;
+//! use asg_lifecycle::aws::{AwsClients, sdk};
+//! use asg_lifecycle::{LifecycleHandler, Machine, MemoryStore};
+//!
+//! // Once per process: the default credential chain, the region from the environment.
+//! let config = sdk::load_sdk_config(None, None).await;
+//! let aws = AwsClients::from_sdk_config(&config);
+//! let handler = LifecycleHandler::new(
+//!     Arc::new(Machine::example()),
+//!     Arc::new(MemoryStore::new()),
+//!     aws,
+//! );
+//! # }
+//! ```
+//!
 //! # Retries and timeouts
 //! The SDK retries by itself; nothing in this crate wraps its calls in another retry loop.
 //! Clients use the SDK's **standard** retry mode with [`MAX_ATTEMPTS`] attempts (exponential
