@@ -1,9 +1,10 @@
 //! Small traits over the Auto Scaling and SSM calls the built-in tasks make.
 //!
 //! [`LocalAws`] records every call and answers deterministically (command ids derived from the
-//! transition attempt); SDK implementations live beside it.
+//! transition attempt); the SDK implementations ([`SdkAutoScaling`], [`SdkSsm`]) are in [`sdk`].
 
 mod local;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use local::{LocalAws, RecordedCall};
+pub use sdk::{SdkAutoScaling, SdkSsm};
 
 /// An AWS call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
