@@ -12,7 +12,7 @@ pub mod table;
 use async_trait::async_trait;
 
 pub use commit::{Activity, BaseLists, Change, Commit};
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, RetryPolicy};
 pub use memory::MemoryStore;
 
 use crate::record::InstanceRecord;
