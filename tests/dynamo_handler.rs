@@ -22,7 +22,10 @@ const HANDLERS: usize = 20;
 
 async fn register(store: &DynamoStore, ident: &str, status: &str) {
     store
-        .cloud_init_update(ident, &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.9"})))
+        .cloud_init_update(
+            ident,
+            &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.9"})),
+        )
         .await
         .unwrap();
 }
@@ -32,29 +35,56 @@ async fn record(store: &DynamoStore, ident: &str) -> InstanceRecord {
 }
 
 fn calls(local: &LocalAws, operation: &str) -> usize {
-    local.calls().iter().filter(|c| c.operation == operation).count()
+    local
+        .calls()
+        .iter()
+        .filter(|c| c.operation == operation)
+        .count()
 }
 
 /// Runs every (handler, event) pair at once, each on its own task.
-async fn deliver_concurrently(deliveries: Vec<(LifecycleHandler, Event)>) -> Vec<Result<Vec<Outcome>, HandlerError>> {
+async fn deliver_concurrently(
+    deliveries: Vec<(LifecycleHandler, Event)>,
+) -> Vec<Result<Vec<Outcome>, HandlerError>> {
     let tasks = deliveries.into_iter().map(|(handler, event)| {
         tokio::spawn(async move { handler.handle_event(&event, &ctx()).await })
     });
-    join_all(tasks).await.into_iter().map(|r| r.expect("no panic")).collect()
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("no panic"))
+        .collect()
 }
 
 /// Every recorded transition continues from the previous one, with increasing versions, and
 /// none was recorded twice.
 fn assert_history_is_one_path(record: &InstanceRecord) {
     for pair in record.history.windows(2) {
-        assert_eq!(pair[0].to, pair[1].from, "history jumps: {:#?}", record.history);
-        assert!(pair[0].version < pair[1].version, "versions do not grow: {:#?}", record.history);
+        assert_eq!(
+            pair[0].to, pair[1].from,
+            "history jumps: {:#?}",
+            record.history
+        );
+        assert!(
+            pair[0].version < pair[1].version,
+            "versions do not grow: {:#?}",
+            record.history
+        );
     }
-    let mut steps: Vec<_> = record.history.iter().map(|h| (&h.from, &h.to, &h.trigger)).collect();
+    let mut steps: Vec<_> = record
+        .history
+        .iter()
+        .map(|h| (&h.from, &h.to, &h.trigger))
+        .collect();
     steps.sort();
     let before = steps.len();
     steps.dedup();
-    assert_eq!(steps.len(), before, "a transition was recorded twice: {:#?}", record.history);
+    assert_eq!(
+        steps.len(),
+        before,
+        "a transition was recorded twice: {:#?}",
+        record.history
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -64,20 +94,40 @@ async fn twenty_handlers_delivering_the_same_launch_event_fire_join_once() {
     let local = Arc::new(LocalAws::new());
     let event = lifecycle_event("launch-1", "i-race", GROUP, true);
     let deliveries = (0..HANDLERS)
-        .map(|_| (handler(Arc::new(store.clone()), &local, Duration::ZERO), event.clone()))
+        .map(|_| {
+            (
+                handler(Arc::new(store.clone()), &local, Duration::ZERO),
+                event.clone(),
+            )
+        })
         .collect();
     let results = deliver_concurrently(deliveries).await;
     let outcomes: Vec<Outcome> = results
         .into_iter()
         .flat_map(|r| r.unwrap_or_else(|e| panic!("a delivery failed: {e}")))
         .collect();
-    let advanced = outcomes.iter().filter(|o| !o.transitions.is_empty()).count();
-    assert_eq!(advanced, 1, "exactly one delivery writes the transition: {outcomes:#?}");
+    let advanced = outcomes
+        .iter()
+        .filter(|o| !o.transitions.is_empty())
+        .count();
+    assert_eq!(
+        advanced, 1,
+        "exactly one delivery writes the transition: {outcomes:#?}"
+    );
     let stored = record(&store, "i-race").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history.len(), 1, "{:#?}", stored.history);
-    assert_eq!(calls(&local, "SendCommand"), 1, "the join command is sent once");
-    assert!(stored.pending_command.as_ref().is_some_and(|p| p.command_id.is_some()));
+    assert_eq!(
+        calls(&local, "SendCommand"),
+        1,
+        "the join command is sent once"
+    );
+    assert!(
+        stored
+            .pending_command
+            .as_ref()
+            .is_some_and(|p| p.command_id.is_some())
+    );
     assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
     assert!(stored.has_processed("launch-1"));
 }
@@ -93,13 +143,23 @@ async fn competing_command_and_terminate_events_end_terminated_without_lost_upda
         .await
         .unwrap();
     let joining = record(&store, "i-comp").await;
-    let command_id = joining.pending_command.and_then(|p| p.command_id).expect("the join command was sent");
+    let command_id = joining
+        .pending_command
+        .and_then(|p| p.command_id)
+        .expect("the join command was sent");
     let success = command_event("cmd-ok", "i-comp", &command_id, "Success");
     let terminate = lifecycle_event("terminate-1", "i-comp", GROUP, false);
     let deliveries = (0..HANDLERS)
         .map(|n| {
-            let event = if n % 2 == 0 { success.clone() } else { terminate.clone() };
-            (handler(Arc::new(store.clone()), &local, Duration::ZERO), event)
+            let event = if n % 2 == 0 {
+                success.clone()
+            } else {
+                terminate.clone()
+            };
+            (
+                handler(Arc::new(store.clone()), &local, Duration::ZERO),
+                event,
+            )
         })
         .collect();
     for result in deliver_concurrently(deliveries).await {
@@ -111,7 +171,10 @@ async fn competing_command_and_terminate_events_end_terminated_without_lost_upda
     assert_eq!(stored.history[0].trigger, "join");
     assert_eq!(stored.history.last().unwrap().trigger, "finish");
     assert!(stored.has_processed("terminate-1"));
-    assert!(stored.version as usize >= stored.history.len(), "every transition bumped the version");
+    assert!(
+        stored.version as usize >= stored.history.len(),
+        "every transition bumped the version"
+    );
     assert_eq!(stored.active_group, None);
     assert!(stored.expires_at.is_some(), "a terminal record expires");
 }
@@ -126,18 +189,37 @@ async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
     assert_eq!(outcomes[0].outcome, OutcomeKind::Waiting);
     let waiting = record(&store, "i-early").await;
     assert_eq!(waiting.status, None);
-    let action = waiting.lifecycle_action.as_ref().expect("the lifecycle action is remembered");
-    assert_eq!((action.event_id.as_str(), action.token.as_deref()), ("launch-1", Some("token-launch-1")));
-    assert_eq!(waiting.active_group.as_deref(), Some(GROUP), "the sweep can find it");
+    let action = waiting
+        .lifecycle_action
+        .as_ref()
+        .expect("the lifecycle action is remembered");
+    assert_eq!(
+        (action.event_id.as_str(), action.token.as_deref()),
+        ("launch-1", Some("token-launch-1"))
+    );
+    assert_eq!(
+        waiting.active_group.as_deref(),
+        Some(GROUP),
+        "the sweep can find it"
+    );
     register(&store, "i-early", "new").await;
     register(&store, "i-early", "finished_cloud_init").await;
-    let outcomes = handler.handle_event(&sweep_event("sweep-1"), &ctx()).await.unwrap();
+    let outcomes = handler
+        .handle_event(&sweep_event("sweep-1"), &ctx())
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), 1, "{outcomes:#?}");
     let stored = record(&store, "i-early").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history.len(), 1);
     assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
-    assert_eq!(stored.lifecycle_action.as_ref().map(|a| a.event_id.as_str()), Some("launch-1"));
+    assert_eq!(
+        stored
+            .lifecycle_action
+            .as_ref()
+            .map(|a| a.event_id.as_str()),
+        Some("launch-1")
+    );
 }
 
 #[tokio::test]
@@ -175,7 +257,9 @@ impl StateStore for CloudInitRaces {
 
     async fn commit(&self, commit: &Commit) -> asg_lifecycle::store::Result<InstanceRecord> {
         if !self.fired.swap(true, Ordering::SeqCst) {
-            self.inner.cloud_init_update(&commit.ident, &self.write).await?;
+            self.inner
+                .cloud_init_update(&commit.ident, &self.write)
+                .await?;
         }
         let result = self.inner.commit(commit).await;
         if matches!(result, Err(StoreError::Conflict { .. })) {
@@ -184,11 +268,20 @@ impl StateStore for CloudInitRaces {
         result
     }
 
-    async fn query_active(&self, group: Option<&str>, start: Option<&str>, limit: usize) -> asg_lifecycle::store::Result<Page> {
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> asg_lifecycle::store::Result<Page> {
         self.inner.query_active(group, start, limit).await
     }
 
-    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> asg_lifecycle::store::Result<()> {
+    async fn cloud_init_update(
+        &self,
+        ident: &str,
+        attributes: &Map<String, Value>,
+    ) -> asg_lifecycle::store::Result<()> {
         self.inner.cloud_init_update(ident, attributes).await
     }
 }
@@ -209,12 +302,20 @@ async fn cloud_init_writing_the_status_under_an_older_version_causes_a_reload_no
         .handle_event(&lifecycle_event("launch-1", "i-late", GROUP, true), &ctx())
         .await
         .unwrap();
-    assert_eq!(racing.conflicts.load(Ordering::SeqCst), 1, "the handler's write met cloud-init's");
+    assert_eq!(
+        racing.conflicts.load(Ordering::SeqCst),
+        1,
+        "the handler's write met cloud-init's"
+    );
     assert_eq!(outcomes[0].outcome, OutcomeKind::Advanced, "{outcomes:#?}");
     let stored = record(&store, "i-late").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history[0].from, "finished_cloud_init");
-    assert_eq!(stored.attribute_str("ClusterRole"), Some("worker"), "cloud-init's write is kept");
+    assert_eq!(
+        stored.attribute_str("ClusterRole"),
+        Some("worker"),
+        "cloud-init's write is kept"
+    );
     assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
 }
 
@@ -227,25 +328,44 @@ async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
     // terminate before joining: terminate_early then finish, two transitions without after tasks
     counter.reset();
     let outcomes = handler
-        .handle_event(&lifecycle_event("terminate-1", "i-count", GROUP, false), &ctx())
+        .handle_event(
+            &lifecycle_event("terminate-1", "i-count", GROUP, false),
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(outcomes[0].transitions.len(), 2, "{outcomes:#?}");
     assert_eq!(counter.count("GetItem"), 1, "{:?}", counter.all());
     assert_eq!(counter.count("UpdateItem"), 2, "{:?}", counter.all());
-    assert_eq!(counter.all().len(), 2, "only GetItem and UpdateItem: {:?}", counter.all());
+    assert_eq!(
+        counter.all().len(),
+        2,
+        "only GetItem and UpdateItem: {:?}",
+        counter.all()
+    );
     // a transition with `after` tasks adds the write that settles them
     register(&store, "i-count-2", "finished_cloud_init").await;
     counter.reset();
     let outcomes = handler
-        .handle_event(&lifecycle_event("launch-2", "i-count-2", GROUP, true), &ctx())
+        .handle_event(
+            &lifecycle_event("launch-2", "i-count-2", GROUP, true),
+            &ctx(),
+        )
         .await
         .unwrap();
     assert_eq!(outcomes[0].transitions.len(), 1);
-    assert_eq!((counter.count("GetItem"), counter.count("UpdateItem")), (1, 2), "{:?}", counter.all());
+    assert_eq!(
+        (counter.count("GetItem"), counter.count("UpdateItem")),
+        (1, 2),
+        "{:?}",
+        counter.all()
+    );
     // the sweep queries the index, one page per group (and the unknown group)
     counter.reset();
-    handler.handle_event(&sweep_event("sweep-1"), &ctx()).await.unwrap();
+    handler
+        .handle_event(&sweep_event("sweep-1"), &ctx())
+        .await
+        .unwrap();
     assert_eq!(counter.count("Query"), 2, "{:?}", counter.all());
     assert_eq!(counter.count("Scan"), 0, "{:?}", counter.all());
 }

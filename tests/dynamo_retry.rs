@@ -16,7 +16,9 @@ type Answer = (u16, String);
 fn error(status: u16, code: &str) -> Answer {
     (
         status,
-        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"scripted {code}"}}"#),
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"scripted {code}"}}"#
+        ),
     )
 }
 
@@ -98,7 +100,10 @@ async fn a_failed_condition_is_a_conflict_at_once() {
     let (endpoint, served) = scripted_server(vec![error(400, "ConditionalCheckFailedException")]);
     let commit = Commit::expecting(&InstanceRecord::new("i-1"), chrono::Utc::now());
     let err = store(&endpoint).await.commit(&commit).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { ref ident } if ident == "i-1"), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { ref ident } if ident == "i-1"),
+        "{err:?}"
+    );
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }
 
@@ -108,7 +113,10 @@ async fn a_missing_table_is_a_permanent_error_naming_the_cause() {
     let err = store(&endpoint).await.get("i-1").await.unwrap_err();
     assert!(matches!(err, StoreError::Other { .. }), "{err:?}");
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("ResourceNotFoundException"), "{err}");
+    assert!(
+        err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }
 

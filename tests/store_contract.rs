@@ -5,7 +5,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use asg_lifecycle::record::{HISTORY_LIMIT, HistoryEntry, InstanceRecord, LifecycleAction, RECENT_EVENTS_LIMIT};
+use asg_lifecycle::record::{
+    HISTORY_LIMIT, HistoryEntry, InstanceRecord, LifecycleAction, RECENT_EVENTS_LIMIT,
+};
 use asg_lifecycle::store::{Activity, Change, Commit, MemoryStore, StateStore, StoreError};
 use chrono::Utc;
 use serde_json::json;
@@ -26,7 +28,11 @@ async fn dynamo() -> Store {
 }
 
 async fn read(store: &Store, ident: &str) -> InstanceRecord {
-    store.get(ident).await.unwrap().unwrap_or_else(|| panic!("{ident} is missing"))
+    store
+        .get(ident)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{ident} is missing"))
 }
 
 fn entry(record: &InstanceRecord, to: &str, event: &str) -> HistoryEntry {
@@ -52,7 +58,10 @@ fn transition(record: &InstanceRecord, to: &str, event: &str) -> Commit {
 
 async fn registered(store: &Store, ident: &str, status: &str) -> InstanceRecord {
     store
-        .cloud_init_update(ident, &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.7"})))
+        .cloud_init_update(
+            ident,
+            &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.7"})),
+        )
         .await
         .unwrap();
     read(store, ident).await
@@ -61,7 +70,10 @@ async fn registered(store: &Store, ident: &str, status: &str) -> InstanceRecord 
 async fn collect_active(store: &Store, group: Option<&str>, limit: usize) -> Vec<String> {
     let (mut idents, mut start) = (Vec::new(), None::<String>);
     for _ in 0..100 {
-        let page = store.query_active(group, start.as_deref(), limit).await.unwrap();
+        let page = store
+            .query_active(group, start.as_deref(), limit)
+            .await
+            .unwrap();
         assert!(page.records.len() <= limit, "page larger than its limit");
         idents.extend(page.records.into_iter().map(|r| r.ident));
         match page.next {
@@ -91,25 +103,44 @@ async fn create_by_cloud_init_then_transition(store: Store) {
 
 async fn conditional_conflict(store: Store) {
     let stale = registered(&store, "i-2", "finished_cloud_init").await;
-    store.commit(&transition(&stale, "join_cluster", "e1")).await.unwrap();
+    store
+        .commit(&transition(&stale, "join_cluster", "e1"))
+        .await
+        .unwrap();
     let current = read(&store, "i-2").await;
-    let err = store.commit(&transition(&stale, "failure", "e2")).await.unwrap_err();
+    let err = store
+        .commit(&transition(&stale, "failure", "e2"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     // the right version but the wrong status is a conflict too
     let mut wrong_status = transition(&current, "failure", "e2");
     wrong_status.expected_status = Some("ready".into());
     let err = store.commit(&wrong_status).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(read(&store, "i-2").await, current, "a refused write changes nothing");
+    assert_eq!(
+        read(&store, "i-2").await,
+        current,
+        "a refused write changes nothing"
+    );
 }
 
 async fn duplicate_event_id(store: Store) {
     let record = registered(&store, "i-3", "finished_cloud_init").await;
-    let record = store.commit(&transition(&record, "join_cluster", "e1")).await.unwrap();
-    let err = store.commit(&transition(&record, "joined_cluster", "e1")).await.unwrap_err();
+    let record = store
+        .commit(&transition(&record, "join_cluster", "e1"))
+        .await
+        .unwrap();
+    let err = store
+        .commit(&transition(&record, "joined_cluster", "e1"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(read(&store, "i-3").await, record);
-    let next = store.commit(&transition(&record, "joined_cluster", "e2")).await.unwrap();
+    let next = store
+        .commit(&transition(&record, "joined_cluster", "e2"))
+        .await
+        .unwrap();
     assert_eq!(next.recent_events, ["e1", "e2"]);
 }
 
@@ -126,7 +157,11 @@ async fn history_bounds(store: Store) {
     assert_eq!(stored, record);
     assert_eq!(stored.history.len(), HISTORY_LIMIT);
     assert_eq!(stored.history.last().unwrap().to, format!("s{total}"));
-    assert_eq!(stored.history[0].version, (total - HISTORY_LIMIT + 1) as u64, "the oldest go first");
+    assert_eq!(
+        stored.history[0].version,
+        (total - HISTORY_LIMIT + 1) as u64,
+        "the oldest go first"
+    );
     assert_eq!(stored.recent_events.len(), RECENT_EVENTS_LIMIT);
     assert_eq!(stored.recent_events.last().unwrap(), &format!("e{total}"));
     // a commit without the lists as read (the store reads them) trims the same way
@@ -140,8 +175,14 @@ async fn history_bounds(store: Store) {
 async fn active_index_query(store: Store) {
     let mut expected_a = Vec::new();
     for (n, group, active) in [
-        (1, GROUP_A, true), (2, GROUP_B, true), (3, GROUP_A, true), (4, GROUP_A, false),
-        (5, GROUP_A, true), (6, GROUP_B, true), (7, GROUP_A, true), (8, GROUP_A, true),
+        (1, GROUP_A, true),
+        (2, GROUP_B, true),
+        (3, GROUP_A, true),
+        (4, GROUP_A, false),
+        (5, GROUP_A, true),
+        (6, GROUP_B, true),
+        (7, GROUP_A, true),
+        (8, GROUP_A, true),
     ] {
         let ident = format!("i-q{n}");
         let record = registered(&store, &ident, "finished_cloud_init").await;
@@ -159,7 +200,10 @@ async fn active_index_query(store: Store) {
     // a record cloud-init wrote but the handler never touched is not active
     registered(&store, "i-q9", "new").await;
     assert_eq!(collect_active(&store, Some(GROUP_A), 2).await, expected_a);
-    assert_eq!(collect_active(&store, Some(GROUP_B), 10).await, ["i-q2", "i-q6"]);
+    assert_eq!(
+        collect_active(&store, Some(GROUP_B), 10).await,
+        ["i-q2", "i-q6"]
+    );
     assert!(collect_active(&store, Some("other"), 10).await.is_empty());
     let all: BTreeSet<String> = collect_active(&store, None, 3).await.into_iter().collect();
     let mut expected: BTreeSet<String> = expected_a.into_iter().collect();
@@ -215,13 +259,23 @@ async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
     assert_eq!(merged.attributes["JoinToken"], json!({"k": [1, 2]}));
     let mut expected = written.clone();
     expected.attributes = merged.attributes.clone();
-    assert_eq!(merged, expected, "handler-owned attributes survive a cloud-init write");
+    assert_eq!(
+        merged, expected,
+        "handler-owned attributes survive a cloud-init write"
+    );
     // clearing removes
     let mut clear = Commit::expecting(&merged, Utc::now());
     clear.lifecycle_action = Change::Clear;
     clear.last_error = Change::Clear;
     let cleared = store.commit(&clear).await.unwrap();
-    assert_eq!((cleared.lifecycle_action, cleared.last_error, cleared.version), (None, None, 2));
+    assert_eq!(
+        (
+            cleared.lifecycle_action,
+            cleared.last_error,
+            cleared.version
+        ),
+        (None, None, 2)
+    );
 }
 
 macro_rules! contract {

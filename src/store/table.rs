@@ -14,9 +14,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use serde_json::{Value, json};
 
@@ -87,7 +87,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
         .index_name(ACTIVE_INDEX)
         .key_schema(key(attr::ACTIVE_GROUP, KeyType::Hash)?)
         .key_schema(key(attr::IDENT, KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()?;
     let created = client
         .create_table()
@@ -107,7 +111,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
         .await;
     match created {
         Ok(_) => tracing::info!(table = name, "table created"),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
             tracing::info!(table = name, "table exists already");
         }
         Err(e) => return Err(request_error("create", name, &e)),
@@ -212,8 +219,17 @@ mod tests {
     fn the_cloudformation_resource_names_the_index_and_ttl_attribute() {
         let resource = cloudformation_resource();
         let props = &resource["Properties"];
-        assert_eq!(props["GlobalSecondaryIndexes"][0]["IndexName"], ACTIVE_INDEX);
-        assert_eq!(props["TimeToLiveSpecification"]["AttributeName"], "ExpiresAt");
-        assert_eq!(props["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+        assert_eq!(
+            props["GlobalSecondaryIndexes"][0]["IndexName"],
+            ACTIVE_INDEX
+        );
+        assert_eq!(
+            props["TimeToLiveSpecification"]["AttributeName"],
+            "ExpiresAt"
+        );
+        assert_eq!(
+            props["StreamSpecification"]["StreamViewType"],
+            "NEW_AND_OLD_IMAGES"
+        );
     }
 }

@@ -51,7 +51,12 @@ pub struct RequestCounter {
 impl RequestCounter {
     /// Requests of one operation (`GetItem`, `UpdateItem`, `Query`, `Scan`, ...).
     pub fn count(&self, operation: &str) -> usize {
-        self.counts.lock().unwrap().get(operation).copied().unwrap_or(0)
+        self.counts
+            .lock()
+            .unwrap()
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every operation's count.
@@ -76,7 +81,11 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("unknown");
         let operation = target.rsplit('.').next().unwrap_or(target).to_string();
         *self.counts.lock().unwrap().entry(operation).or_default() += 1;
         Ok(())
@@ -155,13 +164,22 @@ pub fn sweep_event(id: &str) -> Event {
 }
 
 /// A handler of the example model over a store, with the given initial wait.
-pub fn handler(store: Arc<dyn StateStore>, local: &Arc<LocalAws>, initial_wait: Duration) -> LifecycleHandler {
+pub fn handler(
+    store: Arc<dyn StateStore>,
+    local: &Arc<LocalAws>,
+    initial_wait: Duration,
+) -> LifecycleHandler {
     let config = HandlerConfig {
         initial_wait,
         initial_poll_interval: Duration::from_millis(50),
         ..HandlerConfig::default()
     };
-    LifecycleHandler::new(Arc::new(Machine::example()), store, AwsClients::local(local)).with_config(config)
+    LifecycleHandler::new(
+        Arc::new(Machine::example()),
+        store,
+        AwsClients::local(local),
+    )
+    .with_config(config)
 }
 
 /// An invocation context with a generous deadline.

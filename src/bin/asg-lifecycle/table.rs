@@ -34,7 +34,8 @@ pub struct Target {
 /// Runs `table`: exit 0 when the table is ready, 1 when it could not be created.
 pub async fn run(args: &Args) -> ExitCode {
     let Action::Create(target) = &args.action;
-    let config = dynamo::client_config(target.endpoint_url.as_deref(), target.region.as_deref()).await;
+    let config =
+        dynamo::client_config(target.endpoint_url.as_deref(), target.region.as_deref()).await;
     let client = aws_sdk_dynamodb::Client::from_conf(config.build());
     match table::create_table(&client, &target.table).await {
         Ok(()) => {

@@ -60,10 +60,14 @@ pub fn from_attribute(value: &AttributeValue) -> Value {
                 .map(|(k, v)| (k.clone(), from_attribute(v)))
                 .collect(),
         ),
-        AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
         AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| number(n)).collect()),
         AttributeValue::B(blob) => bytes(blob.as_ref()),
-        AttributeValue::Bs(blobs) => Value::Array(blobs.iter().map(|b| bytes(b.as_ref())).collect()),
+        AttributeValue::Bs(blobs) => {
+            Value::Array(blobs.iter().map(|b| bytes(b.as_ref())).collect())
+        }
         // A type added to DynamoDB after this SDK version: keep the record readable.
         _ => Value::Null,
     }
@@ -127,8 +131,13 @@ mod tests {
     #[test]
     fn maps_become_m_lists_l_numbers_n() {
         let av = to_attribute(&json!({"a": [1]}));
-        let AttributeValue::M(map) = av else { panic!("expected M, got {av:?}") };
-        assert_eq!(map["a"], AttributeValue::L(vec![AttributeValue::N("1".into())]));
+        let AttributeValue::M(map) = av else {
+            panic!("expected M, got {av:?}")
+        };
+        assert_eq!(
+            map["a"],
+            AttributeValue::L(vec![AttributeValue::N("1".into())])
+        );
     }
 
     #[test]

@@ -87,7 +87,11 @@ impl DynamoStore {
 
     /// A store built from the environment's credentials, with an optional endpoint (DynamoDB
     /// Local, moto) and region.
-    pub async fn connect(table: impl Into<String>, endpoint_url: Option<&str>, region: Option<&str>) -> Self {
+    pub async fn connect(
+        table: impl Into<String>,
+        endpoint_url: Option<&str>,
+        region: Option<&str>,
+    ) -> Self {
         let config = client_config(endpoint_url, region).await.build();
         Self::new(Client::from_conf(config), table)
     }
@@ -125,7 +129,10 @@ impl DynamoStore {
     }
 
     fn key(ident: &str) -> (String, AttributeValue) {
-        (attr::IDENT.to_string(), AttributeValue::S(ident.to_string()))
+        (
+            attr::IDENT.to_string(),
+            AttributeValue::S(ident.to_string()),
+        )
     }
 
     /// One page of one group's active records, starting after `start`.
@@ -139,7 +146,10 @@ impl DynamoStore {
         let start_key = start.map(|ident| {
             Item::from([
                 Self::key(ident),
-                (attr::ACTIVE_GROUP.to_string(), AttributeValue::S(group.to_string())),
+                (
+                    attr::ACTIVE_GROUP.to_string(),
+                    AttributeValue::S(group.to_string()),
+                ),
             ])
         });
         let output = retry::retrying(&self.retry, "query", group, || {
@@ -176,12 +186,20 @@ impl DynamoStore {
         }
         let (mut index, mut after) = (0, None::<String>);
         if let Some(token) = start {
-            let (group, ident) = token.rsplit_once(TOKEN_SEPARATOR).ok_or_else(|| StoreError::Other {
-                message: format!("malformed page token `{token}`"),
-            })?;
-            index = groups.iter().position(|g| *g == group).ok_or_else(|| StoreError::Other {
-                message: format!("page token names group `{group}`, which this store does not list"),
-            })?;
+            let (group, ident) =
+                token
+                    .rsplit_once(TOKEN_SEPARATOR)
+                    .ok_or_else(|| StoreError::Other {
+                        message: format!("malformed page token `{token}`"),
+                    })?;
+            index = groups
+                .iter()
+                .position(|g| *g == group)
+                .ok_or_else(|| StoreError::Other {
+                    message: format!(
+                        "page token names group `{group}`, which this store does not list"
+                    ),
+                })?;
             after = (!ident.is_empty()).then(|| ident.to_string());
         }
         let limit = limit.max(1);
@@ -198,9 +216,7 @@ impl DynamoStore {
             index += 1;
             after = None;
             if page.records.len() >= limit {
-                page.next = groups
-                    .get(index)
-                    .map(|g| format!("{g}{TOKEN_SEPARATOR}"));
+                page.next = groups.get(index).map(|g| format!("{g}{TOKEN_SEPARATOR}"));
                 return Ok(page);
             }
         }
@@ -248,7 +264,10 @@ impl StateStore for DynamoStore {
         })
         .await?;
         let item = output.attributes().ok_or_else(|| StoreError::Other {
-            message: format!("commit `{}`: the update returned no attributes", commit.ident),
+            message: format!(
+                "commit `{}`: the update returned no attributes",
+                commit.ident
+            ),
         })?;
         Ok(record_from_item(item)?)
     }

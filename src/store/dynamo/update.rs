@@ -31,7 +31,8 @@ impl Expression {
             return placeholder.clone();
         }
         let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), attribute.to_string());
+        self.names
+            .insert(placeholder.clone(), attribute.to_string());
         placeholder
     }
 
@@ -191,7 +192,12 @@ mod tests {
         let commit = Commit::expecting(&InstanceRecord::new("i-1"), Utc::now());
         let e = commit_expression(&commit, &BaseLists::default());
         let condition = e.condition().unwrap();
-        assert!(condition.starts_with("attribute_not_exists(#n0) AND (attribute_not_exists(#n1) OR #n1 = :v0)"), "{condition}");
+        assert!(
+            condition.starts_with(
+                "attribute_not_exists(#n0) AND (attribute_not_exists(#n1) OR #n1 = :v0)"
+            ),
+            "{condition}"
+        );
         assert_eq!(e.update().unwrap(), "SET #n1 = :v1");
     }
 
@@ -204,14 +210,22 @@ mod tests {
         let mut commit = Commit::expecting(&record, Utc::now());
         commit.history = Some(entry(99));
         let e = commit_expression(&commit, commit.base.as_ref().unwrap());
-        let history_name = e.names.iter().find(|(_, a)| *a == "History").unwrap().0.clone();
+        let history_name = e
+            .names
+            .iter()
+            .find(|(_, a)| *a == "History")
+            .unwrap()
+            .0
+            .clone();
         let update = e.update().unwrap();
         let placeholder = update
             .split(", ")
             .find_map(|part| part.strip_prefix(&format!("{history_name} = ")))
             .unwrap()
             .trim_start_matches("SET ");
-        let AttributeValue::L(list) = &e.values[placeholder] else { panic!() };
+        let AttributeValue::L(list) = &e.values[placeholder] else {
+            panic!()
+        };
         assert_eq!(list.len(), HISTORY_LIMIT);
     }
 
