@@ -53,6 +53,9 @@ pub struct Args {
     initial_wait: Duration,
 }
 
+/// The store file to write back, when the records live in one.
+type StoreFile<'a> = (Arc<MemoryStore>, &'a PathBuf);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     asg_lifecycle::machine::parse_duration(text)
 }
@@ -96,7 +99,7 @@ pub async fn run(args: &Args) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let (store, file): (Arc<dyn StateStore>, Option<(Arc<MemoryStore>, &PathBuf)>) =
+    let (store, file): (Arc<dyn StateStore>, Option<StoreFile<'_>>) =
         match (&args.store, &args.table) {
             (Some(path), _) => {
                 let memory = if path.exists() {
