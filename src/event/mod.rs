@@ -38,8 +38,11 @@ pub struct ScheduledEvent {
 }
 
 /// What an event asks of the machine.
+///
+/// Stored in records (`InFlight`) as `{"Stimulus": "Command", ...}`: the tag must not be `Kind`,
+/// which [`CommandEvent`] uses for its own field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "Type")]
+#[serde(tag = "Stimulus")]
 pub enum Stimulus {
     /// An Auto Scaling lifecycle action (launch or terminate).
     Lifecycle(LifecycleEvent),
@@ -154,4 +157,30 @@ pub fn decode_event(value: &Value) -> Result<Event, DecodeError> {
         }
     };
     Ok(Event { id, time, stimulus })
+}
+
+#[cfg(test)]
+mod stimulus_tests {
+    use super::*;
+
+    #[test]
+    fn every_stimulus_round_trips_through_json() {
+        let stimuli = [
+            Stimulus::Command(CommandEvent {
+                kind: CommandEventKind::Invocation,
+                command_id: "c".into(),
+                instance_ids: vec!["i-1".into()],
+                status: CommandStatus::Success,
+                document_name: None,
+                parameters: None,
+            }),
+            Stimulus::Scheduled(ScheduledEvent {
+                rule: "reconcile".into(),
+            }),
+        ];
+        for stimulus in stimuli {
+            let json = serde_json::to_value(&stimulus).unwrap();
+            assert_eq!(serde_json::from_value::<Stimulus>(json).unwrap(), stimulus);
+        }
+    }
 }

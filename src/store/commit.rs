@@ -89,6 +89,33 @@ pub struct Commit {
     pub gone: bool,
     /// The time of the write.
     pub now: DateTime<Utc>,
+    /// The bounded lists of the record as read (set by [`Commit::expecting`]).
+    ///
+    /// A store that cannot trim a list server-side (DynamoDB cannot append to a list and remove
+    /// its head in one update expression) writes `History` and `RecentEvents` whole, computed
+    /// from these; the `Version` condition guarantees they are the stored ones. `None`: the store
+    /// reads them first.
+    pub base: Option<BaseLists>,
+}
+
+/// `History` and `RecentEvents` of a record as read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BaseLists {
+    /// `History`, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// `RecentEvents`, oldest first.
+    pub recent_events: Vec<String>,
+}
+
+impl BaseLists {
+    /// The lists of a record.
+    #[must_use]
+    pub fn of(record: &InstanceRecord) -> Self {
+        Self {
+            history: record.history.clone(),
+            recent_events: record.recent_events.clone(),
+        }
+    }
 }
 
 impl Commit {
@@ -100,6 +127,7 @@ impl Commit {
             expected_status: record.status.clone(),
             expected_version: record.version,
             now,
+            base: Some(BaseLists::of(record)),
             ..Self::default()
         }
     }
@@ -131,6 +159,23 @@ impl Commit {
         }
     }
 
+    /// Appends the history entry and the processed event id to the bounded lists, dropping the
+    /// oldest entries beyond [`HISTORY_LIMIT`] and [`RECENT_EVENTS_LIMIT`].
+    pub fn apply_to_lists(&self, history: &mut Vec<HistoryEntry>, recent_events: &mut Vec<String>) {
+        if let Some(entry) = &self.history {
+            history.push(entry.clone());
+            let excess = history.len().saturating_sub(HISTORY_LIMIT);
+            history.drain(..excess);
+        }
+        if let Some(event) = &self.mark_processed {
+            if !recent_events.iter().any(|e| e == event) {
+                recent_events.push(event.clone());
+            }
+            let excess = recent_events.len().saturating_sub(RECENT_EVENTS_LIMIT);
+            recent_events.drain(..excess);
+        }
+    }
+
     /// Applies the write to a record (the in-memory semantics of the DynamoDB update).
     pub fn apply(&self, record: &mut InstanceRecord) {
         record.version = self.expected_version + 1;
@@ -140,21 +185,7 @@ impl Commit {
             }
             record.status = Some(status.clone());
         }
-        if let Some(entry) = &self.history {
-            record.history.push(entry.clone());
-            let excess = record.history.len().saturating_sub(HISTORY_LIMIT);
-            record.history.drain(..excess);
-        }
-        if let Some(event) = &self.mark_processed {
-            if !record.has_processed(event) {
-                record.recent_events.push(event.clone());
-            }
-            let excess = record
-                .recent_events
-                .len()
-                .saturating_sub(RECENT_EVENTS_LIMIT);
-            record.recent_events.drain(..excess);
-        }
+        self.apply_to_lists(&mut record.history, &mut record.recent_events);
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
         self.in_flight.apply(&mut record.in_flight);

@@ -5,11 +5,14 @@
 //! A failed condition is a [`StoreError::Conflict`] that the handler resolves by reloading.
 
 mod commit;
+pub mod dynamo;
 mod memory;
+pub mod table;
 
 use async_trait::async_trait;
 
-pub use commit::{Activity, Change, Commit};
+pub use commit::{Activity, BaseLists, Change, Commit};
+pub use dynamo::{DynamoStore, RetryPolicy};
 pub use memory::MemoryStore;
 
 use crate::record::InstanceRecord;

@@ -1,4 +1,4 @@
-//! `asg-lifecycle invoke --transitions FILE --store STATE.json EVENT.json...`
+//! `asg-lifecycle invoke --transitions FILE (--store STATE.json | --table NAME) EVENT.json...`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use asg_lifecycle::aws::{AwsClients, LocalAws};
 use asg_lifecycle::handler::{HandlerConfig, InvocationContext, LifecycleHandler, Outcome};
 use asg_lifecycle::machine::{FileModel, Machine};
-use asg_lifecycle::store::MemoryStore;
+use asg_lifecycle::store::{DynamoStore, MemoryStore, StateStore};
 
 /// Output format.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,13 +21,27 @@ pub enum OutputFormat {
 
 /// Arguments of `invoke`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("records").required(true).args(["store", "table"])))]
 pub struct Args {
     /// The model file (default: the embedded example model).
     #[arg(long)]
     transitions: Option<PathBuf>,
     /// The JSON store file: a map from Ident to the record's attributes. Written back.
     #[arg(long)]
-    store: PathBuf,
+    store: Option<PathBuf>,
+    /// A DynamoDB table holding the records instead of a file (nothing is written to a file).
+    #[arg(long)]
+    table: Option<String>,
+    /// With --table: a DynamoDB endpoint (DynamoDB Local, moto) instead of AWS.
+    #[arg(long, requires = "table")]
+    endpoint_url: Option<String>,
+    /// With --table: the region (default: from the environment).
+    #[arg(long, requires = "table")]
+    region: Option<String>,
+    /// With --table: an Auto Scaling group whose active records a scheduled event sweeps
+    /// (repeatable; records of an unknown group are always swept).
+    #[arg(long = "group", requires = "table")]
+    groups: Vec<String>,
     /// Event payloads (EventBridge, SNS or SQS JSON), handled in order.
     #[arg(required = true)]
     events: Vec<PathBuf>,
@@ -38,6 +52,9 @@ pub struct Args {
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     initial_wait: Duration,
 }
+
+/// The store file to write back, when the records live in one.
+type StoreFile<'a> = (Arc<MemoryStore>, &'a PathBuf);
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     asg_lifecycle::machine::parse_duration(text)
@@ -90,24 +107,44 @@ pub async fn run(args: &Args) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let store = if args.store.exists() {
-        match MemoryStore::load(&args.store) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                eprintln!("error: {e}");
+    let (store, file): (Arc<dyn StateStore>, Option<StoreFile<'_>>) =
+        match (&args.store, &args.table) {
+            (Some(path), _) => {
+                let memory = if path.exists() {
+                    match MemoryStore::load(path) {
+                        Ok(s) => Arc::new(s),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(3);
+                        }
+                    }
+                } else {
+                    Arc::new(MemoryStore::new())
+                };
+                (memory.clone(), Some((memory, path)))
+            }
+            (None, Some(table)) => {
+                let dynamo = DynamoStore::connect(
+                    table.clone(),
+                    args.endpoint_url.as_deref(),
+                    args.region.as_deref(),
+                )
+                .await
+                .with_groups(args.groups.iter().cloned());
+                (Arc::new(dynamo), None)
+            }
+            (None, None) => {
+                eprintln!("error: give --store FILE or --table NAME");
                 return ExitCode::from(3);
             }
-        }
-    } else {
-        Arc::new(MemoryStore::new())
-    };
+        };
     let local = Arc::new(LocalAws::new());
     let config = HandlerConfig {
         initial_wait: args.initial_wait,
         ..HandlerConfig::default()
     };
-    let handler = LifecycleHandler::new(machine, store.clone(), AwsClients::local(&local))
-        .with_config(config);
+    let handler =
+        LifecycleHandler::new(machine, store, AwsClients::local(&local)).with_config(config);
     let mut failed = false;
     for path in &args.events {
         let payload = std::fs::read_to_string(path)
@@ -146,7 +183,9 @@ pub async fn run(args: &Args) -> ExitCode {
             }
         }
     }
-    if let Err(e) = store.save(&args.store) {
+    if let Some((memory, path)) = file
+        && let Err(e) = memory.save(path)
+    {
         eprintln!("error: {e}");
         return ExitCode::from(3);
     }

@@ -2,6 +2,7 @@
 
 mod graph;
 mod invoke;
+mod table;
 mod validate;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Graph(graph::Args),
     /// Run the handler on event files against a JSON store file.
     Invoke(invoke::Args),
+    /// Manage the DynamoDB table (`table create`).
+    Table(table::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(&args),
             Command::Graph(args) => graph::run(&args),
             Command::Invoke(args) => invoke::run(&args).await,
+            Command::Table(args) => table::run(&args).await,
         }
     })
 }

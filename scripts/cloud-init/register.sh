@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Register this instance in the asg-lifecycle table from cloud-init, merge-safe.
+#
+#   register.sh new      [--table T] [--region R] [--attr NAME=VALUE]...   # first boot step
+#   register.sh finished [--table T] [--region R] [--attr NAME=VALUE]...   # last cloud-init step
+#
+# `new` records the instance (ItemStatus `new` unless a state is already there, InstanceIp, extra
+# attributes); `finished` sets the model's initial state (`finished_cloud_init`), which lets the
+# handler start the lifecycle. Both use `aws dynamodb update-item` (a merge): never `put-item`,
+# which would erase the lifecycle action and history the handler may already have stored.
+#
+# Environment: ASG_LIFECYCLE_TABLE (or --table), AWS_REGION (default: the instance's region),
+# ASG_LIFECYCLE_PENDING_STATE (default `new`), ASG_LIFECYCLE_INITIAL_STATE (default
+# `finished_cloud_init`), AWS_ENDPOINT_URL_DYNAMODB (local testing), IMDS_ENDPOINT (default
+# http://169.254.169.254). Needs the IAM permission dynamodb:UpdateItem on the table.
+set -euo pipefail
+
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+die() { echo "register.sh: error: $*" >&2; exit 1; }
+
+[ $# -ge 1 ] || usage
+mode=$1; shift
+case "$mode" in new|finished) ;; *) usage ;; esac
+
+table=${ASG_LIFECYCLE_TABLE:-}
+region=${AWS_REGION:-}
+pending=${ASG_LIFECYCLE_PENDING_STATE:-new}
+initial=${ASG_LIFECYCLE_INITIAL_STATE:-finished_cloud_init}
+imds=${IMDS_ENDPOINT:-http://169.254.169.254}
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --table) table=${2:?--table needs a value}; shift 2 ;;
+        --region) region=${2:?--region needs a value}; shift 2 ;;
+        --attr) extra+=("${2:?--attr needs NAME=VALUE}"); shift 2 ;;
+        *) usage ;;
+    esac
+done
+[ -n "$table" ] || die "no table: set ASG_LIFECYCLE_TABLE or pass --table"
+
+# IMDSv2: a session token first, then every read with it.
+token=$(curl -sfS --retry 5 --retry-connrefused -X PUT "$imds/latest/api/token" \
+    -H "X-aws-ec2-metadata-token-ttl-seconds: 300") || die "failed to get an IMDSv2 token from $imds"
+meta() { curl -sfS --retry 5 -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/$1"; }
+instance_id=$(meta instance-id) || die "failed to read the instance id from IMDS"
+[ -n "$region" ] || region=$(meta placement/region) || die "failed to read the region from IMDS"
+
+# A JSON string literal (escapes backslashes, quotes and control characters).
+json_string() {
+    local s=$1
+    s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\r'/\\r}; s=${s//$'\t'/\\t}
+    printf '"%s"' "$s"
+}
+
+names='"#st": "ItemStatus"'
+values=""
+add_value() { values+="${values:+, }$(json_string "$1"): {\"S\": $(json_string "$2")}"; }
+
+if [ "$mode" = new ]; then
+    ip=$(meta local-ipv4) || die "failed to read local-ipv4 from IMDS"
+    # Never moves a record back: a state already there (a re-run of cloud-init) is kept.
+    update='SET #st = if_not_exists(#st, :pending), #ip = :ip'
+    condition=''
+    names+=', "#ip": "InstanceIp"'
+    add_value :pending "$pending"
+    add_value :ip "$ip"
+else
+    update='SET #st = :initial'
+    # Only from a pending state: a late re-run must not undo the handler's progress.
+    condition='attribute_not_exists(#st) OR #st IN (:pending, :initial)'
+    add_value :pending "$pending"
+    add_value :initial "$initial"
+fi
+
+handler_owned=" Ident ItemStatus Version LifecycleAction PendingCommand InFlight EnteredAt RecentEvents History LastError GroupName ActiveGroup ExpiresAt Gone "
+n=0
+for pair in ${extra[@]+"${extra[@]}"}; do
+    name=${pair%%=*}; value=${pair#*=}
+    [ "$name" != "$pair" ] && [ -n "$name" ] || die "--attr wants NAME=VALUE, got '$pair'"
+    case "$handler_owned" in *" $name "*) die "attribute $name belongs to the handler" ;; esac
+    update+=", #x$n = :x$n"
+    names+=", \"#x$n\": $(json_string "$name")"
+    add_value ":x$n" "$value"
+    n=$((n + 1))
+done
+
+args=(dynamodb update-item --region "$region" --table-name "$table"
+      --key "{\"Ident\": {\"S\": $(json_string "$instance_id")}}"
+      --update-expression "$update"
+      --expression-attribute-names "{$names}"
+      --expression-attribute-values "{$values}")
+[ -z "$condition" ] || args+=(--condition-expression "$condition")
+
+if err=$(aws "${args[@]}" 2>&1 >/dev/null); then
+    echo "register.sh: $instance_id: $mode recorded in $table"
+elif [[ "$err" == *ConditionalCheckFailedException* ]]; then
+    echo "register.sh: $instance_id is past its initial state already; left as it is"
+else
+    die "update-item on $table failed: $err"
+fi
