@@ -246,7 +246,12 @@ impl InstanceRecord {
         record.status = match item.get(attr::ITEM_STATUS) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => return Err(bad(attr::ITEM_STATUS, format!("expected a string, found {other}"))),
+            Some(other) => {
+                return Err(bad(
+                    attr::ITEM_STATUS,
+                    format!("expected a string, found {other}"),
+                ));
+            }
         };
         record.version = field::<u64>(item, attr::VERSION)
             .map_err(|m| bad(attr::VERSION, m))?
@@ -272,7 +277,10 @@ impl InstanceRecord {
             .map_err(|m| bad(attr::GONE, m))?
             .unwrap_or(false);
         for (name, value) in item {
-            if name != attr::IDENT && name != attr::ITEM_STATUS && !attr::HANDLER_OWNED.contains(&name.as_str()) {
+            if name != attr::IDENT
+                && name != attr::ITEM_STATUS
+                && !attr::HANDLER_OWNED.contains(&name.as_str())
+            {
                 record.attributes.insert(name.clone(), value.clone());
             }
         }
@@ -297,8 +305,14 @@ impl InstanceRecord {
         if self.version > 0 {
             put(attr::VERSION, Some(Value::from(self.version)));
         }
-        put(attr::LIFECYCLE_ACTION, self.lifecycle_action.as_ref().map(|v| json(v)));
-        put(attr::PENDING_COMMAND, self.pending_command.as_ref().map(|v| json(v)));
+        put(
+            attr::LIFECYCLE_ACTION,
+            self.lifecycle_action.as_ref().map(|v| json(v)),
+        );
+        put(
+            attr::PENDING_COMMAND,
+            self.pending_command.as_ref().map(|v| json(v)),
+        );
         put(attr::IN_FLIGHT, self.in_flight.as_ref().map(|v| json(v)));
         put(attr::ENTERED_AT, self.entered_at.as_ref().map(|v| json(v)));
         if !self.recent_events.is_empty() {
@@ -309,7 +323,10 @@ impl InstanceRecord {
         }
         put(attr::LAST_ERROR, self.last_error.clone().map(Value::String));
         put(attr::GROUP, self.group.clone().map(Value::String));
-        put(attr::ACTIVE_GROUP, self.active_group.clone().map(Value::String));
+        put(
+            attr::ACTIVE_GROUP,
+            self.active_group.clone().map(Value::String),
+        );
         put(attr::EXPIRES_AT, self.expires_at.map(Value::from));
         if self.gone {
             put(attr::GONE, Some(Value::Bool(true)));

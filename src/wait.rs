@@ -3,12 +3,19 @@
 //! A condition is polled every interval until it returns `true` (done), until the deadline
 //! passes (timed out) or until the cancellation token fires (cancelled). A condition error aborts
 //! at once and is returned unchanged. The caller states the deadline; nothing hides a timeout.
+//!
+//! [`Backoff`] is Kubernetes' exponential backoff (duration, factor, jitter, steps, cap) and
+//! [`WaiterDelays`] the Smithy waiter schedule (min/max delay, full jitter, clamped last delay).
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod backoff;
+
+pub use backoff::{Backoff, WaiterDelays};
 
 /// How a poll ended without the condition becoming true.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -109,7 +116,11 @@ impl Poll {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<bool, E>>,
     {
-        let cancelled = || self.cancel.as_ref().is_some_and(CancellationToken::is_cancelled);
+        let cancelled = || {
+            self.cancel
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+        };
         let mut next = Instant::now();
         if self.immediate {
             if condition().await.map_err(PollError::Condition)? {
@@ -157,8 +168,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn immediate_poll_checks_before_waiting() {
         let start = Instant::now();
-        let result: Result<(), PollError<()>> =
-            Poll::every(Duration::from_secs(5)).run(|| async { Ok(true) }).await;
+        let result: Result<(), PollError<()>> = Poll::every(Duration::from_secs(5))
+            .run(|| async { Ok(true) })
+            .await;
         assert_eq!(result, Ok(()));
         assert_eq!(Instant::now() - start, Duration::ZERO);
     }

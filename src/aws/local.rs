@@ -65,7 +65,9 @@ impl LocalAws {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The command id [`LocalAws`] gives a command with this comment tag.
@@ -96,7 +98,10 @@ impl AutoScalingApi for LocalAws {
         let key = (
             input.group.clone(),
             input.hook.clone(),
-            input.token.clone().unwrap_or_else(|| input.instance_id.clone()),
+            input
+                .token
+                .clone()
+                .unwrap_or_else(|| input.instance_id.clone()),
         );
         if state.completed.insert(key) {
             Ok(())

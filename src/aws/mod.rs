@@ -106,8 +106,10 @@ pub struct CommandInvocation {
 #[async_trait]
 pub trait AutoScalingApi: Send + Sync {
     /// `CompleteLifecycleAction`.
-    async fn complete_lifecycle_action(&self, input: &CompleteLifecycleAction)
-    -> Result<(), AwsError>;
+    async fn complete_lifecycle_action(
+        &self,
+        input: &CompleteLifecycleAction,
+    ) -> Result<(), AwsError>;
     /// `RecordLifecycleActionHeartbeat`.
     async fn record_lifecycle_action_heartbeat(
         &self,

@@ -85,7 +85,9 @@ fn required(
 }
 
 pub(super) fn decode(detail_type: &str, detail: &Value) -> Result<LifecycleEvent, DecodeError> {
-    let detail = detail.as_object().ok_or(DecodeError::MissingField { field: "detail" })?;
+    let detail = detail
+        .as_object()
+        .ok_or(DecodeError::MissingField { field: "detail" })?;
     // Launch vs terminate is decided by LifecycleTransition only: the detail-type wording has
     // varied ("Instance-launch" / "Instance-launching"). The detail-type must still say it is a
     // lifecycle action, so that other Auto Scaling events are not mistaken for one.

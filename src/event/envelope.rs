@@ -41,16 +41,22 @@ pub struct Invocation {
 /// # Errors
 /// A [`DecodeError`] when the payload is no known envelope or a direct event is malformed.
 pub fn decode_invocation(payload: &Value) -> Result<Invocation, DecodeError> {
-    let object = payload.as_object().ok_or_else(|| DecodeError::NotAnObject {
-        found: super::error::kind_of(payload),
-    })?;
+    let object = payload
+        .as_object()
+        .ok_or_else(|| DecodeError::NotAnObject {
+            found: super::error::kind_of(payload),
+        })?;
     if let Some(records) = object.get("Records") {
-        let records = records.as_array().ok_or_else(|| DecodeError::UnknownEnvelope {
-            message: "`Records` is not a list".into(),
-        })?;
-        let first = records.first().ok_or_else(|| DecodeError::UnknownEnvelope {
-            message: "`Records` is empty".into(),
-        })?;
+        let records = records
+            .as_array()
+            .ok_or_else(|| DecodeError::UnknownEnvelope {
+                message: "`Records` is not a list".into(),
+            })?;
+        let first = records
+            .first()
+            .ok_or_else(|| DecodeError::UnknownEnvelope {
+                message: "`Records` is empty".into(),
+            })?;
         let envelope = if first.get("Sns").is_some() {
             Envelope::Sns
         } else if first.get("body").is_some() {
@@ -116,7 +122,10 @@ fn decode_record(envelope: Envelope, index: usize, record: &Value) -> Message {
             })
             .and_then(|inner| {
                 // An SNS topic delivering to SQS without raw delivery wraps the event once more.
-                let inner = match (inner.get("Type").and_then(Value::as_str), inner.get("Message")) {
+                let inner = match (
+                    inner.get("Type").and_then(Value::as_str),
+                    inner.get("Message"),
+                ) {
                     (Some("Notification"), Some(Value::String(m))) => serde_json::from_str(m)
                         .map_err(|e| {
                             wrap(DecodeError::Json {

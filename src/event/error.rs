@@ -40,7 +40,9 @@ pub enum DecodeError {
         source_name: String,
     },
     /// The `detail-type` is not one this source sends that we handle.
-    #[error("failed to decode the event: unknown detail-type `{detail_type}` for source `{source_name}`")]
+    #[error(
+        "failed to decode the event: unknown detail-type `{detail_type}` for source `{source_name}`"
+    )]
     UnknownDetailType {
         /// The event source.
         source_name: String,

@@ -87,12 +87,13 @@ pub fn decode_event(value: &Value) -> Result<Event, DecodeError> {
         .get("source")
         .and_then(Value::as_str)
         .ok_or(DecodeError::MissingField { field: "source" })?;
-    let detail_type = object
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .ok_or(DecodeError::MissingField {
-            field: "detail-type",
-        })?;
+    let detail_type =
+        object
+            .get("detail-type")
+            .and_then(Value::as_str)
+            .ok_or(DecodeError::MissingField {
+                field: "detail-type",
+            })?;
     let id = object
         .get("id")
         .and_then(Value::as_str)
@@ -134,7 +135,10 @@ pub fn decode_event(value: &Value) -> Result<Event, DecodeError> {
             let arn = resources.first().ok_or(DecodeError::MissingField {
                 field: "resources[0]",
             })?;
-            let rule = arn.rsplit('/').next().filter(|r| !r.is_empty() && *r != *arn);
+            let rule = arn
+                .rsplit('/')
+                .next()
+                .filter(|r| !r.is_empty() && *r != *arn);
             let rule = rule.ok_or_else(|| DecodeError::InvalidField {
                 field: "resources[0]",
                 message: format!("`{arn}` is not a rule ARN (expected .../rule/NAME)"),

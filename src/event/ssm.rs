@@ -135,7 +135,9 @@ pub(super) fn decode(
             });
         }
     };
-    let detail = detail.as_object().ok_or(DecodeError::MissingField { field: "detail" })?;
+    let detail = detail
+        .as_object()
+        .ok_or(DecodeError::MissingField { field: "detail" })?;
     let text = |name: &'static str| -> Result<Option<String>, DecodeError> {
         match detail.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -146,22 +148,28 @@ pub(super) fn decode(
             }),
         }
     };
-    let command_id = text("command-id")?
-        .filter(|s| !s.is_empty())
-        .ok_or(DecodeError::MissingField {
-            field: "detail.command-id",
-        })?;
+    let command_id =
+        text("command-id")?
+            .filter(|s| !s.is_empty())
+            .ok_or(DecodeError::MissingField {
+                field: "detail.command-id",
+            })?;
     let status = CommandStatus::parse(&text("status")?.ok_or(DecodeError::MissingField {
         field: "detail.status",
     })?)?;
     let instance_ids = match kind {
-        CommandEventKind::Invocation => vec![text("instance-id")?.filter(|s| !s.is_empty()).ok_or(
-            DecodeError::MissingField {
-                field: "detail.instance-id",
-            },
-        )?],
+        CommandEventKind::Invocation => {
+            vec![text("instance-id")?.filter(|s| !s.is_empty()).ok_or(
+                DecodeError::MissingField {
+                    field: "detail.instance-id",
+                },
+            )?]
+        }
         CommandEventKind::Command => {
-            let ids: Vec<String> = resources.iter().filter_map(|a| instance_from_arn(a)).collect();
+            let ids: Vec<String> = resources
+                .iter()
+                .filter_map(|a| instance_from_arn(a))
+                .collect();
             if ids.is_empty() {
                 return Err(DecodeError::MissingField {
                     field: "resources (instance ARNs)",
@@ -172,12 +180,14 @@ pub(super) fn decode(
     };
     let parameters = match detail.get("parameters") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(serde_json::from_str(s).map_err(|e| {
-            DecodeError::InvalidField {
-                field: "detail.parameters",
-                message: format!("a string that is not JSON: {e}"),
-            }
-        })?),
+        Some(Value::String(s)) => {
+            Some(
+                serde_json::from_str(s).map_err(|e| DecodeError::InvalidField {
+                    field: "detail.parameters",
+                    message: format!("a string that is not JSON: {e}"),
+                })?,
+            )
+        }
         Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(_) => {
             return Err(DecodeError::InvalidField {

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
+use super::{
+    HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken,
+};
 use crate::event::{LifecycleEvent, Stimulus};
 use crate::machine::{Call, Decision, Transition};
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand};
@@ -15,7 +17,10 @@ use crate::wait::{Poll, PollError};
 
 /// How a phase of tasks ended.
 enum PhaseEnd {
-    Done { changes: RecordChanges, started_async: bool },
+    Done {
+        changes: RecordChanges,
+        started_async: bool,
+    },
     Failed(TaskError),
 }
 
@@ -45,7 +50,10 @@ impl LifecycleHandler {
         let mut conflicts = 0;
         loop {
             let mut outcome = Outcome::new(Some(event_id), Some(ident));
-            match self.try_process(ident, event_id, stimulus, ctx, &mut outcome).await {
+            match self
+                .try_process(ident, event_id, stimulus, ctx, &mut outcome)
+                .await
+            {
                 Err(HandlerError::Store(StoreError::Conflict { .. })) => {
                     conflicts += 1;
                     tracing::debug!(instance = ident, conflicts, "conflicting write: reloading");
@@ -79,7 +87,8 @@ impl LifecycleHandler {
                     Ok(r) => r,
                     Err(last) => {
                         let last = last.or(existing);
-                        self.remember_action(ident, last, event_id, event, outcome).await?;
+                        self.remember_action(ident, last, event_id, event, outcome)
+                            .await?;
                         return Ok(());
                     }
                 },
@@ -106,16 +115,22 @@ impl LifecycleHandler {
         }
         if let Some(other) = record.in_flight.clone().filter(|f| f.event_id != event_id) {
             tracing::info!(instance = ident, event = %other.event_id, "finishing an interrupted chain first");
-            self.run_chain(record, &other.event_id, &other.stimulus, ctx, outcome).await?;
-            record = self.store.get(ident).await?.ok_or_else(|| HandlerError::UnknownInstance {
-                ident: ident.to_string(),
-            })?;
+            self.run_chain(record, &other.event_id, &other.stimulus, ctx, outcome)
+                .await?;
+            record = self
+                .store
+                .get(ident)
+                .await?
+                .ok_or_else(|| HandlerError::UnknownInstance {
+                    ident: ident.to_string(),
+                })?;
             if record.has_processed(event_id) {
                 outcome.outcome = OutcomeKind::Duplicate;
                 return Ok(());
             }
         }
-        self.run_chain(record, event_id, stimulus, ctx, outcome).await
+        self.run_chain(record, event_id, stimulus, ctx, outcome)
+            .await
     }
 
     /// Polls the store until the instance leaves its pending states, within the initial wait
@@ -144,13 +159,19 @@ impl LifecycleHandler {
                 let last = &last;
                 async move {
                     let record = store.get(ident).await?;
-                    let ready = record.as_ref().is_some_and(|r| !graph.is_pending(r.state()));
-                    *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = record;
+                    let ready = record
+                        .as_ref()
+                        .is_some_and(|r| !graph.is_pending(r.state()));
+                    *last
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = record;
                     Ok::<_, StoreError>(ready)
                 }
             })
             .await;
-        let last = last.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = last
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
             Ok(()) => match last {
                 Some(record) => Ok(Ok(record)),
@@ -177,8 +198,15 @@ impl LifecycleHandler {
         outcome.from = Some(record.state().to_string());
         outcome.to = outcome.from.clone();
         outcome.outcome = OutcomeKind::Waiting;
-        outcome.reason = Some("waiting for cloud-init to reach the initial state; the lifecycle action is remembered".into());
-        if record.lifecycle_action.as_ref().is_some_and(|a| a.event_id == event_id) {
+        outcome.reason = Some(
+            "waiting for cloud-init to reach the initial state; the lifecycle action is remembered"
+                .into(),
+        );
+        if record
+            .lifecycle_action
+            .as_ref()
+            .is_some_and(|a| a.event_id == event_id)
+        {
             return Ok(());
         }
         let now = self.clock.now();
@@ -213,22 +241,44 @@ impl LifecycleHandler {
             own_intent: None,
         };
         if let Stimulus::Lifecycle(event) = stimulus {
-            if record.lifecycle_action.as_ref().is_none_or(|a| a.event_id != event_id) {
-                chain.carry.lifecycle_action = Some(Some(action_of(event, event_id, self.clock.now())));
+            if record
+                .lifecycle_action
+                .as_ref()
+                .is_none_or(|a| a.event_id != event_id)
+            {
+                chain.carry.lifecycle_action =
+                    Some(Some(action_of(event, event_id, self.clock.now())));
             }
             if record.group.as_deref() != Some(event.group.as_str()) {
                 chain.group = Some(event.group.clone());
             }
         }
         // A transition whose `after` tasks did not all run: finish them first.
-        if let Some(in_flight) = record.in_flight.clone().filter(|f| f.event_id == event_id && !f.pending_after.is_empty()) {
-            let from = in_flight.from.clone().unwrap_or_else(|| record.state().to_string());
+        if let Some(in_flight) = record
+            .in_flight
+            .clone()
+            .filter(|f| f.event_id == event_id && !f.pending_after.is_empty())
+        {
+            let from = in_flight
+                .from
+                .clone()
+                .unwrap_or_else(|| record.state().to_string());
             let transition = in_flight
                 .trigger
                 .as_deref()
                 .and_then(|t| graph.outgoing(&from).find(|tr| tr.trigger.name == t));
             if let Some(transition) = transition {
-                if !self.after_phase(&mut record, transition, &from, &in_flight.attempt_id, chain, outcome).await? {
+                if !self
+                    .after_phase(
+                        &mut record,
+                        transition,
+                        &from,
+                        &in_flight.attempt_id,
+                        chain,
+                        outcome,
+                    )
+                    .await?
+                {
                     return self.finish(record, outcome, chain);
                 }
             }
@@ -247,31 +297,66 @@ impl LifecycleHandler {
                     outcome.reason = Some(reason);
                     return self.finish(record, outcome, chain);
                 }
-                Decision::ConditionError { trigger, condition, error } => {
-                    let message = format!("condition `{condition}` of trigger `{trigger}` failed: {error}");
-                    self.fail(&mut record, message, chain, outcome, false).await?;
+                Decision::ConditionError {
+                    trigger,
+                    condition,
+                    error,
+                } => {
+                    let message =
+                        format!("condition `{condition}` of trigger `{trigger}` failed: {error}");
+                    self.fail(&mut record, message, chain, outcome, false)
+                        .await?;
                 }
                 Decision::Fire(firing) => {
-                    outcome.ignored_errors.extend(firing.ignored_errors.iter().cloned());
+                    outcome
+                        .ignored_errors
+                        .extend(firing.ignored_errors.iter().cloned());
                     let transition = firing.transition;
                     let (from, to) = (firing.from.clone(), firing.to.clone());
                     let attempt_id = match &record.in_flight {
-                        Some(f) if f.event_id == event_id
-                            && f.trigger.as_deref() == Some(transition.trigger.name.as_str())
-                            && f.from.as_deref() == Some(from.as_str()) => f.attempt_id.clone(),
-                        _ => format!("{ident}:{from}:{}:v{}", transition.trigger.name, record.version),
+                        Some(f)
+                            if f.event_id == event_id
+                                && f.trigger.as_deref()
+                                    == Some(transition.trigger.name.as_str())
+                                && f.from.as_deref() == Some(from.as_str()) =>
+                        {
+                            f.attempt_id.clone()
+                        }
+                        _ => format!(
+                            "{ident}:{from}:{}:v{}",
+                            transition.trigger.name, record.version
+                        ),
                     };
-                    if !self.fire(&mut record, transition, &from, &to, &attempt_id, chain, outcome).await? {
+                    if !self
+                        .fire(
+                            &mut record,
+                            transition,
+                            &from,
+                            &to,
+                            &attempt_id,
+                            chain,
+                            outcome,
+                        )
+                        .await?
+                    {
                         return self.finish(record, outcome, chain);
                     }
                 }
             }
         }
-        outcome.reason = Some(format!("stopped after {} steps (step limit)", self.config.max_steps));
+        outcome.reason = Some(format!(
+            "stopped after {} steps (step limit)",
+            self.config.max_steps
+        ));
         self.finish(record, outcome, chain)
     }
 
-    fn finish(&self, record: InstanceRecord, outcome: &mut Outcome, chain: &Chain<'_>) -> Result<(), HandlerError> {
+    fn finish(
+        &self,
+        record: InstanceRecord,
+        outcome: &mut Outcome,
+        chain: &Chain<'_>,
+    ) -> Result<(), HandlerError> {
         outcome.to = Some(record.state().to_string());
         if outcome.error.is_some() {
             outcome.outcome = OutcomeKind::Failed;
@@ -306,7 +391,13 @@ impl LifecycleHandler {
         }
     }
 
-    fn in_flight(chain: &Chain<'_>, attempt_id: &str, trigger: Option<&str>, from: Option<&str>, pending_after: Vec<String>) -> InFlight {
+    fn in_flight(
+        chain: &Chain<'_>,
+        attempt_id: &str,
+        trigger: Option<&str>,
+        from: Option<&str>,
+        pending_after: Vec<String>,
+    ) -> InFlight {
         InFlight {
             event_id: chain.event_id.to_string(),
             stimulus: chain.stimulus.clone(),
@@ -319,9 +410,16 @@ impl LifecycleHandler {
 
     /// Writes what a chain that ends without a transition still owes: the remembered lifecycle
     /// action and group, or the end of an interrupted chain.
-    async fn settle_if_needed(&self, record: &mut InstanceRecord, chain: &mut Chain<'_>) -> Result<(), HandlerError> {
+    async fn settle_if_needed(
+        &self,
+        record: &mut InstanceRecord,
+        chain: &mut Chain<'_>,
+    ) -> Result<(), HandlerError> {
         let owes_carry = chain.carry != RecordChanges::default() || chain.group.is_some();
-        let owes_end = record.in_flight.as_ref().is_some_and(|f| f.event_id == chain.event_id);
+        let owes_end = record
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.event_id == chain.event_id);
         if !owes_carry && !owes_end {
             return Ok(());
         }
@@ -331,7 +429,11 @@ impl LifecycleHandler {
         commit.pending_command = Change::from_option(chain.carry.pending_command.take());
         commit.group = chain.group.take();
         commit.activity = self.activity_for(record.state(), record, chain);
-        commit.in_flight = if record.in_flight.is_some() { Change::Clear } else { Change::Keep };
+        commit.in_flight = if record.in_flight.is_some() {
+            Change::Clear
+        } else {
+            Change::Keep
+        };
         commit.mark_processed = Some(chain.event_id.to_string());
         *record = self.store.commit(&commit).await?;
         chain.wrote = true;
@@ -375,7 +477,8 @@ impl LifecycleHandler {
             let (effects, task_changes) = (ctx.effects, ctx.changes);
             for mut effect in effects {
                 let details = std::mem::take(&mut effect.details);
-                if let serde_json::Value::Object(map) = redact(&serde_json::Value::Object(details)) {
+                if let serde_json::Value::Object(map) = redact(&serde_json::Value::Object(details))
+                {
                     effect.details = map;
                 }
                 outcome.effects.push(effect);
@@ -391,7 +494,10 @@ impl LifecycleHandler {
                 Err(e) => return PhaseEnd::Failed(e),
             }
         }
-        PhaseEnd::Done { changes, started_async }
+        PhaseEnd::Done {
+            changes,
+            started_async,
+        }
     }
 
     /// Decides what a failed phase means: a retryable error or one inside failure handling is
@@ -409,7 +515,8 @@ impl LifecycleHandler {
                 source: error,
             });
         }
-        self.fail(record, error.to_string(), chain, outcome, false).await
+        self.fail(record, error.to_string(), chain, outcome, false)
+            .await
     }
 
     /// Moves the instance to the failure state, recording the error; the chain goes on from
@@ -461,7 +568,8 @@ impl LifecycleHandler {
             commit.in_flight = Change::Clear;
             commit.mark_processed = Some(chain.event_id.to_string());
         } else {
-            commit.in_flight = Change::Set(Self::in_flight(chain, "failure", None, None, Vec::new()));
+            commit.in_flight =
+                Change::Set(Self::in_flight(chain, "failure", None, None, Vec::new()));
         }
         *record = self.store.commit(&commit).await?;
         chain.wrote = true;
@@ -476,12 +584,26 @@ impl LifecycleHandler {
     }
 
     fn needs_intent(&self, calls: &[Call]) -> bool {
-        calls.iter().any(|c| self.machine.registry().task(&c.name).is_some_and(|t| t.needs_intent()))
+        calls.iter().any(|c| {
+            self.machine
+                .registry()
+                .task(&c.name)
+                .is_some_and(|t| t.needs_intent())
+        })
     }
 
     /// True when another invocation holds a fresh intent for this attempt: it sends the command.
-    fn intent_held_elsewhere(&self, record: &InstanceRecord, attempt_id: &str, chain: &Chain<'_>) -> bool {
-        let Some(pending) = record.pending_command.as_ref().filter(|p| p.attempt_id == attempt_id) else {
+    fn intent_held_elsewhere(
+        &self,
+        record: &InstanceRecord,
+        attempt_id: &str,
+        chain: &Chain<'_>,
+    ) -> bool {
+        let Some(pending) = record
+            .pending_command
+            .as_ref()
+            .filter(|p| p.attempt_id == attempt_id)
+        else {
             return false;
         };
         let lease = chrono::Duration::from_std(self.config.intent_lease).unwrap_or_default();
@@ -520,14 +642,25 @@ impl LifecycleHandler {
         if !trigger.before.is_empty() {
             if self.needs_intent(&trigger.before) {
                 if self.intent_held_elsewhere(record, attempt_id, chain) {
-                    outcome.reason = Some("another invocation is sending this transition's command".into());
+                    outcome.reason =
+                        Some("another invocation is sending this transition's command".into());
                     return Ok(false);
                 }
-                if record.pending_command.as_ref().is_none_or(|p| p.attempt_id != attempt_id) {
+                if record
+                    .pending_command
+                    .as_ref()
+                    .is_none_or(|p| p.attempt_id != attempt_id)
+                {
                     let mut commit = Commit::expecting(record, self.clock.now());
                     commit.unprocessed_event = Some(chain.event_id.to_string());
                     commit.pending_command = Change::Set(self.intent(attempt_id, &trigger.name));
-                    commit.in_flight = Change::Set(Self::in_flight(chain, attempt_id, Some(&trigger.name), Some(from), Vec::new()));
+                    commit.in_flight = Change::Set(Self::in_flight(
+                        chain,
+                        attempt_id,
+                        Some(&trigger.name),
+                        Some(from),
+                        Vec::new(),
+                    ));
                     commit.lifecycle_action = Change::from_option(changes.lifecycle_action.take());
                     commit.group = chain.group.take();
                     commit.activity = self.activity_for(record.state(), record, chain);
@@ -539,10 +672,21 @@ impl LifecycleHandler {
             let mut working = record.clone();
             changes.apply_to(&mut working);
             match self
-                .run_tasks(&working, &trigger.before, attempt_id, (from, to, &trigger.name), trigger.ignore_errors, chain, outcome)
+                .run_tasks(
+                    &working,
+                    &trigger.before,
+                    attempt_id,
+                    (from, to, &trigger.name),
+                    trigger.ignore_errors,
+                    chain,
+                    outcome,
+                )
                 .await
             {
-                PhaseEnd::Done { changes: task_changes, started_async } => {
+                PhaseEnd::Done {
+                    changes: task_changes,
+                    started_async,
+                } => {
                     changes.merge(task_changes);
                     before_async = started_async;
                 }
@@ -556,7 +700,10 @@ impl LifecycleHandler {
         // 2. the transition write
         let after: Vec<String> = trigger.after.iter().map(|c| c.name.clone()).collect();
         if self.needs_intent(&trigger.after)
-            && record.pending_command.as_ref().is_none_or(|p| p.attempt_id != attempt_id)
+            && record
+                .pending_command
+                .as_ref()
+                .is_none_or(|p| p.attempt_id != attempt_id)
         {
             changes.pending_command = Some(Some(self.intent(attempt_id, &trigger.name)));
             chain.own_intent = Some(attempt_id.to_string());
@@ -589,10 +736,20 @@ impl LifecycleHandler {
         commit.group = chain.group.take();
         commit.activity = self.activity_for(to, record, chain);
         if ends {
-            commit.in_flight = if record.in_flight.is_some() { Change::Clear } else { Change::Keep };
+            commit.in_flight = if record.in_flight.is_some() {
+                Change::Clear
+            } else {
+                Change::Keep
+            };
             commit.mark_processed = Some(chain.event_id.to_string());
         } else {
-            commit.in_flight = Change::Set(Self::in_flight(chain, attempt_id, Some(&trigger.name), Some(from), after.clone()));
+            commit.in_flight = Change::Set(Self::in_flight(
+                chain,
+                attempt_id,
+                Some(&trigger.name),
+                Some(from),
+                after.clone(),
+            ));
         }
         *record = self.store.commit(&commit).await?;
         chain.wrote = true;
@@ -609,7 +766,9 @@ impl LifecycleHandler {
             return Ok(!stops);
         }
         // 3. after tasks, then the write that settles them
-        let goes_on = self.after_phase(record, transition, from, attempt_id, chain, outcome).await?;
+        let goes_on = self
+            .after_phase(record, transition, from, attempt_id, chain, outcome)
+            .await?;
         Ok(goes_on && !stops)
     }
 
@@ -627,15 +786,28 @@ impl LifecycleHandler {
         let graph = self.machine.graph();
         let trigger = &transition.trigger;
         let to = record.state().to_string();
-        if self.needs_intent(&trigger.after) && self.intent_held_elsewhere(record, attempt_id, chain) {
+        if self.needs_intent(&trigger.after)
+            && self.intent_held_elsewhere(record, attempt_id, chain)
+        {
             outcome.reason = Some("another invocation is sending this transition's command".into());
             return Ok(false);
         }
         let (changes, started_async) = match self
-            .run_tasks(record, &trigger.after, attempt_id, (from, &to, &trigger.name), trigger.ignore_errors, chain, outcome)
+            .run_tasks(
+                record,
+                &trigger.after,
+                attempt_id,
+                (from, &to, &trigger.name),
+                trigger.ignore_errors,
+                chain,
+                outcome,
+            )
             .await
         {
-            PhaseEnd::Done { changes, started_async } => (changes, started_async),
+            PhaseEnd::Done {
+                changes,
+                started_async,
+            } => (changes, started_async),
             PhaseEnd::Failed(error) => {
                 self.phase_failed(record, error, chain, outcome).await?;
                 return Ok(true);
@@ -656,14 +828,19 @@ impl LifecycleHandler {
             commit.in_flight = Change::Clear;
             commit.mark_processed = Some(chain.event_id.to_string());
         } else {
-            commit.in_flight = Change::Set(Self::in_flight(chain, attempt_id, None, None, Vec::new()));
+            commit.in_flight =
+                Change::Set(Self::in_flight(chain, attempt_id, None, None, Vec::new()));
         }
         *record = self.store.commit(&commit).await?;
         Ok(!ends)
     }
 }
 
-fn action_of(event: &LifecycleEvent, event_id: &str, now: chrono::DateTime<Utc>) -> LifecycleAction {
+fn action_of(
+    event: &LifecycleEvent,
+    event_id: &str,
+    now: chrono::DateTime<Utc>,
+) -> LifecycleAction {
     LifecycleAction {
         token: event.token.clone(),
         hook: event.hook.clone(),

@@ -222,7 +222,10 @@ impl LifecycleHandler {
             stimulus => {
                 let mut outcomes = Vec::new();
                 for ident in stimulus.instance_ids() {
-                    outcomes.push(self.process_instance(ident, &event.id, stimulus, ctx).await?);
+                    outcomes.push(
+                        self.process_instance(ident, &event.id, stimulus, ctx)
+                            .await?,
+                    );
                 }
                 Ok(outcomes)
             }
@@ -257,7 +260,8 @@ impl LifecycleHandler {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(e) => {
                         tracing::error!(instance = %record.ident, error = %e, "instance failed during a scheduled run");
-                        let mut outcome = Outcome::rejected(Some(&event.id), Some(&record.ident), &e);
+                        let mut outcome =
+                            Outcome::rejected(Some(&event.id), Some(&record.ident), &e);
                         outcome.outcome = OutcomeKind::Failed;
                         outcomes.push(outcome);
                         if e.is_retryable() && first_retryable.is_none() {

@@ -81,7 +81,11 @@ impl Outcome {
 
     /// A rejected event.
     #[must_use]
-    pub fn rejected(event: Option<&str>, instance: Option<&str>, error: &dyn std::error::Error) -> Self {
+    pub fn rejected(
+        event: Option<&str>,
+        instance: Option<&str>,
+        error: &dyn std::error::Error,
+    ) -> Self {
         let mut outcome = Self::new(event, instance);
         outcome.outcome = OutcomeKind::Rejected;
         outcome.error = Some(error.to_string());

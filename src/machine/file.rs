@@ -77,7 +77,11 @@ impl<'a> Parser<'a> {
         match node {
             Node::Scalar(s) if !s.as_str().is_empty() => Some(self.named(s)),
             _ => {
-                self.problem("invalid-value", format!("{what} must be a name"), node.span());
+                self.problem(
+                    "invalid-value",
+                    format!("{what} must be a name"),
+                    node.span(),
+                );
                 None
             }
         }
@@ -160,7 +164,11 @@ impl<'a> Parser<'a> {
             "stop_after_trigger",
         ];
         let Some(map) = node.as_mapping() else {
-            self.problem("invalid-value", "a trigger must be a mapping".into(), node.span());
+            self.problem(
+                "invalid-value",
+                "a trigger must be a mapping".into(),
+                node.span(),
+            );
             return None;
         };
         self.check_keys(node, KEYS, "a trigger");
@@ -198,7 +206,11 @@ impl<'a> Parser<'a> {
 
     fn transition(&mut self, node: &Node) -> Option<TransitionSpec> {
         let Some(map) = node.as_mapping() else {
-            self.problem("invalid-value", "a transition must be a mapping".into(), node.span());
+            self.problem(
+                "invalid-value",
+                "a transition must be a mapping".into(),
+                node.span(),
+            );
             return None;
         };
         self.check_keys(node, &["source", "dest", "triggers"], "a transition");
@@ -208,7 +220,11 @@ impl<'a> Parser<'a> {
         };
         match map.get_node("source") {
             Some(n) => spec.source = self.names(n, "`source`"),
-            None => self.problem("missing-key", "a transition needs `source`".into(), node.span()),
+            None => self.problem(
+                "missing-key",
+                "a transition needs `source`".into(),
+                node.span(),
+            ),
         }
         if let Some(n) = map.get_node("dest") {
             spec.dest = self.name(n, "`dest`");
@@ -329,10 +345,19 @@ fn to_json(node: &Node) -> Value {
 
 fn load_error_problem(file: &str, error: &LoadError) -> Problem {
     let (marker, message) = match error {
-        LoadError::TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_string()),
-        LoadError::TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a sequence".to_string()),
-        LoadError::UnexpectedAnchor(m) => (Some(*m), "anchors and aliases are not supported".to_string()),
-        LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain names".to_string()),
+        LoadError::TopLevelMustBeMapping(m) => {
+            (Some(*m), "the top level must be a mapping".to_string())
+        }
+        LoadError::TopLevelMustBeSequence(m) => {
+            (Some(*m), "the top level must be a sequence".to_string())
+        }
+        LoadError::UnexpectedAnchor(m) => (
+            Some(*m),
+            "anchors and aliases are not supported".to_string(),
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            (Some(*m), "mapping keys must be plain names".to_string())
+        }
         LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
         LoadError::ScanError(m, e) => (Some(*m), format!("invalid YAML: {e}")),
         LoadError::DuplicateKey(inner) => (
@@ -358,9 +383,10 @@ fn load_error_problem(file: &str, error: &LoadError) -> Problem {
 /// Every syntax and shape problem found, located in `file`.
 pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport> {
     let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
-    let root = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| ValidationReport {
-        problems: vec![load_error_problem(file, &e)],
-    })?;
+    let root =
+        marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| ValidationReport {
+            problems: vec![load_error_problem(file, &e)],
+        })?;
     let mut parser = Parser {
         file,
         problems: Vec::new(),
@@ -385,12 +411,24 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
         Some(Node::Sequence(items)) => {
             spec.states = items.iter().filter_map(|n| parser.state(n)).collect();
         }
-        Some(other) => parser.problem("invalid-value", "`states` must be a list".into(), other.span()),
-        None => parser.problem("missing-key", "the model needs `states`".into(), root.span()),
+        Some(other) => parser.problem(
+            "invalid-value",
+            "`states` must be a list".into(),
+            other.span(),
+        ),
+        None => parser.problem(
+            "missing-key",
+            "the model needs `states`".into(),
+            root.span(),
+        ),
     }
     match map.get_node("initial") {
         Some(n) => spec.initial = parser.name(n, "`initial`"),
-        None => parser.problem("missing-key", "the model needs `initial`".into(), root.span()),
+        None => parser.problem(
+            "missing-key",
+            "the model needs `initial`".into(),
+            root.span(),
+        ),
     }
     match map.get_node("failure") {
         Some(n) => spec.failure = parser.name(n, "`failure`"),
@@ -418,7 +456,11 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
             "`transitions` must be a list".into(),
             other.span(),
         ),
-        None => parser.problem("missing-key", "the model needs `transitions`".into(), root.span()),
+        None => parser.problem(
+            "missing-key",
+            "the model needs `transitions`".into(),
+            root.span(),
+        ),
     }
     if parser.problems.is_empty() {
         Ok(spec)

@@ -87,7 +87,10 @@ impl Graph {
     }
 
     /// The transitions leaving `state`, in order.
-    pub fn outgoing<'a, 's>(&'a self, state: &'s str) -> impl Iterator<Item = &'a Transition> + use<'a, 's> {
+    pub fn outgoing<'a, 's>(
+        &'a self,
+        state: &'s str,
+    ) -> impl Iterator<Item = &'a Transition> + use<'a, 's> {
         self.transitions
             .iter()
             .filter(move |t| t.sources.iter().any(|s| s == state))

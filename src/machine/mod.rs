@@ -48,7 +48,9 @@ pub struct Machine {
 
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Machine").field("graph", &self.graph).finish_non_exhaustive()
+        f.debug_struct("Machine")
+            .field("graph", &self.graph)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +88,8 @@ impl Machine {
     /// Never: the embedded model is validated by the tests.
     #[must_use]
     pub fn example() -> Self {
-        Self::from_yaml(EXAMPLE_MODEL_NAME, EXAMPLE_MODEL).expect("the embedded example model is valid")
+        Self::from_yaml(EXAMPLE_MODEL_NAME, EXAMPLE_MODEL)
+            .expect("the embedded example model is valid")
     }
 
     /// The graph.

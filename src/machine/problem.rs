@@ -24,7 +24,11 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.loc {
             Some(loc) => write!(f, "{loc}: error[{}]: {}", self.code, self.message),
-            None => write!(f, "{}:1:1: error[{}]: {}", self.file, self.code, self.message),
+            None => write!(
+                f,
+                "{}:1:1: error[{}]: {}",
+                self.file, self.code, self.message
+            ),
         }
     }
 }

@@ -24,7 +24,13 @@ fn label(state: &str, counts: Option<&BTreeMap<String, usize>>) -> String {
 fn mermaid_id(state: &str) -> String {
     state
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -56,7 +62,9 @@ pub fn render(graph: &Graph, format: Format, counts: Option<&BTreeMap<String, us
             }
         }
         Format::Dot => {
-            out.push_str("digraph lifecycle {\n    rankdir=LR;\n    node [shape=box, style=rounded];\n");
+            out.push_str(
+                "digraph lifecycle {\n    rankdir=LR;\n    node [shape=box, style=rounded];\n",
+            );
             for state in &graph.states {
                 let shape = if graph.is_terminal(state) {
                     ", peripheries=2"
@@ -67,12 +75,20 @@ pub fn render(graph: &Graph, format: Format, counts: Option<&BTreeMap<String, us
                 } else {
                     ""
                 };
-                let _ = writeln!(out, "    \"{state}\" [label=\"{}\"{shape}];", label(state, counts));
+                let _ = writeln!(
+                    out,
+                    "    \"{state}\" [label=\"{}\"{shape}];",
+                    label(state, counts)
+                );
             }
             for t in &graph.transitions {
                 for source in &t.sources {
                     let dest = t.dest.as_deref().unwrap_or(source);
-                    let _ = writeln!(out, "    \"{source}\" -> \"{dest}\" [label=\"{}\"];", t.trigger.name);
+                    let _ = writeln!(
+                        out,
+                        "    \"{source}\" -> \"{dest}\" [label=\"{}\"];",
+                        t.trigger.name
+                    );
                 }
             }
             out.push_str("}\n");

@@ -137,11 +137,17 @@ impl Machine {
             Stimulus::Scheduled(event) if event.rule != state => outgoing
                 .iter()
                 .copied()
-                .filter(|t| t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule)
+                .filter(|t| {
+                    t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule
+                })
                 .collect(),
             _ => Vec::new(),
         };
-        let candidates = if targeted.is_empty() { outgoing } else { targeted };
+        let candidates = if targeted.is_empty() {
+            outgoing
+        } else {
+            targeted
+        };
         let ctx = ConditionContext { record, stimulus };
         let mut blocked = String::new();
         for transition in candidates {

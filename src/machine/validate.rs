@@ -75,7 +75,11 @@ impl<'a> Checker<'a> {
                 let known: Vec<&str> = self.registry.task_names().collect();
                 self.push(
                     "unknown-task",
-                    format!("unknown task `{}` (known: {})", call.name.name, known.join(", ")),
+                    format!(
+                        "unknown task `{}` (known: {})",
+                        call.name.name,
+                        known.join(", ")
+                    ),
                     call.name.loc.as_ref(),
                 );
             }
@@ -172,8 +176,16 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
         for trigger in &entry.triggers {
             let checked = Trigger {
                 name: trigger.name.name.clone(),
-                conditions: trigger.conditions.iter().map(|c| checker.condition(c)).collect(),
-                unless: trigger.unless.iter().map(|c| checker.condition(c)).collect(),
+                conditions: trigger
+                    .conditions
+                    .iter()
+                    .map(|c| checker.condition(c))
+                    .collect(),
+                unless: trigger
+                    .unless
+                    .iter()
+                    .map(|c| checker.condition(c))
+                    .collect(),
                 before: trigger.before.iter().map(|t| checker.task(t)).collect(),
                 after: trigger.after.iter().map(|t| checker.task(t)).collect(),
                 ignore_errors: trigger.ignore_errors,
@@ -245,7 +257,9 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                     state.name.loc.as_ref(),
                 );
             }
-            let leaves = graph.outgoing(name).any(|t| t.dest.as_deref().is_some_and(|d| d != name));
+            let leaves = graph
+                .outgoing(name)
+                .any(|t| t.dest.as_deref().is_some_and(|d| d != name));
             if !leaves && !graph.is_terminal(name) && !graph.pending.contains(name) {
                 let code = if *name == graph.failure {
                     "missing-failure-path"
@@ -254,9 +268,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 };
                 checker.push(
                     code,
-                    format!(
-                        "state `{name}` is not terminal but no transition leaves it"
-                    ),
+                    format!("state `{name}` is not terminal but no transition leaves it"),
                     state.name.loc.as_ref(),
                 );
             }
@@ -268,12 +280,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 );
             }
         }
-        if spec.failure.is_some()
-            && !graph
-                .failure_path()
-                .iter()
-                .any(|s| graph.is_terminal(s))
-        {
+        if spec.failure.is_some() && !graph.failure_path().iter().any(|s| graph.is_terminal(s)) {
             checker.push(
                 "missing-failure-path",
                 format!(

@@ -119,7 +119,10 @@ impl Commit {
             ),
             None => (None, 0, false),
         };
-        if status == self.expected_status.as_deref() && version == self.expected_version && !processed {
+        if status == self.expected_status.as_deref()
+            && version == self.expected_version
+            && !processed
+        {
             Ok(())
         } else {
             Err(StoreError::Conflict {
@@ -146,7 +149,10 @@ impl Commit {
             if !record.has_processed(event) {
                 record.recent_events.push(event.clone());
             }
-            let excess = record.recent_events.len().saturating_sub(RECENT_EVENTS_LIMIT);
+            let excess = record
+                .recent_events
+                .len()
+                .saturating_sub(RECENT_EVENTS_LIMIT);
             record.recent_events.drain(..excess);
         }
         self.lifecycle_action.apply(&mut record.lifecycle_action);

@@ -30,7 +30,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, InstanceRecord>> {
-        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Builds a store from the JSON file form.
@@ -86,9 +88,10 @@ impl MemoryStore {
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(&self.to_json()).map_err(|e| StoreError::Other {
-            message: e.to_string(),
-        })?;
+        let text =
+            serde_json::to_string_pretty(&self.to_json()).map_err(|e| StoreError::Other {
+                message: e.to_string(),
+            })?;
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text + "\n")
             .and_then(|()| std::fs::rename(&tmp, path))
@@ -111,7 +114,10 @@ impl MemoryStore {
     /// Reads and writes served so far: `(reads, writes)`.
     #[must_use]
     pub fn request_counts(&self) -> (u64, u64) {
-        (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -145,7 +151,9 @@ impl StateStore for MemoryStore {
         let records = self.lock();
         let mut page = Page::default();
         let range = match start {
-            Some(s) => records.range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded)),
+            Some(s) => {
+                records.range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded))
+            }
             None => records.range::<str, _>(..),
         };
         for (ident, record) in range {
@@ -156,7 +164,10 @@ impl StateStore for MemoryStore {
                 continue;
             }
             if page.records.len() == limit.max(1) {
-                page.next = page.records.last().map(|r: &InstanceRecord| r.ident.clone());
+                page.next = page
+                    .records
+                    .last()
+                    .map(|r: &InstanceRecord| r.ident.clone());
                 break;
             }
             let _ = ident;

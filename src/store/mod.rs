@@ -18,7 +18,9 @@ use crate::record::InstanceRecord;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The conditional write's expectation did not hold: someone else wrote first.
-    #[error("failed to write `{ident}`: the record changed since it was read (conditional check failed)")]
+    #[error(
+        "failed to write `{ident}`: the record changed since it was read (conditional check failed)"
+    )]
     Conflict {
         /// The record.
         ident: String,

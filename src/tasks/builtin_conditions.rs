@@ -116,7 +116,10 @@ pub fn builtin_conditions() -> Vec<Named> {
         ),
         (
             "command_failed",
-            Arc::new(status_is(&[CommandStatus::Failed, CommandStatus::Cancelled])),
+            Arc::new(status_is(&[
+                CommandStatus::Failed,
+                CommandStatus::Cancelled,
+            ])),
         ),
         (
             "command_timed_out",

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::{Task, TaskContext, TaskError};
-use crate::aws::{AwsError, AwsErrorKind, CompleteLifecycleAction, Effect, LifecycleHeartbeat, SendCommand};
+use crate::aws::{
+    AwsError, AwsErrorKind, CompleteLifecycleAction, Effect, LifecycleHeartbeat, SendCommand,
+};
 use crate::event::Stimulus;
 use crate::record::{LifecycleAction, PendingCommand};
 
@@ -57,7 +59,9 @@ fn result_arg(args: &Value) -> Result<String, String> {
     match args.get("result") {
         None | Some(Value::Null) => Ok("CONTINUE".into()),
         Some(Value::String(r)) if r == "CONTINUE" || r == "ABANDON" => Ok(r.clone()),
-        Some(other) => Err(format!("`result` must be CONTINUE or ABANDON, found {other}")),
+        Some(other) => Err(format!(
+            "`result` must be CONTINUE or ABANDON, found {other}"
+        )),
     }
 }
 
@@ -122,7 +126,12 @@ impl Task for HeartbeatTask {
             token: action.token.clone(),
             instance_id: ctx.record.ident.clone(),
         };
-        match ctx.aws.autoscaling.record_lifecycle_action_heartbeat(&input).await {
+        match ctx
+            .aws
+            .autoscaling
+            .record_lifecycle_action_heartbeat(&input)
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.kind == AwsErrorKind::NoActiveLifecycleAction => {
                 ctx.changes.lifecycle_action = Some(None);
@@ -220,7 +229,11 @@ impl SendCommandTask {
         if let Some(Value::Object(params)) = args.get("parameters") {
             for (name, value) in params {
                 let values = match value {
-                    Value::Array(items) => items.iter().map(|v| v.as_str().unwrap_or_default()).map(|t| Self::resolve(ctx, t)).collect::<Result<Vec<_>, _>>()?,
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|v| v.as_str().unwrap_or_default())
+                        .map(|t| Self::resolve(ctx, t))
+                        .collect::<Result<Vec<_>, _>>()?,
                     Value::String(t) => vec![Self::resolve(ctx, t)?],
                     other => vec![other.to_string()],
                 };
@@ -235,10 +248,18 @@ impl SendCommandTask {
             }
         }
         if let Some(Value::Array(commands)) = args.get("commands") {
-            lines.extend(commands.iter().filter_map(Value::as_str).map(str::to_string));
+            lines.extend(
+                commands
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string),
+            );
         }
         if !lines.is_empty() {
-            parameters.entry("commands".into()).or_default().extend(lines);
+            parameters
+                .entry("commands".into())
+                .or_default()
+                .extend(lines);
         }
         let comment = match args.get("comment").and_then(Value::as_str) {
             Some(c) => format!("{c} [{}]", ctx.attempt_id),
@@ -266,7 +287,16 @@ impl SendCommandTask {
             };
         };
         for key in map.keys() {
-            if !["document", "commands", "parameters", "env", "timeout_seconds", "comment"].contains(&key.as_str()) {
+            if ![
+                "document",
+                "commands",
+                "parameters",
+                "env",
+                "timeout_seconds",
+                "comment",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(format!("unknown argument `{key}`"));
             }
         }
@@ -300,9 +330,16 @@ impl Task for SendCommandTask {
             message,
             retryable,
         };
-        let pending = ctx.record.pending_command.as_ref().filter(|p| p.attempt_id == ctx.attempt_id);
+        let pending = ctx
+            .record
+            .pending_command
+            .as_ref()
+            .filter(|p| p.attempt_id == ctx.attempt_id);
         let Some(pending) = pending else {
-            return Err(fail("the intent was not recorded before sending".into(), false));
+            return Err(fail(
+                "the intent was not recorded before sending".into(),
+                false,
+            ));
         };
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
@@ -318,12 +355,21 @@ impl Task for SendCommandTask {
         let recovered = command_id.is_some();
         let command_id = match command_id {
             Some(id) => id,
-            None => ctx.aws.ssm.send_command(&input).await.map_err(|e| task_error(name, &e))?,
+            None => ctx
+                .aws
+                .ssm
+                .send_command(&input)
+                .await
+                .map_err(|e| task_error(name, &e))?,
         };
         // Outputs show the model's arguments (templates unresolved), never resolved values.
         ctx.effects.push(effect(
             "ssm",
-            if recovered { "SendCommand(recovered)" } else { "SendCommand" },
+            if recovered {
+                "SendCommand(recovered)"
+            } else {
+                "SendCommand"
+            },
             json!({
                 "instance_id": input.instance_id, "document": input.document,
                 "command_id": command_id, "comment": input.comment,
@@ -401,7 +447,10 @@ impl Task for NoopTask {
 #[must_use]
 pub fn builtin_tasks() -> Vec<(&'static str, Arc<dyn Task>)> {
     vec![
-        ("complete_lifecycle_action", Arc::new(CompleteLifecycleActionTask)),
+        (
+            "complete_lifecycle_action",
+            Arc::new(CompleteLifecycleActionTask),
+        ),
         ("record_lifecycle_action_heartbeat", Arc::new(HeartbeatTask)),
         ("send_command", Arc::new(SendCommandTask)),
         ("log", Arc::new(LogTask)),

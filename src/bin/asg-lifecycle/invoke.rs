@@ -61,8 +61,16 @@ fn print(outcome: &Outcome, format: OutputFormat) {
                 outcome.instance.as_deref().unwrap_or("-"),
                 outcome.outcome,
                 path.join(", "),
-                outcome.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
-                outcome.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default(),
+                outcome
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                outcome
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" error: {e}"))
+                    .unwrap_or_default(),
             );
         }
     }
@@ -98,7 +106,8 @@ pub async fn run(args: &Args) -> ExitCode {
         initial_wait: args.initial_wait,
         ..HandlerConfig::default()
     };
-    let handler = LifecycleHandler::new(machine, store.clone(), AwsClients::local(&local)).with_config(config);
+    let handler = LifecycleHandler::new(machine, store.clone(), AwsClients::local(&local))
+        .with_config(config);
     let mut failed = false;
     for path in &args.events {
         let payload = std::fs::read_to_string(path)
@@ -141,5 +150,9 @@ pub async fn run(args: &Args) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(3);
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
