@@ -194,6 +194,9 @@ impl WaiterModel {
             problems: Vec::new(),
         };
         let model = parser.model(&root);
+        parser
+            .problems
+            .sort_by_key(|p| p.loc.as_ref().map(|l| (l.line, l.column)));
         if parser.problems.is_empty() {
             Ok(model)
         } else {
@@ -455,7 +458,7 @@ impl Parser<'_> {
                         };
                         self.problem(
                             "invalid-value",
-                            format!("`expected` of a `{k}` acceptor must be {want}"),
+                            format!("`expected` of the `{k}` acceptor must be {want}"),
                             n.span(),
                         );
                     }
