@@ -43,7 +43,10 @@ pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
 pub use operation::{CallError, Operation, OperationError, Operations};
 pub use registry::{BUILTIN_WAITERS, Origin, Registry};
 pub use runner::{Attempt, Probe, WaitOptions, Waiter};
-pub use sdk::{DescribeAutoScalingInstances, GetCommandInvocation, GetItem, sdk_operations};
+pub use sdk::{
+    DescribeAutoScalingInstances, GetCommandInvocation, GetItem, parse_attribute, render_attribute,
+    sdk_operations,
+};
 
 /// `Result` of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
