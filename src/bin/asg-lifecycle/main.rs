@@ -3,6 +3,7 @@
 mod graph;
 mod invoke;
 mod validate;
+mod waiter;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Graph(graph::Args),
     /// Run the handler on event files against a JSON store file.
     Invoke(invoke::Args),
+    /// List or run data-defined waiters (botocore model version 2).
+    Waiter(waiter::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(&args),
             Command::Graph(args) => graph::run(&args),
             Command::Invoke(args) => invoke::run(&args).await,
+            Command::Waiter(args) => waiter::run(args).await,
         }
     })
 }
