@@ -245,10 +245,18 @@ impl Parser<'_> {
         }
     }
 
-    fn required<'n>(&mut self, node: &'n Node, key: &str, what: &str) -> Option<&'n Node> {
+    /// The value of `key` in the mapping `node`; a missing key is reported at `at` (the name of
+    /// what lacks it: a mapping's own span starts at its first value).
+    fn required<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        what: &str,
+        at: &Span,
+    ) -> Option<&'n Node> {
         let found = node.as_mapping().and_then(|m| m.get_node(key));
         if found.is_none() {
-            self.problem("missing-key", format!("{what} needs `{key}`"), node.span());
+            self.problem("missing-key", format!("{what} needs `{key}`"), at);
         }
         found
     }
@@ -278,7 +286,7 @@ impl Parser<'_> {
             return model;
         }
         self.check_keys(root, &["version", "waiters"], "the waiter model");
-        if let Some(version) = self.required(root, "version", "a waiter model") {
+        if let Some(version) = self.required(root, "version", "a waiter model", &first_key(root)) {
             if version.as_scalar().map(|s| s.as_str()) != Some("2") {
                 self.problem(
                     "unsupported-version",
@@ -287,7 +295,8 @@ impl Parser<'_> {
                 );
             }
         }
-        let Some(waiters) = self.required(root, "waiters", "a waiter model") else {
+        let Some(waiters) = self.required(root, "waiters", "a waiter model", &first_key(root))
+        else {
             return model;
         };
         let Some(map) = waiters.as_mapping() else {
@@ -329,36 +338,40 @@ impl Parser<'_> {
             .get_node("description")
             .and_then(|n| self.string(n, "`description`"));
         let operation = self
-            .required(node, "operation", &what)
+            .required(node, "operation", &what, name_span)
             .and_then(|n| self.string(n, "`operation`"));
-        let delay = self.required(node, "delay", &what).and_then(|n| {
-            let secs = n.as_scalar().and_then(|s| s.as_str().parse::<f64>().ok());
-            match secs {
-                Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
-                _ => {
-                    self.problem(
-                        "invalid-value",
-                        "`delay` must be a number of seconds ≥ 0".into(),
-                        n.span(),
-                    );
-                    None
+        let delay = self
+            .required(node, "delay", &what, name_span)
+            .and_then(|n| {
+                let secs = n.as_scalar().and_then(|s| s.as_str().parse::<f64>().ok());
+                match secs {
+                    Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+                    _ => {
+                        self.problem(
+                            "invalid-value",
+                            "`delay` must be a number of seconds ≥ 0".into(),
+                            n.span(),
+                        );
+                        None
+                    }
                 }
-            }
-        });
-        let max_attempts = self.required(node, "maxAttempts", &what).and_then(|n| {
-            match n.as_scalar().and_then(|s| s.as_str().parse::<u32>().ok()) {
-                Some(m) if m >= 1 => Some(m),
-                _ => {
-                    self.problem(
-                        "invalid-value",
-                        "`maxAttempts` must be an integer ≥ 1".into(),
-                        n.span(),
-                    );
-                    None
-                }
-            }
-        });
-        let acceptors = match self.required(node, "acceptors", &what) {
+            });
+        let max_attempts = self
+            .required(node, "maxAttempts", &what, name_span)
+            .and_then(
+                |n| match n.as_scalar().and_then(|s| s.as_str().parse::<u32>().ok()) {
+                    Some(m) if m >= 1 => Some(m),
+                    _ => {
+                        self.problem(
+                            "invalid-value",
+                            "`maxAttempts` must be an integer ≥ 1".into(),
+                            n.span(),
+                        );
+                        None
+                    }
+                },
+            );
+        let acceptors = match self.required(node, "acceptors", &what, name_span) {
             Some(Node::Sequence(items)) if !items.is_empty() => {
                 let parsed: Vec<_> = items.iter().map(|n| self.acceptor(n)).collect();
                 parsed.into_iter().collect::<Option<Vec<_>>>()
@@ -399,8 +412,9 @@ impl Parser<'_> {
             "an acceptor",
         );
         let map = node.as_mapping()?;
-        let state = self.required(node, "state", "an acceptor").and_then(|n| {
-            match n.as_scalar().map(|s| s.as_str()) {
+        let state = self
+            .required(node, "state", "an acceptor", &first_key(node))
+            .and_then(|n| match n.as_scalar().map(|s| s.as_str()) {
                 Some("success") => Some(AcceptorState::Success),
                 Some("failure") => Some(AcceptorState::Failure),
                 Some("retry") => Some(AcceptorState::Retry),
@@ -412,19 +426,18 @@ impl Parser<'_> {
                     );
                     None
                 }
-            }
-        });
-        let expected_node = self.required(node, "expected", "an acceptor");
+            });
+        let expected_node = self.required(node, "expected", "an acceptor", &first_key(node));
         let expected = expected_node.map(to_json);
         let argument = map.get_node("argument");
-        let kind = self.required(node, "matcher", "an acceptor")?;
+        let kind = self.required(node, "matcher", "an acceptor", &first_key(node))?;
         let matcher = match kind.as_scalar().map(|s| s.as_str()) {
             Some(k @ ("path" | "pathAll" | "pathAny")) => {
                 let Some(arg_node) = argument else {
                     self.problem(
                         "missing-key",
                         format!("a `{k}` acceptor needs `argument`"),
-                        node.span(),
+                        &first_key(node),
                     );
                     return None;
                 };
@@ -508,6 +521,13 @@ impl Parser<'_> {
             );
         }
     }
+}
+
+/// Where to report a problem of a whole mapping: its first key (or the node itself).
+fn first_key(node: &Node) -> Span {
+    node.as_mapping()
+        .and_then(|m| m.keys().next())
+        .map_or(*node.span(), |k| *k.span())
 }
 
 /// A YAML node as JSON: plain scalars become booleans, numbers and null where they read as such;
