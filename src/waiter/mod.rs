@@ -42,7 +42,7 @@ pub use matcher::{Evaluation, MatchError, Response, evaluate};
 pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
 pub use operation::{CallError, Operation, OperationError, Operations};
 pub use registry::{BUILTIN_WAITERS, Origin, Registry};
-pub use runner::{Attempt, Probe, WaitOptions, Waiter};
+pub use runner::{Attempt, Probe, Progress, WaitOptions, Waiter};
 pub use sdk::{
     DescribeAutoScalingInstances, GetCommandInvocation, GetItem, parse_attribute, render_attribute,
     sdk_operations,

@@ -286,14 +286,14 @@ impl Parser<'_> {
             return model;
         }
         self.check_keys(root, &["version", "waiters"], "the waiter model");
-        if let Some(version) = self.required(root, "version", "a waiter model", &first_key(root)) {
-            if version.as_scalar().map(|s| s.as_str()) != Some("2") {
-                self.problem(
-                    "unsupported-version",
-                    "only waiter model `version: 2` is supported".into(),
-                    version.span(),
-                );
-            }
+        if let Some(version) = self.required(root, "version", "a waiter model", &first_key(root))
+            && version.as_scalar().map(|s| s.as_str()) != Some("2")
+        {
+            self.problem(
+                "unsupported-version",
+                "only waiter model `version: 2` is supported".into(),
+                version.span(),
+            );
         }
         let Some(waiters) = self.required(root, "waiters", "a waiter model", &first_key(root))
         else {

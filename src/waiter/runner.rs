@@ -13,6 +13,9 @@ use super::model::{AcceptorState, WaiterConfig};
 use super::operation::{CallError, Operation};
 use super::{Error, Result};
 
+/// A progress callback, called after every attempt.
+pub type Progress = Arc<dyn Fn(&Attempt) + Send + Sync>;
+
 /// Per-call settings of [`Waiter::wait`]; the defaults are the model's.
 #[derive(Clone, Default)]
 pub struct WaitOptions {
@@ -26,7 +29,7 @@ pub struct WaitOptions {
     /// Gives up (as [`Error::Cancelled`]) when this fires.
     pub cancel: Option<CancellationToken>,
     /// Called after every attempt.
-    pub progress: Option<Arc<dyn Fn(&Attempt) + Send + Sync>>,
+    pub progress: Option<Progress>,
 }
 
 impl fmt::Debug for WaitOptions {
