@@ -203,6 +203,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn only_a_sliding_interval_counts_from_the_end_of_a_slow_check() {
+        async fn check_times(sliding: bool) -> Vec<u64> {
+            let start = Instant::now();
+            let times = std::sync::Mutex::new(Vec::new());
+            let _: Result<(), PollError<()>> = Poll::every(Duration::from_secs(5))
+                .sliding(sliding)
+                .timeout(Duration::from_secs(20))
+                .run(|| {
+                    times
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now() - start).as_secs());
+                    async {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        Ok(false)
+                    }
+                })
+                .await;
+            times.into_inner().unwrap()
+        }
+        assert_eq!(check_times(false).await, [0, 5, 10, 15, 20]);
+        assert_eq!(check_times(true).await, [0, 7, 14]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_condition_error_aborts_at_once() {
         let result = Poll::every(Duration::from_secs(1))
             .run(|| async { Err::<bool, _>("boom") })
