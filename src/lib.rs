@@ -17,6 +17,7 @@ pub mod redact;
 pub mod store;
 pub mod tasks;
 pub mod wait;
+pub mod waiter;
 
 pub use event::{Event, Stimulus};
 pub use handler::{HandlerConfig, LifecycleHandler, Outcome};

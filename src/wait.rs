@@ -3,12 +3,19 @@
 //! A condition is polled every interval until it returns `true` (done), until the deadline
 //! passes (timed out) or until the cancellation token fires (cancelled). A condition error aborts
 //! at once and is returned unchanged. The caller states the deadline; nothing hides a timeout.
+//!
+//! [`Backoff`] is Kubernetes' exponential backoff (duration, factor, jitter, steps, cap) and
+//! [`WaiterDelays`] the Smithy waiter schedule (min/max delay, full jitter, clamped last delay).
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod backoff;
+
+pub use backoff::{Backoff, WaiterDelays};
 
 /// How a poll ended without the condition becoming true.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +200,31 @@ mod tests {
         assert_eq!(result, Err(PollError::TimedOut));
         assert_eq!(calls.load(Ordering::SeqCst), 4, "at 0, 2, 4 and 6 seconds");
         assert_eq!(Instant::now() - start, Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_sliding_interval_counts_from_the_end_of_a_slow_check() {
+        async fn check_times(sliding: bool) -> Vec<u64> {
+            let start = Instant::now();
+            let times = std::sync::Mutex::new(Vec::new());
+            let _: Result<(), PollError<()>> = Poll::every(Duration::from_secs(5))
+                .sliding(sliding)
+                .timeout(Duration::from_secs(20))
+                .run(|| {
+                    times
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now() - start).as_secs());
+                    async {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        Ok(false)
+                    }
+                })
+                .await;
+            times.into_inner().unwrap()
+        }
+        assert_eq!(check_times(false).await, [0, 5, 10, 15, 20]);
+        assert_eq!(check_times(true).await, [0, 7, 14]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,6 +4,7 @@ mod graph;
 mod invoke;
 mod table;
 mod validate;
+mod waiter;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     Invoke(invoke::Args),
     /// Manage the DynamoDB table (`table create`).
     Table(table::Args),
+    /// List or run data-defined waiters (botocore model version 2).
+    Waiter(waiter::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
             Command::Graph(args) => graph::run(&args),
             Command::Invoke(args) => invoke::run(&args).await,
             Command::Table(args) => table::run(&args).await,
+            Command::Waiter(args) => waiter::run(args).await,
         }
     })
 }
