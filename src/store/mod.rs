@@ -10,7 +10,7 @@ mod memory;
 use async_trait::async_trait;
 
 pub use commit::{Activity, Change, Commit};
-pub use memory::MemoryStore;
+pub use memory::{LoggedChange, MemoryStore};
 
 use crate::record::InstanceRecord;
 
