@@ -56,6 +56,8 @@ pub enum WaitEvent {
         resource: ResourceResult,
         /// The aggregate of all targets.
         aggregate: InstanceStatus,
+        /// How many targets are at each status after the check (for progress displays).
+        counts: BTreeMap<InstanceStatus, usize>,
     },
     /// The aggregate reached the desired status; the stream ends.
     Completed {
@@ -208,8 +210,12 @@ impl Resolver {
                     }
                 }
                 last = results.iter().map(|r| (r.instance.clone(), r.clone())).collect();
+                let mut counts = BTreeMap::new();
+                for r in &results {
+                    *counts.entry(r.status).or_insert(0) += 1;
+                }
                 for resource in updates {
-                    yield WaitEvent::ResourceUpdate { resource, aggregate: agg };
+                    yield WaitEvent::ResourceUpdate { resource, aggregate: agg, counts: counts.clone() };
                 }
                 if agg == desired {
                     yield WaitEvent::Completed { aggregate: agg, resources: results };
@@ -280,7 +286,7 @@ mod tests {
 
     fn summary(event: &WaitEvent) -> String {
         match event {
-            WaitEvent::ResourceUpdate { resource, aggregate } => {
+            WaitEvent::ResourceUpdate { resource, aggregate, .. } => {
                 format!("update {} {} -> {aggregate}", resource.instance, resource.status)
             }
             WaitEvent::Completed { aggregate, .. } => format!("completed {aggregate}"),

@@ -2,7 +2,11 @@
 
 mod graph;
 mod invoke;
+mod source;
+mod status;
 mod validate;
+mod wait;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -24,6 +28,12 @@ enum Command {
     Graph(graph::Args),
     /// Run the handler on event files against a JSON store file.
     Invoke(invoke::Args),
+    /// Show each instance's status and the group aggregate.
+    Status(status::Args),
+    /// Wait until a group's instances are all current (or terminated).
+    Wait(wait::Args),
+    /// List the records, then follow every change from a resume token.
+    Watch(watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,8 +55,11 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Validate(args) => validate::run(&args),
-            Command::Graph(args) => graph::run(&args),
+            Command::Graph(args) => graph::run(&args).await,
             Command::Invoke(args) => invoke::run(&args).await,
+            Command::Status(args) => status::run(&args).await,
+            Command::Wait(args) => wait::run(&args).await,
+            Command::Watch(args) => watch::run(&args).await,
         }
     })
 }
