@@ -8,8 +8,8 @@ use std::time::Duration;
 use asg_lifecycle::store::MemoryStore;
 use asg_lifecycle::watch::{ChangeFeed, Config, ResumeToken, StreamsFeed, WatchEvent, watcher};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use futures::{Stream, StreamExt};
 
@@ -22,7 +22,9 @@ async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
         .load()
         .await
 }
@@ -35,7 +37,11 @@ struct Table {
 
 async fn table() -> Table {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!("watch-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "watch-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
     let config = sdk_config().await;
     let db = aws_sdk_dynamodb::Client::new(&config);
     db.create_table()
@@ -47,7 +53,13 @@ async fn table() -> Table {
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("Ident").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("Ident")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .stream_specification(
             StreamSpecification::builder()
@@ -59,7 +71,10 @@ async fn table() -> Table {
         .send()
         .await
         .expect("create the table in moto");
-    let feed = Arc::new(StreamsFeed::new(aws_sdk_dynamodbstreams::Client::new(&config), &name));
+    let feed = Arc::new(StreamsFeed::new(
+        aws_sdk_dynamodbstreams::Client::new(&config),
+        &name,
+    ));
     Table { name, db, feed }
 }
 
@@ -89,10 +104,21 @@ impl Table {
             .unwrap();
     }
 
-    fn watch(&self, since: Option<ResumeToken>, timeout: Duration) -> impl Stream<Item = WatchEvent> + use<> {
-        let config = Config::default().poll_interval(Duration::from_millis(50)).timeout(timeout);
-        watcher(Arc::new(MemoryStore::new()), self.feed.clone(), since, config)
-            .map(|item| item.unwrap_or_else(|e| panic!("watch error: {e}")))
+    fn watch(
+        &self,
+        since: Option<ResumeToken>,
+        timeout: Duration,
+    ) -> impl Stream<Item = WatchEvent> + use<> {
+        let config = Config::default()
+            .poll_interval(Duration::from_millis(50))
+            .timeout(timeout);
+        watcher(
+            Arc::new(MemoryStore::new()),
+            self.feed.clone(),
+            since,
+            config,
+        )
+        .map(|item| item.unwrap_or_else(|e| panic!("watch error: {e}")))
     }
 }
 
@@ -105,7 +131,11 @@ async fn next(stream: &mut (impl Stream<Item = WatchEvent> + Unpin)) -> WatchEve
 
 fn applied(event: &WatchEvent) -> (String, String, ResumeToken) {
     match event {
-        WatchEvent::Apply { record, token } => (record.ident.clone(), record.state().to_string(), token.clone()),
+        WatchEvent::Apply { record, token } => (
+            record.ident.clone(),
+            record.state().to_string(),
+            token.clone(),
+        ),
         other => panic!("expected an Apply, got {other:?}"),
     }
 }
@@ -115,31 +145,72 @@ async fn changes_arrive_in_order_and_a_resume_reports_each_once() {
     let table = table().await;
     let mut watch = Box::pin(table.watch(None, Duration::from_secs(60)));
     assert_eq!(next(&mut watch).await, WatchEvent::Init);
-    assert!(matches!(next(&mut watch).await, WatchEvent::InitDone { .. }));
+    assert!(matches!(
+        next(&mut watch).await,
+        WatchEvent::InitDone { .. }
+    ));
 
     table.put("i-1", "new").await;
     table.update("i-1", "finished_cloud_init", 1).await;
     table.put("i-2", "new").await;
-    let first: Vec<_> = [next(&mut watch).await, next(&mut watch).await, next(&mut watch).await].iter().map(applied).collect();
-    let states: Vec<_> = first.iter().map(|(i, s, _)| (i.as_str(), s.as_str())).collect();
-    assert_eq!(states, [("i-1", "new"), ("i-1", "finished_cloud_init"), ("i-2", "new")]);
-    let sequences: Vec<u128> = first.iter().map(|(_, _, t)| t.sequence.as_deref().unwrap().parse().unwrap()).collect();
-    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "sequence numbers increase: {sequences:?}");
+    let first: Vec<_> = [
+        next(&mut watch).await,
+        next(&mut watch).await,
+        next(&mut watch).await,
+    ]
+    .iter()
+    .map(applied)
+    .collect();
+    let states: Vec<_> = first
+        .iter()
+        .map(|(i, s, _)| (i.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("i-1", "new"),
+            ("i-1", "finished_cloud_init"),
+            ("i-2", "new")
+        ]
+    );
+    let sequences: Vec<u128> = first
+        .iter()
+        .map(|(_, _, t)| t.sequence.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers increase: {sequences:?}"
+    );
     drop(watch);
 
     // Resume after the second change: the third comes again, nothing before it does.
     table.update("i-2", "finished_cloud_init", 1).await;
     let resume = first[1].2.clone();
     let mut resumed = Box::pin(table.watch(Some(resume), Duration::from_secs(60)));
-    let again: Vec<_> = [next(&mut resumed).await, next(&mut resumed).await].iter().map(applied).collect();
-    let states: Vec<_> = again.iter().map(|(i, s, _)| (i.as_str(), s.as_str())).collect();
+    let again: Vec<_> = [next(&mut resumed).await, next(&mut resumed).await]
+        .iter()
+        .map(applied)
+        .collect();
+    let states: Vec<_> = again
+        .iter()
+        .map(|(i, s, _)| (i.as_str(), s.as_str()))
+        .collect();
     assert_eq!(states, [("i-2", "new"), ("i-2", "finished_cloud_init")]);
     assert_eq!(again[0].2, first[2].2, "the same change has the same token");
 
     // From the newest token: no change is reported again; the watch closes with that token.
     let last = again[1].2.clone();
-    let tail: Vec<_> = table.watch(Some(last.clone()), Duration::from_millis(500)).collect().await;
-    assert_eq!(tail, [WatchEvent::Closed { token: Some(last), reason: asg_lifecycle::watch::CloseReason::Timeout }]);
+    let tail: Vec<_> = table
+        .watch(Some(last.clone()), Duration::from_millis(500))
+        .collect()
+        .await;
+    assert_eq!(
+        tail,
+        [WatchEvent::Closed {
+            token: Some(last),
+            reason: asg_lifecycle::watch::CloseReason::Timeout
+        }]
+    );
 }
 
 #[tokio::test]
@@ -151,9 +222,15 @@ async fn a_bare_shard_token_replays_the_shard_from_its_oldest_change() {
     assert_eq!(latest.token.sequence, None);
     let mut cursor = table.feed.open_at(&latest.token).await.unwrap();
     let changes = table.feed.read(&mut cursor).await.unwrap();
-    let states: Vec<_> = changes.iter().map(|c| (c.kind, c.new.as_ref().unwrap().state().to_string())).collect();
+    let states: Vec<_> = changes
+        .iter()
+        .map(|c| (c.kind, c.new.as_ref().unwrap().state().to_string()))
+        .collect();
     use asg_lifecycle::watch::ChangeKind::{Insert, Modify};
-    assert_eq!(states, [(Insert, "new".to_string()), (Modify, "ready".to_string())]);
+    assert_eq!(
+        states,
+        [(Insert, "new".to_string()), (Modify, "ready".to_string())]
+    );
     assert_eq!(changes[1].new.as_ref().unwrap().version, 3);
     assert_eq!(changes[1].old.as_ref().unwrap().state(), "new");
     assert_eq!(cursor.token, changes[1].token);
@@ -162,8 +239,13 @@ async fn a_bare_shard_token_replays_the_shard_from_its_oldest_change() {
 #[tokio::test]
 async fn a_table_without_a_stream_fails_the_watch() {
     let table = table().await;
-    let feed = Arc::new(StreamsFeed::new(aws_sdk_dynamodbstreams::Client::new(&sdk_config().await), "no-such-table"));
-    let events: Vec<_> = watcher(Arc::new(MemoryStore::new()), feed, None, Config::default()).collect().await;
+    let feed = Arc::new(StreamsFeed::new(
+        aws_sdk_dynamodbstreams::Client::new(&sdk_config().await),
+        "no-such-table",
+    ));
+    let events: Vec<_> = watcher(Arc::new(MemoryStore::new()), feed, None, Config::default())
+        .collect()
+        .await;
     assert_eq!(events.len(), 1);
     let err = events[0].as_ref().unwrap_err();
     assert!(err.to_string().contains("no stream"), "{err}");

@@ -71,14 +71,24 @@ impl GroupMembership for AutoScalingMembership {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
                     _ => aws_sdk_autoscaling::error::DisplayErrorContext(&e).to_string(),
                 };
-                MembershipError::Request { group: group.to_string(), message, retryable }
+                MembershipError::Request {
+                    group: group.to_string(),
+                    message,
+                    retryable,
+                }
             })?;
         let found = output
             .auto_scaling_groups()
             .iter()
             .find(|g| g.auto_scaling_group_name() == Some(group))
-            .ok_or_else(|| MembershipError::GroupNotFound { group: group.to_string() })?;
-        Ok(found.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)).collect())
+            .ok_or_else(|| MembershipError::GroupNotFound {
+                group: group.to_string(),
+            })?;
+        Ok(found
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect())
     }
 }
 
@@ -92,14 +102,17 @@ mod tests {
     use aws_smithy_mocks::{Rule, RuleMode, mock};
 
     fn client(rules: &[&Rule]) -> aws_sdk_autoscaling::Client {
-        let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
         for rule in rules {
             interceptor = interceptor.with_rule(rule);
         }
         let config = aws_sdk_autoscaling::Config::builder()
             .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
             .region(aws_sdk_autoscaling::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("a", "b", None, None, "test"))
+            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
             .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
             .http_client(aws_smithy_mocks::create_mock_http_client())
             .interceptor(interceptor)
@@ -120,9 +133,14 @@ mod tests {
         let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
             .match_requests(|r| r.auto_scaling_group_names() == ["web"])
             .then_output(|| {
-                DescribeAutoScalingGroupsOutput::builder().auto_scaling_groups(group("web", &["i-1", "i-2"])).build()
+                DescribeAutoScalingGroupsOutput::builder()
+                    .auto_scaling_groups(group("web", &["i-1", "i-2"]))
+                    .build()
             });
-        let members = AutoScalingMembership::new(client(&[&rule])).members("web").await.unwrap();
+        let members = AutoScalingMembership::new(client(&[&rule]))
+            .members("web")
+            .await
+            .unwrap();
         assert_eq!(members, ["i-1", "i-2"]);
         assert_eq!(rule.num_calls(), 1);
     }
@@ -131,20 +149,41 @@ mod tests {
     async fn an_unknown_group_is_group_not_found() {
         let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
             .then_output(|| DescribeAutoScalingGroupsOutput::builder().build());
-        let err = AutoScalingMembership::new(client(&[&rule])).members("nope").await.unwrap_err();
-        assert_eq!(err, MembershipError::GroupNotFound { group: "nope".into() });
+        let err = AutoScalingMembership::new(client(&[&rule]))
+            .members("nope")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MembershipError::GroupNotFound {
+                group: "nope".into()
+            }
+        );
     }
 
     #[tokio::test]
     async fn throttling_is_a_retryable_request_error() {
-        let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_error(|| {
-            DescribeAutoScalingGroupsError::ResourceContentionFault(
-                aws_sdk_autoscaling::types::error::ResourceContentionFault::builder()
-                    .message("slow down")
-                    .build(),
-            )
-        });
-        let err = AutoScalingMembership::new(client(&[&rule])).members("web").await.unwrap_err();
-        assert!(matches!(err, MembershipError::Request { retryable: true, .. }), "{err:?}");
+        let rule =
+            mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_error(|| {
+                DescribeAutoScalingGroupsError::ResourceContentionFault(
+                    aws_sdk_autoscaling::types::error::ResourceContentionFault::builder()
+                        .message("slow down")
+                        .build(),
+                )
+            });
+        let err = AutoScalingMembership::new(client(&[&rule]))
+            .members("web")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MembershipError::Request {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -101,7 +101,10 @@ impl std::fmt::Display for InstanceStatus {
 /// The group aggregate: any `Failed` → `Failed`; else any `Unknown` → `Unknown`; else all at the
 /// desired status → the desired status; else `InProgress`. An empty set is at the desired status.
 #[must_use]
-pub fn aggregate(statuses: impl IntoIterator<Item = InstanceStatus>, desired: InstanceStatus) -> InstanceStatus {
+pub fn aggregate(
+    statuses: impl IntoIterator<Item = InstanceStatus>,
+    desired: InstanceStatus,
+) -> InstanceStatus {
     let mut unknown = false;
     let mut all_desired = true;
     for status in statuses {
@@ -135,7 +138,12 @@ impl StatusRules {
     #[must_use]
     pub fn new(graph: &Graph) -> Self {
         let failed = graph.failure_path();
-        let mut current: BTreeSet<String> = graph.stable.iter().filter(|s| !failed.contains(*s)).cloned().collect();
+        let mut current: BTreeSet<String> = graph
+            .stable
+            .iter()
+            .filter(|s| !failed.contains(*s))
+            .cloned()
+            .collect();
         let mut terminated = BTreeSet::new();
         for state in graph.terminal.iter().filter(|s| !failed.contains(*s)) {
             if graph.stable.is_empty() {
@@ -150,7 +158,10 @@ impl StatusRules {
             .filter(|s| !failed.contains(*s) && !current.contains(*s) && !terminated.contains(*s))
             .filter(|s| {
                 graph.is_pending(s)
-                    || graph.reachable_from([(*s).clone()]).iter().any(|r| current.contains(r))
+                    || graph
+                        .reachable_from([(*s).clone()])
+                        .iter()
+                        .any(|r| current.contains(r))
             })
             .cloned()
             .collect();
@@ -206,7 +217,10 @@ impl StatusRules {
             message.push_str(" (not a state of the model)");
         }
         if let Some(at) = record.entered_at {
-            message.push_str(&format!(" since {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            message.push_str(&format!(
+                " since {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
         }
         if record.gone && status == InstanceStatus::Terminated && !self.terminated.contains(state) {
             message.push_str("; left its group before finishing");
@@ -254,17 +268,32 @@ impl ResourceResult {
     /// A group member with no record.
     #[must_use]
     pub fn not_found(instance: impl Into<String>) -> Self {
-        Self::bare(instance.into(), InstanceStatus::NotFound, "no record".into(), None)
+        Self::bare(
+            instance.into(),
+            InstanceStatus::NotFound,
+            "no record".into(),
+            None,
+        )
     }
 
     /// An instance whose record could not be read.
     #[must_use]
     pub fn unknown(instance: impl Into<String>, error: impl std::fmt::Display) -> Self {
         let error = error.to_string();
-        Self::bare(instance.into(), InstanceStatus::Unknown, format!("failed to read the record: {error}"), Some(error))
+        Self::bare(
+            instance.into(),
+            InstanceStatus::Unknown,
+            format!("failed to read the record: {error}"),
+            Some(error),
+        )
     }
 
-    fn bare(instance: String, status: InstanceStatus, message: String, last_error: Option<String>) -> Self {
+    fn bare(
+        instance: String,
+        status: InstanceStatus,
+        message: String,
+        last_error: Option<String>,
+    ) -> Self {
         Self {
             instance,
             status,
@@ -279,7 +308,8 @@ impl ResourceResult {
     /// How long the instance has been in its state at `now`.
     #[must_use]
     pub fn time_in_state(&self, now: DateTime<Utc>) -> Option<Duration> {
-        self.entered_at.map(|at| (now - at).to_std().unwrap_or(Duration::ZERO))
+        self.entered_at
+            .map(|at| (now - at).to_std().unwrap_or(Duration::ZERO))
     }
 
     /// The message with the time in state: `in `join_cluster` for 3m12s; last error: ...`.
@@ -323,7 +353,16 @@ mod tests {
     #[test]
     fn pending_and_launch_states_are_in_progress() {
         let rules = rules();
-        for state in ["", "new", "finished_cloud_init", "join_cluster", "joined_cluster", "updating_dns", "dns_updated", "completing_lifecycle"] {
+        for state in [
+            "",
+            "new",
+            "finished_cloud_init",
+            "join_cluster",
+            "joined_cluster",
+            "updating_dns",
+            "dns_updated",
+            "completing_lifecycle",
+        ] {
             assert_eq!(rules.status_of(&record(state)), InProgress, "{state}");
         }
     }
@@ -385,7 +424,10 @@ mod tests {
         r.entered_at = Some("2024-05-01T12:00:00Z".parse().unwrap());
         r.last_error = Some("SendCommand throttled".into());
         let result = rules().resolve(&r);
-        assert_eq!(result.message, "in `join_cluster` since 2024-05-01T12:00:00Z; last error: SendCommand throttled");
+        assert_eq!(
+            result.message,
+            "in `join_cluster` since 2024-05-01T12:00:00Z; last error: SendCommand throttled"
+        );
         let now = "2024-05-01T12:03:12Z".parse().unwrap();
         assert_eq!(result.time_in_state(now), Some(Duration::from_secs(192)));
         assert!(result.describe(now).ends_with("(3m12s ago)"));

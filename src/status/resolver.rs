@@ -7,7 +7,9 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{GroupMembership, InstanceStatus, MembershipError, ResourceResult, StatusRules, aggregate};
+use super::{
+    GroupMembership, InstanceStatus, MembershipError, ResourceResult, StatusRules, aggregate,
+};
 use crate::machine::Graph;
 use crate::store::{StateStore, StoreError};
 use crate::wait::Poll;
@@ -124,7 +126,14 @@ impl Resolver {
     pub async fn instances(&self, targets: &Targets) -> Result<Vec<String>, ResolveError> {
         let mut ids = BTreeSet::new();
         let group = match targets {
-            Targets::Instances(list) => return Ok(list.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()),
+            Targets::Instances(list) => {
+                return Ok(list
+                    .iter()
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect());
+            }
             Targets::Group(group) => {
                 if let Some(membership) = &self.membership {
                     ids.extend(membership.members(group).await?);
@@ -135,7 +144,10 @@ impl Resolver {
         };
         let mut start: Option<String> = None;
         loop {
-            let page = self.store.query_active(group, start.as_deref(), 100).await?;
+            let page = self
+                .store
+                .query_active(group, start.as_deref(), 100)
+                .await?;
             ids.extend(page.records.into_iter().map(|r| r.ident));
             match page.next {
                 Some(next) => start = Some(next),
@@ -253,10 +265,10 @@ mod tests {
     use crate::machine::Machine;
     use crate::record::InstanceRecord;
     use crate::store::MemoryStore;
+    use InstanceStatus::*;
     use async_trait::async_trait;
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
-    use InstanceStatus::*;
 
     struct Members(Vec<&'static str>);
 
@@ -286,17 +298,29 @@ mod tests {
 
     fn summary(event: &WaitEvent) -> String {
         match event {
-            WaitEvent::ResourceUpdate { resource, aggregate, .. } => {
-                format!("update {} {} -> {aggregate}", resource.instance, resource.status)
+            WaitEvent::ResourceUpdate {
+                resource,
+                aggregate,
+                ..
+            } => {
+                format!(
+                    "update {} {} -> {aggregate}",
+                    resource.instance, resource.status
+                )
             }
             WaitEvent::Completed { aggregate, .. } => format!("completed {aggregate}"),
-            WaitEvent::Aborted { reason, aggregate, .. } => format!("aborted {reason:?} {aggregate}"),
+            WaitEvent::Aborted {
+                reason, aggregate, ..
+            } => format!("aborted {reason:?} {aggregate}"),
         }
     }
 
     async fn collect(stream: impl Stream<Item = WaitEvent>) -> Vec<(Duration, String)> {
         let start = Instant::now();
-        stream.map(|e| (Instant::now() - start, summary(&e))).collect().await
+        stream
+            .map(|e| (Instant::now() - start, summary(&e)))
+            .collect()
+            .await
     }
 
     #[tokio::test]
@@ -304,8 +328,14 @@ mod tests {
         let (_store, resolver) = setup(&[("i-1", "ready"), ("i-3", "draining")]);
         let resolver = resolver.with_membership(Arc::new(Members(vec!["i-2", "i-1"])));
         let results = resolver.resolve(&Targets::Group("web".into())).await;
-        let got: Vec<_> = results.iter().map(|r| (r.instance.as_str(), r.status)).collect();
-        assert_eq!(got, [("i-1", Current), ("i-2", NotFound), ("i-3", Terminating)]);
+        let got: Vec<_> = results
+            .iter()
+            .map(|r| (r.instance.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            got,
+            [("i-1", Current), ("i-2", NotFound), ("i-3", Terminating)]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -317,7 +347,8 @@ mod tests {
             writer.put(record("i-1", "ready"));
         });
         let poll = Poll::every(Duration::from_secs(10)).timeout(Duration::from_secs(120));
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
         let secs = |s| Duration::from_secs(s);
         assert_eq!(
             events,
@@ -341,8 +372,16 @@ mod tests {
             writer.put(r);
         });
         let poll = Poll::every(Duration::from_secs(10)).timeout(Duration::from_secs(15));
-        let events = collect(resolver.wait_for_status(Targets::Instances(vec!["i-1".into()]), Current, poll)).await;
-        let names: Vec<_> = events.iter().map(|(t, s)| (t.as_secs(), s.as_str())).collect();
+        let events = collect(resolver.wait_for_status(
+            Targets::Instances(vec!["i-1".into()]),
+            Current,
+            poll,
+        ))
+        .await;
+        let names: Vec<_> = events
+            .iter()
+            .map(|(t, s)| (t.as_secs(), s.as_str()))
+            .collect();
         assert_eq!(
             names,
             [
@@ -357,9 +396,19 @@ mod tests {
     async fn the_deadline_aborts_with_the_last_aggregate() {
         let (_store, resolver) = setup(&[("i-1", "join_cluster")]);
         let poll = Poll::every(Duration::from_secs(10)).timeout(Duration::from_secs(35));
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
-        let names: Vec<_> = events.iter().map(|(t, s)| (t.as_secs(), s.as_str())).collect();
-        assert_eq!(names, [(0, "update i-1 InProgress -> InProgress"), (35, "aborted Deadline InProgress")]);
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
+        let names: Vec<_> = events
+            .iter()
+            .map(|(t, s)| (t.as_secs(), s.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (0, "update i-1 InProgress -> InProgress"),
+                (35, "aborted Deadline InProgress")
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -372,16 +421,27 @@ mod tests {
             canceller.cancel();
         });
         let poll = Poll::every(Duration::from_secs(10)).cancel_on(token);
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
-        assert_eq!(events.last().unwrap(), &(Duration::from_secs(15), "aborted Cancelled InProgress".to_string()));
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
+        assert_eq!(
+            events.last().unwrap(),
+            &(
+                Duration::from_secs(15),
+                "aborted Cancelled InProgress".to_string()
+            )
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_instance_makes_every_update_carry_a_failed_aggregate() {
         let (_store, resolver) = setup(&[("i-1", "failure"), ("i-2", "ready")]);
         let poll = Poll::every(Duration::from_secs(10)).timeout(Duration::from_secs(5));
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
-        assert!(events[..2].iter().all(|(_, s)| s.ends_with("-> Failed")), "{events:?}");
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
+        assert!(
+            events[..2].iter().all(|(_, s)| s.ends_with("-> Failed")),
+            "{events:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -395,8 +455,12 @@ mod tests {
             writer.put(r);
         });
         let poll = Poll::every(Duration::from_secs(10)).timeout(Duration::from_secs(60));
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Terminated, poll)).await;
-        let names: Vec<_> = events.iter().map(|(t, s)| (t.as_secs(), s.as_str())).collect();
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Terminated, poll)).await;
+        let names: Vec<_> = events
+            .iter()
+            .map(|(t, s)| (t.as_secs(), s.as_str()))
+            .collect();
         assert_eq!(
             names,
             [
@@ -411,7 +475,8 @@ mod tests {
     async fn an_empty_group_completes_at_once() {
         let (_store, resolver) = setup(&[]);
         let poll = Poll::every(Duration::from_secs(10));
-        let events = collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
+        let events =
+            collect(resolver.wait_for_status(Targets::Group("web".into()), Current, poll)).await;
         assert_eq!(events, [(Duration::ZERO, "completed Current".to_string())]);
     }
 }

@@ -49,14 +49,23 @@ struct ChangeLog {
 impl Default for ChangeLog {
     fn default() -> Self {
         // 1024 writes: minutes of a busy simulated group, small enough to keep in memory.
-        Self { capacity: 1024, last: 0, entries: VecDeque::new() }
+        Self {
+            capacity: 1024,
+            last: 0,
+            entries: VecDeque::new(),
+        }
     }
 }
 
 impl ChangeLog {
     fn append(&mut self, ident: &str, old: Option<InstanceRecord>, new: Option<InstanceRecord>) {
         self.last += 1;
-        let change = LoggedChange { sequence: self.last, ident: ident.to_string(), old, new };
+        let change = LoggedChange {
+            sequence: self.last,
+            ident: ident.to_string(),
+            old,
+            new,
+        };
         self.entries.push_back(change);
         while self.entries.len() > self.capacity.max(1) {
             self.entries.pop_front();
@@ -94,11 +103,20 @@ impl MemoryStore {
         if sequence > log.last || sequence + 1 < first {
             return None;
         }
-        Some(log.entries.iter().filter(|c| c.sequence > sequence).take(limit).cloned().collect())
+        Some(
+            log.entries
+                .iter()
+                .filter(|c| c.sequence > sequence)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     fn log_lock(&self) -> std::sync::MutexGuard<'_, ChangeLog> {
-        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, InstanceRecord>> {
@@ -207,7 +225,8 @@ impl StateStore for MemoryStore {
             .unwrap_or_else(|| InstanceRecord::new(commit.ident.clone()));
         commit.apply(&mut record);
         let old = records.insert(commit.ident.clone(), record.clone());
-        self.log_lock().append(&commit.ident, old, Some(record.clone()));
+        self.log_lock()
+            .append(&commit.ident, old, Some(record.clone()));
         Ok(record)
     }
 

@@ -27,12 +27,17 @@ impl MemoryFeed {
     }
 
     fn token(sequence: u64) -> ResumeToken {
-        ResumeToken { shard: MEMORY_SHARD.into(), sequence: Some(sequence.to_string()) }
+        ResumeToken {
+            shard: MEMORY_SHARD.into(),
+            sequence: Some(sequence.to_string()),
+        }
     }
 
     fn sequence_of(token: &ResumeToken) -> Result<u64, FeedError> {
         if token.shard != MEMORY_SHARD {
-            return Err(FeedError::Gone { message: format!("shard `{}` is not in this store's log", token.shard) });
+            return Err(FeedError::Gone {
+                message: format!("shard `{}` is not in this store's log", token.shard),
+            });
         }
         match &token.sequence {
             None => Ok(0),
@@ -62,22 +67,35 @@ impl MemoryFeed {
 #[async_trait]
 impl ChangeFeed for MemoryFeed {
     async fn open_latest(&self) -> Result<Cursor, FeedError> {
-        Ok(Cursor { token: Self::token(self.store.last_sequence()), iterator: None })
+        Ok(Cursor {
+            token: Self::token(self.store.last_sequence()),
+            iterator: None,
+        })
     }
 
     async fn open_at(&self, token: &ResumeToken) -> Result<Cursor, FeedError> {
         let sequence = Self::sequence_of(token)?;
         if self.store.changes_after(sequence, 0).is_none() {
-            return Err(FeedError::Gone { message: format!("sequence {sequence} is outside the change log's window") });
+            return Err(FeedError::Gone {
+                message: format!("sequence {sequence} is outside the change log's window"),
+            });
         }
-        Ok(Cursor { token: Self::token(sequence), iterator: None })
+        Ok(Cursor {
+            token: Self::token(sequence),
+            iterator: None,
+        })
     }
 
     async fn read(&self, cursor: &mut Cursor) -> Result<Vec<Change>, FeedError> {
         let sequence = Self::sequence_of(&cursor.token)?;
-        let logged = self.store.changes_after(sequence, self.batch).ok_or_else(|| FeedError::Gone {
-            message: format!("changes after sequence {sequence} were dropped from the change log"),
-        })?;
+        let logged = self
+            .store
+            .changes_after(sequence, self.batch)
+            .ok_or_else(|| FeedError::Gone {
+                message: format!(
+                    "changes after sequence {sequence} were dropped from the change log"
+                ),
+            })?;
         let changes: Vec<Change> = logged.into_iter().map(Self::change).collect();
         if let Some(last) = changes.last() {
             cursor.token = last.token.clone();
@@ -108,10 +126,15 @@ mod tests {
             WatchEvent::Init => "init".into(),
             WatchEvent::InitApply(r) => format!("init-apply {} {}", r.ident, r.state()),
             WatchEvent::InitDone { token } => format!("init-done {token}"),
-            WatchEvent::Apply { record, token } => format!("apply {} {} @{token}", record.ident, record.state()),
+            WatchEvent::Apply { record, token } => {
+                format!("apply {} {} @{token}", record.ident, record.state())
+            }
             WatchEvent::Delete { ident, token, .. } => format!("delete {ident} @{token}"),
             WatchEvent::Closed { token, reason } => {
-                format!("closed {reason:?} {}", token.as_ref().map(ToString::to_string).unwrap_or_default())
+                format!(
+                    "closed {reason:?} {}",
+                    token.as_ref().map(ToString::to_string).unwrap_or_default()
+                )
             }
         }
     }
@@ -133,9 +156,22 @@ mod tests {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             writer.put(record("i-2", "new"));
-            writer.cloud_init_update("i-2", serde_json::json!({"ItemStatus": "finished_cloud_init"}).as_object().unwrap()).await.unwrap();
+            writer
+                .cloud_init_update(
+                    "i-2",
+                    serde_json::json!({"ItemStatus": "finished_cloud_init"})
+                        .as_object()
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
         });
-        let events = run(&store, None, Config::default().timeout(Duration::from_secs(5))).await;
+        let events = run(
+            &store,
+            None,
+            Config::default().timeout(Duration::from_secs(5)),
+        )
+        .await;
         assert_eq!(
             events,
             [
@@ -155,20 +191,44 @@ mod tests {
         for (id, state) in [("i-1", "new"), ("i-1", "ready"), ("i-2", "new")] {
             store.put(record(id, state));
         }
-        let events = run(&store, Some("memory/2"), Config::default().timeout(Duration::from_secs(2))).await;
-        assert_eq!(events, ["apply i-2 new @memory/3", "closed Timeout memory/3"]);
+        let events = run(
+            &store,
+            Some("memory/2"),
+            Config::default().timeout(Duration::from_secs(2)),
+        )
+        .await;
+        assert_eq!(
+            events,
+            ["apply i-2 new @memory/3", "closed Timeout memory/3"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_token_older_than_the_log_is_gone_and_the_watch_relists() {
         let store = Arc::new(MemoryStore::with_change_log_capacity(2));
-        for (id, state) in [("i-1", "new"), ("i-1", "ready"), ("i-2", "new"), ("i-2", "join_cluster")] {
+        for (id, state) in [
+            ("i-1", "new"),
+            ("i-1", "ready"),
+            ("i-2", "new"),
+            ("i-2", "join_cluster"),
+        ] {
             store.put(record(id, state));
         }
-        let events = run(&store, Some("memory/1"), Config::default().timeout(Duration::from_secs(2))).await;
+        let events = run(
+            &store,
+            Some("memory/1"),
+            Config::default().timeout(Duration::from_secs(2)),
+        )
+        .await;
         assert_eq!(
             events,
-            ["init", "init-apply i-1 ready", "init-apply i-2 join_cluster", "init-done memory/4", "closed Timeout memory/4"]
+            [
+                "init",
+                "init-apply i-1 ready",
+                "init-apply i-2 join_cluster",
+                "init-done memory/4",
+                "closed Timeout memory/4"
+            ]
         );
     }
 
@@ -183,7 +243,12 @@ mod tests {
                 writer.put(record("i-1", state));
             }
         });
-        let events = run(&store, None, Config::default().timeout(Duration::from_secs(3))).await;
+        let events = run(
+            &store,
+            None,
+            Config::default().timeout(Duration::from_secs(3)),
+        )
+        .await;
         assert_eq!(
             events,
             [
@@ -206,8 +271,18 @@ mod tests {
         other.active_group = Some("db".into());
         store.put(other);
         store.put(record("i-1", "ready"));
-        let events = run(&store, Some("memory/0"), Config::default().group("web").timeout(Duration::from_secs(1))).await;
-        assert_eq!(events, ["apply i-1 ready @memory/2", "closed Timeout memory/2"]);
+        let events = run(
+            &store,
+            Some("memory/0"),
+            Config::default()
+                .group("web")
+                .timeout(Duration::from_secs(1)),
+        )
+        .await;
+        assert_eq!(
+            events,
+            ["apply i-1 ready @memory/2", "closed Timeout memory/2"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -216,6 +291,9 @@ mod tests {
         let token = tokio_util::sync::CancellationToken::new();
         token.cancel();
         let events = run(&store, Some("memory/0"), Config::default().cancel_on(token)).await;
-        assert_eq!(events, [format!("closed {:?} memory/0", CloseReason::Stopped)]);
+        assert_eq!(
+            events,
+            [format!("closed {:?} memory/0", CloseReason::Stopped)]
+        );
     }
 }

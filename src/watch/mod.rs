@@ -71,9 +71,14 @@ impl std::str::FromStr for ResumeToken {
             None => (text, None),
         };
         if shard.is_empty() || sequence.as_deref().is_some_and(str::is_empty) {
-            return Err(format!("malformed resume token `{text}`: expected SHARD/SEQUENCE"));
+            return Err(format!(
+                "malformed resume token `{text}`: expected SHARD/SEQUENCE"
+            ));
         }
-        Ok(Self { shard: shard.to_string(), sequence })
+        Ok(Self {
+            shard: shard.to_string(),
+            sequence,
+        })
     }
 }
 
@@ -311,7 +316,11 @@ struct Backoff {
 
 impl Backoff {
     fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max, step: initial }
+        Self {
+            initial,
+            max,
+            step: initial,
+        }
     }
 
     fn next_delay(&mut self) -> Duration {
@@ -345,11 +354,16 @@ async fn pause(delay: Duration, deadline: Option<Instant>, cancel: Option<&Cance
     }
 }
 
-async fn list_all(store: &dyn StateStore, config: &Config) -> crate::store::Result<Vec<InstanceRecord>> {
+async fn list_all(
+    store: &dyn StateStore,
+    config: &Config,
+) -> crate::store::Result<Vec<InstanceRecord>> {
     let mut records = Vec::new();
     let mut start: Option<String> = None;
     loop {
-        let page = store.query_active(config.group.as_deref(), start.as_deref(), config.page_size).await?;
+        let page = store
+            .query_active(config.group.as_deref(), start.as_deref(), config.page_size)
+            .await?;
         records.extend(page.records);
         match page.next {
             Some(next) => start = Some(next),
@@ -502,7 +516,10 @@ mod tests {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
         let delays: Vec<_> = (0..5).map(|_| backoff.next_delay()).collect();
         for (delay, step) in delays.iter().zip([100, 200, 400, 400, 400]) {
-            assert!(*delay >= Duration::from_millis(step / 2) && *delay <= Duration::from_millis(step), "{delays:?}");
+            assert!(
+                *delay >= Duration::from_millis(step / 2) && *delay <= Duration::from_millis(step),
+                "{delays:?}"
+            );
         }
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(100));

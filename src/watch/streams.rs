@@ -8,7 +8,9 @@
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, Shard, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue, OperationType, Record, Shard, ShardIteratorType,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -37,11 +39,17 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             FeedError::Transient { message }
         }
-        _ if matches!(code, "TrimmedDataAccessException" | "ResourceNotFoundException" | "ExpiredIteratorException") => {
+        _ if matches!(
+            code,
+            "TrimmedDataAccessException" | "ResourceNotFoundException" | "ExpiredIteratorException"
+        ) =>
+        {
             FeedError::Gone { message }
         }
-        _ if matches!(code, "LimitExceededException" | "InternalServerError" | "ThrottlingException")
-            || code.contains("Throttl") =>
+        _ if matches!(
+            code,
+            "LimitExceededException" | "InternalServerError" | "ThrottlingException"
+        ) || code.contains("Throttl") =>
         {
             FeedError::Transient { message }
         }
@@ -51,18 +59,27 @@ where
 
 /// Converts a stream attribute value to the JSON form records are read from.
 fn to_json(value: &AttributeValue) -> Value {
-    let number = |n: &String| serde_json::from_str::<serde_json::Number>(n).map_or_else(|_| Value::String(n.clone()), Value::Number);
+    let number = |n: &String| {
+        serde_json::from_str::<serde_json::Number>(n)
+            .map_or_else(|_| Value::String(n.clone()), Value::Number)
+    };
     match value {
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::N(n) => number(n),
         AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        AttributeValue::M(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
         AttributeValue::L(l) => Value::Array(l.iter().map(to_json).collect()),
         AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
         AttributeValue::Ns(ns) => Value::Array(ns.iter().map(number).collect()),
-        AttributeValue::B(b) => Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect()),
+        AttributeValue::B(b) => {
+            Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect())
+        }
         AttributeValue::Bs(bs) => Value::Array(
-            bs.iter().map(|b| Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect())).collect(),
+            bs.iter()
+                .map(|b| Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect()))
+                .collect(),
         ),
         _ => Value::Null,
     }
@@ -72,9 +89,16 @@ fn to_json(value: &AttributeValue) -> Value {
 /// accepted as well as maps and lists.
 fn to_record(image: &HashMap<String, AttributeValue>) -> Result<InstanceRecord, String> {
     let mut item: Map<String, Value> = image.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
-    for name in [attr::LIFECYCLE_ACTION, attr::PENDING_COMMAND, attr::IN_FLIGHT, attr::RECENT_EVENTS, attr::HISTORY] {
+    for name in [
+        attr::LIFECYCLE_ACTION,
+        attr::PENDING_COMMAND,
+        attr::IN_FLIGHT,
+        attr::RECENT_EVENTS,
+        attr::HISTORY,
+    ] {
         if let Some(Value::String(text)) = item.get(name)
-            && let Ok(parsed @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(text)
+            && let Ok(parsed @ (Value::Object(_) | Value::Array(_))) =
+                serde_json::from_str::<Value>(text)
         {
             item.insert(name.to_string(), parsed);
         }
@@ -90,7 +114,11 @@ impl StreamsFeed {
     /// Follows the stream of `table`.
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), stream_arn: OnceCell::new() }
+        Self {
+            client,
+            table: table.into(),
+            stream_arn: OnceCell::new(),
+        }
     }
 
     async fn stream_arn(&self) -> Result<&str, FeedError> {
@@ -109,7 +137,9 @@ impl StreamsFeed {
                     .iter()
                     .max_by(|a, b| a.stream_label().cmp(&b.stream_label()))
                     .and_then(|s| s.stream_arn().map(str::to_string))
-                    .ok_or_else(|| FeedError::Other { message: format!("table `{}` has no stream enabled", self.table) })
+                    .ok_or_else(|| FeedError::Other {
+                        message: format!("table `{}` has no stream enabled", self.table),
+                    })
             })
             .await
             .map(String::as_str)
@@ -128,7 +158,9 @@ impl StreamsFeed {
                 .send()
                 .await
                 .map_err(|e| classify("DescribeStream", &e))?;
-            let Some(description) = output.stream_description() else { return Ok(shards) };
+            let Some(description) = output.stream_description() else {
+                return Ok(shards);
+            };
             shards.extend(description.shards().iter().cloned());
             match description.last_evaluated_shard_id() {
                 Some(last) => start = Some(last.to_string()),
@@ -137,7 +169,12 @@ impl StreamsFeed {
         }
     }
 
-    async fn iterator(&self, shard: &str, kind: ShardIteratorType, sequence: Option<&str>) -> Result<String, FeedError> {
+    async fn iterator(
+        &self,
+        shard: &str,
+        kind: ShardIteratorType,
+        sequence: Option<&str>,
+    ) -> Result<String, FeedError> {
         let arn = self.stream_arn().await?;
         let output = self
             .client
@@ -152,7 +189,9 @@ impl StreamsFeed {
         output
             .shard_iterator()
             .map(str::to_string)
-            .ok_or_else(|| FeedError::Transient { message: "GetShardIterator returned no iterator".into() })
+            .ok_or_else(|| FeedError::Transient {
+                message: "GetShardIterator returned no iterator".into(),
+            })
     }
 
     fn change(shard: &str, record: &Record) -> Option<Change> {
@@ -178,7 +217,10 @@ impl StreamsFeed {
         let old = read(data.old_image());
         let new = read(data.new_image());
         Some(Change {
-            token: ResumeToken { shard: shard.to_string(), sequence: Some(sequence) },
+            token: ResumeToken {
+                shard: shard.to_string(),
+                sequence: Some(sequence),
+            },
             kind,
             ident,
             old,
@@ -195,31 +237,66 @@ impl super::ChangeFeed for StreamsFeed {
         let shard = shards
             .iter()
             .rev()
-            .find(|s| s.sequence_number_range().is_some_and(|r| r.ending_sequence_number().is_none()))
+            .find(|s| {
+                s.sequence_number_range()
+                    .is_some_and(|r| r.ending_sequence_number().is_none())
+            })
             .or(shards.last())
             .and_then(Shard::shard_id)
-            .ok_or_else(|| FeedError::Transient { message: format!("the stream of `{}` has no shard yet", self.table) })?
+            .ok_or_else(|| FeedError::Transient {
+                message: format!("the stream of `{}` has no shard yet", self.table),
+            })?
             .to_string();
-        let iterator = self.iterator(&shard, ShardIteratorType::Latest, None).await?;
-        Ok(Cursor { token: ResumeToken { shard, sequence: None }, iterator: Some(iterator) })
+        let iterator = self
+            .iterator(&shard, ShardIteratorType::Latest, None)
+            .await?;
+        Ok(Cursor {
+            token: ResumeToken {
+                shard,
+                sequence: None,
+            },
+            iterator: Some(iterator),
+        })
     }
 
     async fn open_at(&self, token: &ResumeToken) -> Result<Cursor, FeedError> {
         let iterator = match &token.sequence {
             Some(sequence) => {
-                self.iterator(&token.shard, ShardIteratorType::AfterSequenceNumber, Some(sequence)).await?
+                self.iterator(
+                    &token.shard,
+                    ShardIteratorType::AfterSequenceNumber,
+                    Some(sequence),
+                )
+                .await?
             }
-            None => self.iterator(&token.shard, ShardIteratorType::TrimHorizon, None).await?,
+            None => {
+                self.iterator(&token.shard, ShardIteratorType::TrimHorizon, None)
+                    .await?
+            }
         };
-        Ok(Cursor { token: token.clone(), iterator: Some(iterator) })
+        Ok(Cursor {
+            token: token.clone(),
+            iterator: Some(iterator),
+        })
     }
 
     async fn read(&self, cursor: &mut Cursor) -> Result<Vec<Change>, FeedError> {
         let iterator = match cursor.iterator.take() {
             Some(iterator) => iterator,
-            None => self.open_at(&cursor.token).await?.iterator.unwrap_or_default(),
+            None => self
+                .open_at(&cursor.token)
+                .await?
+                .iterator
+                .unwrap_or_default(),
         };
-        let output = match self.client.get_records().shard_iterator(&iterator).limit(1000).send().await {
+        let output = match self
+            .client
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(1000)
+            .send()
+            .await
+        {
             Ok(output) => output,
             Err(e) if e.code() == Some("ExpiredIteratorException") => {
                 // Open the same position again; the next read uses it.
@@ -232,7 +309,11 @@ impl super::ChangeFeed for StreamsFeed {
             }
         };
         let shard = cursor.token.shard.clone();
-        let changes: Vec<Change> = output.records().iter().filter_map(|r| Self::change(&shard, r)).collect();
+        let changes: Vec<Change> = output
+            .records()
+            .iter()
+            .filter_map(|r| Self::change(&shard, r))
+            .collect();
         if let Some(last) = changes.last() {
             cursor.token = last.token.clone();
         }
@@ -240,9 +321,17 @@ impl super::ChangeFeed for StreamsFeed {
         if cursor.iterator.is_none() && changes.is_empty() {
             // The shard is closed and read to its end: go on with its child, once it exists.
             let shards = self.shards().await?;
-            let child = shards.iter().find(|s| s.parent_shard_id() == Some(shard.as_str())).and_then(Shard::shard_id);
+            let child = shards
+                .iter()
+                .find(|s| s.parent_shard_id() == Some(shard.as_str()))
+                .and_then(Shard::shard_id);
             if let Some(child) = child {
-                *cursor = self.open_at(&ResumeToken { shard: child.to_string(), sequence: None }).await?;
+                *cursor = self
+                    .open_at(&ResumeToken {
+                        shard: child.to_string(),
+                        sequence: None,
+                    })
+                    .await?;
             }
         }
         Ok(changes)
@@ -259,8 +348,14 @@ mod tests {
         image.insert("Ident".to_string(), AttributeValue::S("i-1".into()));
         image.insert("ItemStatus".to_string(), AttributeValue::S("ready".into()));
         image.insert("Version".to_string(), AttributeValue::N("3".into()));
-        image.insert("RecentEvents".to_string(), AttributeValue::S("[\"e1\"]".into()));
-        image.insert("InstanceIp".to_string(), AttributeValue::S("10.0.0.5".into()));
+        image.insert(
+            "RecentEvents".to_string(),
+            AttributeValue::S("[\"e1\"]".into()),
+        );
+        image.insert(
+            "InstanceIp".to_string(),
+            AttributeValue::S("10.0.0.5".into()),
+        );
         image.insert("Gone".to_string(), AttributeValue::Bool(false));
         let record = to_record(&image).unwrap();
         assert_eq!((record.state(), record.version), ("ready", 3));

@@ -37,7 +37,10 @@ async fn counts(store: &dyn StateStore) -> Result<BTreeMap<String, usize>, Strin
     let mut counts = BTreeMap::new();
     let mut start: Option<String> = None;
     loop {
-        let page = store.query_active(None, start.as_deref(), 100).await.map_err(|e| e.to_string())?;
+        let page = store
+            .query_active(None, start.as_deref(), 100)
+            .await
+            .map_err(|e| e.to_string())?;
         for record in &page.records {
             *counts.entry(record.state().to_string()).or_insert(0) += 1;
         }

@@ -40,7 +40,7 @@ pub enum Source {
         /// The table name.
         name: String,
         /// The AWS configuration for every client.
-        config: aws_config::SdkConfig,
+        config: Box<aws_config::SdkConfig>,
     },
     /// A JSON store file, loaded into memory.
     File {
@@ -63,13 +63,21 @@ impl Source {
                 if let Some(region) = &args.region {
                     loader = loader.region(aws_config::Region::new(region.clone()));
                 }
-                Ok(Self::Table { name: name.clone(), config: loader.load().await })
+                Ok(Self::Table {
+                    name: name.clone(),
+                    config: Box::new(loader.load().await),
+                })
             }
             (None, Some(path)) => {
                 let store = MemoryStore::load(path).map_err(|e| e.to_string())?;
-                Ok(Self::File { path: path.clone(), store: Arc::new(store) })
+                Ok(Self::File {
+                    path: path.clone(),
+                    store: Arc::new(store),
+                })
             }
-            (None, None) => Err("name the records' source with --table TABLE or --store FILE".into()),
+            (None, None) => {
+                Err("name the records' source with --table TABLE or --store FILE".into())
+            }
         }
     }
 
@@ -91,9 +99,10 @@ impl Source {
     pub fn feed(&self) -> Arc<dyn ChangeFeed> {
         match self {
             Self::File { store, .. } => Arc::new(MemoryFeed::new(store.clone())),
-            Self::Table { name, config } => {
-                Arc::new(StreamsFeed::new(aws_sdk_dynamodbstreams::Client::new(config), name.clone()))
-            }
+            Self::Table { name, config } => Arc::new(StreamsFeed::new(
+                aws_sdk_dynamodbstreams::Client::new(config),
+                name.clone(),
+            )),
         }
     }
 
@@ -101,9 +110,9 @@ impl Source {
     pub fn membership(&self) -> Option<Arc<dyn GroupMembership>> {
         match self {
             Self::File { .. } => None,
-            Self::Table { config, .. } => {
-                Some(Arc::new(AutoScalingMembership::new(aws_sdk_autoscaling::Client::new(config))))
-            }
+            Self::Table { config, .. } => Some(Arc::new(AutoScalingMembership::new(
+                aws_sdk_autoscaling::Client::new(config),
+            ))),
         }
     }
 
@@ -130,7 +139,7 @@ fn reload(path: &Path, store: &MemoryStore) {
     };
     let current = store.all();
     for record in fresh.all() {
-        if !current.iter().any(|r| *r == record) {
+        if !current.contains(&record) {
             store.put(record);
         }
     }
@@ -139,7 +148,9 @@ fn reload(path: &Path, store: &MemoryStore) {
 /// The model: `--transitions FILE`, or the embedded example.
 pub fn load_machine(path: Option<&Path>) -> Result<Machine, String> {
     match path {
-        Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)).map_err(|r| r.to_string()),
+        Some(path) => FileModel::load(path)
+            .and_then(|m| Machine::from_model(&m))
+            .map_err(|r| r.to_string()),
         None => Ok(Machine::example()),
     }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use asg_lifecycle::status::{InstanceStatus, ResourceResult, Resolver, Targets, aggregate, format_duration};
+use asg_lifecycle::status::{
+    InstanceStatus, Resolver, ResourceResult, Targets, aggregate, format_duration,
+};
 use chrono::Utc;
 use serde_json::json;
 
@@ -44,7 +46,11 @@ pub fn counts_line(statuses: impl IntoIterator<Item = InstanceStatus>) -> String
             (n > 0).then(|| format!("{n} {s}"))
         })
         .collect();
-    if parts.is_empty() { "no instances".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "no instances".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn table(results: &[ResourceResult]) -> String {
@@ -56,7 +62,8 @@ fn table(results: &[ResourceResult]) -> String {
                 r.instance.clone(),
                 r.state.clone().unwrap_or_else(|| "-".into()),
                 r.status.to_string(),
-                r.time_in_state(now).map_or_else(|| "-".into(), format_duration),
+                r.time_in_state(now)
+                    .map_or_else(|| "-".into(), format_duration),
                 r.last_error.clone().unwrap_or_else(|| "-".into()),
             ]
         })
@@ -70,7 +77,11 @@ fn table(results: &[ResourceResult]) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
@@ -96,7 +107,10 @@ pub async fn run(args: &Args) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let targets = args.group.clone().map_or(Targets::AllActive, Targets::Group);
+    let targets = args
+        .group
+        .clone()
+        .map_or(Targets::AllActive, Targets::Group);
     let results = resolver.resolve(&targets).await;
     let agg = aggregate(results.iter().map(|r| r.status), InstanceStatus::Current);
     match args.output {
@@ -106,7 +120,8 @@ pub async fn run(args: &Args) -> ExitCode {
                 .iter()
                 .map(|r| {
                     let mut value = serde_json::to_value(r).unwrap_or_default();
-                    value["time_in_state_seconds"] = json!(r.time_in_state(now).map(|d| d.as_secs()));
+                    value["time_in_state_seconds"] =
+                        json!(r.time_in_state(now).map(|d| d.as_secs()));
                     value
                 })
                 .collect();
@@ -114,7 +129,10 @@ pub async fn run(args: &Args) -> ExitCode {
         }
         OutputFormat::Text => {
             print!("{}", table(&results));
-            println!("aggregate: {agg} ({})", counts_line(results.iter().map(|r| r.status)));
+            println!(
+                "aggregate: {agg} ({})",
+                counts_line(results.iter().map(|r| r.status))
+            );
         }
     }
     ExitCode::SUCCESS

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asg_lifecycle::status::{AbortReason, InstanceStatus, Resolver, Targets, WaitEvent, format_duration};
+use asg_lifecycle::status::{
+    AbortReason, InstanceStatus, Resolver, Targets, WaitEvent, format_duration,
+};
 use asg_lifecycle::wait::Poll;
 use futures::StreamExt;
 use tokio::time::Instant;
@@ -73,7 +75,8 @@ pub async fn run(args: &Args) -> ExitCode {
     let live = std::io::stderr().is_terminal();
     let start = Instant::now();
     let poll = Poll::every(args.interval).timeout(args.timeout);
-    let mut events = Box::pin(resolver.wait_for_status(Targets::Group(args.group.clone()), desired, poll));
+    let mut events =
+        Box::pin(resolver.wait_for_status(Targets::Group(args.group.clone()), desired, poll));
     let clear = |live: bool| {
         if live {
             eprint!("\r\x1b[2K");
@@ -83,17 +86,30 @@ pub async fn run(args: &Args) -> ExitCode {
     while let Some(event) = events.next().await {
         let elapsed = format_duration(start.elapsed());
         match event {
-            WaitEvent::ResourceUpdate { resource, aggregate, counts } => {
+            WaitEvent::ResourceUpdate {
+                resource,
+                aggregate,
+                counts,
+            } => {
                 if live {
                     let statuses = counts.iter().flat_map(|(s, n)| std::iter::repeat_n(*s, *n));
-                    eprint!("\r\x1b[2K[{elapsed}] {aggregate}: {}", counts_line(statuses));
+                    eprint!(
+                        "\r\x1b[2K[{elapsed}] {aggregate}: {}",
+                        counts_line(statuses)
+                    );
                     let _ = std::io::stderr().flush();
                 } else {
-                    println!("[{elapsed}] {} {}: {}", resource.instance, resource.status, resource.message);
+                    println!(
+                        "[{elapsed}] {} {}: {}",
+                        resource.instance, resource.status, resource.message
+                    );
                 }
                 latest.insert(resource.instance.clone(), resource);
                 // The failed instance's own update may come later in the same check.
-                let failed: Vec<_> = latest.values().filter(|r| r.status == InstanceStatus::Failed).collect();
+                let failed: Vec<_> = latest
+                    .values()
+                    .filter(|r| r.status == InstanceStatus::Failed)
+                    .collect();
                 if aggregate == InstanceStatus::Failed && !failed.is_empty() {
                     clear(live);
                     for r in failed {
@@ -102,12 +118,22 @@ pub async fn run(args: &Args) -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
-            WaitEvent::Completed { aggregate, resources } => {
+            WaitEvent::Completed {
+                aggregate,
+                resources,
+            } => {
                 clear(live);
-                println!("completed after {elapsed}: {} instances {aggregate}", resources.len());
+                println!(
+                    "completed after {elapsed}: {} instances {aggregate}",
+                    resources.len()
+                );
                 return ExitCode::SUCCESS;
             }
-            WaitEvent::Aborted { reason, aggregate, resources } => {
+            WaitEvent::Aborted {
+                reason,
+                aggregate,
+                resources,
+            } => {
                 clear(live);
                 let why = match reason {
                     AbortReason::Deadline => "timed out",

@@ -44,10 +44,15 @@ pub struct Args {
 }
 
 fn line(event: &WatchEvent, rules: &StatusRules, output: OutputFormat) -> String {
-    let record_json = |r: &InstanceRecord| {
-        json!({"instance": r.ident, "state": r.status, "status": rules.status_of(r), "record": Value::Object(r.to_item())})
+    let record_json = |r: &InstanceRecord| json!({"instance": r.ident, "state": r.status, "status": rules.status_of(r), "record": Value::Object(r.to_item())});
+    let record_text = |r: &InstanceRecord| {
+        format!(
+            "{} {} {}",
+            r.ident,
+            r.status.as_deref().unwrap_or("-"),
+            rules.status_of(r)
+        )
     };
-    let record_text = |r: &InstanceRecord| format!("{} {} {}", r.ident, r.status.as_deref().unwrap_or("-"), rules.status_of(r));
     match (output, event) {
         (OutputFormat::Json, WatchEvent::Init) => json!({"event": "init"}).to_string(),
         (OutputFormat::Json, WatchEvent::InitApply(r)) => {
@@ -109,7 +114,9 @@ pub async fn run(args: &Args) -> ExitCode {
         match item {
             Ok(event) => {
                 match &event {
-                    WatchEvent::InitDone { token } | WatchEvent::Apply { token, .. } | WatchEvent::Delete { token, .. } => {
+                    WatchEvent::InitDone { token }
+                    | WatchEvent::Apply { token, .. }
+                    | WatchEvent::Delete { token, .. } => {
                         last = Some(token.clone());
                     }
                     _ => {}
