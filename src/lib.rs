@@ -14,10 +14,12 @@ pub mod handler;
 pub mod machine;
 pub mod record;
 pub mod redact;
+pub mod status;
 pub mod store;
 pub mod tasks;
 pub mod wait;
 pub mod waiter;
+pub mod watch;
 
 pub use event::{Event, Stimulus};
 pub use handler::{HandlerConfig, LifecycleHandler, Outcome};

@@ -1,6 +1,6 @@
 //! The in-memory store, loadable from and savable to a JSON file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +15,62 @@ use crate::record::{InstanceRecord, attr};
 ///
 /// The JSON file form is a map from `Ident` to the record's attributes:
 /// `{"i-0abc": {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}}`.
+///
+/// Every write is also appended to a bounded change log (the in-memory counterpart of a DynamoDB
+/// stream), read with [`MemoryStore::changes_after`].
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<BTreeMap<String, InstanceRecord>>,
     reads: AtomicU64,
     writes: AtomicU64,
+    log: Mutex<ChangeLog>,
+}
+
+/// One write in the change log: the record before and after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedChange {
+    /// Position in the log, from 1, increasing by one per write.
+    pub sequence: u64,
+    /// The record.
+    pub ident: String,
+    /// The record before the write (`None`: it did not exist).
+    pub old: Option<InstanceRecord>,
+    /// The record after the write.
+    pub new: Option<InstanceRecord>,
+}
+
+/// The bounded change log: the newest `capacity` writes.
+struct ChangeLog {
+    capacity: usize,
+    last: u64,
+    entries: VecDeque<LoggedChange>,
+}
+
+impl Default for ChangeLog {
+    fn default() -> Self {
+        // 1024 writes: minutes of a busy simulated group, small enough to keep in memory.
+        Self {
+            capacity: 1024,
+            last: 0,
+            entries: VecDeque::new(),
+        }
+    }
+}
+
+impl ChangeLog {
+    fn append(&mut self, ident: &str, old: Option<InstanceRecord>, new: Option<InstanceRecord>) {
+        self.last += 1;
+        let change = LoggedChange {
+            sequence: self.last,
+            ident: ident.to_string(),
+            old,
+            new,
+        };
+        self.entries.push_back(change);
+        while self.entries.len() > self.capacity.max(1) {
+            self.entries.pop_front();
+        }
+    }
 }
 
 impl MemoryStore {
@@ -27,6 +78,45 @@ impl MemoryStore {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose change log keeps the newest `capacity` writes (at least one).
+    #[must_use]
+    pub fn with_change_log_capacity(capacity: usize) -> Self {
+        let store = Self::new();
+        store.log_lock().capacity = capacity.max(1);
+        store
+    }
+
+    /// The sequence number of the newest write (0 before the first).
+    #[must_use]
+    pub fn last_sequence(&self) -> u64 {
+        self.log_lock().last
+    }
+
+    /// Up to `limit` logged writes after `sequence`, oldest first; `None` when `sequence` is no
+    /// longer in the log's window (writes after it were dropped) or was never written.
+    #[must_use]
+    pub fn changes_after(&self, sequence: u64, limit: usize) -> Option<Vec<LoggedChange>> {
+        let log = self.log_lock();
+        let first = log.entries.front().map_or(log.last + 1, |c| c.sequence);
+        if sequence > log.last || sequence + 1 < first {
+            return None;
+        }
+        Some(
+            log.entries
+                .iter()
+                .filter(|c| c.sequence > sequence)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn log_lock(&self) -> std::sync::MutexGuard<'_, ChangeLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, InstanceRecord>> {
@@ -108,7 +198,10 @@ impl MemoryStore {
 
     /// Inserts or replaces a record whole (test and simulator setup).
     pub fn put(&self, record: InstanceRecord) {
-        self.lock().insert(record.ident.clone(), record);
+        let mut records = self.lock();
+        let ident = record.ident.clone();
+        let old = records.insert(ident.clone(), record.clone());
+        self.log_lock().append(&ident, old, Some(record));
     }
 
     /// Reads and writes served so far: `(reads, writes)`.
@@ -137,7 +230,9 @@ impl StateStore for MemoryStore {
             .cloned()
             .unwrap_or_else(|| InstanceRecord::new(commit.ident.clone()));
         commit.apply(&mut record);
-        records.insert(commit.ident.clone(), record.clone());
+        let old = records.insert(commit.ident.clone(), record.clone());
+        self.log_lock()
+            .append(&commit.ident, old, Some(record.clone()));
         Ok(record)
     }
 
@@ -179,6 +274,7 @@ impl StateStore for MemoryStore {
     async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut records = self.lock();
+        let old = records.get(ident).cloned();
         let record = records
             .entry(ident.to_string())
             .or_insert_with(|| InstanceRecord::new(ident));
@@ -189,6 +285,8 @@ impl StateStore for MemoryStore {
                 record.attributes.insert(name.clone(), value.clone());
             }
         }
+        let new = Some(record.clone());
+        self.log_lock().append(ident, old, new);
         Ok(())
     }
 }

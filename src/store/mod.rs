@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 pub use commit::{Activity, BaseLists, Change, Commit};
 pub use dynamo::{DynamoStore, RetryPolicy};
-pub use memory::MemoryStore;
+pub use memory::{LoggedChange, MemoryStore};
 
 use crate::record::InstanceRecord;
 

@@ -2,9 +2,13 @@
 
 mod graph;
 mod invoke;
+mod source;
+mod status;
 mod table;
 mod validate;
+mod wait;
 mod waiter;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -30,6 +34,12 @@ enum Command {
     Table(table::Args),
     /// List or run data-defined waiters (botocore model version 2).
     Waiter(waiter::Args),
+    /// Show each instance's status and the group aggregate.
+    Status(status::Args),
+    /// Wait until a group's instances are all current (or terminated).
+    Wait(wait::Args),
+    /// List the records, then follow every change from a resume token.
+    Watch(watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,10 +64,13 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Validate(args) => validate::run(&args),
-            Command::Graph(args) => graph::run(&args),
+            Command::Graph(args) => graph::run(&args).await,
             Command::Invoke(args) => invoke::run(&args).await,
             Command::Table(args) => table::run(&args).await,
             Command::Waiter(args) => waiter::run(args).await,
+            Command::Status(args) => status::run(&args).await,
+            Command::Wait(args) => wait::run(&args).await,
+            Command::Watch(args) => watch::run(&args).await,
         }
     })
 }

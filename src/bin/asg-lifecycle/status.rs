@@ -1,0 +1,139 @@
+//! `asg-lifecycle status (--table T | --store FILE) [--group G] [--output json]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use asg_lifecycle::status::{
+    InstanceStatus, Resolver, ResourceResult, Targets, aggregate, format_duration,
+};
+use chrono::Utc;
+use serde_json::json;
+
+use crate::source::{Source, SourceArgs, load_machine};
+
+/// Output format.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table and the aggregate line.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `status`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Only this Auto Scaling group (its members joined with its active records).
+    #[arg(long)]
+    group: Option<String>,
+    /// The model file (default: the embedded example model).
+    #[arg(long)]
+    transitions: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+/// Counts per status, in display order, without zeros: `2 Current, 1 InProgress`.
+pub fn counts_line(statuses: impl IntoIterator<Item = InstanceStatus>) -> String {
+    let statuses: Vec<_> = statuses.into_iter().collect();
+    let parts: Vec<String> = InstanceStatus::ALL
+        .iter()
+        .filter_map(|s| {
+            let n = statuses.iter().filter(|x| *x == s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "no instances".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn table(results: &[ResourceResult]) -> String {
+    let now = Utc::now();
+    let rows: Vec<[String; 5]> = results
+        .iter()
+        .map(|r| {
+            [
+                r.instance.clone(),
+                r.state.clone().unwrap_or_else(|| "-".into()),
+                r.status.to_string(),
+                r.time_in_state(now)
+                    .map_or_else(|| "-".into(), format_duration),
+                r.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["INSTANCE", "STATE", "STATUS", "IN STATE", "LAST ERROR"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints each instance's status and the aggregate; exit 0, or 3 when the source or model cannot
+/// be opened.
+pub async fn run(args: &Args) -> ExitCode {
+    let opened = async {
+        let machine = load_machine(args.transitions.as_deref())?;
+        let source = Source::open(&args.source).await?;
+        let mut resolver = Resolver::new(source.store()?, machine.graph());
+        if let Some(membership) = source.membership() {
+            resolver = resolver.with_membership(membership);
+        }
+        Ok::<_, String>(resolver)
+    };
+    let resolver = match opened.await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let targets = args
+        .group
+        .clone()
+        .map_or(Targets::AllActive, Targets::Group);
+    let results = resolver.resolve(&targets).await;
+    let agg = aggregate(results.iter().map(|r| r.status), InstanceStatus::Current);
+    match args.output {
+        OutputFormat::Json => {
+            let now = Utc::now();
+            let instances: Vec<_> = results
+                .iter()
+                .map(|r| {
+                    let mut value = serde_json::to_value(r).unwrap_or_default();
+                    value["time_in_state_seconds"] =
+                        json!(r.time_in_state(now).map(|d| d.as_secs()));
+                    value
+                })
+                .collect();
+            println!("{}", json!({"instances": instances, "aggregate": agg}));
+        }
+        OutputFormat::Text => {
+            print!("{}", table(&results));
+            println!(
+                "aggregate: {agg} ({})",
+                counts_line(results.iter().map(|r| r.status))
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
