@@ -28,6 +28,8 @@ struct State {
     completed: BTreeSet<(String, String, String)>,
     commands: BTreeMap<String, (String, String, String)>,
     command_status: BTreeMap<String, String>,
+    hook_timeouts: BTreeMap<(String, String), std::time::Duration>,
+    members: Option<BTreeSet<String>>,
 }
 
 /// Records every call and answers deterministically: lifecycle actions complete once (a second
@@ -62,6 +64,18 @@ impl LocalAws {
         self.lock()
             .command_status
             .insert(command_id.to_string(), status.to_string());
+    }
+
+    /// Sets the heartbeat timeout `DescribeLifecycleHooks` reports for a hook.
+    pub fn set_hook_timeout(&self, group: &str, hook: &str, timeout: std::time::Duration) {
+        self.lock()
+            .hook_timeouts
+            .insert((group.to_string(), hook.to_string()), timeout);
+    }
+
+    /// Sets which instances `DescribeAutoScalingInstances` finds (`None`: membership unknown).
+    pub fn set_group_members(&self, members: Option<BTreeSet<String>>) {
+        self.lock().members = members;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -119,12 +133,68 @@ impl AutoScalingApi for LocalAws {
         &self,
         input: &LifecycleHeartbeat,
     ) -> Result<(), AwsError> {
-        self.lock().calls.push(RecordedCall {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
             service: "autoscaling",
             operation: "RecordLifecycleActionHeartbeat",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
+        let key = (
+            input.group.clone(),
+            input.hook.clone(),
+            input
+                .token
+                .clone()
+                .unwrap_or_else(|| input.instance_id.clone()),
+        );
+        if state.completed.contains(&key) {
+            return Err(AwsError {
+                operation: "RecordLifecycleActionHeartbeat".into(),
+                kind: AwsErrorKind::NoActiveLifecycleAction,
+                code: "ValidationError".into(),
+                message: "No active Lifecycle Action found with token".into(),
+            });
+        }
         Ok(())
+    }
+
+    async fn heartbeat_timeout(
+        &self,
+        group: &str,
+        hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "DescribeLifecycleHooks",
+            input: json!({"group": group, "hook": hook}),
+        });
+        Ok(state
+            .hook_timeouts
+            .get(&(group.to_string(), hook.to_string()))
+            .copied())
+    }
+
+    async fn group_members(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Option<BTreeSet<String>>, AwsError> {
+        let mut state = self.lock();
+        let Some(members) = state.members.clone() else {
+            return Ok(None);
+        };
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "DescribeAutoScalingInstances",
+            input: json!({"instance_ids": instance_ids}),
+        });
+        Ok(Some(
+            instance_ids
+                .iter()
+                .filter(|i| members.contains(*i))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

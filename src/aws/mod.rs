@@ -117,6 +117,25 @@ pub trait AutoScalingApi: Send + Sync {
         &self,
         input: &LifecycleHeartbeat,
     ) -> Result<(), AwsError>;
+
+    /// `DescribeLifecycleHooks`: the hook's heartbeat timeout. `None` when unknown (the handler
+    /// then uses its configured default).
+    async fn heartbeat_timeout(
+        &self,
+        _group: &str,
+        _hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        Ok(None)
+    }
+
+    /// `DescribeAutoScalingInstances`: which of these instances still belong to a group.
+    /// `None` when membership cannot be told (the sweep then never marks a record gone).
+    async fn group_members(
+        &self,
+        _instance_ids: &[String],
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+        Ok(None)
+    }
 }
 
 /// The SSM calls the tasks make.

@@ -224,13 +224,49 @@ impl LifecycleHandler {
         Ok(())
     }
 
+    /// Moves a record to the failure state with `message` (unless it changed since it was read)
+    /// and runs the failure transitions: how the sweep fails an instance whose state timed out.
+    pub(super) async fn fail_instance(
+        &self,
+        record: InstanceRecord,
+        message: String,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+    ) -> Result<Outcome, HandlerError> {
+        let mut outcome = Outcome::new(Some(event_id), Some(&record.ident));
+        outcome.from = Some(record.state().to_string());
+        match self
+            .run_chain_from(record, event_id, stimulus, ctx, &mut outcome, Some(message))
+            .await
+        {
+            // Someone else moved the record first: their move wins; the next sweep looks again.
+            Err(HandlerError::Store(StoreError::Conflict { .. })) => Ok(outcome),
+            Err(e) => Err(e),
+            Ok(()) => Ok(outcome),
+        }
+    }
+
     async fn run_chain(
+        &self,
+        record: InstanceRecord,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+        outcome: &mut Outcome,
+    ) -> Result<(), HandlerError> {
+        self.run_chain_from(record, event_id, stimulus, ctx, outcome, None)
+            .await
+    }
+
+    async fn run_chain_from(
         &self,
         mut record: InstanceRecord,
         event_id: &str,
         stimulus: &Stimulus,
         ctx: &InvocationContext,
         outcome: &mut Outcome,
+        initial_failure: Option<String>,
     ) -> Result<(), HandlerError> {
         let graph = self.machine.graph();
         let ident = record.ident.clone();
@@ -256,6 +292,10 @@ impl LifecycleHandler {
             if record.group.as_deref() != Some(event.group.as_str()) {
                 chain.group = Some(event.group.clone());
             }
+        }
+        if let Some(message) = initial_failure {
+            self.fail(&mut record, message, chain, outcome, false)
+                .await?;
         }
         // A transition whose `after` tasks did not all run: finish them first.
         if let Some(in_flight) = record

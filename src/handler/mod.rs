@@ -14,6 +14,7 @@
 mod chain;
 mod error;
 mod outcome;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,13 @@ pub struct HandlerConfig {
     /// How long an SSM command intent written by another invocation is presumed to be that
     /// invocation's to send; past it, the writer is presumed crashed and the command is recovered.
     pub intent_lease: Duration,
+    /// The heartbeat timeout assumed for a hook whose own cannot be read.
+    pub heartbeat_timeout: Duration,
+    /// How late an SSM status event may be before the sweep asks `GetCommandInvocation`.
+    pub command_grace: Duration,
+    /// How long a record must have been quiet before the sweep may mark its instance gone
+    /// (Auto Scaling's view of a just-launched instance can lag).
+    pub gone_grace: Duration,
 }
 
 impl Default for HandlerConfig {
@@ -91,6 +99,12 @@ impl Default for HandlerConfig {
             page_size: 100,
             // Longer than one invocation's wait for SendCommand, shorter than a sweep period.
             intent_lease: Duration::from_secs(60),
+            // Auto Scaling's default heartbeat timeout for a lifecycle hook.
+            heartbeat_timeout: Duration::from_secs(3600),
+            // EventBridge delivers within seconds; two minutes means the event was lost.
+            command_grace: Duration::from_secs(120),
+            // Ten minutes: far beyond DescribeAutoScalingInstances' propagation delay.
+            gone_grace: Duration::from_secs(600),
         }
     }
 }
@@ -132,6 +146,8 @@ pub struct LifecycleHandler {
     aws: AwsClients,
     clock: Arc<dyn Clock>,
     config: HandlerConfig,
+    /// Heartbeat timeouts of lifecycle hooks, by (group, hook), read once.
+    hook_timeouts: Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), Duration>>>,
 }
 
 impl LifecycleHandler {
@@ -144,6 +160,7 @@ impl LifecycleHandler {
             aws,
             clock: Arc::new(SystemClock),
             config: HandlerConfig::default(),
+            hook_timeouts: Arc::default(),
         }
     }
 
@@ -249,14 +266,24 @@ impl LifecycleHandler {
                 .store
                 .query_active(None, start.as_deref(), self.config.page_size)
                 .await?;
+            let sweeping = matches!(&event.stimulus, Stimulus::Scheduled(s) if s.rule == self.config.sweep_rule);
+            let members = if sweeping {
+                self.members_of(&page.records).await
+            } else {
+                None
+            };
             for record in &page.records {
                 if self.near_deadline(ctx) {
                     break;
                 }
-                match self
-                    .process_instance(&record.ident, &event.id, &event.stimulus, ctx)
-                    .await
-                {
+                let result = if sweeping {
+                    self.sweep_instance(record, members.as_ref(), event, ctx)
+                        .await
+                } else {
+                    self.process_instance(&record.ident, &event.id, &event.stimulus, ctx)
+                        .await
+                };
+                match result {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(e) => {
                         tracing::error!(instance = %record.ident, error = %e, "instance failed during a scheduled run");

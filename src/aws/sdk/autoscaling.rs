@@ -76,4 +76,50 @@ impl AutoScalingApi for SdkAutoScaling {
             .map(|_| ())
             .map_err(|e| from_sdk_error("RecordLifecycleActionHeartbeat", &e))
     }
+
+    async fn heartbeat_timeout(
+        &self,
+        group: &str,
+        hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        let output = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_names(hook)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error("DescribeLifecycleHooks", &e))?;
+        Ok(output
+            .lifecycle_hooks()
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(hook))
+            .and_then(|h| h.heartbeat_timeout())
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(std::time::Duration::from_secs))
+    }
+
+    async fn group_members(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+        let mut members = std::collections::BTreeSet::new();
+        // DescribeAutoScalingInstances takes at most 50 instance ids per call.
+        for chunk in instance_ids.chunks(50) {
+            let output = self
+                .client
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| from_sdk_error("DescribeAutoScalingInstances", &e))?;
+            members.extend(
+                output
+                    .auto_scaling_instances()
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string)),
+            );
+        }
+        Ok(Some(members))
+    }
 }
