@@ -32,11 +32,15 @@ pub struct Args {
     /// A DynamoDB table holding the records instead of a file (nothing is written to a file).
     #[arg(long)]
     table: Option<String>,
-    /// With --table: a DynamoDB endpoint (DynamoDB Local, moto) instead of AWS.
-    #[arg(long, requires = "table")]
+    /// An endpoint (DynamoDB Local, moto, ...) for --table and --aws real instead of AWS.
+    #[arg(long)]
     endpoint_url: Option<String>,
-    /// With --table: the region (default: from the environment).
-    #[arg(long, requires = "table")]
+    /// Where the tasks' Auto Scaling and SSM calls go: `local` records them and answers
+    /// deterministically; `real` calls AWS with the default credential chain.
+    #[arg(long, value_enum, default_value = "local")]
+    aws: AwsMode,
+    /// The region (default: from the environment).
+    #[arg(long)]
     region: Option<String>,
     /// With --table: an Auto Scaling group whose active records a scheduled event sweeps
     /// (repeatable; records of an unknown group are always swept).
@@ -51,6 +55,15 @@ pub struct Args {
     /// How long a lifecycle event waits for cloud-init (e.g. 0s, 20s).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     initial_wait: Duration,
+}
+
+/// Where AWS calls go.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AwsMode {
+    /// The recording local implementation.
+    Local,
+    /// The AWS SDK.
+    Real,
 }
 
 /// The store file to write back, when the records live in one.
@@ -138,13 +151,17 @@ pub async fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(3);
             }
         };
-    let local = Arc::new(LocalAws::new());
+    let aws = match args.aws {
+        AwsMode::Local => AwsClients::local(&Arc::new(LocalAws::new())),
+        AwsMode::Real => {
+            AwsClients::from_env(args.endpoint_url.as_deref(), args.region.as_deref()).await
+        }
+    };
     let config = HandlerConfig {
         initial_wait: args.initial_wait,
         ..HandlerConfig::default()
     };
-    let handler =
-        LifecycleHandler::new(machine, store, AwsClients::local(&local)).with_config(config);
+    let handler = LifecycleHandler::new(machine, store, aws).with_config(config);
     let mut failed = false;
     for path in &args.events {
         let payload = std::fs::read_to_string(path)

@@ -1,0 +1,86 @@
+//! `asg-lifecycle invoke --aws real`: the SDK clients against moto_server's SSM.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto_server",
+    )
+}
+
+fn invoke(store: &Path, event: &Path) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
+        .args([
+            "invoke",
+            "--aws",
+            "real",
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "--endpoint-url",
+        ])
+        .arg(moto())
+        .arg("--store")
+        .arg(store)
+        .arg(event)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn real_ssm_commands_drive_the_launch_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("state.json");
+    let instance = "i-0abc1234567890def";
+    std::fs::write(
+        &store,
+        json!({instance: {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}})
+            .to_string(),
+    )
+    .unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
+    let out = invoke(&store, &fixtures.join("autoscaling-launch.json"));
+    assert_eq!(out["to"], "join_cluster");
+    let command_id = out["effects"][0]["command_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(out["effects"][0]["operation"], "SendCommand");
+    assert!(
+        out["effects"][0]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("[i-0abc1234567890def:finished_cloud_init:join:v0]")
+    );
+    // The SSM status event for that command moves the machine on and sends the DNS command.
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("ssm-command-success.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["command-id"] = Value::String(command_id.clone());
+    let event_path = dir.path().join("ssm.json");
+    std::fs::write(&event_path, event.to_string()).unwrap();
+    let out = invoke(&store, &event_path);
+    assert_eq!(out["to"], "updating_dns");
+    let dns = out["effects"][0]["command_id"].as_str().unwrap();
+    assert_ne!(dns, command_id);
+}
