@@ -77,6 +77,9 @@ fn real_ssm_commands_drive_the_launch_chain() {
     )
     .unwrap();
     event["detail"]["command-id"] = Value::String(command_id.clone());
+    event["resources"] = json!([format!(
+        "arn:aws:ec2:us-east-1:123456789012:instance/{instance}"
+    )]);
     let event_path = dir.path().join("ssm.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
     let out = invoke(&store, &event_path);
