@@ -50,32 +50,37 @@ fn invoke(store: &Path, event: &Path) -> Value {
 fn real_ssm_commands_drive_the_launch_chain() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("state.json");
-    let instance = "i-0abc1234567890def";
-    std::fs::write(
-        &store,
-        json!({instance: {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}})
-            .to_string(),
-    )
-    .unwrap();
+    // A fresh instance id per run: moto keeps its commands for the server's lifetime.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let instance = format!("i-{:017x}", nanos % (1 << 64));
+    let records =
+        json!({&instance: {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}});
+    std::fs::write(&store, records.to_string()).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
-    let out = invoke(&store, &fixtures.join("autoscaling-launch.json"));
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).unwrap()).unwrap()
+    };
+    let mut launch = read("autoscaling-launch.json");
+    launch["detail"]["EC2InstanceId"] = Value::String(instance.clone());
+    let launch_path = dir.path().join("launch.json");
+    std::fs::write(&launch_path, launch.to_string()).unwrap();
+    let out = invoke(&store, &launch_path);
     assert_eq!(out["to"], "join_cluster");
     let command_id = out["effects"][0]["command_id"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(out["effects"][0]["operation"], "SendCommand");
+    let comment = out["effects"][0]["comment"].as_str().unwrap();
     assert!(
-        out["effects"][0]["comment"]
-            .as_str()
-            .unwrap()
-            .contains("[i-0abc1234567890def:finished_cloud_init:join:v0]")
+        comment.contains(&format!("[{instance}:finished_cloud_init:join:v0]")),
+        "{comment}"
     );
     // The SSM status event for that command moves the machine on and sends the DNS command.
-    let mut event: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures.join("ssm-command-success.json")).unwrap(),
-    )
-    .unwrap();
+    let mut event = read("ssm-command-success.json");
     event["detail"]["command-id"] = Value::String(command_id.clone());
     event["resources"] = json!([format!(
         "arn:aws:ec2:us-east-1:123456789012:instance/{instance}"
@@ -84,6 +89,9 @@ fn real_ssm_commands_drive_the_launch_chain() {
     std::fs::write(&event_path, event.to_string()).unwrap();
     let out = invoke(&store, &event_path);
     assert_eq!(out["to"], "updating_dns");
-    let dns = out["effects"][0]["command_id"].as_str().unwrap();
-    assert_ne!(dns, command_id);
+    assert_eq!(out["effects"][0]["operation"], "SendCommand");
+    assert_ne!(
+        out["effects"][0]["command_id"].as_str().unwrap(),
+        command_id
+    );
 }
