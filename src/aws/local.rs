@@ -27,6 +27,8 @@ struct State {
     calls: Vec<RecordedCall>,
     completed: BTreeSet<(String, String, String)>,
     commands: BTreeMap<String, (String, String, String)>,
+    /// Command ids by instance, so that `find_command` does not scan every command.
+    commands_by_instance: BTreeMap<String, Vec<String>>,
     command_status: BTreeMap<String, String>,
     hook_timeouts: BTreeMap<(String, String), std::time::Duration>,
     members: Option<BTreeSet<String>>,
@@ -208,6 +210,11 @@ impl SsmApi for LocalAws {
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
         let id = Self::command_id_for(&input.comment);
+        state
+            .commands_by_instance
+            .entry(input.instance_id.clone())
+            .or_default()
+            .push(id.clone());
         state.commands.insert(
             id.clone(),
             (
@@ -226,11 +233,11 @@ impl SsmApi for LocalAws {
             operation: "ListCommands",
             input: json!({"instance_id": instance_id, "tag": tag}),
         });
-        Ok(state
-            .commands
-            .iter()
-            .find(|(_, (instance, comment, _))| instance == instance_id && comment.contains(tag))
-            .map(|(id, _)| id.clone()))
+        let ids = state.commands_by_instance.get(instance_id);
+        Ok(ids.into_iter().flatten().find_map(|id| {
+            let (_, comment, _) = state.commands.get(id)?;
+            comment.contains(tag).then(|| id.clone())
+        }))
     }
 
     async fn get_command_invocation(
