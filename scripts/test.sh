@@ -43,8 +43,9 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 echo "moto_server at $MOTO_ENDPOINT"
 
 step "cargo test (unit, integration, examples, doc tests)"
-cargo test --all-targets --quiet
-cargo test --doc --quiet
+results="$root/target/test-results.log"
+cargo test --all-targets --quiet 2>&1 | tee "$results"
+cargo test --doc --quiet 2>&1 | tee -a "$results"
 
 step "validate every model under transitions/"
 cargo run --quiet --bin asg-lifecycle -- validate transitions/*.yaml
@@ -55,3 +56,6 @@ if [ -f template.yaml ]; then
 fi
 
 step "all checks passed"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"

@@ -13,7 +13,11 @@ use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, Pen
 use crate::redact::redact;
 use crate::store::{Activity, Change, Commit, StoreError};
 use crate::tasks::{RecordChanges, TaskContext, TaskError};
-use crate::wait::{Poll, PollError};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::waiter::{Registry, StoreGetItem, WaitOptions, Waiter};
 
 /// How a phase of tasks ended.
 #[allow(
@@ -137,8 +141,9 @@ impl LifecycleHandler {
             .await
     }
 
-    /// Polls the store until the instance leaves its pending states, within the initial wait
-    /// and the invocation deadline. `Err(last seen)` when it did not.
+    /// Waits, with the built-in `RecordReachedStatus` waiter over the handler's own store, until
+    /// the instance reaches the initial state, within the initial wait and the invocation
+    /// deadline. `Err(last seen)` when it did not.
     async fn wait_for_initial(
         &self,
         ident: &str,
@@ -153,38 +158,34 @@ impl LifecycleHandler {
         if budget.is_zero() {
             return Ok(Err(None));
         }
-        let last = std::sync::Mutex::new(None::<InstanceRecord>);
-        let graph = self.machine.graph();
-        let result = Poll::every(self.config.initial_poll_interval)
-            .immediate(false)
-            .timeout(budget)
-            .run(|| {
-                let store = self.store.clone();
-                let last = &last;
-                async move {
-                    let record = store.get(ident).await?;
-                    let ready = record
-                        .as_ref()
-                        .is_some_and(|r| !graph.is_pending(r.state()));
-                    *last
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = record;
-                    Ok::<_, StoreError>(ready)
-                }
-            })
-            .await;
-        let last = last
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match result {
-            Ok(()) => match last {
+        let Some(config) = Registry::builtin().config("RecordReachedStatus").cloned() else {
+            return Ok(Err(None));
+        };
+        let waiter = Waiter::new(config, Arc::new(StoreGetItem::new(self.store.clone())));
+        let mut params = serde_json::Map::new();
+        params.insert("TableName".into(), json!("records"));
+        params.insert("Key".into(), json!({"Ident": {"S": ident}}));
+        params.insert("ItemStatus".into(), json!(self.machine.graph().initial));
+        let interval = self
+            .config
+            .initial_poll_interval
+            .max(Duration::from_millis(1));
+        let attempts = u32::try_from(budget.as_millis() / interval.as_millis()).unwrap_or(u32::MAX);
+        let options = WaitOptions::default()
+            .delay(interval)
+            .max_attempts(attempts.saturating_add(1))
+            .deadline(now + budget);
+        match waiter.wait(&params, &options).await {
+            Ok(_) => match self.store.get(ident).await? {
                 Some(record) => Ok(Ok(record)),
                 None => Err(HandlerError::UnknownInstance {
                     ident: ident.to_string(),
                 }),
             },
-            Err(PollError::Condition(e)) => Err(e.into()),
-            Err(PollError::TimedOut | PollError::Cancelled) => Ok(Err(last)),
+            Err(e) => {
+                tracing::info!(instance = ident, reason = %e, "the instance did not reach its initial state in time");
+                Ok(Err(self.store.get(ident).await?))
+            }
         }
     }
 

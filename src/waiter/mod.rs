@@ -37,6 +37,7 @@ mod operation;
 mod registry;
 mod runner;
 mod sdk;
+mod store;
 
 pub use matcher::{Evaluation, MatchError, Response, evaluate};
 pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
@@ -47,6 +48,7 @@ pub use sdk::{
     DescribeAutoScalingInstances, GetCommandInvocation, GetItem, parse_attribute, render_attribute,
     sdk_operations,
 };
+pub use store::{StoreGetItem, attribute_value};
 
 /// `Result` of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
