@@ -154,7 +154,7 @@ impl<'a> Parser<'a> {
                     let (key, args) = map.iter().next().expect("one entry");
                     calls.push(CallSpec {
                         name: self.named(key),
-                        args: to_json(args),
+                        args: yaml_to_json(args),
                     });
                 }
                 other => self.problem(
@@ -326,32 +326,41 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-fn to_json(node: &Node) -> Value {
+/// A YAML node as JSON: plain scalars become booleans, numbers and null where they read as such;
+/// quoted scalars stay strings.
+pub(crate) fn yaml_to_json(node: &Node) -> Value {
     match node {
         Node::Scalar(s) => {
+            let text = s.as_str();
             if s.may_coerce() {
                 if let Some(b) = s.as_bool() {
                     return Value::Bool(b);
                 }
-                if let Ok(i) = s.as_str().parse::<i64>() {
+                if let Ok(i) = text.parse::<i64>() {
                     return Value::from(i);
                 }
-                if s.as_str() == "~" || s.as_str() == "null" {
+                if let Ok(f) = text.parse::<f64>()
+                    && let Some(n) = serde_json::Number::from_f64(f)
+                {
+                    return Value::Number(n);
+                }
+                if matches!(text, "~" | "null") {
                     return Value::Null;
                 }
             }
-            Value::String(s.as_str().to_string())
+            Value::String(text.to_string())
         }
-        Node::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Node::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
         Node::Mapping(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+                .map(|(k, v)| (k.as_str().to_string(), yaml_to_json(v)))
                 .collect(),
         ),
     }
 }
 
-fn load_error_problem(file: &str, error: &LoadError) -> Problem {
+/// A YAML loader error as a located `parse-error` problem.
+pub(crate) fn yaml_load_problem(file: &str, error: &LoadError) -> Problem {
     let (marker, message) = match error {
         LoadError::TopLevelMustBeMapping(m) => {
             (Some(*m), "the top level must be a mapping".to_string())
@@ -393,7 +402,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
     let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
     let root =
         marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| ValidationReport {
-            problems: vec![load_error_problem(file, &e)],
+            problems: vec![yaml_load_problem(file, &e)],
         })?;
     let mut parser = Parser {
         file,

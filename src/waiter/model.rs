@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use marked_yaml::{LoadError, Node, Span};
+use marked_yaml::{Node, Span};
 use serde_json::Value;
 
 use crate::machine::{Loc, Problem, ValidationReport};
@@ -188,7 +188,7 @@ impl WaiterModel {
         }
         let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
         let root = marked_yaml::parse_yaml_with_options(0, text, options)
-            .map_err(|e| report(vec![load_error(file, &e)]))?;
+            .map_err(|e| report(vec![crate::machine::yaml_load_problem(file, &e)]))?;
         let mut parser = Parser {
             file,
             problems: Vec::new(),
@@ -428,7 +428,7 @@ impl Parser<'_> {
                 }
             });
         let expected_node = self.required(node, "expected", "an acceptor", &first_key(node));
-        let expected = expected_node.map(to_json);
+        let expected = expected_node.map(crate::machine::yaml_to_json);
         let argument = map.get_node("argument");
         let kind = self.required(node, "matcher", "an acceptor", &first_key(node))?;
         let matcher = match kind.as_scalar().map(|s| s.as_str()) {
@@ -528,71 +528,4 @@ fn first_key(node: &Node) -> Span {
     node.as_mapping()
         .and_then(|m| m.keys().next())
         .map_or(*node.span(), |k| *k.span())
-}
-
-/// A YAML node as JSON: plain scalars become booleans, numbers and null where they read as such;
-/// quoted scalars stay strings.
-fn to_json(node: &Node) -> Value {
-    match node {
-        Node::Scalar(s) => {
-            let text = s.as_str();
-            if s.may_coerce() {
-                if let Some(b) = s.as_bool() {
-                    return Value::Bool(b);
-                }
-                if let Ok(i) = text.parse::<i64>() {
-                    return Value::from(i);
-                }
-                if let Ok(f) = text.parse::<f64>()
-                    && let Some(n) = serde_json::Number::from_f64(f)
-                {
-                    return Value::Number(n);
-                }
-                if matches!(text, "~" | "null") {
-                    return Value::Null;
-                }
-            }
-            Value::String(text.to_string())
-        }
-        Node::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
-        Node::Mapping(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn load_error(file: &str, error: &LoadError) -> Problem {
-    let (marker, message) = match error {
-        LoadError::TopLevelMustBeMapping(m) => {
-            (Some(*m), "the top level must be a mapping".to_string())
-        }
-        LoadError::TopLevelMustBeSequence(m) => {
-            (Some(*m), "the top level must be a sequence".to_string())
-        }
-        LoadError::UnexpectedAnchor(m) => (
-            Some(*m),
-            "anchors and aliases are not supported".to_string(),
-        ),
-        LoadError::MappingKeyMustBeScalar(m) => {
-            (Some(*m), "mapping keys must be plain names".to_string())
-        }
-        LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
-        LoadError::ScanError(m, e) => (Some(*m), format!("invalid YAML: {e}")),
-        LoadError::DuplicateKey(inner) => (
-            inner.key.span().start().copied(),
-            format!("duplicate key `{}`", inner.key.as_str()),
-        ),
-    };
-    Problem {
-        code: "parse-error",
-        message,
-        loc: marker.map(|m| Loc {
-            file: file.to_string(),
-            line: m.line().max(1),
-            column: m.column().max(1),
-        }),
-        file: file.to_string(),
-    }
 }
