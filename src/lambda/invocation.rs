@@ -260,3 +260,82 @@ pub fn deadline_instant(deadline: SystemTime) -> Instant {
         .unwrap_or(Duration::ZERO);
     Instant::now() + remaining
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(id: &str) -> MessageResult {
+        MessageResult {
+            message_id: Some(id.into()),
+            result: Ok(vec![Outcome::new(Some(id), Some("i-1"))]),
+        }
+    }
+
+    fn retryable(id: Option<&str>) -> MessageResult {
+        MessageResult {
+            message_id: id.map(str::to_string),
+            result: Err(MessageError::Handler(HandlerError::Contention {
+                ident: "i-1".into(),
+                attempts: 8,
+            })),
+        }
+    }
+
+    fn poison(id: &str) -> MessageResult {
+        MessageResult {
+            message_id: Some(id.into()),
+            result: Err(MessageError::Handler(HandlerError::UnknownInstance {
+                ident: "i-9".into(),
+            })),
+        }
+    }
+
+    #[test]
+    fn an_sqs_batch_reports_only_its_retryable_messages() {
+        let results = [
+            ok("a"),
+            retryable(Some("b")),
+            poison("c"),
+            retryable(Some("d")),
+        ];
+        let answer = answer(Envelope::Sqs, &results).unwrap();
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "d"}]})
+        );
+        let clean = answer_of(Envelope::Sqs, &[ok("a"), poison("c")]);
+        assert_eq!(clean, json!({"batchItemFailures": []}));
+    }
+
+    fn answer_of(envelope: Envelope, results: &[MessageResult]) -> Value {
+        answer(envelope, results).unwrap()
+    }
+
+    #[test]
+    fn a_retryable_failure_without_a_message_id_fails_the_whole_batch() {
+        let e = answer(Envelope::Sqs, &[ok("a"), retryable(None)]).unwrap_err();
+        assert_eq!(e.error_type, RETRYABLE_ERROR_TYPE);
+    }
+
+    #[test]
+    fn a_direct_event_fails_only_when_retryable() {
+        let e = answer(Envelope::Direct, &[retryable(None)]).unwrap_err();
+        assert!(e.error_message.contains("conflicting writes"), "{e:?}");
+        let acknowledged = answer_of(Envelope::Direct, &[poison("x")]);
+        assert_eq!(acknowledged["rejected"].as_array().map(Vec::len), Some(1));
+        assert_eq!(acknowledged["envelope"], "direct");
+        let handled = answer_of(Envelope::Sns, &[ok("s")]);
+        assert_eq!(handled["outcomes"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn the_deadline_is_retryable_and_a_past_deadline_is_now() {
+        assert!(MessageError::Deadline.is_retryable());
+        let past = SystemTime::now() - Duration::from_secs(5);
+        assert!(deadline_instant(past) <= Instant::now());
+        let future = SystemTime::now() + Duration::from_secs(30);
+        let remaining = deadline_instant(future) - Instant::now();
+        assert!(remaining > Duration::from_secs(28) && remaining <= Duration::from_secs(30));
+    }
+}
