@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod event;
 pub mod handler;
+pub mod lambda;
 pub mod machine;
 pub mod record;
 pub mod redact;
