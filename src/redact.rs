@@ -35,10 +35,35 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
+/// What outputs may show of a record: its identity, state and handler bookkeeping, never the
+/// attributes cloud-init wrote nor the stored stimulus or lifecycle token.
+#[must_use]
+pub fn public_record(record: &crate::record::InstanceRecord) -> Value {
+    serde_json::json!({
+        "Ident": record.ident,
+        "ItemStatus": record.status,
+        "Version": record.version,
+        "EnteredAt": record.entered_at,
+        "GroupName": record.group,
+        "LastError": record.last_error,
+        "Gone": record.gone,
+        "Transitions": record.history.len(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_public_record_shows_no_cloud_init_attribute() {
+        let mut record = crate::record::InstanceRecord::new("i-1");
+        record.attributes.insert("JoinToken".into(), json!("s3cret"));
+        record.attributes.insert("Role".into(), json!("worker"));
+        let shown = public_record(&record).to_string();
+        assert!(!shown.contains("s3cret") && !shown.contains("worker"), "{shown}");
+    }
 
     #[test]
     fn secret_looking_keys_are_redacted_at_any_depth() {

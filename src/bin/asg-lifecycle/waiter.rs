@@ -153,7 +153,11 @@ async fn run_waiter(args: RunArgs) -> ExitCode {
             }
             eprintln!("error: {message}");
             if let Some(response) = e.last_response() {
-                eprintln!("last response: {}", response.to_json());
+                // Responses may hold whole records (GetItem): secret-looking values are redacted.
+                eprintln!(
+                    "last response: {}",
+                    asg_lifecycle::redact::redact(&response.to_json())
+                );
             }
             ExitCode::from(e.exit_code())
         }

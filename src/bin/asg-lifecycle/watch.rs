@@ -8,7 +8,7 @@ use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::status::StatusRules;
 use asg_lifecycle::watch::{Config, ResumeToken, WatchError, WatchEvent, watcher};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::source::{Source, SourceArgs, load_machine, parse_duration};
 
@@ -44,7 +44,7 @@ pub struct Args {
 }
 
 fn line(event: &WatchEvent, rules: &StatusRules, output: OutputFormat) -> String {
-    let record_json = |r: &InstanceRecord| json!({"instance": r.ident, "state": r.status, "status": rules.status_of(r), "record": Value::Object(r.to_item())});
+    let record_json = |r: &InstanceRecord| json!({"instance": r.ident, "state": r.status, "status": rules.status_of(r), "record": asg_lifecycle::redact::public_record(r)});
     let record_text = |r: &InstanceRecord| {
         format!(
             "{} {} {}",
