@@ -59,10 +59,15 @@ mod tests {
     #[test]
     fn a_public_record_shows_no_cloud_init_attribute() {
         let mut record = crate::record::InstanceRecord::new("i-1");
-        record.attributes.insert("JoinToken".into(), json!("s3cret"));
+        record
+            .attributes
+            .insert("JoinToken".into(), json!("s3cret"));
         record.attributes.insert("Role".into(), json!("worker"));
         let shown = public_record(&record).to_string();
-        assert!(!shown.contains("s3cret") && !shown.contains("worker"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("worker"),
+            "{shown}"
+        );
     }
 
     #[test]

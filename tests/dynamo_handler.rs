@@ -43,17 +43,26 @@ fn calls(local: &LocalAws, operation: &str) -> usize {
 }
 
 /// Runs every (handler, event) pair at once, each on its own task.
+/// Delivers concurrently; a delivery told `Busy` (another one is sending the transition's SSM
+/// command) is delivered again once the burst is over, as Lambda's retry would.
 async fn deliver_concurrently(
     deliveries: Vec<(LifecycleHandler, Event)>,
 ) -> Vec<Result<Vec<Outcome>, HandlerError>> {
     let tasks = deliveries.into_iter().map(|(handler, event)| {
-        tokio::spawn(async move { handler.handle_event(&event, &ctx()).await })
+        tokio::spawn(async move {
+            let result = handler.handle_event(&event, &ctx()).await;
+            (handler, event, result)
+        })
     });
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.expect("no panic"))
-        .collect()
+    let mut results = Vec::new();
+    for joined in join_all(tasks).await {
+        let (handler, event, result) = joined.expect("no panic");
+        results.push(match result {
+            Err(HandlerError::Busy { .. }) => handler.handle_event(&event, &ctx()).await,
+            other => other,
+        });
+    }
+    results
 }
 
 /// Every recorded transition continues from the previous one, with increasing versions, and

@@ -258,18 +258,15 @@ async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
     );
     assert!(aws.calls().is_empty(), "crashed before the after task");
     // A redelivery within the intent lease cannot tell a crash from a concurrent invocation
-    // that is sending the command right now: it leaves the command to that invocation.
-    let outcomes = handler
+    // that is sending the command right now: it leaves the command to that invocation and asks
+    // to be retried (never acknowledged, so the event is not lost).
+    let err = handler
         .handle_event(&launch(I, "launch-1"), &ctx)
         .await
-        .unwrap();
+        .unwrap_err();
     assert!(
-        outcomes[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("another invocation"),
-        "{outcomes:?}"
+        matches!(err, HandlerError::Busy { .. }) && err.is_retryable(),
+        "{err}"
     );
     assert!(aws.calls().is_empty());
     // Past the lease, the redelivery finishes the after tasks: one command, and the event is done.
@@ -361,7 +358,11 @@ async fn twenty_concurrent_deliveries_of_one_event_fire_one_transition() {
         }));
     }
     for task in tasks {
-        task.await.unwrap().unwrap();
+        // A delivery that finds another one sending the command is told to retry later.
+        match task.await.unwrap() {
+            Ok(_) | Err(HandlerError::Busy { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
     }
     assert_eq!(h.path(I).await, ["finished_cloud_init>join_cluster"]);
     assert_eq!(
@@ -372,4 +373,44 @@ async fn twenty_concurrent_deliveries_of_one_event_fire_one_transition() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
+    let h = Harness::example();
+    launched_to_ready(&h).await;
+    h.deliver_ok(&terminate(I, "term-1")).await;
+    assert_eq!(h.state(I).await, "draining");
+    // The launch event comes again, very late (a new id: e.g. redelivered through another path).
+    h.deliver_ok(&launch(I, "launch-late")).await;
+    let held = h.record(I).await.lifecycle_action.unwrap();
+    assert_eq!(
+        held.event_id, "term-1",
+        "the terminate hook is the one still waiting"
+    );
+    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-3"))
+        .await;
+    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-4"))
+        .await;
+    assert_eq!(h.state(I).await, "terminated");
+    assert_eq!(h.aws.calls().pop().unwrap().input["token"], "token-term-1");
+}
+
+#[tokio::test]
+async fn a_command_event_for_several_instances_processes_each_even_if_one_is_unknown() {
+    let h = Harness::example();
+    h.register(I, "finished_cloud_init").await;
+    h.deliver_ok(&launch(I, "launch-1")).await;
+    let id = h.last_command_id();
+    let event = asg_lifecycle::event::decode_event(&serde_json::json!({
+        "id": "ssm-multi", "source": "aws.ssm", "detail-type": "EC2 Command Status-change Notification",
+        "resources": ["arn:aws:ec2:us-east-1:1:instance/i-unknown", format!("arn:aws:ec2:us-east-1:1:instance/{I}")],
+        "detail": {"command-id": id, "status": "Success"}
+    }))
+    .unwrap();
+    let outcomes = h.deliver(&event).await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].outcome, OutcomeKind::Rejected);
+    assert_eq!(outcomes[1].outcome, OutcomeKind::Advanced);
+    assert_eq!(h.state(I).await, "updating_dns");
 }

@@ -40,6 +40,7 @@ fn each_broken_file_reports_its_code_at_its_line() {
         ("ambiguous-triggers", 12),
         ("duplicate-state", 7),
         ("missing-failure-path", 2),
+        ("multiple-commands", 9),
     ];
     for (code, line) in cases {
         let found = problems(code);

@@ -236,7 +236,7 @@ impl SsmApi for LocalAws {
         let ids = state.commands_by_instance.get(instance_id);
         Ok(ids.into_iter().flatten().find_map(|id| {
             let (_, comment, _) = state.commands.get(id)?;
-            comment.contains(tag).then(|| id.clone())
+            comment.ends_with(&format!("[{tag}]")).then(|| id.clone())
         }))
     }
 

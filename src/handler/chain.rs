@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::{
     HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken,
 };
-use crate::event::{LifecycleEvent, Stimulus};
+use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
 use crate::machine::{Call, Decision, Transition};
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand};
 use crate::redact::redact;
@@ -219,8 +219,8 @@ impl LifecycleHandler {
         commit.lifecycle_action = Change::Set(action_of(event, event_id, now));
         commit.group = Some(event.group.clone());
         commit.activity = Activity::Active(event.group.clone());
-        // Keep the version as it is: cloud-init's records have none, and the handler's first
-        // transition must still see the record as cloud-init left it.
+        // A handler write like any other: the version is bumped, so a racing cloud-init write
+        // or another delivery conflicts and reloads.
         self.store.commit(&commit).await?;
         Ok(())
     }
@@ -282,11 +282,14 @@ impl LifecycleHandler {
             own_intent: None,
         };
         if let Stimulus::Lifecycle(event) = stimulus {
-            if record
-                .lifecycle_action
-                .as_ref()
-                .is_none_or(|a| a.event_id != event_id)
-            {
+            // A late launch event must not replace a terminate action the record holds: the
+            // terminate hook is the one Auto Scaling waits on.
+            let supersedes = record.lifecycle_action.as_ref().is_none_or(|held| {
+                held.event_id != event_id
+                    && !(held.transition == LifecycleTransition::Terminating.api_name()
+                        && event.transition == LifecycleTransition::Launching)
+            });
+            if supersedes {
                 chain.carry.lifecycle_action =
                     Some(Some(action_of(event, event_id, self.clock.now())));
             }
@@ -366,10 +369,9 @@ impl LifecycleHandler {
                         {
                             f.attempt_id.clone()
                         }
-                        _ => format!(
-                            "{ident}:{from}:{}:v{}",
-                            transition.trigger.name, record.version
-                        ),
+                        _ => {
+                            attempt_id_for(&ident, &from, &transition.trigger.name, record.version)
+                        }
                     };
                     if !self
                         .fire(
@@ -690,9 +692,9 @@ impl LifecycleHandler {
         if !trigger.before.is_empty() {
             if self.needs_intent(&trigger.before) {
                 if self.intent_held_elsewhere(record, attempt_id, chain) {
-                    outcome.reason =
-                        Some("another invocation is sending this transition's command".into());
-                    return Ok(false);
+                    return Err(HandlerError::Busy {
+                        ident: chain.ident.to_string(),
+                    });
                 }
                 if record
                     .pending_command
@@ -840,8 +842,9 @@ impl LifecycleHandler {
         if self.needs_intent(&trigger.after)
             && self.intent_held_elsewhere(record, attempt_id, chain)
         {
-            outcome.reason = Some("another invocation is sending this transition's command".into());
-            return Ok(false);
+            return Err(HandlerError::Busy {
+                ident: chain.ident.to_string(),
+            });
         }
         let (changes, started_async) = match self
             .run_tasks(
@@ -886,6 +889,21 @@ impl LifecycleHandler {
         *record = self.store.commit(&commit).await?;
         Ok(!ends)
     }
+}
+
+/// A stable id of a transition attempt, short enough to stay whole at the end of an SSM comment
+/// (100 characters): readable when it fits, else the instance plus a hash of the rest.
+fn attempt_id_for(ident: &str, from: &str, trigger: &str, version: u64) -> String {
+    let readable = format!("{ident}:{from}:{trigger}:v{version}");
+    if readable.len() <= 80 {
+        return readable;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in readable.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{ident}:{hash:016x}:v{version}")
 }
 
 fn action_of(

@@ -48,6 +48,15 @@ pub enum HandlerError {
         /// Whether a retry may succeed.
         retryable: bool,
     },
+    /// Another invocation holds a fresh intent to send this transition's SSM command (or crashed
+    /// holding it less than the intent lease ago): retry later rather than send a second one.
+    #[error(
+        "failed to continue `{ident}`: another invocation is sending this transition's command (retry later)"
+    )]
+    Busy {
+        /// The instance id.
+        ident: String,
+    },
     /// Conflicting writes kept winning over ours.
     #[error("failed to write `{ident}`: {attempts} conflicting writes in a row")]
     Contention {
@@ -66,7 +75,7 @@ impl HandlerError {
         match self {
             Self::Decode(_) | Self::UnknownInstance { .. } | Self::UnknownState { .. } => false,
             Self::Store(e) => e.is_retryable(),
-            Self::TaskRetryable { .. } | Self::Contention { .. } => true,
+            Self::TaskRetryable { .. } | Self::Contention { .. } | Self::Busy { .. } => true,
             Self::FailureHandling { retryable, .. } => *retryable,
         }
     }

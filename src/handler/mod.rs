@@ -237,14 +237,28 @@ impl LifecycleHandler {
         match &event.stimulus {
             Stimulus::Scheduled(_) => self.handle_scheduled(event, ctx).await,
             stimulus => {
+                // Every instance is processed even when one fails; the first retryable error is
+                // returned at the end, else the first error of a single-instance event.
+                let ids = stimulus.instance_ids();
                 let mut outcomes = Vec::new();
-                for ident in stimulus.instance_ids() {
-                    outcomes.push(
-                        self.process_instance(ident, &event.id, stimulus, ctx)
-                            .await?,
-                    );
+                let mut first_retryable = None;
+                for ident in &ids {
+                    match self.process_instance(ident, &event.id, stimulus, ctx).await {
+                        Ok(outcome) => outcomes.push(outcome),
+                        Err(e) if e.is_retryable() => {
+                            first_retryable.get_or_insert(e);
+                        }
+                        Err(e) if ids.len() == 1 => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(instance = %ident, error = %e, "instance rejected");
+                            outcomes.push(Outcome::rejected(Some(&event.id), Some(ident), &e));
+                        }
+                    }
                 }
-                Ok(outcomes)
+                match first_retryable {
+                    Some(e) => Err(e),
+                    None => Ok(outcomes),
+                }
             }
         }
     }
@@ -291,7 +305,9 @@ impl LifecycleHandler {
                             Outcome::rejected(Some(&event.id), Some(&record.ident), &e);
                         outcome.outcome = OutcomeKind::Failed;
                         outcomes.push(outcome);
-                        if e.is_retryable() && first_retryable.is_none() {
+                        // Busy: another invocation is on it; the next sweep looks again.
+                        let busy = matches!(e, HandlerError::Busy { .. });
+                        if e.is_retryable() && !busy && first_retryable.is_none() {
                             first_retryable = Some(e);
                         }
                     }

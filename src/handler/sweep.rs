@@ -133,9 +133,18 @@ impl LifecycleHandler {
             }
         }
 
+        // Only where the state waits on a command (a `command_*` condition leaves it): a settled
+        // command stays on the record but is not asked about again.
+        let waits_on_command = graph.outgoing(record.state()).any(|t| {
+            t.trigger
+                .conditions
+                .iter()
+                .any(|c| c.name.starts_with("command_"))
+        });
         let recovered = record
             .pending_command
             .as_ref()
+            .filter(|_| waits_on_command)
             .filter(|p| now - p.intent_at >= to_chrono(self.config.command_grace))
             .and_then(|p| p.command_id.clone());
         if let Some(command_id) = recovered {

@@ -10,7 +10,7 @@ pub struct Problem {
     /// Stable code: `parse-error`, `unknown-key`, `missing-key`, `invalid-value`,
     /// `unknown-state`, `unknown-condition`, `unknown-task`, `invalid-arguments`,
     /// `unreachable-state`, `dead-end`, `duplicate-trigger`, `ambiguous-triggers`,
-    /// `duplicate-state`, `missing-failure-path`.
+    /// `duplicate-state`, `missing-failure-path`, `multiple-commands`.
     pub code: &'static str,
     /// What is wrong.
     pub message: String,

@@ -192,6 +192,26 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 stop_after_state_change: trigger.stop_after_state_change,
                 stop_after_trigger: trigger.stop_after_trigger,
             };
+            let commands = trigger
+                .before
+                .iter()
+                .chain(&trigger.after)
+                .filter(|c| {
+                    registry
+                        .task(&c.name.name)
+                        .is_some_and(|t| t.needs_intent())
+                })
+                .count();
+            if commands > 1 {
+                checker.push(
+                    "multiple-commands",
+                    format!(
+                        "trigger `{}` sends {commands} SSM commands: one transition attempt sends at most one (split it into states)",
+                        checked.name
+                    ),
+                    trigger.name.loc.as_ref(),
+                );
+            }
             for source in &entry.source {
                 let key = (source.name.clone(), checked.name.clone());
                 if trigger_names.insert(key, ()).is_some() {

@@ -79,7 +79,10 @@ fn comment_tail(comment: &str, limit: usize) -> &str {
 fn newest_tagged<'a>(commands: &'a [Command], tag: &str) -> Option<&'a Command> {
     commands
         .iter()
-        .filter(|c| c.comment().is_some_and(|comment| comment.contains(tag)))
+        .filter(|c| {
+            c.comment()
+                .is_some_and(|comment| comment.ends_with(&format!("[{tag}]")))
+        })
         .max_by_key(|c| {
             c.requested_date_time()
                 .map(|t| (t.secs(), t.subsec_nanos()))

@@ -165,11 +165,19 @@ impl DynamoStore {
                 .send()
         })
         .await?;
+        // One malformed item must not stop the sweep for every record after it: it is logged
+        // and passed over (a direct `get` of it still reports the error).
         let records = output
             .items()
             .iter()
-            .map(record_from_item)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .filter_map(|item| match record_from_item(item) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a malformed record in the active index");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
         let next = output
             .last_evaluated_key()
             .and_then(|key| key.get(attr::IDENT))
@@ -283,6 +291,12 @@ impl StateStore for DynamoStore {
                 let (records, next) = self.query_group(group, start, limit).await?;
                 Ok(Page { records, next })
             }
+            None if self.groups.is_empty() => Err(StoreError::Other {
+                message: "listing active records of every group needs the group names \
+                          (the index is partitioned by group and the table is never scanned): \
+                          configure them or name a group"
+                    .into(),
+            }),
             None => self.query_all_groups(start, limit).await,
         }
     }
