@@ -14,6 +14,7 @@ pub mod handler;
 pub mod machine;
 pub mod record;
 pub mod redact;
+pub mod sim;
 pub mod store;
 pub mod tasks;
 pub mod wait;

@@ -115,6 +115,11 @@ impl LifecycleHandler {
                 return Ok(());
             }
         }
+        if let Some((recovered_id, recovered)) = self.recover_command_status(&record, stimulus).await {
+            if !record.has_processed(&recovered_id) {
+                return self.run_chain(record, &recovered_id, &recovered, ctx, outcome).await;
+            }
+        }
         self.run_chain(record, event_id, stimulus, ctx, outcome).await
     }
 
@@ -490,6 +495,26 @@ impl LifecycleHandler {
             && self.clock.now() - pending.intent_at < lease
     }
 
+    /// Takes over an intent whose lease expired (its writer presumed crashed) with a conditional
+    /// write renewing it, so that of two invocations taking over at once only one sends the
+    /// command: the other's write conflicts, and on reload it finds the intent held elsewhere.
+    async fn claim_intent(&self, record: &mut InstanceRecord, attempt_id: &str, chain: &mut Chain<'_>) -> Result<(), HandlerError> {
+        if chain.own_intent.as_deref() == Some(attempt_id) {
+            return Ok(());
+        }
+        let Some(pending) = record.pending_command.as_ref().filter(|p| p.attempt_id == attempt_id && p.command_id.is_none()) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let mut commit = Commit::expecting(record, now);
+        commit.unprocessed_event = Some(chain.event_id.to_string());
+        commit.pending_command = Change::Set(PendingCommand { intent_at: now, ..pending.clone() });
+        *record = self.store.commit(&commit).await?;
+        chain.own_intent = Some(attempt_id.to_string());
+        chain.wrote = true;
+        Ok(())
+    }
+
     fn intent(&self, attempt_id: &str, trigger: &str) -> PendingCommand {
         PendingCommand {
             attempt_id: attempt_id.to_string(),
@@ -523,7 +548,9 @@ impl LifecycleHandler {
                     outcome.reason = Some("another invocation is sending this transition's command".into());
                     return Ok(false);
                 }
-                if record.pending_command.as_ref().is_none_or(|p| p.attempt_id != attempt_id) {
+                if record.pending_command.as_ref().is_some_and(|p| p.attempt_id == attempt_id) {
+                    self.claim_intent(record, attempt_id, chain).await?;
+                } else {
                     let mut commit = Commit::expecting(record, self.clock.now());
                     commit.unprocessed_event = Some(chain.event_id.to_string());
                     commit.pending_command = Change::Set(self.intent(attempt_id, &trigger.name));
@@ -630,9 +657,12 @@ impl LifecycleHandler {
         let graph = self.machine.graph();
         let trigger = &transition.trigger;
         let to = record.state().to_string();
-        if self.needs_intent(&trigger.after) && self.intent_held_elsewhere(record, attempt_id, chain) {
-            outcome.reason = Some("another invocation is sending this transition's command".into());
-            return Ok(false);
+        if self.needs_intent(&trigger.after) {
+            if self.intent_held_elsewhere(record, attempt_id, chain) {
+                outcome.reason = Some("another invocation is sending this transition's command".into());
+                return Ok(false);
+            }
+            self.claim_intent(record, attempt_id, chain).await?;
         }
         let (changes, started_async) = match self
             .run_tasks(record, &trigger.after, attempt_id, (from, &to, &trigger.name), trigger.ignore_errors, chain, outcome)

@@ -14,6 +14,7 @@
 mod chain;
 mod error;
 mod outcome;
+mod recovery;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 
 mod graph;
 mod invoke;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Graph(graph::Args),
     /// Run the handler on event files against a JSON store file.
     Invoke(invoke::Args),
+    /// Simulate a group under faults with the real handler; check the invariants.
+    Simulate(simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(&args),
             Command::Graph(args) => graph::run(&args),
             Command::Invoke(args) => invoke::run(&args).await,
+            Command::Simulate(args) => simulate::run(&args),
         }
     })
 }
