@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::machine::{FileModel, Machine};
-use asg_lifecycle::sim::{Faults, SimConfig, simulate_with_progress};
+use asg_lifecycle::sim::{Broken, Faults, SimConfig, simulate_with_progress};
 
 /// Output format.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +43,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
+    /// Run over a store that ignores the conditional check (proves the invariants can fail).
+    #[arg(long, hide = true)]
+    broken_store: bool,
 }
 
 fn parse_faults(text: &str) -> Result<Faults, String> {
@@ -69,6 +72,23 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let mut config = SimConfig::new(args.seed, args.instances).with_faults(args.faults);
     config.machine = machine;
+    config.broken = args.broken_store.then_some(Broken::UnconditionalWrites);
+    let mut command = config.command_line();
+    if let Some(path) = &args.transitions {
+        command.push_str(&format!(" --transitions {}", path.display()));
+    }
+    if args.heartbeat_timeout != config.heartbeat_timeout
+        || args.sweep_period != config.sweep_period
+    {
+        command.push_str(&format!(
+            " --heartbeat-timeout {}s --sweep-period {}s",
+            args.heartbeat_timeout.as_secs(),
+            args.sweep_period.as_secs()
+        ));
+    }
+    if args.broken_store {
+        command.push_str(" --broken-store");
+    }
     config.heartbeat_timeout = args.heartbeat_timeout;
     config.sweep_period = args.sweep_period;
     let bar = std::io::stderr().is_terminal();
@@ -114,13 +134,6 @@ pub fn run(args: &Args) -> ExitCode {
     if report.passed() {
         ExitCode::SUCCESS
     } else {
-        let mut command = format!(
-            "asg-lifecycle simulate --instances {} --seed {} --faults {}",
-            args.instances, args.seed, args.faults
-        );
-        if let Some(path) = &args.transitions {
-            command.push_str(&format!(" --transitions {}", path.display()));
-        }
         eprintln!(
             "error: {} invariant violation(s); reproduce with: {command}",
             report.violation_count
