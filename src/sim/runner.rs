@@ -430,10 +430,11 @@ impl Runner {
             self.counts.delayed += 1;
             latency += s.rng.random_range(1_000..=f.max_delay_ms.max(1_000));
         }
-        let wrap = match s.rng.random_range(0..10) {
-            0..=3 => events::Wrap::Direct,
-            4..=5 => events::Wrap::Sns,
-            6..=7 => events::Wrap::Sqs,
+        // Most rules target the function directly; the rest come through SNS, SQS or both.
+        let wrap = match s.rng.random_range(0..20) {
+            0..=13 => events::Wrap::Direct,
+            14..=15 => events::Wrap::Sns,
+            16..=17 => events::Wrap::Sqs,
             _ => events::Wrap::SqsSns,
         };
         let delivery = Delivery {
