@@ -115,10 +115,10 @@ impl LifecycleHandler {
                 return Ok(());
             }
         }
-        if let Some((recovered_id, recovered)) = self.recover_command_status(&record, stimulus).await {
-            if !record.has_processed(&recovered_id) {
-                return self.run_chain(record, &recovered_id, &recovered, ctx, outcome).await;
-            }
+        if let Some((recovered_id, recovered)) = self.recover_command_status(&record, stimulus).await
+            && !record.has_processed(&recovered_id)
+        {
+            return self.run_chain(record, &recovered_id, &recovered, ctx, outcome).await;
         }
         self.run_chain(record, event_id, stimulus, ctx, outcome).await
     }

@@ -244,8 +244,9 @@ impl AutoScalingApi for SimAutoScaling {
                     end: ActionEnd::Completed { result, .. },
                     ..
                 }) = earlier
+                    && result != input.result
                 {
-                    if result != input.result {
+                    {
                         s.checker.violation(
                             ident,
                             now,

@@ -230,13 +230,18 @@ impl Checker {
         let graph = self.machine.graph();
         let state = record.map_or("", InstanceRecord::state);
         let finished = graph.is_terminal(state) || graph.stable.contains(state);
-        if let Some(action) = instance.actions.last() {
-            if finished
-                && action.end == ActionEnd::Active
-                && record.is_some_and(|r| r.lifecycle_action.is_none())
-            {
-                self.violation(ident, now, format!("the machine finished in `{state}` but the lifecycle action was never completed"));
-            }
+        if let Some(action) = instance.actions.last()
+            && finished
+            && action.end == ActionEnd::Active
+            && record.is_some_and(|r| r.lifecycle_action.is_none())
+        {
+            self.violation(
+                ident,
+                now,
+                format!(
+                    "the machine finished in `{state}` but the lifecycle action was never completed"
+                ),
+            );
         }
     }
 

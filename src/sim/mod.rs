@@ -31,6 +31,7 @@
 
 mod asg;
 mod cloud_init;
+mod delivery;
 mod events;
 mod exec;
 mod faults;

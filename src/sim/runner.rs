@@ -5,58 +5,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 
 use super::asg::{Group, GroupConfig};
-use super::exec::{Invocation, run_all};
+pub use super::delivery::Delivery;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report, quantile, round3};
 use super::world::{Job, Millis, Queue, Shared, secs};
 use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init, events};
 use crate::aws::AwsClients;
 use crate::event::{CommandEventKind, CommandStatus};
-use crate::handler::{
-    HandlerConfig, HandlerError, InvocationContext, LifecycleHandler, MessageReport,
-};
+use crate::handler::{HandlerConfig, LifecycleHandler};
 use crate::record::InstanceRecord;
 use crate::store::StateStore;
 
-/// Attempts after which an event is given up (sent to the dead-letter queue).
-const MAX_ATTEMPTS: u32 = 40;
-
-/// One event on its way to the function.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    /// The EventBridge event.
-    pub event: Arc<Value>,
-    /// How it is wrapped.
-    pub wrap: events::Wrap,
-    /// The instance it concerns.
-    pub ident: String,
-    /// A short description for trails.
-    pub label: String,
-    /// 0 for the first delivery.
-    pub attempt: u32,
-}
-
-type HandlerResult = Result<(crate::event::Invocation, Vec<MessageReport>), HandlerError>;
-
 /// One run.
 pub struct Runner {
-    config: SimConfig,
-    shared: Arc<Shared>,
-    handler: LifecycleHandler,
-    queue: Queue<Job>,
-    rng: ChaCha8Rng,
-    quiet: bool,
-    work: usize,
-    ids: u64,
-    fault_end: Millis,
-    settle_bound: Millis,
-    counts: FaultCounts,
-    lifecycles: usize,
+    pub(super) config: SimConfig,
+    pub(super) shared: Arc<Shared>,
+    pub(super) handler: LifecycleHandler,
+    pub(super) queue: Queue<Job>,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) quiet: bool,
+    pub(super) work: usize,
+    pub(super) ids: u64,
+    pub(super) fault_end: Millis,
+    pub(super) settle_bound: Millis,
+    pub(super) counts: FaultCounts,
+    pub(super) lifecycles: usize,
 }
 
 impl Runner {
@@ -116,14 +93,14 @@ impl Runner {
         }
     }
 
-    fn push(&mut self, at: Millis, job: Job) {
+    pub(super) fn push(&mut self, at: Millis, job: Job) {
         if job.is_work() {
             self.work += 1;
         }
         self.queue.push(at, job);
     }
 
-    fn next_id(&mut self, kind: u16) -> String {
+    pub(super) fn next_id(&mut self, kind: u16) -> String {
         self.ids += 1;
         format!(
             "{:08x}-{kind:04x}-4000-8000-{:012x}",
@@ -132,7 +109,7 @@ impl Runner {
         )
     }
 
-    fn ms(d: Duration) -> Millis {
+    pub(super) fn ms(d: Duration) -> Millis {
         i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
     }
 
@@ -191,7 +168,7 @@ impl Runner {
                 self.push(at, job);
             }
             steps += 1;
-            if steps % 2048 == 0 {
+            if steps.is_multiple_of(2048) {
                 progress(at, self.fault_end);
             }
         }
@@ -214,7 +191,7 @@ impl Runner {
         })
     }
 
-    fn record(&self, ident: &str) -> Option<InstanceRecord> {
+    pub(super) fn record(&self, ident: &str) -> Option<InstanceRecord> {
         self.shared
             .memory
             .get(ident)
@@ -268,8 +245,10 @@ impl Runner {
                 let record = self.record(&ident);
                 let mut s = self.shared.lock();
                 let instance = s.group.instances[&ident].clone();
-                if instance.actions.len() == generation {
-                    if let Err(problem) = s.checker.settled(&instance, record.as_ref()) {
+                if instance.actions.len() == generation
+                    && let Err(problem) = s.checker.settled(&instance, record.as_ref())
+                {
+                    {
                         let bound = secs(self.settle_bound);
                         s.checker.violation(
                             &ident,
@@ -407,185 +386,6 @@ impl Runner {
             }
         }
         debug_assert!(command.outcome != CommandStatus::InProgress);
-    }
-
-    /// Decides when (and whether) an event arrives, and how it is wrapped.
-    fn plan_delivery(
-        &mut self,
-        event: Value,
-        ident: &str,
-        label: &str,
-        droppable: bool,
-    ) -> Option<(Millis, Delivery)> {
-        let now = self.shared.now();
-        let mut s = self.shared.lock();
-        let f = s.faults;
-        if droppable && chance(&mut s.rng, f.drop_ssm_event) {
-            self.counts.dropped += 1;
-            s.checker.trail(ident, now, format!("{label}: lost"));
-            return None;
-        }
-        let mut latency = s.rng.random_range(50..=1500);
-        if chance(&mut s.rng, f.delay) {
-            self.counts.delayed += 1;
-            latency += s.rng.random_range(1_000..=f.max_delay_ms.max(1_000));
-        }
-        // Most rules target the function directly; the rest come through SNS, SQS or both.
-        let wrap = match s.rng.random_range(0..20) {
-            0..=13 => events::Wrap::Direct,
-            14..=15 => events::Wrap::Sns,
-            16..=17 => events::Wrap::Sqs,
-            _ => events::Wrap::SqsSns,
-        };
-        let delivery = Delivery {
-            event: Arc::new(event),
-            wrap,
-            ident: ident.to_string(),
-            label: label.to_string(),
-            attempt: 0,
-        };
-        Some((now + latency, delivery))
-    }
-
-    /// Sends an event on its way, maybe duplicated (and maybe overlapped with its duplicate).
-    fn emit(&mut self, event: Value, ident: &str, label: &str, droppable: bool) {
-        let Some((at, delivery)) = self.plan_delivery(event, ident, label, droppable) else {
-            return;
-        };
-        let (duplicate, overlap, second) = {
-            let mut s = self.shared.lock();
-            let f = s.faults;
-            let duplicate = chance(&mut s.rng, f.duplicate);
-            let overlap = duplicate && chance(&mut s.rng, f.overlap);
-            (
-                duplicate,
-                overlap,
-                s.rng.random_range(100..=f.max_delay_ms.max(1_000)),
-            )
-        };
-        if duplicate {
-            self.counts.duplicated += 1;
-        }
-        if overlap {
-            self.push(at, Job::Deliver(vec![delivery.clone(), delivery]));
-        } else {
-            if duplicate {
-                self.push(at + second, Job::Deliver(vec![delivery.clone()]));
-            }
-            self.push(at, Job::Deliver(vec![delivery]));
-        }
-    }
-
-    fn retry(&mut self, mut delivery: Delivery, why: &str) {
-        let now = self.shared.now();
-        delivery.attempt += 1;
-        let mut s = self.shared.lock();
-        if delivery.attempt >= MAX_ATTEMPTS {
-            s.checker.violation(
-                &delivery.ident,
-                now,
-                format!(
-                    "{} given up after {MAX_ATTEMPTS} attempts: {why}",
-                    delivery.label
-                ),
-            );
-            return;
-        }
-        let backoff =
-            (30_000_i64 << delivery.attempt.min(4)).min(300_000) + s.rng.random_range(0..5_000);
-        s.checker.trail(
-            &delivery.ident,
-            now,
-            format!("{} will be retried: {why}", delivery.label),
-        );
-        drop(s);
-        self.counts.retried += 1;
-        self.push(now + backoff, Job::Deliver(vec![delivery]));
-    }
-
-    fn deliver(&mut self, batch: Vec<Delivery>) {
-        let now = self.shared.now();
-        self.counts.invocations += batch.len() as u64;
-        if batch.len() > 1 {
-            self.counts.overlapped += batch.len() as u64;
-        }
-        let payloads: Vec<Value> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let message_id = format!(
-                    "m-{}-{i}-{}",
-                    d.event.get("id").and_then(Value::as_str).unwrap_or(""),
-                    d.attempt
-                );
-                self.shared.lock().checker.trail(
-                    &d.ident,
-                    now,
-                    format!(
-                        "deliver {} ({:?}, attempt {})",
-                        d.label,
-                        d.wrap,
-                        d.attempt + 1
-                    ),
-                );
-                events::wrap(d.wrap, &d.event, &message_id)
-            })
-            .collect();
-        let results = self.invoke(&payloads);
-        for (delivery, result) in batch.into_iter().zip(results) {
-            match result {
-                None => self.retry(delivery, "the invocation crashed"),
-                Some(Err(e)) if e.is_retryable() => self.retry(delivery, &e.to_string()),
-                Some(Err(e)) => self.rejected(&delivery, &e),
-                Some(Ok((_, reports))) => {
-                    for report in reports {
-                        match report.result {
-                            Err(e) if e.is_retryable() => {
-                                let why = e.to_string();
-                                self.retry(delivery.clone(), &why);
-                            }
-                            Err(e) => self.rejected(&delivery, &e),
-                            Ok(outcomes) => {
-                                let mut s = self.shared.lock();
-                                for o in outcomes {
-                                    let reason = o.reason.as_deref().unwrap_or("");
-                                    s.checker.trail(
-                                        &delivery.ident,
-                                        now,
-                                        format!(
-                                            "  → {:?} in `{}` {reason}",
-                                            o.outcome,
-                                            o.to.as_deref().unwrap_or("")
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn rejected(&mut self, delivery: &Delivery, error: &HandlerError) {
-        let now = self.shared.now();
-        self.counts.rejected += 1;
-        self.shared.lock().checker.violation(
-            &delivery.ident,
-            now,
-            format!("a well-formed {} was rejected: {error}", delivery.label),
-        );
-    }
-
-    fn invoke(&self, payloads: &[Value]) -> Vec<Option<HandlerResult>> {
-        let ctx = InvocationContext::with_budget(Duration::from_secs(900));
-        let invocations: Vec<Invocation<'_, HandlerResult>> = payloads
-            .iter()
-            .map(|p| {
-                Box::pin(self.handler.handle_payload(p, &ctx)) as Invocation<'_, HandlerResult>
-            })
-            .collect();
-        run_all(&self.shared, invocations)
     }
 
     fn sweep(&mut self, now: Millis) {
