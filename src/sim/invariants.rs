@@ -186,6 +186,18 @@ impl Checker {
             format!("{kind} lifecycle action timed out (state `{state}`)"),
         );
         if !self.machine.graph().is_pending(state) {
+            let waiting = record
+                .map(|r| {
+                    format!(
+                        "pending command {:?}, in flight {:?}",
+                        r.pending_command,
+                        r.in_flight
+                            .as_ref()
+                            .map(|f| (&f.event_id, &f.pending_after))
+                    )
+                })
+                .unwrap_or_default();
+            self.trail(ident, now, waiting);
             self.violation(ident, now, format!("the {kind} lifecycle action timed out while the instance was in `{state}` (the machine should have completed it)"));
         }
     }
