@@ -11,6 +11,7 @@ use chrono::Duration;
 
 use super::LifecycleHandler;
 use crate::event::{CommandEvent, CommandEventKind, CommandStatus, Stimulus};
+use crate::machine::Decision;
 use crate::record::InstanceRecord;
 
 impl LifecycleHandler {
@@ -28,6 +29,33 @@ impl LifecycleHandler {
         }
         let pending = record.pending_command.as_ref()?;
         let command_id = pending.command_id.as_deref()?;
+        // Only a record the machine would move on a command status waits for one; a stable
+        // record still naming its last command does not.
+        let synthetic = |status| {
+            Stimulus::Command(CommandEvent {
+                kind: CommandEventKind::Invocation,
+                command_id: command_id.to_string(),
+                instance_ids: vec![record.ident.clone()],
+                status,
+                document_name: None,
+                parameters: None,
+            })
+        };
+        let waits = [
+            CommandStatus::Success,
+            CommandStatus::Failed,
+            CommandStatus::TimedOut,
+        ]
+        .into_iter()
+        .any(|status| {
+            !matches!(
+                self.machine.step(record, &synthetic(status)),
+                Decision::Stay { .. }
+            )
+        });
+        if !waits {
+            return None;
+        }
         let lease = Duration::from_std(self.config.intent_lease).unwrap_or_default();
         if self.clock.now() - pending.intent_at < lease {
             return None;
@@ -48,17 +76,9 @@ impl LifecycleHandler {
             .ok()
             .filter(|s| s.is_terminal())?;
         tracing::info!(instance = %record.ident, command = command_id, %status, "recovered a command status the events did not bring");
-        let event = CommandEvent {
-            kind: CommandEventKind::Invocation,
-            command_id: command_id.to_string(),
-            instance_ids: vec![record.ident.clone()],
-            status,
-            document_name: None,
-            parameters: None,
-        };
         Some((
             format!("recovered:{command_id}:{status}"),
-            Stimulus::Command(event),
+            synthetic(status),
         ))
     }
 }

@@ -35,7 +35,7 @@ pub struct Checker {
     machine: Arc<Machine>,
     /// Edges on a cycle of the graph: only those may be taken twice.
     cyclic: BTreeSet<(String, String)>,
-    trails: BTreeMap<String, VecDeque<String>>,
+    trails: BTreeMap<String, VecDeque<(Millis, String)>>,
     histories: BTreeMap<String, Vec<HistoryEntry>>,
     /// Violations, the first [`VIOLATION_LIMIT`] in full.
     pub violations: Vec<Violation>,
@@ -88,7 +88,7 @@ impl Checker {
             if trail.len() == TRAIL_LIMIT {
                 trail.pop_front();
             }
-            trail.push_back(format!("{} {}", secs(at), line.into()));
+            trail.push_back((at, line.into()));
         }
     }
 
@@ -96,11 +96,7 @@ impl Checker {
     pub fn violation(&mut self, ident: &str, at: Millis, message: impl Into<String>) {
         self.violation_count += 1;
         if self.violations.len() < VIOLATION_LIMIT {
-            let trail = self
-                .trails
-                .get(ident)
-                .map(|t| t.iter().cloned().collect())
-                .unwrap_or_default();
+            let trail = self.trail_of(ident);
             self.violations.push(Violation {
                 instance: ident.to_string(),
                 at: secs(at),
@@ -262,7 +258,11 @@ impl Checker {
     pub fn trail_of(&self, ident: &str) -> Vec<String> {
         self.trails
             .get(ident)
-            .map(|t| t.iter().cloned().collect())
+            .map(|t| {
+                t.iter()
+                    .map(|(at, line)| format!("{} {line}", secs(*at)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

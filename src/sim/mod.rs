@@ -100,8 +100,8 @@ impl SimConfig {
             // The handler does not send heartbeats yet: the AWS default (one hour) is far above
             // the example model's longest path (its state timeouts add up to 35 minutes).
             heartbeat_timeout: Duration::from_secs(3600),
-            // A common `rate(2 minutes)` schedule.
-            sweep_period: Duration::from_secs(120),
+            // A common `rate(5 minutes)` schedule: each sweep visits every active record.
+            sweep_period: Duration::from_secs(300),
             // 10 launches a second: a big scale-out, and the load spread like a real one.
             launch_interval: Duration::from_millis(100),
             // Long enough for every launched instance to go through its launch and most of

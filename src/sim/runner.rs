@@ -8,7 +8,7 @@ use futures::FutureExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::asg::{Group, GroupConfig};
+use super::asg::{Group, GroupConfig, Lifecycle};
 pub use super::delivery::Delivery;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report, quantile, round3};
@@ -144,7 +144,7 @@ impl Runner {
             let Some((at, job)) = self.queue.pop() else {
                 break;
             };
-            changed |= matches!(job, Job::Sweep | Job::HookDeadline { .. });
+            changed |= matches!(job, Job::Sweep);
             if at > limit {
                 let now = self.shared.now();
                 self.shared.lock().checker.violation(
@@ -179,6 +179,15 @@ impl Runner {
     /// True when every instance has settled (no hook holds it; group and store agree).
     fn all_settled(&self) -> bool {
         let s = self.shared.lock();
+        // Cheap first: an instance still held by a hook has not settled.
+        if s.group.instances.values().any(|i| {
+            matches!(
+                i.lifecycle,
+                Lifecycle::PendingWait | Lifecycle::TerminatingWait
+            )
+        }) {
+            return false;
+        }
         s.group.instances.iter().all(|(ident, instance)| {
             let record = self
                 .shared

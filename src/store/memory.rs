@@ -127,12 +127,12 @@ impl StateStore for MemoryStore {
         let mut records = self.lock();
         let current = records.get(&commit.ident);
         commit.check(current)?;
-        let mut record = current
-            .cloned()
-            .unwrap_or_else(|| InstanceRecord::new(commit.ident.clone()));
-        commit.apply(&mut record);
-        records.insert(commit.ident.clone(), record.clone());
-        Ok(record)
+        // Applied in place: one clone (the answer) per write, not two.
+        let record = records
+            .entry(commit.ident.clone())
+            .or_insert_with(|| InstanceRecord::new(commit.ident.clone()));
+        commit.apply(record);
+        Ok(record.clone())
     }
 
     async fn query_active(

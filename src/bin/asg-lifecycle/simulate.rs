@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     heartbeat_timeout: Duration,
     /// How often the `reconcile` rule fires.
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
     sweep_period: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
