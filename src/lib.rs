@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod machine;
 pub mod record;
 pub mod redact;
+pub mod sim;
 pub mod status;
 pub mod store;
 pub mod tasks;

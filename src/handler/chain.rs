@@ -137,6 +137,14 @@ impl LifecycleHandler {
                 return Ok(());
             }
         }
+        if let Some((recovered_id, recovered)) =
+            self.recover_command_status(&record, stimulus).await
+            && !record.has_processed(&recovered_id)
+        {
+            return self
+                .run_chain(record, &recovered_id, &recovered, ctx, outcome)
+                .await;
+        }
         self.run_chain(record, event_id, stimulus, ctx, outcome)
             .await
     }
@@ -662,6 +670,38 @@ impl LifecycleHandler {
             && self.clock.now() - pending.intent_at < lease
     }
 
+    /// Takes over an intent whose lease expired (its writer presumed crashed) with a conditional
+    /// write renewing it, so that of two invocations taking over at once only one sends the
+    /// command: the other's write conflicts, and on reload it finds the intent held elsewhere.
+    async fn claim_intent(
+        &self,
+        record: &mut InstanceRecord,
+        attempt_id: &str,
+        chain: &mut Chain<'_>,
+    ) -> Result<(), HandlerError> {
+        if chain.own_intent.as_deref() == Some(attempt_id) {
+            return Ok(());
+        }
+        let Some(pending) = record
+            .pending_command
+            .as_ref()
+            .filter(|p| p.attempt_id == attempt_id && p.command_id.is_none())
+        else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let mut commit = Commit::expecting(record, now);
+        commit.unprocessed_event = Some(chain.event_id.to_string());
+        commit.pending_command = Change::Set(PendingCommand {
+            intent_at: now,
+            ..pending.clone()
+        });
+        *record = self.store.commit(&commit).await?;
+        chain.own_intent = Some(attempt_id.to_string());
+        chain.wrote = true;
+        Ok(())
+    }
+
     fn intent(&self, attempt_id: &str, trigger: &str) -> PendingCommand {
         PendingCommand {
             attempt_id: attempt_id.to_string(),
@@ -699,8 +739,10 @@ impl LifecycleHandler {
                 if record
                     .pending_command
                     .as_ref()
-                    .is_none_or(|p| p.attempt_id != attempt_id)
+                    .is_some_and(|p| p.attempt_id == attempt_id)
                 {
+                    self.claim_intent(record, attempt_id, chain).await?;
+                } else {
                     let mut commit = Commit::expecting(record, self.clock.now());
                     commit.unprocessed_event = Some(chain.event_id.to_string());
                     commit.pending_command = Change::Set(self.intent(attempt_id, &trigger.name));
@@ -839,12 +881,13 @@ impl LifecycleHandler {
         let graph = self.machine.graph();
         let trigger = &transition.trigger;
         let to = record.state().to_string();
-        if self.needs_intent(&trigger.after)
-            && self.intent_held_elsewhere(record, attempt_id, chain)
-        {
-            return Err(HandlerError::Busy {
-                ident: chain.ident.to_string(),
-            });
+        if self.needs_intent(&trigger.after) {
+            if self.intent_held_elsewhere(record, attempt_id, chain) {
+                return Err(HandlerError::Busy {
+                    ident: chain.ident.to_string(),
+                });
+            }
+            self.claim_intent(record, attempt_id, chain).await?;
         }
         let (changes, started_async) = match self
             .run_tasks(

@@ -14,6 +14,7 @@
 mod chain;
 mod error;
 mod outcome;
+mod recovery;
 mod sweep;
 
 use std::sync::Arc;
@@ -71,8 +72,6 @@ pub struct HandlerConfig {
     pub intent_lease: Duration,
     /// The heartbeat timeout assumed for a hook whose own cannot be read.
     pub heartbeat_timeout: Duration,
-    /// How late an SSM status event may be before the sweep asks `GetCommandInvocation`.
-    pub command_grace: Duration,
     /// How long a record must have been quiet before the sweep may mark its instance gone
     /// (Auto Scaling's view of a just-launched instance can lag).
     pub gone_grace: Duration,
@@ -101,8 +100,6 @@ impl Default for HandlerConfig {
             intent_lease: Duration::from_secs(60),
             // Auto Scaling's default heartbeat timeout for a lifecycle hook.
             heartbeat_timeout: Duration::from_secs(3600),
-            // EventBridge delivers within seconds; two minutes means the event was lost.
-            command_grace: Duration::from_secs(120),
             // Ten minutes: far beyond DescribeAutoScalingInstances' propagation delay.
             gone_grace: Duration::from_secs(600),
         }

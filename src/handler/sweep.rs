@@ -5,9 +5,11 @@
 //! 1. **gone** — an instance no longer in any Auto Scaling group (and quiet for `gone_grace`) is
 //!    marked gone and left to expire;
 //! 2. **heartbeat** — a held lifecycle action whose hook timeout is half spent gets a heartbeat
-//!    (hook timeouts read once with `DescribeLifecycleHooks`); "no active lifecycle action" clears it;
-//! 3. **lost SSM event** — a pending command older than `command_grace` is asked about with
-//!    `GetCommandInvocation`; a terminal answer is fed to the machine as if its event had come;
+//!    (hook timeouts read once with `DescribeLifecycleHooks`); "no active lifecycle action" clears
+//!    it; none while the record is still pending (a boot that never ends lets the hook time out);
+//! 3. **lost SSM event** — when the record is stepped with the sweep event (5.), a command the
+//!    state waits on, older than the intent lease, is asked about with `GetCommandInvocation`
+//!    and a terminal answer is fed to the machine as if its event had come (`recovery.rs`);
 //! 4. **state timeout** — a state held longer than the model's `timeout` fires the state's
 //!    `timeout` trigger, or, when it has none, moves the instance to the failure state;
 //! 5. **continue** — the record is stepped with the sweep event: interrupted chains finish and
@@ -20,9 +22,7 @@ use serde_json::json;
 
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
 use crate::aws::{AwsErrorKind, Effect, LifecycleHeartbeat};
-use crate::event::{
-    CommandEvent, CommandEventKind, CommandStatus, Event, ScheduledEvent, Stimulus,
-};
+use crate::event::{Event, ScheduledEvent, Stimulus};
 use crate::record::InstanceRecord;
 use crate::store::{Activity, Change, Commit, StoreError};
 
@@ -125,58 +125,17 @@ impl LifecycleHandler {
             return Ok(outcome);
         }
 
-        if let Some(action) = &record.lifecycle_action {
+        // No heartbeat while cloud-init has not finished: a boot that never ends must let the
+        // hook time out (and Auto Scaling apply its default result) rather than hold it forever.
+        if let Some(action) = record
+            .lifecycle_action
+            .as_ref()
+            .filter(|_| !graph.is_pending(record.state()))
+        {
             let timeout = self.hook_timeout(&action.group, &action.hook).await;
             let last = action.last_heartbeat.unwrap_or(action.started_at);
             if now - last >= to_chrono(timeout / 2) {
                 self.heartbeat(record, &mut outcome).await?;
-            }
-        }
-
-        // Only where the state waits on a command (a `command_*` condition leaves it): a settled
-        // command stays on the record but is not asked about again.
-        let waits_on_command = graph.outgoing(record.state()).any(|t| {
-            t.trigger
-                .conditions
-                .iter()
-                .any(|c| c.name.starts_with("command_"))
-        });
-        let recovered = record
-            .pending_command
-            .as_ref()
-            .filter(|_| waits_on_command)
-            .filter(|p| now - p.intent_at >= to_chrono(self.config.command_grace))
-            .and_then(|p| p.command_id.clone());
-        if let Some(command_id) = recovered {
-            match self
-                .aws
-                .ssm
-                .get_command_invocation(&command_id, ident)
-                .await
-            {
-                Ok(invocation) => match CommandStatus::parse(&invocation.status) {
-                    Ok(status) if status.is_terminal() => {
-                        tracing::info!(instance = ident, command = %command_id, %status, "recovered a lost SSM status event");
-                        let stimulus = Stimulus::Command(CommandEvent {
-                            kind: CommandEventKind::Invocation,
-                            command_id: command_id.clone(),
-                            instance_ids: vec![ident.to_string()],
-                            status,
-                            document_name: None,
-                            parameters: None,
-                        });
-                        let id = format!("recovered:{command_id}:{status}");
-                        let step = self.process_instance(ident, &id, &stimulus, ctx).await?;
-                        merge(&mut outcome, step);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(instance = ident, error = %e, "unexpected invocation status")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(instance = ident, command = %command_id, error = %e, "failed to ask for a late command's status");
-                }
             }
         }
 

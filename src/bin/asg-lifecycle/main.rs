@@ -2,6 +2,7 @@
 
 mod graph;
 mod invoke;
+mod simulate;
 mod source;
 mod status;
 mod table;
@@ -40,6 +41,8 @@ enum Command {
     Wait(wait::Args),
     /// List the records, then follow every change from a resume token.
     Watch(watch::Args),
+    /// Simulate a group under faults with the real handler; check the invariants.
+    Simulate(simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status::run(&args).await,
             Command::Wait(args) => wait::run(&args).await,
             Command::Watch(args) => watch::run(&args).await,
+            Command::Simulate(args) => simulate::run(&args),
         }
     })
 }

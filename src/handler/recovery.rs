@@ -1,0 +1,84 @@
+//! The sweep's recovery of a lost SSM status event: `GetCommandInvocation` for the command a
+//! record waits on.
+//!
+//! A status event can be lost, or arrive before the handler recorded the command's id (a crash
+//! between `SendCommand` and the write, a very short command): either way the record waits for an
+//! event that will never come. The sweep asks SSM instead, and when the command has ended it
+//! steps the record with a synthetic status event whose id is stable (`recovered:ID:STATUS`), so
+//! that two sweeps recovering the same status are deduplicated like any redelivery.
+
+use chrono::Duration;
+
+use super::LifecycleHandler;
+use crate::event::{CommandEvent, CommandEventKind, CommandStatus, Stimulus};
+use crate::machine::Decision;
+use crate::record::InstanceRecord;
+
+impl LifecycleHandler {
+    /// For a scheduled stimulus and a record waiting on a sent command older than the intent
+    /// lease (its status event is presumed lost): the command's final status as a synthetic
+    /// event `(id, stimulus)`, or `None` when it is still running or SSM could not be asked (the
+    /// next sweep asks again).
+    pub(super) async fn recover_command_status(
+        &self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+    ) -> Option<(String, Stimulus)> {
+        if !matches!(stimulus, Stimulus::Scheduled(_)) || record.in_flight.is_some() {
+            return None;
+        }
+        let pending = record.pending_command.as_ref()?;
+        let command_id = pending.command_id.as_deref()?;
+        // Only a record the machine would move on a command status waits for one; a stable
+        // record still naming its last command does not.
+        let synthetic = |status| {
+            Stimulus::Command(CommandEvent {
+                kind: CommandEventKind::Invocation,
+                command_id: command_id.to_string(),
+                instance_ids: vec![record.ident.clone()],
+                status,
+                document_name: None,
+                parameters: None,
+            })
+        };
+        let waits = [
+            CommandStatus::Success,
+            CommandStatus::Failed,
+            CommandStatus::TimedOut,
+        ]
+        .into_iter()
+        .any(|status| {
+            !matches!(
+                self.machine.step(record, &synthetic(status)),
+                Decision::Stay { .. }
+            )
+        });
+        if !waits {
+            return None;
+        }
+        let lease = Duration::from_std(self.config.intent_lease).unwrap_or_default();
+        if self.clock.now() - pending.intent_at < lease {
+            return None;
+        }
+        let invocation = match self
+            .aws
+            .ssm
+            .get_command_invocation(command_id, &record.ident)
+            .await
+        {
+            Ok(invocation) => invocation,
+            Err(e) => {
+                tracing::warn!(instance = %record.ident, command = command_id, error = %e, "failed to ask SSM for a command's status; the next sweep asks again");
+                return None;
+            }
+        };
+        let status = CommandStatus::parse(&invocation.status)
+            .ok()
+            .filter(|s| s.is_terminal())?;
+        tracing::info!(instance = %record.ident, command = command_id, %status, "recovered a command status the events did not bring");
+        Some((
+            format!("recovered:{command_id}:{status}"),
+            synthetic(status),
+        ))
+    }
+}

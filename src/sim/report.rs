@@ -1,0 +1,209 @@
+//! What a simulation reports: outcomes, latencies, AWS and store costs, faults injected and
+//! invariant violations. Everything but `wall_ms` is a function of the seed and the settings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::invariants::Violation;
+
+/// Counts of what the delivery and handler faults did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FaultCounts {
+    /// Invocations run (each delivery and each retry).
+    pub invocations: u64,
+    /// Extra copies of events delivered.
+    pub duplicated: u64,
+    /// Events held back so that later ones overtook them.
+    pub delayed: u64,
+    /// SSM notifications and sweep ticks lost.
+    pub dropped: u64,
+    /// Invocations run overlapped with another for the same instance.
+    pub overlapped: u64,
+    /// Invocations retried after a crash or a retryable error.
+    pub retried: u64,
+    /// Invocations that died at a random point.
+    pub crashes: u64,
+    /// Throttling and 5xx answers injected (AWS and store).
+    pub injected_errors: u64,
+    /// Messages the handler rejected as non-retryable.
+    pub rejected: u64,
+    /// Sweeps run.
+    pub sweeps: u64,
+}
+
+/// The report of one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Instances launched.
+    pub instances: usize,
+    /// The fault level.
+    pub faults: String,
+    /// Instances in service and in a stable state at the end.
+    pub ready: usize,
+    /// Instances that reached a terminal state outside the failure path.
+    pub terminated: usize,
+    /// Instances that reached a terminal state through the failure path.
+    pub abandoned: usize,
+    /// Instances in neither (cloud-init never finished, or stuck: see the violations).
+    pub failed: usize,
+    /// Of the failed, those whose cloud-init never finished (their launch hook timed out).
+    pub never_initialized: usize,
+    /// Lifecycle actions (launches and terminations).
+    pub lifecycles: usize,
+    /// Invariant violations (the first ones in full; see `violation_count`).
+    pub violations: Vec<Violation>,
+    /// How many violations there were.
+    pub violation_count: u64,
+    /// AWS calls by operation.
+    pub aws_calls: BTreeMap<String, u64>,
+    /// AWS calls per lifecycle action, by operation.
+    pub aws_calls_per_lifecycle: BTreeMap<String, f64>,
+    /// Transitions written.
+    pub transitions: u64,
+    /// Store reads (gets and queries).
+    pub store_reads: u64,
+    /// Store writes (handler commits and cloud-init updates).
+    pub store_writes: u64,
+    /// Store requests per transition written.
+    pub store_requests_per_transition: f64,
+    /// Launch to a stable state, median, simulated seconds.
+    pub time_to_ready_p50_s: f64,
+    /// Launch to a stable state, 99th percentile, simulated seconds.
+    pub time_to_ready_p99_s: f64,
+    /// What the faults did.
+    pub fault_counts: FaultCounts,
+    /// When faults stopped, simulated seconds.
+    pub faults_stopped_at_s: f64,
+    /// Every instance must settle within this many simulated seconds of its last lifecycle
+    /// action starting (or of faults stopping, whichever is later).
+    pub settle_bound_s: f64,
+    /// Simulated duration of the run, seconds.
+    pub simulated_s: f64,
+    /// Wall time of the run, milliseconds (the only field that differs between equal runs).
+    pub wall_ms: u64,
+}
+
+impl Report {
+    /// The report without its wall time: equal for equal seeds and settings.
+    #[must_use]
+    pub fn deterministic(&self) -> Self {
+        Self {
+            wall_ms: 0,
+            ..self.clone()
+        }
+    }
+
+    /// True when no invariant was violated.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.violation_count == 0
+    }
+
+    /// The human form.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let f = &self.fault_counts;
+        let _ = writeln!(
+            out,
+            "simulated {} instances, seed {}, faults {}: {:.0} s simulated in {} ms",
+            self.instances, self.seed, self.faults, self.simulated_s, self.wall_ms
+        );
+        let _ = writeln!(
+            out,
+            "  lifecycles      {} (ready {}, terminated {}, abandoned {}, failed {} of which {} never initialized)",
+            self.lifecycles,
+            self.ready,
+            self.terminated,
+            self.abandoned,
+            self.failed,
+            self.never_initialized
+        );
+        let _ = writeln!(
+            out,
+            "  time to ready   p50 {:.1} s, p99 {:.1} s (simulated)",
+            self.time_to_ready_p50_s, self.time_to_ready_p99_s
+        );
+        let _ = writeln!(
+            out,
+            "  store           {} transitions, {} reads, {} writes: {:.2} requests per transition",
+            self.transitions,
+            self.store_reads,
+            self.store_writes,
+            self.store_requests_per_transition
+        );
+        let _ = writeln!(out, "  AWS calls per lifecycle");
+        for (operation, per) in &self.aws_calls_per_lifecycle {
+            let _ = writeln!(
+                out,
+                "    {operation:<32} {per:>6.2}  ({} calls)",
+                self.aws_calls.get(operation).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  faults          {} invocations, {} retried, {} crashed, {} overlapped; events {} duplicated, {} delayed, {} dropped; {} errors injected; {} rejected; {} sweeps",
+            f.invocations,
+            f.retried,
+            f.crashes,
+            f.overlapped,
+            f.duplicated,
+            f.delayed,
+            f.dropped,
+            f.injected_errors,
+            f.rejected,
+            f.sweeps
+        );
+        let _ = writeln!(
+            out,
+            "  settling        faults stopped at {:.0} s; bound {:.0} s after the last lifecycle action",
+            self.faults_stopped_at_s, self.settle_bound_s
+        );
+        let _ = writeln!(out, "  violations      {}", self.violation_count);
+        for v in &self.violations {
+            let _ = writeln!(out, "    {} at {}: {}", v.instance, v.at, v.message);
+            for line in &v.trail {
+                let _ = writeln!(out, "        {line}");
+            }
+        }
+        out
+    }
+}
+
+/// The `q`-quantile (0..=1) of sorted values, nearest rank; 0 when empty.
+#[must_use]
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Rounds to three decimals, so that reports print and compare stably.
+#[must_use]
+pub fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!((quantile(&values, 0.5) - 50.0).abs() < f64::EPSILON);
+        assert!((quantile(&values, 0.99) - 99.0).abs() < f64::EPSILON);
+        assert!(quantile(&[], 0.5).abs() < f64::EPSILON);
+    }
+}
