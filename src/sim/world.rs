@@ -237,7 +237,7 @@ impl Shared {
         let checker = Checker::new(&machine);
         Self {
             clock: Arc::new(SimClock::new()),
-            memory: Arc::new(MemoryStore::new()),
+            memory: Arc::new(MemoryStore::without_change_log()),
             machine,
             state: Mutex::new(WorldState {
                 // A stream apart from the scenario's, so that fault draws do not shift it.

@@ -344,7 +344,7 @@ impl Task for SendCommandTask {
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
         let input = Self::build(ctx, args).map_err(|m| fail(m, false))?;
-        if command_id.is_none() {
+        if command_id.is_none() && !ctx.intent_fresh {
             command_id = ctx
                 .aws
                 .ssm
