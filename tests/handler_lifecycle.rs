@@ -409,3 +409,25 @@ async fn a_command_event_for_several_instances_processes_each_even_if_one_is_unk
     assert_eq!(outcomes[1].outcome, OutcomeKind::Advanced);
     assert_eq!(h.state(I).await, "updating_dns");
 }
+
+#[tokio::test]
+async fn a_terminate_event_before_the_lifecycle_started_completes_the_hook_at_once() {
+    let h = Harness::example();
+    // No record at all: cloud-init never registered.
+    let outcome = h.deliver_ok(&terminate("i-never", "term-0")).await;
+    assert_eq!(outcome.outcome, OutcomeKind::NoOp);
+    assert_eq!(h.operations(), ["CompleteLifecycleAction"]);
+    assert!(h.store.all().is_empty(), "nothing is created for it");
+    // A record still pending (cloud-init never finished) leaves the active index.
+    h.register(I, "new").await;
+    h.deliver_ok(&launch(I, "launch-1")).await;
+    h.deliver_ok(&terminate(I, "term-1")).await;
+    let record = h.record(I).await;
+    assert!(record.active_group.is_none() && record.expires_at.is_some());
+    assert!(record.lifecycle_action.is_none());
+    let last = h.aws.calls().pop().unwrap();
+    assert_eq!(
+        (last.operation, last.input["result"].as_str()),
+        ("CompleteLifecycleAction", Some("CONTINUE"))
+    );
+}

@@ -94,6 +94,13 @@ impl LifecycleHandler {
         let mut record = match found {
             Some(r) if !graph.is_pending(r.state()) => r,
             existing => match stimulus {
+                Stimulus::Lifecycle(event)
+                    if event.transition == LifecycleTransition::Terminating =>
+                {
+                    self.let_unstarted_instance_go(ident, existing, event, outcome)
+                        .await?;
+                    return Ok(());
+                }
                 Stimulus::Lifecycle(event) => match self.wait_for_initial(ident, ctx).await? {
                     Ok(r) => r,
                     Err(last) => {
@@ -198,6 +205,69 @@ impl LifecycleHandler {
                 Ok(Err(self.store.get(ident).await?))
             }
         }
+    }
+
+    /// A terminate action for an instance whose lifecycle never started (no record, or cloud-init
+    /// never finished): there is nothing to drain, so the hook is completed with `CONTINUE` at
+    /// once rather than left to time out, and the record (if any) leaves the active index.
+    async fn let_unstarted_instance_go(
+        &self,
+        ident: &str,
+        record: Option<InstanceRecord>,
+        event: &LifecycleEvent,
+        outcome: &mut Outcome,
+    ) -> Result<(), HandlerError> {
+        let state = record
+            .as_ref()
+            .map(|r| r.state().to_string())
+            .unwrap_or_default();
+        outcome.from = Some(state.clone());
+        outcome.to = Some(state);
+        let input = crate::aws::CompleteLifecycleAction {
+            group: event.group.clone(),
+            hook: event.hook.clone(),
+            token: event.token.clone(),
+            instance_id: ident.to_string(),
+            result: "CONTINUE".into(),
+        };
+        match self.aws.autoscaling.complete_lifecycle_action(&input).await {
+            Ok(()) => {}
+            Err(e) if e.kind == crate::aws::AwsErrorKind::NoActiveLifecycleAction => {}
+            Err(e) => {
+                return Err(HandlerError::TaskRetryable {
+                    ident: ident.to_string(),
+                    source: crate::tasks::TaskError {
+                        task: "complete_lifecycle_action".into(),
+                        message: e.to_string(),
+                        retryable: e.is_retryable(),
+                    },
+                });
+            }
+        }
+        outcome.effects.push(crate::aws::Effect {
+            service: "autoscaling".into(),
+            operation: "CompleteLifecycleAction".into(),
+            details: json!({"group": input.group, "hook": input.hook, "instance_id": ident, "result": "CONTINUE"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        });
+        outcome.reason = Some(
+            "terminating before its lifecycle started: nothing to drain, the hook is completed"
+                .into(),
+        );
+        if let Some(record) = record {
+            let now = self.clock.now();
+            let mut commit = Commit::expecting(&record, now);
+            commit.lifecycle_action = Change::Clear;
+            commit.last_error = Change::Set("terminated before cloud-init finished".into());
+            let ttl = chrono::Duration::from_std(self.config.terminal_ttl).unwrap_or_default();
+            commit.activity = Activity::Inactive {
+                expires_at: (now + ttl).timestamp(),
+            };
+            self.store.commit(&commit).await?;
+        }
+        Ok(())
     }
 
     /// Records the lifecycle action on a record that is missing or pending, so that the sweep
