@@ -20,10 +20,11 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
-step "starting moto_server on loopback"
+step "starting moto_server (serialized) on loopback"
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 log="$root/target/moto_server.log"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# Requests one at a time: DynamoDB's conditional writes are atomic, moto's threaded ones are not.
+"$venv/bin/python" scripts/moto_server_serial.py 127.0.0.1 "$port" >"$log" 2>&1 &
 moto_pid=$!
 cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
 trap cleanup EXIT

@@ -48,8 +48,14 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
     );
     assert_eq!(
         h.operations(),
-        ["SendCommand", "SendCommand", "CompleteLifecycleAction"],
-        "fresh intents need no ListCommands"
+        [
+            "ListCommands",
+            "SendCommand",
+            "ListCommands",
+            "SendCommand",
+            "CompleteLifecycleAction"
+        ],
+        "every send is preceded by a look for an earlier one"
     );
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.input["result"], "CONTINUE");

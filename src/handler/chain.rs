@@ -44,9 +44,6 @@ struct Chain<'a> {
     wrote: bool,
     /// The attempt whose SSM intent this chain wrote itself.
     own_intent: Option<String>,
-    /// The attempt whose intent this chain created (no earlier invocation can have sent its
-    /// command, so there is nothing to look for before sending).
-    fresh_intent: Option<String>,
 }
 
 impl LifecycleHandler {
@@ -361,7 +358,6 @@ impl LifecycleHandler {
             failure_mode: graph.failure_path().contains(record.state()),
             wrote: false,
             own_intent: None,
-            fresh_intent: None,
         };
         if let Stimulus::Lifecycle(event) = stimulus {
             // A late launch event must not replace a terminate action the record holds: the
@@ -604,7 +600,6 @@ impl LifecycleHandler {
                 now: self.clock.now(),
                 effects: Vec::new(),
                 changes: RecordChanges::default(),
-                intent_fresh: chain.fresh_intent.as_deref() == Some(attempt_id),
             };
             let result = task.run(&mut ctx, &call.args).await;
             let (effects, task_changes) = (ctx.effects, ctx.changes);
@@ -833,7 +828,6 @@ impl LifecycleHandler {
                     commit.activity = self.activity_for(record.state(), record, chain);
                     *record = self.store.commit(&commit).await?;
                     chain.own_intent = Some(attempt_id.to_string());
-                    chain.fresh_intent = Some(attempt_id.to_string());
                     chain.wrote = true;
                 }
             }
@@ -875,7 +869,6 @@ impl LifecycleHandler {
         {
             changes.pending_command = Some(Some(self.intent(attempt_id, &trigger.name)));
             chain.own_intent = Some(attempt_id.to_string());
-            chain.fresh_intent = Some(attempt_id.to_string());
         }
         let internal = transition.dest.is_none();
         // An internal transition ends the chain: stepping again with the same stimulus from the

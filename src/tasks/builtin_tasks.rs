@@ -344,7 +344,9 @@ impl Task for SendCommandTask {
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
         let input = Self::build(ctx, args).map_err(|m| fail(m, false))?;
-        if command_id.is_none() && !ctx.intent_fresh {
+        // Always look before sending, even for an intent this invocation just wrote: one
+        // ListCommands is cheap insurance should two writers ever both believe they won.
+        if command_id.is_none() {
             command_id = ctx
                 .aws
                 .ssm

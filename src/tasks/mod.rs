@@ -113,9 +113,6 @@ pub struct TaskContext<'a> {
     pub effects: Vec<Effect>,
     /// Record changes to persist.
     pub changes: RecordChanges,
-    /// True when this invocation created the attempt's intent itself: no earlier attempt can
-    /// have sent its command, so a task need not look for one.
-    pub intent_fresh: bool,
 }
 
 /// A task failed.
