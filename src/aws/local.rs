@@ -99,6 +99,27 @@ impl LocalAws {
     }
 }
 
+/// A lifecycle action's identity: group, hook, and the token (or the instance without one).
+fn action_key(
+    group: &str,
+    hook: &str,
+    token: Option<&String>,
+    instance_id: &str,
+) -> (String, String, String) {
+    let id = token.map_or(instance_id, String::as_str);
+    (group.to_string(), hook.to_string(), id.to_string())
+}
+
+/// What Auto Scaling answers for an action already completed or timed out.
+fn no_active_action(operation: &str) -> AwsError {
+    AwsError {
+        operation: operation.into(),
+        kind: AwsErrorKind::NoActiveLifecycleAction,
+        code: "ValidationError".into(),
+        message: "No active Lifecycle Action found with token".into(),
+    }
+}
+
 #[async_trait]
 impl AutoScalingApi for LocalAws {
     async fn complete_lifecycle_action(
@@ -111,23 +132,16 @@ impl AutoScalingApi for LocalAws {
             operation: "CompleteLifecycleAction",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = (
-            input.group.clone(),
-            input.hook.clone(),
-            input
-                .token
-                .clone()
-                .unwrap_or_else(|| input.instance_id.clone()),
+        let key = action_key(
+            &input.group,
+            &input.hook,
+            input.token.as_ref(),
+            &input.instance_id,
         );
         if state.completed.insert(key) {
             Ok(())
         } else {
-            Err(AwsError {
-                operation: "CompleteLifecycleAction".into(),
-                kind: AwsErrorKind::NoActiveLifecycleAction,
-                code: "ValidationError".into(),
-                message: "No active Lifecycle Action found with token".into(),
-            })
+            Err(no_active_action("CompleteLifecycleAction"))
         }
     }
 
@@ -141,21 +155,14 @@ impl AutoScalingApi for LocalAws {
             operation: "RecordLifecycleActionHeartbeat",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = (
-            input.group.clone(),
-            input.hook.clone(),
-            input
-                .token
-                .clone()
-                .unwrap_or_else(|| input.instance_id.clone()),
+        let key = action_key(
+            &input.group,
+            &input.hook,
+            input.token.as_ref(),
+            &input.instance_id,
         );
         if state.completed.contains(&key) {
-            return Err(AwsError {
-                operation: "RecordLifecycleActionHeartbeat".into(),
-                kind: AwsErrorKind::NoActiveLifecycleAction,
-                code: "ValidationError".into(),
-                message: "No active Lifecycle Action found with token".into(),
-            });
+            return Err(no_active_action("RecordLifecycleActionHeartbeat"));
         }
         Ok(())
     }
