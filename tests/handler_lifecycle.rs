@@ -4,7 +4,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
@@ -13,7 +12,7 @@ use asg_lifecycle::handler::{
 };
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::store::{MemoryStore, StateStore};
-use support::{CrashingStore, FailingStore, Harness, command, launch, scheduled, terminate};
+use support::{Crash, FaultyStore, Harness, command, launch, scheduled, terminate};
 
 const I: &str = "i-0abc";
 
@@ -229,11 +228,7 @@ async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing
 async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
     let memory = Arc::new(MemoryStore::new());
     let aws = Arc::new(LocalAws::new());
-    let crashing = Arc::new(CrashingStore {
-        inner: memory.clone(),
-        crash_on_commit: vec![1],
-        commits: AtomicUsize::new(0),
-    });
+    let crashing = FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]);
     let clock = Arc::new(support::ManualClock::new());
     let handler = LifecycleHandler::new(
         Arc::new(Machine::example()),
@@ -292,11 +287,7 @@ async fn crash_after_send_command_before_the_write_sends_no_second_command() {
     let memory = Arc::new(MemoryStore::new());
     let aws = Arc::new(LocalAws::new());
     // Commit 1: the transition with the intent. Commit 2 (the command id) never happens.
-    let failing = Arc::new(FailingStore {
-        inner: memory.clone(),
-        fail_on_commit: vec![2],
-        commits: AtomicUsize::new(0),
-    });
+    let failing = FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]);
     let config = HandlerConfig {
         intent_lease: Duration::ZERO,
         ..HandlerConfig::default()

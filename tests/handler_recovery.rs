@@ -4,7 +4,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, AwsError, CommandInvocation, LocalAws, SendCommand, SsmApi};
@@ -12,7 +11,7 @@ use asg_lifecycle::handler::{HandlerConfig, HandlerError, InvocationContext, Lif
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::store::{MemoryStore, StateStore};
 use async_trait::async_trait;
-use support::{CrashingStore, FailingStore, ManualClock, command, launch, scheduled};
+use support::{Crash, FaultyStore, ManualClock, command, launch, scheduled};
 
 const I: &str = "i-0abc";
 
@@ -59,11 +58,7 @@ async fn two_invocations_taking_over_an_expired_intent_send_one_command() {
     let clock = Arc::new(ManualClock::new());
     registered(&memory).await;
     // The first invocation writes the transition with the intent, then dies.
-    let crashing = Arc::new(CrashingStore {
-        inner: memory.clone(),
-        crash_on_commit: vec![1],
-        commits: AtomicUsize::new(0),
-    });
+    let crashing = FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]);
     let first = LifecycleHandler::new(
         Arc::new(Machine::example()),
         crashing,
@@ -114,11 +109,7 @@ async fn the_sweep_recovers_a_command_status_whose_events_passed_before_its_id_w
     let clock = Arc::new(ManualClock::new());
     registered(&memory).await;
     // SendCommand went through, the write of its id did not.
-    let failing = Arc::new(FailingStore {
-        inner: memory.clone(),
-        fail_on_commit: vec![2],
-        commits: AtomicUsize::new(0),
-    });
+    let failing = FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]);
     let config = HandlerConfig {
         initial_wait: Duration::ZERO,
         ..HandlerConfig::default()

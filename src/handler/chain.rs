@@ -19,6 +19,10 @@ use serde_json::json;
 
 use crate::waiter::{Registry, StoreGetItem, WaitOptions, Waiter};
 
+/// The built-in `RecordReachedStatus` waiter, parsed once per process rather than per wait.
+static RECORD_REACHED_STATUS: std::sync::LazyLock<Option<crate::waiter::WaiterConfig>> =
+    std::sync::LazyLock::new(|| Registry::builtin().config("RecordReachedStatus").cloned());
+
 /// How a phase of tasks ended.
 #[allow(
     clippy::large_enum_variant,
@@ -173,7 +177,7 @@ impl LifecycleHandler {
         if budget.is_zero() {
             return Ok(Err(None));
         }
-        let Some(config) = Registry::builtin().config("RecordReachedStatus").cloned() else {
+        let Some(config) = RECORD_REACHED_STATUS.clone() else {
             return Ok(Err(None));
         };
         let waiter = Waiter::new(config, Arc::new(StoreGetItem::new(self.store.clone())));
@@ -355,7 +359,7 @@ impl LifecycleHandler {
             stimulus,
             carry: RecordChanges::default(),
             group: None,
-            failure_mode: graph.failure_path().contains(record.state()),
+            failure_mode: self.machine.is_on_failure_path(record.state()),
             wrote: false,
             own_intent: None,
         };

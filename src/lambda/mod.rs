@@ -3,7 +3,10 @@
 //! ```no_run
 //! # struct MyModel;
 //! # impl asg_lifecycle::Model for MyModel {
-//! #     fn transitions(&self) -> asg_lifecycle::machine::ModelSpec { unimplemented!() }
+//! #     fn transitions(&self) -> asg_lifecycle::machine::ModelSpec {
+//! #         let text = asg_lifecycle::machine::EXAMPLE_MODEL;
+//! #         asg_lifecycle::machine::parse_model("model.yaml", text).expect("a valid model")
+//! #     }
 //! # }
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_runtime::Error> {

@@ -45,6 +45,8 @@ use crate::tasks::Registry;
 pub struct Machine {
     graph: Arc<Graph>,
     registry: Registry,
+    /// States reachable from the failure state, computed once.
+    failure_path: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -70,6 +72,7 @@ impl Machine {
         }
         let graph = validate(&model.transitions(), &registry)?;
         Ok(Self {
+            failure_path: Arc::new(graph.failure_path()),
             graph: Arc::new(graph),
             registry,
         })
@@ -97,6 +100,12 @@ impl Machine {
     #[must_use]
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// True for the failure state and the states reachable from it (failure handling).
+    #[must_use]
+    pub fn is_on_failure_path(&self, state: &str) -> bool {
+        self.failure_path.contains(state)
     }
 
     /// The conditions and tasks.

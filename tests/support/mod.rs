@@ -177,64 +177,50 @@ impl asg_lifecycle::handler::Clock for ManualClock {
     }
 }
 
-/// A store whose chosen commits fail without writing (a crash before the write).
-pub struct FailingStore {
+/// When a simulated crash strikes, relative to a commit's write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// The commit fails without writing.
+    BeforeWrite,
+    /// The commit writes, then the caller sees an error (its process died after the write).
+    AfterWrite,
+}
+
+/// A store whose chosen commits (counted from 1) crash before or after their write.
+pub struct FaultyStore {
     pub inner: Arc<MemoryStore>,
-    pub fail_on_commit: Vec<usize>,
+    pub crash: Crash,
+    pub on_commits: Vec<usize>,
     pub commits: AtomicUsize,
 }
 
+impl FaultyStore {
+    pub fn new(inner: Arc<MemoryStore>, crash: Crash, on_commits: &[usize]) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            crash,
+            on_commits: on_commits.to_vec(),
+            commits: AtomicUsize::new(0),
+        })
+    }
+}
+
 #[async_trait]
-impl StateStore for FailingStore {
+impl StateStore for FaultyStore {
     async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>, StoreError> {
         self.inner.get(ident).await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord, StoreError> {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_on_commit.contains(&n) {
+        let strikes = self.on_commits.contains(&n);
+        if strikes && self.crash == Crash::BeforeWrite {
             return Err(StoreError::Unavailable {
                 message: format!("simulated crash before commit {n}"),
             });
         }
-        self.inner.commit(commit).await
-    }
-
-    async fn query_active(
-        &self,
-        group: Option<&str>,
-        start: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.query_active(group, start, limit).await
-    }
-
-    async fn cloud_init_update(
-        &self,
-        ident: &str,
-        attributes: &Map<String, Value>,
-    ) -> Result<(), StoreError> {
-        self.inner.cloud_init_update(ident, attributes).await
-    }
-}
-
-/// A store that "crashes" (answers an error after the write went through) on chosen commits.
-pub struct CrashingStore {
-    pub inner: Arc<MemoryStore>,
-    pub crash_on_commit: Vec<usize>,
-    pub commits: AtomicUsize,
-}
-
-#[async_trait]
-impl StateStore for CrashingStore {
-    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        self.inner.get(ident).await
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord, StoreError> {
-        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let written = self.inner.commit(commit).await?;
-        if self.crash_on_commit.contains(&n) {
+        if strikes {
             return Err(StoreError::Unavailable {
                 message: format!("simulated crash after commit {n}"),
             });
