@@ -10,8 +10,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "python tools (moto[server], cfn-lint) in target/pyenv"
 venv="$root/target/pyenv"
@@ -45,8 +45,8 @@ echo "moto_server at $MOTO_ENDPOINT"
 
 step "cargo test (unit, integration, examples, doc tests)"
 results="$root/target/test-results.log"
-cargo test --all-targets --quiet 2>&1 | tee "$results"
-cargo test --doc --quiet 2>&1 | tee -a "$results"
+cargo test --workspace --all-targets --quiet 2>&1 | tee "$results"
+cargo test --workspace --doc --quiet 2>&1 | tee -a "$results"
 
 step "validate every model under transitions/"
 cargo run --quiet --bin asg-lifecycle -- validate transitions/*.yaml

@@ -1,0 +1,323 @@
+//! [`DynamoStore`]: the [`StateStore`] on one DynamoDB table (see [`crate::table`]).
+//!
+//! # Guarantees
+//! - Reads are consistent (`GetItem` with `ConsistentRead`).
+//! - Every [`Commit`] is one conditional `UpdateItem` (expected `ItemStatus`, expected `Version`
+//!   or its absence, event id not in `RecentEvents`); a failed condition is
+//!   [`StoreError::Conflict`], never an overwrite.
+//! - Only the attributes a commit names are written: what cloud-init stored stays.
+//! - Active records are listed with `Query` on the sparse `active-index`, never with `Scan`.
+//! - Throttling, 5xx answers, timeouts and broken connections are retried ([`RetryPolicy`]),
+//!   then surface as [`StoreError::Unavailable`]; everything else is [`StoreError::Other`].
+//!
+//! # Assumptions
+//! - Cloud-init writes with `update-item` (merge), never `put-item`: see `docs/cloud-init.md`.
+//! - The active index is eventually consistent (a GSI): a record that just changed may show up
+//!   in its old form or not yet; the sweep reloads every record it handles.
+
+mod item;
+mod retry;
+mod update;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde_json::{Map, Value};
+
+pub use item::{Item, from_attribute, item_to_json, json_to_item, record_from_item, to_attribute};
+pub use retry::RetryPolicy;
+
+use crate::table::ACTIVE_INDEX;
+use asg_lifecycle::record::{InstanceRecord, attr};
+use asg_lifecycle::store::{BaseLists, Commit, Page, Result, StateStore, StoreError};
+
+/// The group value of active records whose group is not known yet.
+const UNKNOWN_GROUP: &str = "-";
+/// Separates the group from the `Ident` in a page token of a query over several groups.
+const TOKEN_SEPARATOR: char = '\t';
+
+/// A DynamoDB client configuration for the store: region and endpoint as given (else from the
+/// environment), and the SDK's own retries off, since [`DynamoStore`] retries itself.
+///
+/// Add interceptors to the builder before `build()` if needed.
+pub async fn client_config(
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+) -> aws_sdk_dynamodb::config::Builder {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    aws_sdk_dynamodb::config::Builder::from(&loader.load().await)
+}
+
+/// Instance records in one DynamoDB table with partition key `Ident`.
+///
+/// # Example
+/// ```no_run
+/// # async fn example() {
+/// use asg_lifecycle_aws::{DynamoStore, dynamo};
+/// let client = aws_sdk_dynamodb::Client::from_conf(dynamo::client_config(None, None).await.build());
+/// let store = DynamoStore::new(client, "asg-lifecycle").with_groups(["web-asg"]);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    groups: Vec<String>,
+    retry: RetryPolicy,
+}
+
+impl DynamoStore {
+    /// A store on a table, with the default [`RetryPolicy`] and no known groups.
+    #[must_use]
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            groups: Vec::new(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A store built from the environment's credentials, with an optional endpoint (DynamoDB
+    /// Local, moto) and region.
+    pub async fn connect(
+        table: impl Into<String>,
+        endpoint_url: Option<&str>,
+        region: Option<&str>,
+    ) -> Self {
+        let config = client_config(endpoint_url, region).await.build();
+        Self::new(Client::from_conf(config), table)
+    }
+
+    /// The Auto Scaling groups whose active records [`StateStore::query_active`] lists when no
+    /// group is given (the sweep). The index is partitioned by group, so listing every group
+    /// without a `Scan` needs their names; records of an unknown group (`-`) are always listed.
+    #[must_use]
+    pub fn with_groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The client.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(ident: &str) -> (String, AttributeValue) {
+        (
+            attr::IDENT.to_string(),
+            AttributeValue::S(ident.to_string()),
+        )
+    }
+
+    /// One page of one group's active records, starting after `start`.
+    async fn query_group(
+        &self,
+        group: &str,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<InstanceRecord>, Option<String>)> {
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        let start_key = start.map(|ident| {
+            Item::from([
+                Self::key(ident),
+                (
+                    attr::ACTIVE_GROUP.to_string(),
+                    AttributeValue::S(group.to_string()),
+                ),
+            ])
+        });
+        let output = retry::retrying(&self.retry, "query", group, || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACTIVE_INDEX)
+                .key_condition_expression("#g = :g")
+                .expression_attribute_names("#g", attr::ACTIVE_GROUP)
+                .expression_attribute_values(":g", AttributeValue::S(group.to_string()))
+                .set_exclusive_start_key(start_key.clone())
+                .limit(limit)
+                .send()
+        })
+        .await?;
+        // One malformed item must not stop the sweep for every record after it: it is logged
+        // and passed over (a direct `get` of it still reports the error).
+        let records = output
+            .items()
+            .iter()
+            .filter_map(|item| match record_from_item(item) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping a malformed record in the active index");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        let next = output
+            .last_evaluated_key()
+            .and_then(|key| key.get(attr::IDENT))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok((records, next))
+    }
+
+    /// Pages through every known group (then `-`), in order; the token is `group\tident`.
+    async fn query_all_groups(&self, start: Option<&str>, limit: usize) -> Result<Page> {
+        let mut groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        if !groups.contains(&UNKNOWN_GROUP) {
+            groups.push(UNKNOWN_GROUP);
+        }
+        let (mut index, mut after) = (0, None::<String>);
+        if let Some(token) = start {
+            let (group, ident) =
+                token
+                    .rsplit_once(TOKEN_SEPARATOR)
+                    .ok_or_else(|| StoreError::Other {
+                        message: format!("malformed page token `{token}`"),
+                    })?;
+            index = groups
+                .iter()
+                .position(|g| *g == group)
+                .ok_or_else(|| StoreError::Other {
+                    message: format!(
+                        "page token names group `{group}`, which this store does not list"
+                    ),
+                })?;
+            after = (!ident.is_empty()).then(|| ident.to_string());
+        }
+        let limit = limit.max(1);
+        let mut page = Page::default();
+        while let Some(group) = groups.get(index) {
+            let (records, next) = self
+                .query_group(group, after.as_deref(), limit - page.records.len())
+                .await?;
+            page.records.extend(records);
+            if let Some(next) = next {
+                page.next = Some(format!("{group}{TOKEN_SEPARATOR}{next}"));
+                return Ok(page);
+            }
+            index += 1;
+            after = None;
+            if page.records.len() >= limit {
+                page.next = groups.get(index).map(|g| format!("{g}{TOKEN_SEPARATOR}"));
+                return Ok(page);
+            }
+        }
+        Ok(page)
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
+        let output = retry::retrying(&self.retry, "get", ident, || {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(ident.to_string()))
+                .consistent_read(true)
+                .send()
+        })
+        .await?;
+        Ok(output.item().map(record_from_item).transpose()?)
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
+        let base = match &commit.base {
+            Some(base) => base.clone(),
+            // Without the lists as read, read them: the Version condition still guards the write.
+            None => self
+                .get(&commit.ident)
+                .await?
+                .map(|r| BaseLists::of(&r))
+                .unwrap_or_default(),
+        };
+        let expression = update::commit_expression(commit, &base);
+        let output = retry::retrying(&self.retry, "commit", &commit.ident, || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(commit.ident.clone()))
+                .set_update_expression(expression.update())
+                .set_condition_expression(expression.condition())
+                .set_expression_attribute_names(Some(expression.names.clone()))
+                .set_expression_attribute_values(Some(expression.values.clone()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+        })
+        .await?;
+        let item = output.attributes().ok_or_else(|| StoreError::Other {
+            message: format!(
+                "commit `{}`: the update returned no attributes",
+                commit.ident
+            ),
+        })?;
+        Ok(record_from_item(item)?)
+    }
+
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        match group {
+            Some(group) => {
+                let (records, next) = self.query_group(group, start, limit).await?;
+                Ok(Page { records, next })
+            }
+            None if self.groups.is_empty() => Err(StoreError::Other {
+                message: "listing active records of every group needs the group names \
+                          (the index is partitioned by group and the table is never scanned): \
+                          configure them or name a group"
+                    .into(),
+            }),
+            None => self.query_all_groups(start, limit).await,
+        }
+    }
+
+    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
+        let expression = update::cloud_init_expression(attributes);
+        let (names, values) = (
+            (!expression.names.is_empty()).then(|| expression.names.clone()),
+            (!expression.values.is_empty()).then(|| expression.values.clone()),
+        );
+        retry::retrying(&self.retry, "cloud-init update", ident, || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(ident.to_string()))
+                .set_update_expression(expression.update())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+}

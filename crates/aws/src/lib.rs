@@ -1,0 +1,33 @@
+//! # asg-lifecycle-aws
+//!
+//! The adapters of asg-lifecycle over the AWS SDK for Rust: each implements a trait of the core
+//! (`asg-lifecycle`), which links no SDK.
+//!
+//! | core trait | adapter |
+//! |---|---|
+//! | `store::StateStore` | [`DynamoStore`] (one table, conditional `UpdateItem` per transition) |
+//! | `watch::ChangeFeed` | [`StreamsFeed`] (the table's DynamoDB Stream) |
+//! | `aws::AutoScalingApi`, `aws::SsmApi` | [`SdkAutoScaling`], [`SdkSsm`] ([`aws_clients`]) |
+//! | `status::GroupMembership` | [`AutoScalingMembership`] |
+//! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
+//!
+//! and [`table`] creates the table the store expects.
+#![warn(missing_docs)]
+
+pub mod dynamo;
+mod membership;
+pub mod sdk;
+mod streams;
+pub mod table;
+mod waiter;
+
+pub use dynamo::{DynamoStore, RetryPolicy};
+pub use membership::AutoScalingMembership;
+pub use sdk::{
+    SdkAutoScaling, SdkSsm, aws_clients, aws_clients_from, aws_clients_from_env, load_sdk_config,
+};
+pub use streams::StreamsFeed;
+pub use waiter::{
+    DescribeAutoScalingInstances, GetCommandInvocation, GetItem, parse_attribute, render_attribute,
+    sdk_operations,
+};

@@ -1,0 +1,125 @@
+//! [`AutoScalingApi`] over `aws_sdk_autoscaling`.
+
+use async_trait::async_trait;
+
+use super::errors::from_sdk_error;
+use asg_lifecycle::aws::{AutoScalingApi, AwsError, CompleteLifecycleAction, LifecycleHeartbeat};
+
+/// Auto Scaling through the AWS SDK.
+///
+/// A lifecycle action is addressed by its token when known, otherwise by the instance id (both
+/// are accepted by the API; the token is preferred because it names one action exactly).
+///
+/// # Errors
+/// Every call maps SDK errors with the crate's classification: "No active Lifecycle Action found"
+/// becomes [`AwsErrorKind::NoActiveLifecycleAction`](asg_lifecycle::aws::AwsErrorKind), throttling and
+/// server faults are retryable, the rest permanent.
+#[derive(Clone, Debug)]
+pub struct SdkAutoScaling {
+    client: aws_sdk_autoscaling::Client,
+}
+
+impl SdkAutoScaling {
+    /// Wraps a client, built once (e.g. by
+    /// [`aws_clients`](crate::aws_clients)).
+    #[must_use]
+    pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
+        Self { client }
+    }
+
+    /// The wrapped client.
+    #[must_use]
+    pub fn client(&self) -> &aws_sdk_autoscaling::Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for SdkAutoScaling {
+    async fn complete_lifecycle_action(
+        &self,
+        input: &CompleteLifecycleAction,
+    ) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&input.group)
+            .lifecycle_hook_name(&input.hook)
+            .lifecycle_action_result(&input.result);
+        let request = match &input.token {
+            Some(token) => request.lifecycle_action_token(token),
+            None => request.instance_id(&input.instance_id),
+        };
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk_error("CompleteLifecycleAction", &e))
+    }
+
+    async fn record_lifecycle_action_heartbeat(
+        &self,
+        input: &LifecycleHeartbeat,
+    ) -> Result<(), AwsError> {
+        let request = self
+            .client
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(&input.group)
+            .lifecycle_hook_name(&input.hook);
+        let request = match &input.token {
+            Some(token) => request.lifecycle_action_token(token),
+            None => request.instance_id(&input.instance_id),
+        };
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk_error("RecordLifecycleActionHeartbeat", &e))
+    }
+
+    async fn heartbeat_timeout(
+        &self,
+        group: &str,
+        hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        let output = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(group)
+            .lifecycle_hook_names(hook)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error("DescribeLifecycleHooks", &e))?;
+        Ok(output
+            .lifecycle_hooks()
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(hook))
+            .and_then(|h| h.heartbeat_timeout())
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(std::time::Duration::from_secs))
+    }
+
+    async fn group_members(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+        let mut members = std::collections::BTreeSet::new();
+        // DescribeAutoScalingInstances takes at most 50 instance ids per call.
+        for chunk in instance_ids.chunks(50) {
+            let output = self
+                .client
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| from_sdk_error("DescribeAutoScalingInstances", &e))?;
+            members.extend(
+                output
+                    .auto_scaling_instances()
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_string)),
+            );
+        }
+        Ok(Some(members))
+    }
+}

@@ -1,0 +1,367 @@
+//! [`ChangeFeed`] over the table's DynamoDB stream (view type `NEW_AND_OLD_IMAGES`).
+//!
+//! `ListStreams` finds the table's newest stream, `DescribeStream` its shards, `GetShardIterator`
+//! opens a position (`LATEST`, `AFTER_SEQUENCE_NUMBER`, or `TRIM_HORIZON` for a bare shard token)
+//! and `GetRecords` reads it. `TrimmedDataAccessException` and `ResourceNotFoundException` (an
+//! expired shard) make a position gone; an `ExpiredIteratorException` (an iterator unused for 15
+//! minutes) is repaired by opening the cursor's token again.
+
+use aws_sdk_dynamodbstreams::Client;
+use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue, OperationType, Record, Shard, ShardIteratorType,
+};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use asg_lifecycle::record::{InstanceRecord, attr};
+use asg_lifecycle::watch::{Change, ChangeFeed, ChangeKind, Cursor, FeedError, ResumeToken};
+
+/// Follows a table's DynamoDB stream.
+#[derive(Debug)]
+pub struct StreamsFeed {
+    client: Client,
+    table: String,
+    stream_arn: OnceCell<String>,
+}
+
+fn classify<E, R>(operation: &str, error: &SdkError<E, R>) -> FeedError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().unwrap_or_default();
+    let message = format!("{operation}: {}", DisplayErrorContext(error));
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            FeedError::Transient { message }
+        }
+        _ if matches!(
+            code,
+            "TrimmedDataAccessException" | "ResourceNotFoundException" | "ExpiredIteratorException"
+        ) =>
+        {
+            FeedError::Gone { message }
+        }
+        _ if matches!(
+            code,
+            "LimitExceededException" | "InternalServerError" | "ThrottlingException"
+        ) || code.contains("Throttl") =>
+        {
+            FeedError::Transient { message }
+        }
+        _ => FeedError::Other { message },
+    }
+}
+
+/// Converts a stream attribute value to the JSON form records are read from.
+fn to_json(value: &AttributeValue) -> Value {
+    let number = |n: &String| {
+        serde_json::from_str::<serde_json::Number>(n)
+            .map_or_else(|_| Value::String(n.clone()), Value::Number)
+    };
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::M(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+        AttributeValue::L(l) => Value::Array(l.iter().map(to_json).collect()),
+        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(ns) => Value::Array(ns.iter().map(number).collect()),
+        AttributeValue::B(b) => {
+            Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect())
+        }
+        AttributeValue::Bs(bs) => Value::Array(
+            bs.iter()
+                .map(|b| Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect()))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// Reads a stream image as a record. Structured handler attributes stored as JSON text are
+/// accepted as well as maps and lists.
+fn to_record(image: &HashMap<String, AttributeValue>) -> Result<InstanceRecord, String> {
+    let mut item: Map<String, Value> = image.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+    for name in [
+        attr::LIFECYCLE_ACTION,
+        attr::PENDING_COMMAND,
+        attr::IN_FLIGHT,
+        attr::RECENT_EVENTS,
+        attr::HISTORY,
+    ] {
+        if let Some(Value::String(text)) = item.get(name)
+            && let Ok(parsed @ (Value::Object(_) | Value::Array(_))) =
+                serde_json::from_str::<Value>(text)
+        {
+            item.insert(name.to_string(), parsed);
+        }
+    }
+    let ident = match item.get(attr::IDENT) {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err("the image has no string `Ident`".into()),
+    };
+    InstanceRecord::from_item(&ident, &item).map_err(|e| e.to_string())
+}
+
+impl StreamsFeed {
+    /// Follows the stream of `table`.
+    #[must_use]
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            stream_arn: OnceCell::new(),
+        }
+    }
+
+    async fn stream_arn(&self) -> Result<&str, FeedError> {
+        self.stream_arn
+            .get_or_try_init(|| async {
+                let output = self
+                    .client
+                    .list_streams()
+                    .table_name(&self.table)
+                    .send()
+                    .await
+                    .map_err(|e| classify("ListStreams", &e))?;
+                // The newest stream: labels are creation timestamps.
+                output
+                    .streams()
+                    .iter()
+                    .max_by(|a, b| a.stream_label().cmp(&b.stream_label()))
+                    .and_then(|s| s.stream_arn().map(str::to_string))
+                    .ok_or_else(|| FeedError::Other {
+                        message: format!("table `{}` has no stream enabled", self.table),
+                    })
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn shards(&self) -> Result<Vec<Shard>, FeedError> {
+        let arn = self.stream_arn().await?;
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .describe_stream()
+                .stream_arn(arn)
+                .set_exclusive_start_shard_id(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("DescribeStream", &e))?;
+            let Some(description) = output.stream_description() else {
+                return Ok(shards);
+            };
+            shards.extend(description.shards().iter().cloned());
+            match description.last_evaluated_shard_id() {
+                Some(last) => start = Some(last.to_string()),
+                None => return Ok(shards),
+            }
+        }
+    }
+
+    async fn iterator(
+        &self,
+        shard: &str,
+        kind: ShardIteratorType,
+        sequence: Option<&str>,
+    ) -> Result<String, FeedError> {
+        let arn = self.stream_arn().await?;
+        let output = self
+            .client
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_sequence_number(sequence.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify("GetShardIterator", &e))?;
+        output
+            .shard_iterator()
+            .map(str::to_string)
+            .ok_or_else(|| FeedError::Transient {
+                message: "GetShardIterator returned no iterator".into(),
+            })
+    }
+
+    fn change(shard: &str, record: &Record) -> Option<Change> {
+        let data = record.dynamodb()?;
+        let sequence = data.sequence_number()?.to_string();
+        let kind = match record.event_name() {
+            Some(OperationType::Insert) => ChangeKind::Insert,
+            Some(OperationType::Remove) => ChangeKind::Remove,
+            _ => ChangeKind::Modify,
+        };
+        let ident = data
+            .keys()
+            .and_then(|k| k.get(attr::IDENT))
+            .map(|v| match v {
+                AttributeValue::S(s) => s.clone(),
+                other => to_json(other).to_string(),
+            })
+            .unwrap_or_default();
+        let mut problem = None;
+        let mut read = |image: Option<&HashMap<String, AttributeValue>>| {
+            image.and_then(|i| to_record(i).map_err(|e| problem = Some(e)).ok())
+        };
+        let old = read(data.old_image());
+        let new = read(data.new_image());
+        Some(Change {
+            token: ResumeToken {
+                shard: shard.to_string(),
+                sequence: Some(sequence),
+            },
+            kind,
+            ident,
+            old,
+            new,
+            problem,
+        })
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for StreamsFeed {
+    async fn open_latest(&self) -> Result<Cursor, FeedError> {
+        let shards = self.shards().await?;
+        let shard = shards
+            .iter()
+            .rev()
+            .find(|s| {
+                s.sequence_number_range()
+                    .is_some_and(|r| r.ending_sequence_number().is_none())
+            })
+            .or(shards.last())
+            .and_then(Shard::shard_id)
+            .ok_or_else(|| FeedError::Transient {
+                message: format!("the stream of `{}` has no shard yet", self.table),
+            })?
+            .to_string();
+        let iterator = self
+            .iterator(&shard, ShardIteratorType::Latest, None)
+            .await?;
+        Ok(Cursor {
+            token: ResumeToken {
+                shard,
+                sequence: None,
+            },
+            iterator: Some(iterator),
+        })
+    }
+
+    async fn open_at(&self, token: &ResumeToken) -> Result<Cursor, FeedError> {
+        let iterator = match &token.sequence {
+            Some(sequence) => {
+                self.iterator(
+                    &token.shard,
+                    ShardIteratorType::AfterSequenceNumber,
+                    Some(sequence),
+                )
+                .await?
+            }
+            None => {
+                self.iterator(&token.shard, ShardIteratorType::TrimHorizon, None)
+                    .await?
+            }
+        };
+        Ok(Cursor {
+            token: token.clone(),
+            iterator: Some(iterator),
+        })
+    }
+
+    async fn read(&self, cursor: &mut Cursor) -> Result<Vec<Change>, FeedError> {
+        let iterator = match cursor.iterator.take() {
+            Some(iterator) => iterator,
+            None => self
+                .open_at(&cursor.token)
+                .await?
+                .iterator
+                .unwrap_or_default(),
+        };
+        let output = match self
+            .client
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(1000)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if e.code() == Some("ExpiredIteratorException") => {
+                // Open the same position again; the next read uses it.
+                cursor.iterator = self.open_at(&cursor.token).await?.iterator;
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                cursor.iterator = Some(iterator);
+                return Err(classify("GetRecords", &e));
+            }
+        };
+        let shard = cursor.token.shard.clone();
+        let changes: Vec<Change> = output
+            .records()
+            .iter()
+            .filter_map(|r| Self::change(&shard, r))
+            .collect();
+        if let Some(last) = changes.last() {
+            cursor.token = last.token.clone();
+        }
+        cursor.iterator = output.next_shard_iterator().map(str::to_string);
+        if cursor.iterator.is_none() && changes.is_empty() {
+            // The shard is closed and read to its end: go on with its child, once it exists.
+            let shards = self.shards().await?;
+            let child = shards
+                .iter()
+                .find(|s| s.parent_shard_id() == Some(shard.as_str()))
+                .and_then(Shard::shard_id);
+            if let Some(child) = child {
+                *cursor = self
+                    .open_at(&ResumeToken {
+                        shard: child.to_string(),
+                        sequence: None,
+                    })
+                    .await?;
+            }
+        }
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_with_nested_maps_or_json_text_read_as_records() {
+        let mut image = HashMap::new();
+        image.insert("Ident".to_string(), AttributeValue::S("i-1".into()));
+        image.insert("ItemStatus".to_string(), AttributeValue::S("ready".into()));
+        image.insert("Version".to_string(), AttributeValue::N("3".into()));
+        image.insert(
+            "RecentEvents".to_string(),
+            AttributeValue::S("[\"e1\"]".into()),
+        );
+        image.insert(
+            "InstanceIp".to_string(),
+            AttributeValue::S("10.0.0.5".into()),
+        );
+        image.insert("Gone".to_string(), AttributeValue::Bool(false));
+        let record = to_record(&image).unwrap();
+        assert_eq!((record.state(), record.version), ("ready", 3));
+        assert_eq!(record.recent_events, ["e1"]);
+        assert_eq!(record.attribute_str("InstanceIp"), Some("10.0.0.5"));
+        image.insert("Version".to_string(), AttributeValue::S("three".into()));
+        assert!(to_record(&image).unwrap_err().contains("Version"));
+    }
+}

@@ -1,0 +1,381 @@
+//! The handler on `DynamoStore` (moto): races, event orderings and request counts.
+
+use crate::moto;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use asg_lifecycle::aws::LocalAws;
+use asg_lifecycle::event::Event;
+use asg_lifecycle::handler::{HandlerError, LifecycleHandler, Outcome, OutcomeKind};
+use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::{Commit, Page, StateStore, StoreError};
+use asg_lifecycle_aws::DynamoStore;
+use async_trait::async_trait;
+use futures::future::join_all;
+use serde_json::{Map, Value, json};
+
+use moto::{attrs, command_event, ctx, handler, lifecycle_event, moto_store, sweep_event};
+
+const GROUP: &str = "web-asg";
+const HANDLERS: usize = 20;
+
+async fn register(store: &DynamoStore, ident: &str, status: &str) {
+    store
+        .cloud_init_update(
+            ident,
+            &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.9"})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn record(store: &DynamoStore, ident: &str) -> InstanceRecord {
+    store.get(ident).await.unwrap().expect("the record exists")
+}
+
+fn calls(local: &LocalAws, operation: &str) -> usize {
+    local
+        .calls()
+        .iter()
+        .filter(|c| c.operation == operation)
+        .count()
+}
+
+/// Runs every (handler, event) pair at once, each on its own task.
+/// Delivers concurrently; a delivery told `Busy` (another one is sending the transition's SSM
+/// command) is delivered again once the burst is over, as Lambda's retry would.
+async fn deliver_concurrently(
+    deliveries: Vec<(LifecycleHandler, Event)>,
+) -> Vec<Result<Vec<Outcome>, HandlerError>> {
+    let tasks = deliveries.into_iter().map(|(handler, event)| {
+        tokio::spawn(async move {
+            let result = handler.handle_event(&event, &ctx()).await;
+            (handler, event, result)
+        })
+    });
+    let mut results = Vec::new();
+    for joined in join_all(tasks).await {
+        let (handler, event, result) = joined.expect("no panic");
+        results.push(match result {
+            Err(HandlerError::Busy { .. }) => handler.handle_event(&event, &ctx()).await,
+            other => other,
+        });
+    }
+    results
+}
+
+/// Every recorded transition continues from the previous one, with increasing versions, and
+/// none was recorded twice.
+fn assert_history_is_one_path(record: &InstanceRecord) {
+    for pair in record.history.windows(2) {
+        assert_eq!(
+            pair[0].to, pair[1].from,
+            "history jumps: {:#?}",
+            record.history
+        );
+        assert!(
+            pair[0].version < pair[1].version,
+            "versions do not grow: {:#?}",
+            record.history
+        );
+    }
+    let mut steps: Vec<_> = record
+        .history
+        .iter()
+        .map(|h| (&h.from, &h.to, &h.trigger))
+        .collect();
+    steps.sort();
+    let before = steps.len();
+    steps.dedup();
+    assert_eq!(
+        steps.len(),
+        before,
+        "a transition was recorded twice: {:#?}",
+        record.history
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_handlers_delivering_the_same_launch_event_fire_join_once() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    register(&store, "i-race", "finished_cloud_init").await;
+    let local = Arc::new(LocalAws::new());
+    let event = lifecycle_event("launch-1", "i-race", GROUP, true);
+    let deliveries = (0..HANDLERS)
+        .map(|_| {
+            (
+                handler(Arc::new(store.clone()), &local, Duration::ZERO),
+                event.clone(),
+            )
+        })
+        .collect();
+    let results = deliver_concurrently(deliveries).await;
+    let outcomes: Vec<Outcome> = results
+        .into_iter()
+        .flat_map(|r| r.unwrap_or_else(|e| panic!("a delivery failed: {e}")))
+        .collect();
+    let advanced = outcomes
+        .iter()
+        .filter(|o| !o.transitions.is_empty())
+        .count();
+    assert_eq!(
+        advanced, 1,
+        "exactly one delivery writes the transition: {outcomes:#?}"
+    );
+    let stored = record(&store, "i-race").await;
+    assert_eq!(stored.state(), "join_cluster");
+    assert_eq!(stored.history.len(), 1, "{:#?}", stored.history);
+    assert_eq!(
+        calls(&local, "SendCommand"),
+        1,
+        "the join command is sent once"
+    );
+    assert!(
+        stored
+            .pending_command
+            .as_ref()
+            .is_some_and(|p| p.command_id.is_some())
+    );
+    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+    assert!(stored.has_processed("launch-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn competing_command_and_terminate_events_end_terminated_without_lost_updates() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    register(&store, "i-comp", "finished_cloud_init").await;
+    let local = Arc::new(LocalAws::new());
+    let launch = lifecycle_event("launch-1", "i-comp", GROUP, true);
+    handler(Arc::new(store.clone()), &local, Duration::ZERO)
+        .handle_event(&launch, &ctx())
+        .await
+        .unwrap();
+    let joining = record(&store, "i-comp").await;
+    let command_id = joining
+        .pending_command
+        .and_then(|p| p.command_id)
+        .expect("the join command was sent");
+    let success = command_event("cmd-ok", "i-comp", &command_id, "Success");
+    let terminate = lifecycle_event("terminate-1", "i-comp", GROUP, false);
+    let deliveries = (0..HANDLERS)
+        .map(|n| {
+            let event = if n % 2 == 0 {
+                success.clone()
+            } else {
+                terminate.clone()
+            };
+            (
+                handler(Arc::new(store.clone()), &local, Duration::ZERO),
+                event,
+            )
+        })
+        .collect();
+    for result in deliver_concurrently(deliveries).await {
+        result.unwrap_or_else(|e| panic!("a delivery failed: {e}"));
+    }
+    let stored = record(&store, "i-comp").await;
+    assert_eq!(stored.state(), "terminated", "{:#?}", stored.history);
+    assert_history_is_one_path(&stored);
+    assert_eq!(stored.history[0].trigger, "join");
+    assert_eq!(stored.history.last().unwrap().trigger, "finish");
+    assert!(stored.has_processed("terminate-1"));
+    assert!(
+        stored.version as usize >= stored.history.len(),
+        "every transition bumped the version"
+    );
+    assert_eq!(stored.active_group, None);
+    assert!(stored.expires_at.is_some(), "a terminal record expires");
+}
+
+#[tokio::test]
+async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    let local = Arc::new(LocalAws::new());
+    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
+    let launch = lifecycle_event("launch-1", "i-early", GROUP, true);
+    let outcomes = handler.handle_event(&launch, &ctx()).await.unwrap();
+    assert_eq!(outcomes[0].outcome, OutcomeKind::Waiting);
+    let waiting = record(&store, "i-early").await;
+    assert_eq!(waiting.status, None);
+    let action = waiting
+        .lifecycle_action
+        .as_ref()
+        .expect("the lifecycle action is remembered");
+    assert_eq!(
+        (action.event_id.as_str(), action.token.as_deref()),
+        ("launch-1", Some("token-launch-1"))
+    );
+    assert_eq!(
+        waiting.active_group.as_deref(),
+        Some(GROUP),
+        "the sweep can find it"
+    );
+    register(&store, "i-early", "new").await;
+    register(&store, "i-early", "finished_cloud_init").await;
+    let outcomes = handler
+        .handle_event(&sweep_event("sweep-1"), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 1, "{outcomes:#?}");
+    let stored = record(&store, "i-early").await;
+    assert_eq!(stored.state(), "join_cluster");
+    assert_eq!(stored.history.len(), 1);
+    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+    assert_eq!(
+        stored
+            .lifecycle_action
+            .as_ref()
+            .map(|a| a.event_id.as_str()),
+        Some("launch-1")
+    );
+}
+
+#[tokio::test]
+async fn a_registration_between_two_deliveries_lets_the_second_advance() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    let local = Arc::new(LocalAws::new());
+    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
+    let launch = lifecycle_event("launch-1", "i-between", GROUP, true);
+    let first = handler.handle_event(&launch, &ctx()).await.unwrap();
+    assert_eq!(first[0].outcome, OutcomeKind::Waiting);
+    register(&store, "i-between", "finished_cloud_init").await;
+    let second = handler.handle_event(&launch, &ctx()).await.unwrap();
+    assert_eq!(second[0].outcome, OutcomeKind::Advanced, "{second:#?}");
+    let third = handler.handle_event(&launch, &ctx()).await.unwrap();
+    assert_eq!(third[0].outcome, OutcomeKind::Duplicate);
+    let stored = record(&store, "i-between").await;
+    assert_eq!(stored.state(), "join_cluster");
+    assert_eq!(stored.history.len(), 1);
+    assert_eq!(calls(&local, "SendCommand"), 1);
+}
+
+/// A store that lets cloud-init write just before the handler's first commit lands.
+struct CloudInitRaces {
+    inner: DynamoStore,
+    write: Map<String, Value>,
+    fired: AtomicBool,
+    conflicts: AtomicUsize,
+}
+
+#[async_trait]
+impl StateStore for CloudInitRaces {
+    async fn get(&self, ident: &str) -> asg_lifecycle::store::Result<Option<InstanceRecord>> {
+        self.inner.get(ident).await
+    }
+
+    async fn commit(&self, commit: &Commit) -> asg_lifecycle::store::Result<InstanceRecord> {
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.inner
+                .cloud_init_update(&commit.ident, &self.write)
+                .await?;
+        }
+        let result = self.inner.commit(commit).await;
+        if matches!(result, Err(StoreError::Conflict { .. })) {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> asg_lifecycle::store::Result<Page> {
+        self.inner.query_active(group, start, limit).await
+    }
+
+    async fn cloud_init_update(
+        &self,
+        ident: &str,
+        attributes: &Map<String, Value>,
+    ) -> asg_lifecycle::store::Result<()> {
+        self.inner.cloud_init_update(ident, attributes).await
+    }
+}
+
+#[tokio::test]
+async fn cloud_init_writing_the_status_under_an_older_version_causes_a_reload_not_a_lost_write() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    register(&store, "i-late", "new").await;
+    let racing = Arc::new(CloudInitRaces {
+        inner: store.clone(),
+        write: attrs(json!({"ItemStatus": "finished_cloud_init", "ClusterRole": "worker"})),
+        fired: AtomicBool::new(false),
+        conflicts: AtomicUsize::new(0),
+    });
+    let local = Arc::new(LocalAws::new());
+    let handler = handler(racing.clone(), &local, Duration::ZERO);
+    let outcomes = handler
+        .handle_event(&lifecycle_event("launch-1", "i-late", GROUP, true), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        racing.conflicts.load(Ordering::SeqCst),
+        1,
+        "the handler's write met cloud-init's"
+    );
+    assert_eq!(outcomes[0].outcome, OutcomeKind::Advanced, "{outcomes:#?}");
+    let stored = record(&store, "i-late").await;
+    assert_eq!(stored.state(), "join_cluster");
+    assert_eq!(stored.history[0].from, "finished_cloud_init");
+    assert_eq!(
+        stored.attribute_str("ClusterRole"),
+        Some("worker"),
+        "cloud-init's write is kept"
+    );
+    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+}
+
+#[tokio::test]
+async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
+    let (store, counter) = moto_store(&[GROUP]).await;
+    register(&store, "i-count", "finished_cloud_init").await;
+    let local = Arc::new(LocalAws::new());
+    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
+    // terminate before joining: terminate_early then finish, two transitions without after tasks
+    counter.reset();
+    let outcomes = handler
+        .handle_event(
+            &lifecycle_event("terminate-1", "i-count", GROUP, false),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].transitions.len(), 2, "{outcomes:#?}");
+    assert_eq!(counter.count("GetItem"), 1, "{:?}", counter.all());
+    assert_eq!(counter.count("UpdateItem"), 2, "{:?}", counter.all());
+    assert_eq!(
+        counter.all().len(),
+        2,
+        "only GetItem and UpdateItem: {:?}",
+        counter.all()
+    );
+    // a transition with `after` tasks adds the write that settles them
+    register(&store, "i-count-2", "finished_cloud_init").await;
+    counter.reset();
+    let outcomes = handler
+        .handle_event(
+            &lifecycle_event("launch-2", "i-count-2", GROUP, true),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].transitions.len(), 1);
+    assert_eq!(
+        (counter.count("GetItem"), counter.count("UpdateItem")),
+        (1, 2),
+        "{:?}",
+        counter.all()
+    );
+    // the sweep queries the index, one page per group (and the unknown group)
+    counter.reset();
+    handler
+        .handle_event(&sweep_event("sweep-1"), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(counter.count("Query"), 2, "{:?}", counter.all());
+    assert_eq!(counter.count("Scan"), 0, "{:?}", counter.all());
+}

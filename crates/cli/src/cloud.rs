@@ -1,0 +1,153 @@
+//! Everything the CLI reaches AWS through, in one place: with the `aws` feature (the default) the
+//! SDK adapters of `asg-lifecycle-aws`; without it, a clear error naming the feature, so that a
+//! build for the simulator and the file-based commands links no AWS SDK.
+
+use std::sync::Arc;
+
+use asg_lifecycle::aws::AwsClients;
+use asg_lifecycle::status::GroupMembership;
+use asg_lifecycle::store::StateStore;
+use asg_lifecycle::waiter::Operations;
+use asg_lifecycle::watch::ChangeFeed;
+
+/// Where AWS is reached: an endpoint (moto, DynamoDB Local) and a region, both optional.
+#[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(
+    not(feature = "aws"),
+    allow(dead_code, reason = "read by the AWS adapters only")
+)]
+pub struct Endpoint<'a> {
+    /// An endpoint URL instead of AWS.
+    pub url: Option<&'a str>,
+    /// The region (default: from the environment or profile).
+    pub region: Option<&'a str>,
+}
+
+#[cfg(feature = "aws")]
+mod real {
+    use super::{Arc, AwsClients, ChangeFeed, Endpoint, GroupMembership, Operations, StateStore};
+    use asg_lifecycle_aws::{AutoScalingMembership, DynamoStore, StreamsFeed, dynamo, table};
+
+    /// A DynamoDB table and the AWS configuration of every client that reads it.
+    pub struct Table {
+        name: String,
+        config: aws_config::SdkConfig,
+    }
+
+    impl Table {
+        /// Loads the AWS configuration (default credential chain) for `name`.
+        pub async fn open(name: &str, at: Endpoint<'_>) -> Result<Self, String> {
+            Ok(Self {
+                name: name.to_string(),
+                config: asg_lifecycle_aws::load_sdk_config(at.url, at.region).await,
+            })
+        }
+
+        /// The records, queried per group on the active index.
+        pub fn store(&self) -> Arc<dyn StateStore> {
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&self.config),
+                self.name.clone(),
+            ))
+        }
+
+        /// The table's stream.
+        pub fn feed(&self) -> Arc<dyn ChangeFeed> {
+            Arc::new(StreamsFeed::new(
+                aws_sdk_dynamodbstreams::Client::new(&self.config),
+                self.name.clone(),
+            ))
+        }
+
+        /// Auto Scaling group membership.
+        pub fn membership(&self) -> Arc<dyn GroupMembership> {
+            Arc::new(AutoScalingMembership::new(
+                aws_sdk_autoscaling::Client::new(&self.config),
+            ))
+        }
+    }
+
+    /// The DynamoDB store on `table`, sweeping `groups`.
+    pub async fn dynamo_store(
+        table: &str,
+        at: Endpoint<'_>,
+        groups: &[String],
+    ) -> Result<Arc<dyn StateStore>, String> {
+        Ok(Arc::new(
+            DynamoStore::connect(table, at.url, at.region)
+                .await
+                .with_groups(groups.iter().cloned()),
+        ))
+    }
+
+    /// Auto Scaling and SSM through the SDK.
+    pub async fn aws_clients(at: Endpoint<'_>) -> Result<AwsClients, String> {
+        Ok(asg_lifecycle_aws::aws_clients_from_env(at.url, at.region).await)
+    }
+
+    /// Creates `name` and waits until it is active.
+    pub async fn create_table(name: &str, at: Endpoint<'_>) -> Result<(), String> {
+        let config = dynamo::client_config(at.url, at.region).await;
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        table::create_table(&client, name)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The AWS operations waiters call.
+    pub async fn sdk_operations(at: Endpoint<'_>) -> Result<Operations, String> {
+        let config = asg_lifecycle_aws::load_sdk_config(at.url, at.region).await;
+        Ok(asg_lifecycle_aws::sdk_operations(&config))
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+mod absent {
+    use super::{Arc, AwsClients, ChangeFeed, Endpoint, GroupMembership, Operations, StateStore};
+
+    const NO_AWS: &str = "this asg-lifecycle was built without AWS support; rebuild it with the \
+                          `aws` feature (the default) to use tables and AWS calls";
+
+    /// No table can be opened in this build.
+    pub enum Table {}
+
+    impl Table {
+        pub async fn open(_: &str, _: Endpoint<'_>) -> Result<Self, String> {
+            Err(NO_AWS.into())
+        }
+        pub fn store(&self) -> Arc<dyn StateStore> {
+            match *self {}
+        }
+        pub fn feed(&self) -> Arc<dyn ChangeFeed> {
+            match *self {}
+        }
+        pub fn membership(&self) -> Arc<dyn GroupMembership> {
+            match *self {}
+        }
+    }
+
+    pub async fn dynamo_store(
+        _: &str,
+        _: Endpoint<'_>,
+        _: &[String],
+    ) -> Result<Arc<dyn StateStore>, String> {
+        Err(NO_AWS.into())
+    }
+
+    pub async fn aws_clients(_: Endpoint<'_>) -> Result<AwsClients, String> {
+        Err(NO_AWS.into())
+    }
+
+    pub async fn create_table(_: &str, _: Endpoint<'_>) -> Result<(), String> {
+        Err(NO_AWS.into())
+    }
+
+    pub async fn sdk_operations(_: Endpoint<'_>) -> Result<Operations, String> {
+        Err(NO_AWS.into())
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+pub use absent::*;
+#[cfg(feature = "aws")]
+pub use real::*;

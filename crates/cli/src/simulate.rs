@@ -1,0 +1,143 @@
+//! `asg-lifecycle simulate [--transitions FILE] [--instances N] [--seed S] [--faults LEVEL]
+//! [--output json]`: runs the deterministic simulator and checks the invariants.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asg_lifecycle::machine::{FileModel, Machine};
+use asg_lifecycle_sim::{Broken, Faults, SimConfig, simulate_with_progress};
+
+/// Output format.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A human report.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Arguments of `simulate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file (default: the embedded example model).
+    #[arg(long)]
+    transitions: Option<PathBuf>,
+    /// Instances launched (and most of them terminated again).
+    #[arg(long, default_value_t = 300)]
+    instances: usize,
+    /// The seed: one seed, one run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fault level: none, default or harsh.
+    #[arg(long, default_value = "default", value_parser = parse_faults)]
+    faults: Faults,
+    /// The lifecycle hooks' heartbeat timeout (e.g. 1h, 30m).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    heartbeat_timeout: Duration,
+    /// How often the `reconcile` rule fires.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    sweep_period: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// Run over a store that ignores the conditional check (proves the invariants can fail).
+    #[arg(long, hide = true)]
+    broken_store: bool,
+}
+
+fn parse_faults(text: &str) -> Result<Faults, String> {
+    text.parse()
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    asg_lifecycle::machine::parse_duration(text)
+}
+
+/// Runs the simulation: exit 0 when every invariant held, 1 when one was violated, 3 on a
+/// usage error.
+pub fn run(args: &Args) -> ExitCode {
+    let machine = match &args.transitions {
+        Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)),
+        None => Ok(Machine::example()),
+    };
+    let machine = match machine {
+        Ok(m) => Arc::new(m),
+        Err(report) => {
+            eprintln!("{report}");
+            return ExitCode::from(3);
+        }
+    };
+    let mut config = SimConfig::new(args.seed, args.instances).with_faults(args.faults);
+    config.machine = machine;
+    config.broken = args.broken_store.then_some(Broken::UnconditionalWrites);
+    let mut command = config.command_line();
+    if let Some(path) = &args.transitions {
+        command.push_str(&format!(" --transitions {}", path.display()));
+    }
+    if args.heartbeat_timeout != config.heartbeat_timeout
+        || args.sweep_period != config.sweep_period
+    {
+        command.push_str(&format!(
+            " --heartbeat-timeout {}s --sweep-period {}s",
+            args.heartbeat_timeout.as_secs(),
+            args.sweep_period.as_secs()
+        ));
+    }
+    if args.broken_store {
+        command.push_str(" --broken-store");
+    }
+    config.heartbeat_timeout = args.heartbeat_timeout;
+    config.sweep_period = args.sweep_period;
+    let bar = std::io::stderr().is_terminal();
+    let mut last = -1_i64;
+    let mut progress = |now: i64, end: i64| {
+        let percent = (now.saturating_mul(100) / end.max(1)).clamp(0, 100);
+        if bar && percent != last {
+            last = percent;
+            let filled = usize::try_from(percent / 4).unwrap_or(0);
+            eprint!(
+                "\r[{}{}] {percent:>3}% simulated {:>6} s",
+                "#".repeat(filled),
+                " ".repeat(25 - filled),
+                now / 1000
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    if !bar {
+        eprintln!(
+            "simulating {} instances (seed {}, faults {})...",
+            args.instances, args.seed, args.faults
+        );
+    }
+    // The handler logs every injected fault; keep the report readable unless logs were asked for.
+    let report = if std::env::var_os("ASG_LIFECYCLE_LOG").is_some() {
+        simulate_with_progress(config, &mut progress)
+    } else {
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            simulate_with_progress(config, &mut progress)
+        })
+    };
+    if bar {
+        eprint!("\r{}\r", " ".repeat(60));
+    }
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        ),
+        OutputFormat::Text => print!("{}", report.render()),
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: {} invariant violation(s); reproduce with: {command}",
+            report.violation_count
+        );
+        ExitCode::from(1)
+    }
+}

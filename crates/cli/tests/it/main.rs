@@ -1,0 +1,13 @@
+//! The integration tests of this crate, in one binary so that its dependencies link once.
+
+mod cli_invoke;
+mod cli_invoke_real;
+mod cli_wait;
+mod cli_waiter;
+mod sim;
+mod validation;
+
+/// The workspace root: models, fixtures and the template are read from there.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

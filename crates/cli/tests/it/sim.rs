@@ -1,0 +1,154 @@
+//! The simulator as a test: chaos runs under harsh faults, determinism, a broken handler caught
+//! by the invariants, and the `simulate` command's JSON report and exit code.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use asg_lifecycle_sim::{Broken, Faults, SimConfig, simulate};
+
+const CHAOS_SEEDS: u64 = 50;
+const CHAOS_INSTANCES: usize = 200;
+
+#[test]
+fn fifty_seeds_of_two_hundred_instances_under_harsh_faults_break_no_invariant() {
+    let started = std::time::Instant::now();
+    let failures = Mutex::new(Vec::new());
+    let seeds: Vec<u64> = (1..=CHAOS_SEEDS).collect();
+    std::thread::scope(|scope| {
+        for chunk in seeds.chunks(seeds.len().div_ceil(2)) {
+            let failures = &failures;
+            scope.spawn(move || {
+                for &seed in chunk {
+                    let config = SimConfig::new(seed, CHAOS_INSTANCES).with_faults(Faults::Harsh);
+                    let command = config.command_line();
+                    let report = simulate(config);
+                    assert_eq!(report.ready + report.terminated + report.abandoned + report.failed, CHAOS_INSTANCES);
+                    if !report.passed() {
+                        let first = report.violations.first().map(|v| format!("{} at {}: {}", v.instance, v.at, v.message)).unwrap_or_default();
+                        failures.lock().unwrap().push(format!("seed {seed}: {} violation(s), first: {first}\n  reproduce with: {command}", report.violation_count));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "invariants violated:\n{}",
+        failures.join("\n")
+    );
+    eprintln!(
+        "chaos: {CHAOS_SEEDS} seeds × {CHAOS_INSTANCES} instances in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn one_seed_gives_one_report() {
+    let run = || simulate(SimConfig::new(7, 120).with_faults(Faults::Harsh)).deterministic();
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+    let other = simulate(SimConfig::new(8, 120).with_faults(Faults::Harsh)).deterministic();
+    assert_ne!(a, other, "another seed, another run");
+}
+
+#[test]
+fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries() {
+    let report = simulate(SimConfig::new(3, 100).with_faults(Faults::None));
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(report.ready + report.terminated, 100, "{}", report.render());
+    assert_eq!(
+        report.fault_counts.retried
+            + report.fault_counts.crashes
+            + report.fault_counts.injected_errors,
+        0
+    );
+    assert_eq!(
+        report.aws_calls["CompleteLifecycleAction"], report.lifecycles as u64,
+        "one completion per lifecycle"
+    );
+    assert!(
+        report.time_to_ready_p50_s > 0.0
+            && report.time_to_ready_p50_s <= report.time_to_ready_p99_s
+    );
+}
+
+#[test]
+fn a_handler_without_the_conditional_write_is_caught_by_the_invariants() {
+    let mut config = SimConfig::new(1, CHAOS_INSTANCES).with_faults(Faults::Harsh);
+    config.broken = Some(Broken::UnconditionalWrites);
+    let report = simulate(config);
+    assert!(!report.passed(), "the broken store went unnoticed");
+    let caught = report.violations.iter().any(|v| {
+        v.message.contains("recorded twice")
+            || v.message.contains("does not continue")
+            || v.message.contains("SSM commands sent")
+    });
+    assert!(caught, "{}", report.render());
+    assert!(
+        report.violations.iter().all(|v| !v.trail.is_empty()),
+        "every violation carries its trail"
+    );
+}
+
+#[test]
+fn simulate_prints_one_json_object_and_exits_non_zero_on_a_violation() {
+    let bin = env!("CARGO_BIN_EXE_asg-lifecycle");
+    let ok = Command::new(bin)
+        .args([
+            "simulate",
+            "--instances",
+            "30",
+            "--seed",
+            "2",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    for key in [
+        "seed",
+        "instances",
+        "ready",
+        "terminated",
+        "failed",
+        "abandoned",
+        "violations",
+        "aws_calls",
+        "store_requests_per_transition",
+        "time_to_ready_p50_s",
+        "time_to_ready_p99_s",
+    ] {
+        assert!(report.get(key).is_some(), "missing `{key}` in {report}");
+    }
+    assert_eq!(report["seed"], 2);
+    let broken = Command::new(bin)
+        .args([
+            "simulate",
+            "--instances",
+            "60",
+            "--faults",
+            "harsh",
+            "--broken-store",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains(
+            "reproduce with: asg-lifecycle simulate --instances 60 --seed 1 --faults harsh"
+        ),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,32 @@
+//! # asg-lifecycle
+//!
+//! Drive every EC2 Auto Scaling instance through a declared lifecycle state machine.
+//!
+//! Events ([`event`]) become stimuli; the instance's record ([`record`]) is loaded from a
+//! [`store::StateStore`]; the pure [`machine::Machine::step`] decides which trigger fires; the
+//! [`handler::LifecycleHandler`] runs the tasks ([`tasks`], through the [`aws`] traits) and
+//! persists every transition with a conditional write. See `ARCHITECTURE.md` for the guarantees.
+//!
+//! This crate is the core: it links no AWS SDK. The DynamoDB store, the Streams feed and the SDK
+//! implementations of the AWS traits are in `asg-lifecycle-aws`; the Lambda in
+//! `asg-lifecycle-lambda`; the simulator in `asg-lifecycle-sim`.
+#![warn(missing_docs)]
+
+pub mod aws;
+pub mod event;
+pub mod handler;
+pub mod machine;
+pub mod record;
+pub mod redact;
+pub mod status;
+pub mod store;
+pub mod tasks;
+pub mod wait;
+pub mod waiter;
+pub mod watch;
+
+pub use event::{Event, Stimulus};
+pub use handler::{HandlerConfig, LifecycleHandler, Outcome};
+pub use machine::{Decision, Graph, Machine, Model};
+pub use record::InstanceRecord;
+pub use store::{MemoryStore, StateStore};

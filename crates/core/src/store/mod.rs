@@ -1,0 +1,93 @@
+//! Where instance records live: the [`StateStore`] trait, shaped for DynamoDB semantics.
+//!
+//! Every handler write is one [`Commit`]: a conditional update that succeeds only when the record
+//! still has the expected `ItemStatus` and `Version` (and has not processed the event already).
+//! A failed condition is a [`StoreError::Conflict`] that the handler resolves by reloading.
+
+mod commit;
+mod memory;
+
+use async_trait::async_trait;
+
+pub use commit::{Activity, BaseLists, Change, Commit};
+pub use memory::{LoggedChange, MemoryStore};
+
+use crate::record::InstanceRecord;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The conditional write's expectation did not hold: someone else wrote first.
+    #[error(
+        "failed to write `{ident}`: the record changed since it was read (conditional check failed)"
+    )]
+    Conflict {
+        /// The record.
+        ident: String,
+    },
+    /// Throttling or a transient server error that outlived the retries.
+    #[error("failed to reach the store: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+    },
+    /// A stored record could not be read.
+    #[error(transparent)]
+    Format(#[from] crate::record::RecordFormatError),
+    /// Anything else.
+    #[error("store request failed: {message}")]
+    Other {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// True when retrying the invocation may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Conflict { .. })
+    }
+}
+
+/// `Result` of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One page of active records.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// The records, in key order.
+    pub records: Vec<InstanceRecord>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
+}
+
+/// The records of all instances.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Reads a record with a consistent read.
+    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>>;
+
+    /// Applies a conditional write and returns the record as written.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the expectation does not hold.
+    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord>;
+
+    /// Lists active (non-terminal) records, optionally of one group, a page at a time, from the
+    /// sparse active index (never a scan of the whole table).
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// Writes attributes the way cloud-init does (`update-item`, merge): used by tests, the
+    /// simulator and local tooling. Never touches handler-owned attributes.
+    async fn cloud_init_update(
+        &self,
+        ident: &str,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()>;
+}

@@ -1,0 +1,15 @@
+//! The integration tests of this crate, in one binary so that its dependencies link once.
+
+mod events;
+mod handler_lifecycle;
+mod handler_matrix;
+mod handler_recovery;
+mod rust_model;
+mod support;
+mod sweep;
+mod waiter;
+
+/// The workspace root: models, fixtures and the template are read from there.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

@@ -1,0 +1,8 @@
+//! The AWS Lambda function: the file-defined model (`TRANSITIONS_FILE`, else the bundled
+//! `transitions/cluster-node.yaml`) served by [`asg_lifecycle_lambda::run_from_env`].
+//! See `docs/deploy.md` and `template.yaml`.
+
+#[tokio::main]
+async fn main() -> Result<(), asg_lifecycle_lambda::Error> {
+    asg_lifecycle_lambda::run_from_env().await
+}

@@ -1,0 +1,189 @@
+//! The AWS Lambda entry point: a model becomes a deployed function in a few lines of `main`.
+//!
+//! ```no_run
+//! # struct MyModel;
+//! # impl asg_lifecycle::Model for MyModel {
+//! #     fn transitions(&self) -> asg_lifecycle::machine::ModelSpec {
+//! #         let text = asg_lifecycle::machine::EXAMPLE_MODEL;
+//! #         asg_lifecycle::machine::parse_model("model.yaml", text).expect("a valid model")
+//! #     }
+//! # }
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     asg_lifecycle_lambda::run(&MyModel).await
+//! }
+//! ```
+//!
+//! At init, once per execution environment: JSON tracing, the configuration from the
+//! environment ([`LambdaConfig`]), the model validated (an invalid model fails the init with
+//! every problem in the log and in `/init/error`), the SDK configuration, the [`DynamoStore`],
+//! the Auto Scaling and SSM clients and the handler. Then `lambda_runtime::run` serves the
+//! invocations ([`LambdaHandler`]).
+//!
+//! # Environment
+//! | variable | meaning |
+//! |---|---|
+//! | `TABLE_NAME` | the DynamoDB table (required) |
+//! | `GROUP_NAMES` | comma-separated Auto Scaling groups the sweep lists (required) |
+//! | `TRANSITIONS_FILE` | the model file ([`run_from_env`] only); default `transitions/cluster-node.yaml` under `LAMBDA_TASK_ROOT` or next to the binary, else the model compiled in |
+//! | `SWEEP_RULE` | the rule name the sweep's scheduled events carry (default `reconcile`) |
+//! | `METRICS_NAMESPACE` | CloudWatch namespace of the EMF metrics (default `AsgLifecycle`) |
+//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | endpoints, read by the SDK itself (local servers) |
+//! | `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL` | log filter (default `info`) |
+
+mod config;
+mod invocation;
+mod metrics;
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+pub use config::{
+    DEFAULT_METRICS_NAMESPACE, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT, ENV_METRICS_NAMESPACE,
+    ENV_SWEEP_RULE, ENV_TABLE_NAME, ENV_TRANSITIONS_FILE, InitError, LambdaConfig, ModelSource,
+};
+pub use invocation::{
+    LambdaHandler, MessageError, MessageResult, RETRYABLE_ERROR_TYPE, answer, deadline_instant,
+};
+pub use metrics::InvocationMetrics;
+
+use asg_lifecycle::handler::LifecycleHandler;
+use asg_lifecycle::machine::{Machine, Model};
+use asg_lifecycle_aws::DynamoStore;
+
+/// The error `run*` return; the runtime's own.
+pub type Error = lambda_runtime::Error;
+
+/// Runs the function with the file-defined model ([`LambdaConfig::load_model`]): what the
+/// `lifecycle-handler` binary does.
+///
+/// # Errors
+/// An init error (reported to `/init/error` first) or a runtime failure.
+pub async fn run_from_env() -> Result<(), Error> {
+    init_tracing();
+    let loaded = LambdaConfig::from_env().and_then(|config| {
+        let machine = config.load_model()?;
+        Ok((config, machine))
+    });
+    match loaded {
+        Ok((config, machine)) => serve(config, machine).await,
+        Err(e) => Err(fail_init(e).await),
+    }
+}
+
+/// Runs the function with a model written in Rust, validated first.
+///
+/// # Errors
+/// An init error (reported to `/init/error` first) or a runtime failure.
+pub async fn run(model: &dyn Model) -> Result<(), Error> {
+    init_tracing();
+    match Machine::from_model(model).map_err(InitError::InvalidModel) {
+        Ok(machine) => run_with(machine).await,
+        Err(e) => Err(fail_init(e).await),
+    }
+}
+
+/// Runs the function with an already validated machine.
+///
+/// # Errors
+/// An init error (reported to `/init/error` first) or a runtime failure.
+pub async fn run_with(machine: Machine) -> Result<(), Error> {
+    init_tracing();
+    match LambdaConfig::from_env() {
+        Ok(config) => serve(config, machine).await,
+        Err(e) => Err(fail_init(e).await),
+    }
+}
+
+/// Builds the handler from the configuration: SDK configuration (default credential chain and
+/// region; endpoints from `AWS_ENDPOINT_URL*`), the store and the AWS clients.
+pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHandler {
+    let sdk = asg_lifecycle_aws::load_sdk_config(None, None).await;
+    let dynamo = asg_lifecycle_aws::dynamo::client_config(None, None)
+        .await
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &config.table)
+        .with_groups(config.groups.iter().cloned());
+    let handler = LifecycleHandler::new(
+        Arc::new(machine),
+        Arc::new(store),
+        asg_lifecycle_aws::aws_clients(&sdk),
+    )
+    .with_config(config.handler.clone());
+    LambdaHandler::new(handler)
+        .with_metrics(&config.metrics_namespace, &config.service)
+        .with_hard_margin(config.hard_margin)
+}
+
+async fn serve(config: LambdaConfig, machine: Machine) -> Result<(), Error> {
+    tracing::info!(
+        table = %config.table,
+        groups = ?config.groups,
+        model = ?config.model,
+        sweep_rule = %config.handler.sweep_rule,
+        initial = %machine.graph().initial,
+        "initialized"
+    );
+    let handler = build_handler(&config, machine).await;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move { handler.call(event).await }
+    }))
+    .await
+}
+
+/// Installs the JSON log subscriber (idempotent): one object per line on stdout, with the
+/// current span (the runtime's `Lambda runtime invoke` span carries `requestId`); level from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing::level_filters::LevelFilter::INFO.into())
+        .parse_lossy(level.to_ascii_lowercase());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_target(false)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// Logs the init error and reports it to the Runtime API's `/init/error`, so Lambda shows it
+/// as the reason the environment failed; returns the error for `main` to exit with.
+async fn fail_init(error: InitError) -> Error {
+    tracing::error!(error = %error, "init failed");
+    if let Err(e) = report_init_error(&error).await {
+        tracing::error!(error = %e, "failed to report the init error to the Runtime API");
+    }
+    Box::new(error)
+}
+
+async fn report_init_error(error: &InitError) -> Result<(), Error> {
+    let error_type = match error {
+        InitError::InvalidModel(_) => "AsgLifecycle.InvalidModel",
+        InitError::MissingVariable { .. } | InitError::InvalidVariable { .. } => {
+            "AsgLifecycle.InvalidConfiguration"
+        }
+    };
+    let body = serde_json::to_vec(&lambda_runtime::Diagnostic {
+        error_type: error_type.into(),
+        error_message: error.to_string(),
+    })?;
+    let client = lambda_runtime_api_client::Client::builder().build()?;
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("Lambda-Runtime-Function-Error-Type", error_type)
+        .body(lambda_runtime_api_client::body::Body::from(body))?;
+    let response = client.call(request).await?;
+    if !response.status().is_success() {
+        return Err(format!("/init/error answered {}", response.status()).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,381 @@
+//! End-to-end: the real `lifecycle-handler` binary as a process, against a Lambda Runtime API
+//! on loopback (`lambda_support`), DynamoDB on moto_server, and a fake Auto Scaling and SSM
+//! endpoint in the test (moto lacks `CompleteLifecycleAction` and answers every SSM command
+//! `Success` at once). The binary uses the real SDK clients: the endpoints reach it through
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_AUTO_SCALING` and `AWS_ENDPOINT_URL_SSM`.
+
+use crate::moto;
+use crate::runtime_api;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asg_lifecycle::store::StateStore;
+use asg_lifecycle_aws::DynamoStore;
+use serde_json::{Value, json};
+
+use moto::{attrs, moto_endpoint, moto_store};
+use runtime_api::{Reply, Server};
+
+const GROUP: &str = "web-asg";
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binary as a running process; killed when dropped.
+struct Function {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Function {
+    fn start(server: &Server, table: &str, model: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lifecycle-handler"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &server.addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "lifecycle")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint_or_unused(table))
+            .env("AWS_ENDPOINT_URL_AUTO_SCALING", server.aws_endpoint())
+            .env("AWS_ENDPOINT_URL_SSM", server.aws_endpoint())
+            .env("TABLE_NAME", table)
+            .env("GROUP_NAMES", format!("{GROUP},other-asg"))
+            .env("SWEEP_RULE", "reconcile")
+            .env("TRANSITIONS_FILE", model)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lifecycle-handler");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                println!("[lifecycle-handler] {line}");
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Self { child, stdout }
+    }
+
+    /// The EMF documents printed so far.
+    fn metrics(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+
+    /// JSON log lines so far.
+    fn logs(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("level").is_some())
+            .collect()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The init-failure test needs no DynamoDB: any URL will do there.
+fn moto_endpoint_or_unused(table: &str) -> String {
+    if table == "unused" {
+        "http://127.0.0.1:9".into()
+    } else {
+        moto_endpoint()
+    }
+}
+
+fn model_file() -> std::path::PathBuf {
+    crate::repo_root().join("transitions/cluster-node.yaml")
+}
+
+fn launch(id: &str, instance: &str, token: &str) -> Value {
+    json!({
+        "version": "0", "id": id, "source": "aws.autoscaling",
+        "detail-type": "EC2 Instance-launch Lifecycle Action", "account": "123456789012",
+        "time": "2026-11-20T12:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {
+            "LifecycleActionToken": token, "AutoScalingGroupName": GROUP,
+            "LifecycleHookName": "launch-hook", "EC2InstanceId": instance,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"
+        }
+    })
+}
+
+fn command_status(id: &str, command: &str, instance: &str, status: &str) -> Value {
+    json!({
+        "version": "0", "id": id, "source": "aws.ssm",
+        "detail-type": "EC2 Command Invocation Status-change Notification",
+        "account": "123456789012", "time": "2026-11-20T12:02:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:us-east-1:123456789012:instance/{instance}")],
+        "detail": {
+            "command-id": command, "document-name": "AWS-RunShellScript",
+            "instance-id": instance, "requested-date-time": "2026-11-20T12:01:00.000Z",
+            "status": status
+        }
+    })
+}
+
+fn scheduled(id: &str, rule: &str) -> Value {
+    json!({
+        "version": "0", "id": id, "source": "aws.events", "detail-type": "Scheduled Event",
+        "account": "123456789012", "time": "2026-11-20T12:05:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")],
+        "detail": {}
+    })
+}
+
+fn sns(message_id: &str, event: &Value) -> Value {
+    json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:lifecycle:0b1f",
+        "Sns": {
+            "Type": "Notification", "MessageId": message_id,
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:lifecycle",
+            "Message": event.to_string(), "Timestamp": "2026-11-20T12:02:00.500Z"
+        }
+    }]})
+}
+
+fn sqs(messages: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lifecycle"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn response_body(reply: Reply) -> Value {
+    match reply {
+        Reply::Response { body, .. } => body,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+async fn register(store: &DynamoStore, ident: &str, ip: &str) {
+    store
+        .cloud_init_update(
+            ident,
+            &attrs(json!({"ItemStatus": "finished_cloud_init", "InstanceIp": ip})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn status_of(store: &DynamoStore, ident: &str) -> String {
+    store
+        .get(ident)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{ident} has a record"))
+        .status
+        .unwrap_or_default()
+}
+
+async fn pending_command(store: &DynamoStore, ident: &str) -> String {
+    let record = store.get(ident).await.unwrap().unwrap();
+    record
+        .pending_command
+        .as_ref()
+        .and_then(|c| c.command_id.clone())
+        .unwrap_or_else(|| panic!("{ident} has a pending command: {record:#?}"))
+}
+
+/// Runs a blocking call (waiting for the function's reply) off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_handles_every_envelope_through_the_runtime_api() {
+    let (store, _) = moto_store(&[GROUP]).await;
+    let table = store.table().to_string();
+    for (ident, ip) in [
+        ("i-0a", "10.0.0.1"),
+        ("i-0b", "10.0.0.2"),
+        ("i-0c", "10.0.0.3"),
+    ] {
+        register(&store, ident, ip).await;
+    }
+    let server = Arc::new(Server::start());
+    let function = Function::start(&server, &table, &model_file());
+    let invoke = |payload: Value| {
+        let server = server.clone();
+        blocking(move || server.invoke(payload, REPLY_TIMEOUT))
+    };
+
+    // 1. EventBridge direct: the launch moves i-0a into the cluster join (an SSM command).
+    let body = response_body(invoke(launch("ev-launch-a", "i-0a", "token-a")).await);
+    assert_eq!(body["envelope"], "direct", "{body:#}");
+    assert_eq!(body["outcomes"][0]["outcome"], "advanced", "{body:#}");
+    assert_eq!(body["outcomes"][0]["to"], "join_cluster", "{body:#}");
+    assert_eq!(status_of(&store, "i-0a").await, "join_cluster");
+    let join = pending_command(&store, "i-0a").await;
+    let sent = server.aws_calls();
+    assert!(
+        sent.iter()
+            .any(|c| c.operation == "SendCommand" && c.body.contains("i-0a")),
+        "{sent:#?}"
+    );
+
+    // 2. SNS: the join succeeded; the DNS update is sent.
+    let event = command_status("ev-join-a", &join, "i-0a", "Success");
+    let body = response_body(invoke(sns("sns-1", &event)).await);
+    assert_eq!(body["envelope"], "sns", "{body:#}");
+    assert_eq!(status_of(&store, "i-0a").await, "updating_dns");
+    let dns = pending_command(&store, "i-0a").await;
+    assert_ne!(dns, join);
+
+    // 3. SQS: a good message, a malformed one (dropped), a throttled launch (retryable: the
+    //    only batch item failure) and an event for an unknown instance (poison: dropped).
+    server.throttle_send_command("i-0b", 1);
+    let batch = sqs(&[
+        (
+            "m-dns",
+            command_status("ev-dns-a", &dns, "i-0a", "Success").to_string(),
+        ),
+        ("m-bad", "{not json".to_string()),
+        (
+            "m-throttled",
+            launch("ev-launch-b", "i-0b", "token-b").to_string(),
+        ),
+        (
+            "m-unknown",
+            command_status("ev-unknown", "cmd-x", "i-0zzz", "Success").to_string(),
+        ),
+    ]);
+    let body = response_body(invoke(batch).await);
+    assert_eq!(
+        body,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-throttled"}]})
+    );
+    assert_eq!(status_of(&store, "i-0a").await, "ready");
+    let completions: Vec<_> = server
+        .aws_calls()
+        .into_iter()
+        .filter(|c| c.operation == "CompleteLifecycleAction")
+        .collect();
+    assert_eq!(completions.len(), 1, "{completions:#?}");
+    for expected in [
+        "AutoScalingGroupName=web-asg",
+        "LifecycleActionToken=token-a",
+        "LifecycleActionResult=CONTINUE",
+    ] {
+        assert!(completions[0].body.contains(expected), "{completions:#?}");
+    }
+
+    // 4. A poison event sent directly is acknowledged (answered, not failed): never retried.
+    let poison = json!({"id": "ev-poison", "source": "aws.autoscaling",
+        "detail-type": "EC2 Instance-launch Lifecycle Action", "detail": {}});
+    let body = response_body(invoke(poison).await);
+    assert_eq!(
+        body["rejected"].as_array().map(Vec::len),
+        Some(1),
+        "{body:#}"
+    );
+
+    // 5. A retryable failure of a direct event is an invocation error (Lambda retries it).
+    server.throttle_send_command("i-0c", 1);
+    let reply = invoke(launch("ev-launch-c", "i-0c", "token-c")).await;
+    // (The runtime sends the `Lambda-Runtime-Function-Error-Type` header as `unhandled`; the
+    // classification is in the body.)
+    let Reply::Error { body, .. } = reply else {
+        panic!("expected an invocation error, got {reply:?}");
+    };
+    assert_eq!(body["errorType"], "AsgLifecycle.Retryable", "{body:#}");
+
+    // 6. The sweep (scheduled event of the configured rule) visits every active record.
+    let body = response_body(invoke(scheduled("ev-sweep-1", "reconcile")).await);
+    let visited: Vec<&str> = body["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["instance"].as_str())
+        .collect();
+    for ident in ["i-0a", "i-0b", "i-0c"] {
+        assert!(visited.contains(&ident), "{ident} not visited: {body:#}");
+    }
+    // The throttled chains stay owed: their SSM intent is younger than the handler's intent
+    // lease (60 s), so this sweep leaves the send to its writer; a later sweep sends it.
+    for ident in ["i-0b", "i-0c"] {
+        let record = store.get(ident).await.unwrap().unwrap();
+        assert_eq!(record.status.as_deref(), Some("join_cluster"));
+        assert!(record.in_flight.is_some(), "{record:#?}");
+    }
+
+    // Metrics: one EMF document per invocation, with the counts of what happened.
+    let metrics = function.metrics();
+    assert_eq!(metrics.len(), 6, "{metrics:#?}");
+    let total = |name: &str| -> f64 { metrics.iter().filter_map(|m| m[name].as_f64()).sum() };
+    assert!(total("Transitions") >= 5.0, "{metrics:#?}");
+    assert_eq!(total("RejectedEvents"), 3.0, "{metrics:#?}");
+    assert_eq!(total("RetriedMessages"), 2.0, "{metrics:#?}");
+    assert!(
+        metrics[5].get("SweepDuration").is_some(),
+        "{:#}",
+        metrics[5]
+    );
+    assert_eq!(
+        metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "AsgLifecycle"
+    );
+    // JSON logs carry the request id of the invocation they belong to.
+    let logs = function.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.to_string().contains("\"requestId\":\"req-4\"")),
+        "no log line carries requestId req-4: {logs:#?}"
+    );
+}
+
+#[test]
+fn an_invalid_model_fails_the_init_with_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("broken.yaml");
+    std::fs::write(
+        &model,
+        asg_lifecycle::machine::EXAMPLE_MODEL.replace("dest: joined_cluster", "dest: nowhere"),
+    )
+    .unwrap();
+    let server = Server::start();
+    let mut function = Function::start(&server, "unused", &model);
+    let reply = server
+        .next_reply(REPLY_TIMEOUT)
+        .expect("the function reports its init error");
+    let Reply::InitError { error_type, body } = reply else {
+        panic!("expected /init/error, got {reply:?}");
+    };
+    assert_eq!(error_type, "AsgLifecycle.InvalidModel");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown-state"), "{body:#}");
+    assert!(message.contains("broken.yaml:"), "{body:#}");
+    let status = function.child.wait().expect("the process exits");
+    assert!(!status.success(), "init failure must exit non-zero");
+}

@@ -1,0 +1,24 @@
+//! The simulator at scale: 1,000 and 10,000 instances (launch and terminate) under default
+//! faults. The 10,000-instance run must take under 10 s on a 2-core machine in a release build;
+//! `scripts/bench-simulate.sh` times the release binary the same way.
+
+use asg_lifecycle_sim::{Faults, SimConfig, simulate};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("simulate");
+    group.sample_size(10);
+    for instances in [1_000, 10_000] {
+        group.bench_function(format!("{instances} instances, default faults"), |b| {
+            b.iter(|| {
+                let report = simulate(SimConfig::new(1, instances).with_faults(Faults::Default));
+                assert!(report.passed(), "{}", report.render());
+                report
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, scale);
+criterion_main!(benches);

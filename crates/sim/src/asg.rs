@@ -1,0 +1,366 @@
+//! The simulated Auto Scaling group: lifecycle hooks that hold instances in `Pending:Wait` and
+//! `Terminating:Wait`, heartbeat and global timeouts with a default result, and "No active
+//! Lifecycle Action found" once an action is completed or timed out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rand::Rng;
+
+use super::exec::{after_call, before_call};
+use super::world::{Job, Millis, Shared, secs};
+use asg_lifecycle::aws::{
+    AutoScalingApi, AwsError, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat,
+};
+
+/// Where an instance is in its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Held by the launch hook.
+    PendingWait,
+    /// In service.
+    InService,
+    /// Held by the terminate hook.
+    TerminatingWait,
+    /// Gone.
+    Terminated,
+}
+
+/// How a lifecycle action ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionEnd {
+    /// Still held.
+    Active,
+    /// Completed by a `CompleteLifecycleAction` call.
+    Completed {
+        /// `CONTINUE` or `ABANDON`.
+        result: String,
+        /// When.
+        at: Millis,
+    },
+    /// Timed out; the default result applied.
+    TimedOut {
+        /// When.
+        at: Millis,
+    },
+}
+
+/// One lifecycle action (a hook holding the instance).
+#[derive(Clone, Debug)]
+pub struct HookAction {
+    /// The token.
+    pub token: String,
+    /// Launch (true) or terminate.
+    pub launching: bool,
+    /// When it started.
+    pub started: Millis,
+    /// The heartbeat deadline.
+    pub deadline: Millis,
+    /// The global deadline (100 heartbeat timeouts or 48 hours, whichever is less).
+    pub global: Millis,
+    /// How it ended.
+    pub end: ActionEnd,
+}
+
+/// One instance of the group.
+#[derive(Clone, Debug)]
+pub struct SimInstance {
+    /// Where it is.
+    pub lifecycle: Lifecycle,
+    /// Its lifecycle actions, oldest first.
+    pub actions: Vec<HookAction>,
+    /// When the launch started.
+    pub launched_at: Millis,
+    /// True when cloud-init never finishes on it.
+    pub cloud_init_never: bool,
+}
+
+/// Group settings.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// The group name.
+    pub name: String,
+    /// The hooks' heartbeat timeout.
+    pub heartbeat_timeout_ms: Millis,
+    /// The launch hook's default result.
+    pub launch_default_result: String,
+    /// Share of in-service instances scaled in again.
+    pub scale_in_fraction: f64,
+    /// How long an instance serves before it is scaled in: a range in milliseconds.
+    pub lifetime_ms: (Millis, Millis),
+}
+
+/// The group's state.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// Settings.
+    pub config: GroupConfig,
+    /// Instances by id.
+    pub instances: BTreeMap<String, SimInstance>,
+}
+
+impl Group {
+    /// An empty group.
+    #[must_use]
+    pub fn new(config: GroupConfig) -> Self {
+        Self {
+            config,
+            instances: BTreeMap::new(),
+        }
+    }
+
+    fn start_action(&self, token: String, launching: bool, now: Millis) -> HookAction {
+        let hb = self.config.heartbeat_timeout_ms;
+        HookAction {
+            token,
+            launching,
+            started: now,
+            deadline: now + hb,
+            global: now + (hb * 100).min(48 * 3600 * 1000),
+            end: ActionEnd::Active,
+        }
+    }
+
+    /// Launches an instance into `Pending:Wait`; returns the action's heartbeat deadline.
+    pub fn launch(
+        &mut self,
+        ident: &str,
+        token: String,
+        cloud_init_never: bool,
+        now: Millis,
+    ) -> Millis {
+        let action = self.start_action(token, true, now);
+        let deadline = action.deadline;
+        self.instances.insert(
+            ident.to_string(),
+            SimInstance {
+                lifecycle: Lifecycle::PendingWait,
+                actions: vec![action],
+                launched_at: now,
+                cloud_init_never,
+            },
+        );
+        deadline
+    }
+
+    /// Moves an in-service instance to `Terminating:Wait`; the heartbeat deadline, or `None` when
+    /// the instance is not in service.
+    pub fn scale_in(&mut self, ident: &str, token: String, now: Millis) -> Option<Millis> {
+        let action = self.start_action(token, false, now);
+        let instance = self.instances.get_mut(ident)?;
+        if instance.lifecycle != Lifecycle::InService {
+            return None;
+        }
+        let deadline = action.deadline;
+        instance.lifecycle = Lifecycle::TerminatingWait;
+        instance.actions.push(action);
+        Some(deadline)
+    }
+
+    /// The instance's active action matching `token` (any active one when no token is given).
+    fn active_mut(
+        &mut self,
+        ident: &str,
+        token: Option<&str>,
+    ) -> Option<(&mut Lifecycle, &mut HookAction)> {
+        let instance = self.instances.get_mut(ident)?;
+        let action = instance.actions.last_mut()?;
+        let matches = action.end == ActionEnd::Active && token.is_none_or(|t| t == action.token);
+        matches.then_some((&mut instance.lifecycle, action))
+    }
+
+    /// Applies a lifecycle action's result to the instance.
+    fn conclude(lifecycle: &mut Lifecycle, launching: bool, result: &str) {
+        *lifecycle = if launching && result == "CONTINUE" {
+            Lifecycle::InService
+        } else {
+            Lifecycle::Terminated
+        };
+    }
+
+    /// Times the action out when its deadline passed; returns whether it did.
+    pub fn expire(&mut self, ident: &str, token: &str, now: Millis) -> bool {
+        let default = self.config.launch_default_result.clone();
+        let Some((lifecycle, action)) = self.active_mut(ident, Some(token)) else {
+            return false;
+        };
+        if now < action.deadline.min(action.global) {
+            return false;
+        }
+        action.end = ActionEnd::TimedOut { at: now };
+        let launching = action.launching;
+        Self::conclude(lifecycle, launching, &default);
+        true
+    }
+}
+
+fn no_active(operation: &str, ident: &str) -> AwsError {
+    AwsError {
+        operation: operation.to_string(),
+        kind: AwsErrorKind::NoActiveLifecycleAction,
+        code: "ValidationError".into(),
+        message: format!("No active Lifecycle Action found with instance ID {ident}"),
+    }
+}
+
+/// The simulated Auto Scaling API.
+pub struct SimAutoScaling {
+    shared: Arc<Shared>,
+}
+
+impl SimAutoScaling {
+    /// Over the shared world.
+    #[must_use]
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+#[async_trait]
+impl AutoScalingApi for SimAutoScaling {
+    async fn complete_lifecycle_action(
+        &self,
+        input: &CompleteLifecycleAction,
+    ) -> Result<(), AwsError> {
+        const OP: &str = "CompleteLifecycleAction";
+        let ident = input.instance_id.as_str();
+        before_call(&self.shared, ident, OP).await?;
+        let now = self.shared.now();
+        {
+            let mut guard = self.shared.lock();
+            let s = &mut *guard;
+            let Some((lifecycle, action)) = s.group.active_mut(ident, input.token.as_deref())
+            else {
+                // A second completion with another result means the machine went both ways.
+                let earlier = s.group.instances.get(ident).and_then(|i| {
+                    i.actions
+                        .iter()
+                        .rev()
+                        .find(|a| input.token.as_deref().is_none_or(|t| t == a.token))
+                        .cloned()
+                });
+                if let Some(HookAction {
+                    end: ActionEnd::Completed { result, .. },
+                    ..
+                }) = earlier
+                    && result != input.result
+                {
+                    {
+                        s.checker.violation(
+                            ident,
+                            now,
+                            format!(
+                                "lifecycle action completed with {result}, then {} was requested",
+                                input.result
+                            ),
+                        );
+                    }
+                }
+                s.checker.trail(
+                    ident,
+                    now,
+                    format!("{OP} {}: no active lifecycle action", input.result),
+                );
+                return Err(no_active(OP, ident));
+            };
+            action.end = ActionEnd::Completed {
+                result: input.result.clone(),
+                at: now,
+            };
+            let launching = action.launching;
+            Group::conclude(lifecycle, launching, &input.result);
+            let in_service = *lifecycle == Lifecycle::InService;
+            s.checker.trail(
+                ident,
+                now,
+                format!("{OP} {} completed the action", input.result),
+            );
+            if in_service {
+                let config = &s.group.config;
+                let (fraction, (low, high)) = (config.scale_in_fraction, config.lifetime_ms);
+                if s.rng.random_bool(fraction.clamp(0.0, 1.0)) {
+                    let at = now + s.rng.random_range(low..=high.max(low));
+                    s.outbox.push((
+                        at,
+                        Job::ScaleIn {
+                            ident: ident.to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        after_call(&self.shared, ident, OP).await
+    }
+
+    async fn record_lifecycle_action_heartbeat(
+        &self,
+        input: &LifecycleHeartbeat,
+    ) -> Result<(), AwsError> {
+        const OP: &str = "RecordLifecycleActionHeartbeat";
+        let ident = input.instance_id.as_str();
+        before_call(&self.shared, ident, OP).await?;
+        let now = self.shared.now();
+        {
+            let mut guard = self.shared.lock();
+            let s = &mut *guard;
+            let hb = s.group.config.heartbeat_timeout_ms;
+            let Some((_, action)) = s.group.active_mut(ident, input.token.as_deref()) else {
+                return Err(no_active(OP, ident));
+            };
+            action.deadline = (now + hb).min(action.global);
+            let (deadline, token) = (action.deadline, action.token.clone());
+            s.checker.trail(
+                ident,
+                now,
+                format!("heartbeat: deadline now {}", secs(deadline)),
+            );
+            s.outbox.push((
+                deadline,
+                Job::HookDeadline {
+                    ident: ident.to_string(),
+                    token,
+                },
+            ));
+        }
+        after_call(&self.shared, ident, OP).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> Group {
+        Group::new(GroupConfig {
+            name: "g".into(),
+            heartbeat_timeout_ms: 1000,
+            launch_default_result: "ABANDON".into(),
+            scale_in_fraction: 1.0,
+            lifetime_ms: (10, 20),
+        })
+    }
+
+    #[test]
+    fn an_action_times_out_with_the_default_result_only_after_its_deadline() {
+        let mut g = group();
+        g.launch("i-1", "t1".into(), false, 0);
+        assert!(!g.expire("i-1", "t1", 999));
+        assert!(g.expire("i-1", "t1", 1000));
+        assert_eq!(g.instances["i-1"].lifecycle, Lifecycle::Terminated);
+        assert!(
+            !g.expire("i-1", "t1", 2000),
+            "an ended action does not time out twice"
+        );
+    }
+
+    #[test]
+    fn scale_in_needs_an_instance_in_service() {
+        let mut g = group();
+        g.launch("i-1", "t1".into(), false, 0);
+        assert_eq!(g.scale_in("i-1", "t2".into(), 5), None);
+        let (lifecycle, _) = g.active_mut("i-1", Some("t1")).unwrap();
+        *lifecycle = Lifecycle::InService;
+        assert_eq!(g.scale_in("i-1", "t2".into(), 5), Some(1005));
+    }
+}

@@ -1,0 +1,216 @@
+//! Getting events to the function: latency, duplicates, delays, losses and envelopes; running
+//! invocations (overlapped when asked) and retrying the ones that crashed or failed retryably.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+
+use super::events;
+use super::exec::{Invocation, run_all};
+use super::faults::chance;
+use super::runner::Runner;
+use super::world::{Job, Millis};
+use asg_lifecycle::handler::{HandlerError, InvocationContext, MessageReport};
+
+/// Attempts after which an event is given up (sent to the dead-letter queue).
+const MAX_ATTEMPTS: u32 = 40;
+
+/// One event on its way to the function.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The EventBridge event.
+    pub event: Arc<Value>,
+    /// How it is wrapped.
+    pub wrap: events::Wrap,
+    /// The instance it concerns.
+    pub ident: String,
+    /// A short description for trails.
+    pub label: String,
+    /// 0 for the first delivery.
+    pub attempt: u32,
+}
+
+type HandlerResult = Result<(asg_lifecycle::event::Invocation, Vec<MessageReport>), HandlerError>;
+
+impl Runner {
+    /// Decides when (and whether) an event arrives, and how it is wrapped.
+    pub(super) fn plan_delivery(
+        &mut self,
+        event: Value,
+        ident: &str,
+        label: &str,
+        droppable: bool,
+    ) -> Option<(Millis, Delivery)> {
+        let now = self.shared.now();
+        let mut s = self.shared.lock();
+        let f = s.faults;
+        if droppable && chance(&mut s.rng, f.drop_ssm_event) {
+            self.counts.dropped += 1;
+            s.checker.trail(ident, now, format!("{label}: lost"));
+            return None;
+        }
+        let mut latency = s.rng.random_range(50..=1500);
+        if chance(&mut s.rng, f.delay) {
+            self.counts.delayed += 1;
+            latency += s.rng.random_range(1_000..=f.max_delay_ms.max(1_000));
+        }
+        // Most rules target the function directly; the rest come through SNS, SQS or both.
+        let wrap = match s.rng.random_range(0..20) {
+            0..=13 => events::Wrap::Direct,
+            14..=15 => events::Wrap::Sns,
+            16..=17 => events::Wrap::Sqs,
+            _ => events::Wrap::SqsSns,
+        };
+        let delivery = Delivery {
+            event: Arc::new(event),
+            wrap,
+            ident: ident.to_string(),
+            label: label.to_string(),
+            attempt: 0,
+        };
+        Some((now + latency, delivery))
+    }
+
+    /// Sends an event on its way, maybe duplicated (and maybe overlapped with its duplicate).
+    pub(super) fn emit(&mut self, event: Value, ident: &str, label: &str, droppable: bool) {
+        let Some((at, delivery)) = self.plan_delivery(event, ident, label, droppable) else {
+            return;
+        };
+        let (duplicate, overlap, second) = {
+            let mut s = self.shared.lock();
+            let f = s.faults;
+            let duplicate = chance(&mut s.rng, f.duplicate);
+            let overlap = duplicate && chance(&mut s.rng, f.overlap);
+            (
+                duplicate,
+                overlap,
+                s.rng.random_range(100..=f.max_delay_ms.max(1_000)),
+            )
+        };
+        if duplicate {
+            self.counts.duplicated += 1;
+        }
+        if overlap {
+            self.push(at, Job::Deliver(vec![delivery.clone(), delivery]));
+        } else {
+            if duplicate {
+                self.push(at + second, Job::Deliver(vec![delivery.clone()]));
+            }
+            self.push(at, Job::Deliver(vec![delivery]));
+        }
+    }
+
+    pub(super) fn retry(&mut self, mut delivery: Delivery, why: &str) {
+        let now = self.shared.now();
+        delivery.attempt += 1;
+        let mut s = self.shared.lock();
+        if delivery.attempt >= MAX_ATTEMPTS {
+            s.checker.violation(
+                &delivery.ident,
+                now,
+                format!(
+                    "{} given up after {MAX_ATTEMPTS} attempts: {why}",
+                    delivery.label
+                ),
+            );
+            return;
+        }
+        let backoff =
+            (30_000_i64 << delivery.attempt.min(4)).min(300_000) + s.rng.random_range(0..5_000);
+        s.checker.trail(
+            &delivery.ident,
+            now,
+            format!("{} will be retried: {why}", delivery.label),
+        );
+        drop(s);
+        self.counts.retried += 1;
+        self.push(now + backoff, Job::Deliver(vec![delivery]));
+    }
+
+    pub(super) fn deliver(&mut self, batch: Vec<Delivery>) {
+        let now = self.shared.now();
+        self.counts.invocations += batch.len() as u64;
+        if batch.len() > 1 {
+            self.counts.overlapped += batch.len() as u64;
+        }
+        let payloads: Vec<Value> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let message_id = format!(
+                    "m-{}-{i}-{}",
+                    d.event.get("id").and_then(Value::as_str).unwrap_or(""),
+                    d.attempt
+                );
+                self.shared.lock().checker.trail(
+                    &d.ident,
+                    now,
+                    format!(
+                        "deliver {} ({:?}, attempt {})",
+                        d.label,
+                        d.wrap,
+                        d.attempt + 1
+                    ),
+                );
+                events::wrap(d.wrap, &d.event, &message_id)
+            })
+            .collect();
+        let results = self.invoke(&payloads);
+        for (delivery, result) in batch.into_iter().zip(results) {
+            match result {
+                None => self.retry(delivery, "the invocation crashed"),
+                Some(Err(e)) if e.is_retryable() => self.retry(delivery, &e.to_string()),
+                Some(Err(e)) => self.rejected(&delivery, &e),
+                Some(Ok((_, reports))) => {
+                    for report in reports {
+                        match report.result {
+                            Err(e) if e.is_retryable() => {
+                                let why = e.to_string();
+                                self.retry(delivery.clone(), &why);
+                            }
+                            Err(e) => self.rejected(&delivery, &e),
+                            Ok(outcomes) => {
+                                let mut s = self.shared.lock();
+                                for o in outcomes {
+                                    let reason = o.reason.as_deref().unwrap_or("");
+                                    s.checker.trail(
+                                        &delivery.ident,
+                                        now,
+                                        format!(
+                                            "  → {:?} in `{}` {reason}",
+                                            o.outcome,
+                                            o.to.as_deref().unwrap_or("")
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn rejected(&mut self, delivery: &Delivery, error: &HandlerError) {
+        let now = self.shared.now();
+        self.counts.rejected += 1;
+        self.shared.lock().checker.violation(
+            &delivery.ident,
+            now,
+            format!("a well-formed {} was rejected: {error}", delivery.label),
+        );
+    }
+
+    pub(super) fn invoke(&self, payloads: &[Value]) -> Vec<Option<HandlerResult>> {
+        let ctx = InvocationContext::with_budget(Duration::from_secs(900));
+        let invocations: Vec<Invocation<'_, HandlerResult>> = payloads
+            .iter()
+            .map(|p| {
+                Box::pin(self.handler.handle_payload(p, &ctx)) as Invocation<'_, HandlerResult>
+            })
+            .collect();
+        run_all(&self.shared, invocations)
+    }
+}

@@ -1,0 +1,209 @@
+//! A tiny deterministic executor and the fault points the simulated services share.
+//!
+//! Nothing in the simulated world waits for real I/O, so a handler invocation runs to the end in
+//! one poll. To overlap invocations, every store and AWS call passes a [`Gate`] that yields once
+//! while overlapping is on, and the executor picks (with the seeded random stream) which
+//! invocation to poll next. A crash parks the invocation forever at the point it happened; the
+//! executor then drops it, as Lambda drops a dead process.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use rand::Rng;
+
+use super::faults::chance;
+use super::world::Shared;
+use asg_lifecycle::aws::{AwsError, AwsErrorKind};
+
+/// Yields once when invocations overlap, so that another one can run in between.
+pub struct Gate {
+    yielded: bool,
+    active: bool,
+}
+
+/// A yield point (a no-op unless invocations overlap).
+#[must_use]
+pub fn gate(shared: &Shared) -> Gate {
+    Gate {
+        yielded: false,
+        active: shared.lock().interleave,
+    }
+}
+
+impl Future for Gate {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.active && !self.yielded {
+            self.yielded = true;
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+/// Maybe crashes the current invocation right after `what` took effect: the future never
+/// completes and the executor drops it. Each invocation draws once whether it crashes and after
+/// how many effects (see [`run_all`]), so a long sweep is no likelier to die than a short event.
+pub async fn maybe_crash(shared: &Shared, ident: &str, what: &str) {
+    let crash = {
+        let now = shared.now();
+        let mut s = shared.lock();
+        let current = s.current;
+        let crash = match s.crash_after.get_mut(current) {
+            Some(Some(left)) => {
+                *left -= 1;
+                *left == 0
+            }
+            _ => false,
+        };
+        if crash {
+            s.crashed.push(current);
+            s.crashes += 1;
+            s.checker
+                .trail(ident, now, format!("invocation crashed after {what}"));
+        }
+        crash
+    };
+    if crash {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn error(operation: &str, kind: AwsErrorKind, code: &str, message: &str) -> AwsError {
+    AwsError {
+        operation: operation.to_string(),
+        kind,
+        code: code.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Counts an AWS call and maybe fails it before it takes effect (throttling or a 5xx).
+///
+/// # Errors
+/// The injected error.
+pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Result<(), AwsError> {
+    gate(shared).await;
+    let now = shared.now();
+    let mut s = shared.lock();
+    *s.aws_calls.entry(operation.to_string()).or_default() += 1;
+    let (throttle, server) = (s.faults.throttle, s.faults.server_error);
+    let injected = if chance(&mut s.rng, throttle) {
+        Some(error(
+            operation,
+            AwsErrorKind::Throttled,
+            "ThrottlingException",
+            "Rate exceeded",
+        ))
+    } else if chance(&mut s.rng, server) {
+        Some(error(
+            operation,
+            AwsErrorKind::Transient,
+            "InternalFailure",
+            "simulated 5xx",
+        ))
+    } else {
+        None
+    };
+    match injected {
+        Some(e) => {
+            s.injected_errors += 1;
+            s.checker
+                .trail(ident, now, format!("{operation} failed: {}", e.code));
+            Err(e)
+        }
+        None => Ok(()),
+    }
+}
+
+/// After an AWS call took effect: maybe crash, maybe answer a 5xx anyway (the caller cannot tell
+/// whether it took effect).
+///
+/// # Errors
+/// The injected ambiguous error.
+pub async fn after_call(shared: &Shared, ident: &str, operation: &str) -> Result<(), AwsError> {
+    maybe_crash(shared, ident, operation).await;
+    let now = shared.now();
+    let mut s = shared.lock();
+    let p = s.faults.ambiguous_error;
+    if chance(&mut s.rng, p) {
+        s.injected_errors += 1;
+        s.checker.trail(
+            ident,
+            now,
+            format!("{operation} took effect, then answered a 5xx"),
+        );
+        return Err(error(
+            operation,
+            AwsErrorKind::Transient,
+            "InternalFailure",
+            "simulated 5xx after the call took effect",
+        ));
+    }
+    Ok(())
+}
+
+/// An invocation to run.
+pub type Invocation<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Runs invocations to the end, overlapped when there are several. `None` for one that crashed.
+///
+/// # Panics
+/// When an invocation waits on something the simulation never provides (a bug of the
+/// simulator: nothing in the world blocks).
+pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<Option<T>> {
+    let overlapped = invocations.len() > 1;
+    let mut results: Vec<Option<T>> = invocations.iter().map(|_| None).collect();
+    let mut live: Vec<usize> = (0..invocations.len()).collect();
+    let mut invocations: Vec<Option<Invocation<'_, T>>> =
+        invocations.into_iter().map(Some).collect();
+    {
+        let mut guard = shared.lock();
+        let s = &mut *guard;
+        s.interleave = overlapped;
+        s.crashed.clear();
+        let p = s.faults.crash;
+        s.crash_after = (0..invocations.len())
+            .map(|_| chance(&mut s.rng, p).then(|| s.rng.random_range(1..=6_u32)))
+            .collect();
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut polls = 0_u64;
+    while !live.is_empty() {
+        polls += 1;
+        assert!(
+            polls < 1_000_000,
+            "an invocation never finished: a simulator bug"
+        );
+        let pick = if live.len() == 1 {
+            0
+        } else {
+            shared.lock().rng.random_range(0..live.len())
+        };
+        let index = live[pick];
+        shared.lock().current = index;
+        let Some(invocation) = invocations[index].as_mut() else {
+            live.swap_remove(pick);
+            continue;
+        };
+        match invocation.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => {
+                results[index] = Some(value);
+                invocations[index] = None;
+                live.swap_remove(pick);
+            }
+            Poll::Pending => {
+                if shared.lock().crashed.contains(&index) {
+                    live.swap_remove(pick);
+                    // Dropping it now is what Lambda does to a dead process.
+                    invocations[index] = None;
+                }
+            }
+        }
+    }
+    shared.lock().interleave = false;
+    results
+}

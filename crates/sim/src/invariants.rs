@@ -1,0 +1,268 @@
+//! The guarantees of ARCHITECTURE.md as checks, run during and after a simulation. Every
+//! violation names the instance, the simulated time and the instance's recent event trail.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::asg::{ActionEnd, Lifecycle, SimInstance};
+use super::world::{Millis, secs};
+use asg_lifecycle::machine::Machine;
+use asg_lifecycle::record::{HistoryEntry, InstanceRecord};
+use asg_lifecycle::store::Commit;
+
+/// How many trail lines are kept per instance.
+const TRAIL_LIMIT: usize = 40;
+/// How many violations are kept in full (the count goes on).
+const VIOLATION_LIMIT: usize = 200;
+
+/// One broken guarantee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The instance.
+    pub instance: String,
+    /// Simulated time, e.g. `"312.5s"`.
+    pub at: String,
+    /// What was broken.
+    pub message: String,
+    /// The instance's recent events, oldest first.
+    pub trail: Vec<String>,
+}
+
+/// Collects trails, transitions and violations.
+pub struct Checker {
+    machine: Arc<Machine>,
+    /// Edges on a cycle of the graph: only those may be taken twice.
+    cyclic: BTreeSet<(String, String)>,
+    trails: BTreeMap<String, VecDeque<(Millis, String)>>,
+    histories: BTreeMap<String, Vec<HistoryEntry>>,
+    /// Violations, the first [`VIOLATION_LIMIT`] in full.
+    pub violations: Vec<Violation>,
+    /// All violations found.
+    pub violation_count: u64,
+    /// Transitions written.
+    pub transitions: u64,
+    /// When each instance first reached a stable state.
+    pub ready_at: BTreeMap<String, Millis>,
+}
+
+impl Checker {
+    /// A checker for a model.
+    #[must_use]
+    pub fn new(machine: &Arc<Machine>) -> Self {
+        let graph = machine.graph();
+        let mut cyclic = BTreeSet::new();
+        for state in &graph.states {
+            let mut dests: Vec<String> = graph
+                .outgoing(state)
+                .map(|t| t.dest.clone().unwrap_or_else(|| state.clone()))
+                .collect();
+            dests.push(graph.failure.clone());
+            for dest in dests {
+                if graph.reachable_from([dest.clone()]).contains(state) {
+                    cyclic.insert((state.clone(), dest));
+                }
+            }
+        }
+        Self {
+            machine: machine.clone(),
+            cyclic,
+            trails: BTreeMap::new(),
+            histories: BTreeMap::new(),
+            violations: Vec::new(),
+            violation_count: 0,
+            transitions: 0,
+            ready_at: BTreeMap::new(),
+        }
+    }
+
+    /// Starts the trail of an instance.
+    pub fn register(&mut self, ident: &str) {
+        self.trails.entry(ident.to_string()).or_default();
+    }
+
+    /// Adds a line to an instance's trail (ignored for unknown instances).
+    pub fn trail(&mut self, ident: &str, at: Millis, line: impl Into<String>) {
+        if let Some(trail) = self.trails.get_mut(ident) {
+            if trail.len() == TRAIL_LIMIT {
+                trail.pop_front();
+            }
+            trail.push_back((at, line.into()));
+        }
+    }
+
+    /// Records a violation with the instance's trail.
+    pub fn violation(&mut self, ident: &str, at: Millis, message: impl Into<String>) {
+        self.violation_count += 1;
+        if self.violations.len() < VIOLATION_LIMIT {
+            let trail = self.trail_of(ident);
+            self.violations.push(Violation {
+                instance: ident.to_string(),
+                at: secs(at),
+                message: message.into(),
+                trail,
+            });
+        }
+    }
+
+    /// Checks a successful write: every transition is an edge of the model, continues from the
+    /// last one, and no step is recorded twice.
+    pub fn on_commit(&mut self, commit: &Commit, written: &InstanceRecord, now: Millis) {
+        let Some(entry) = &commit.history else {
+            return;
+        };
+        let ident = commit.ident.as_str();
+        self.transitions += 1;
+        self.trail(
+            ident,
+            now,
+            format!(
+                "transition {} → {} ({}) v{} by {}",
+                entry.from, entry.to, entry.trigger, written.version, entry.event_id
+            ),
+        );
+        let graph = self.machine.graph();
+        let mut problems = Vec::new();
+        if !graph.has_edge(&entry.from, &entry.to) {
+            problems.push(format!(
+                "transition {} → {} is not an edge of the model",
+                entry.from, entry.to
+            ));
+        }
+        let history = self.histories.entry(ident.to_string()).or_default();
+        if let Some(last) = history.last() {
+            if last.to != entry.from {
+                problems.push(format!(
+                    "transition {} → {} does not continue from the last recorded state `{}`",
+                    entry.from, entry.to, last.to
+                ));
+            }
+            if entry.version <= last.version {
+                problems.push(format!(
+                    "transition {} → {} recorded at version {} after version {}",
+                    entry.from, entry.to, entry.version, last.version
+                ));
+            }
+        }
+        let edge = (entry.from.clone(), entry.to.clone());
+        if !self.cyclic.contains(&edge)
+            && history
+                .iter()
+                .any(|h| h.from == entry.from && h.to == entry.to && h.trigger == entry.trigger)
+        {
+            problems.push(format!(
+                "step {} → {} ({}) recorded twice",
+                entry.from, entry.to, entry.trigger
+            ));
+        }
+        history.push(entry.clone());
+        if graph.stable.contains(&entry.to) {
+            self.ready_at.entry(ident.to_string()).or_insert(now);
+        }
+        for problem in problems {
+            self.violation(ident, now, problem);
+        }
+    }
+
+    /// A lifecycle action timed out: a violation unless the instance never reached the initial
+    /// state (cloud-init never finished), where the timeout is the expected end.
+    pub fn on_timeout(
+        &mut self,
+        ident: &str,
+        now: Millis,
+        launching: bool,
+        record: Option<&InstanceRecord>,
+    ) {
+        let state = record.map_or("", InstanceRecord::state);
+        let kind = if launching { "launch" } else { "terminate" };
+        self.trail(
+            ident,
+            now,
+            format!("{kind} lifecycle action timed out (state `{state}`)"),
+        );
+        if !self.machine.graph().is_pending(state) {
+            let waiting = record
+                .map(|r| {
+                    format!(
+                        "pending command {:?}, in flight {:?}",
+                        r.pending_command,
+                        r.in_flight
+                            .as_ref()
+                            .map(|f| (&f.event_id, &f.pending_after))
+                    )
+                })
+                .unwrap_or_default();
+            self.trail(ident, now, waiting);
+            self.violation(ident, now, format!("the {kind} lifecycle action timed out while the instance was in `{state}` (the machine should have completed it)"));
+        }
+    }
+
+    /// Checks that an instance has settled: not held by a hook, and the group and the store
+    /// agree (in service ⇔ a stable state; terminated ⇔ a terminal state, or never initialized).
+    ///
+    /// # Errors
+    /// What does not hold.
+    pub fn settled(
+        &self,
+        instance: &SimInstance,
+        record: Option<&InstanceRecord>,
+    ) -> Result<(), String> {
+        let graph = self.machine.graph();
+        let state = record.map_or("", InstanceRecord::state);
+        match instance.lifecycle {
+            Lifecycle::PendingWait | Lifecycle::TerminatingWait => Err(format!(
+                "still held by its lifecycle hook ({:?}); the store says `{state}`",
+                instance.lifecycle
+            )),
+            Lifecycle::InService if graph.stable.contains(state) => Ok(()),
+            Lifecycle::InService => Err(format!(
+                "in service, but the store says `{state}`, not a stable state"
+            )),
+            Lifecycle::Terminated if graph.is_terminal(state) => Ok(()),
+            Lifecycle::Terminated if graph.is_pending(state) && instance.cloud_init_never => Ok(()),
+            Lifecycle::Terminated => Err(format!(
+                "terminated, but the store says `{state}`, not a terminal state"
+            )),
+        }
+    }
+
+    /// The final checks: every lifecycle action the machine finished was completed.
+    pub fn finish(
+        &mut self,
+        ident: &str,
+        instance: &SimInstance,
+        record: Option<&InstanceRecord>,
+        now: Millis,
+    ) {
+        let graph = self.machine.graph();
+        let state = record.map_or("", InstanceRecord::state);
+        let finished = graph.is_terminal(state) || graph.stable.contains(state);
+        if let Some(action) = instance.actions.last()
+            && finished
+            && action.end == ActionEnd::Active
+            && record.is_some_and(|r| r.lifecycle_action.is_none())
+        {
+            self.violation(
+                ident,
+                now,
+                format!(
+                    "the machine finished in `{state}` but the lifecycle action was never completed"
+                ),
+            );
+        }
+    }
+
+    /// The instance's trail.
+    #[must_use]
+    pub fn trail_of(&self, ident: &str) -> Vec<String> {
+        self.trails
+            .get(ident)
+            .map(|t| {
+                t.iter()
+                    .map(|(at, line)| format!("{} {line}", secs(*at)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,498 @@
+//! The discrete-event loop: pops timed jobs, moves the clock, runs the real handler on the
+//! events the world emits, retries failed invocations, and checks the invariants.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::asg::{Group, GroupConfig, Lifecycle};
+pub use super::delivery::Delivery;
+use super::faults::{FaultProfile, chance};
+use super::report::{FaultCounts, Report, quantile, round3};
+use super::world::{Job, Millis, Queue, Shared, secs};
+use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init, events};
+use asg_lifecycle::aws::AwsClients;
+use asg_lifecycle::event::{CommandEventKind, CommandStatus};
+use asg_lifecycle::handler::{HandlerConfig, LifecycleHandler};
+use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::StateStore;
+
+/// One run.
+pub struct Runner {
+    pub(super) config: SimConfig,
+    pub(super) shared: Arc<Shared>,
+    pub(super) handler: LifecycleHandler,
+    pub(super) queue: Queue<Job>,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) quiet: bool,
+    pub(super) work: usize,
+    pub(super) ids: u64,
+    pub(super) fault_end: Millis,
+    pub(super) settle_bound: Millis,
+    pub(super) counts: FaultCounts,
+    pub(super) lifecycles: usize,
+}
+
+impl Runner {
+    /// Sets up the world of a run.
+    #[must_use]
+    pub fn new(config: SimConfig) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let group = Group::new(GroupConfig {
+            name: "sim-asg".into(),
+            heartbeat_timeout_ms: ms(config.heartbeat_timeout),
+            launch_default_result: "ABANDON".into(),
+            scale_in_fraction: config.scale_in_fraction,
+            lifetime_ms: (ms(config.lifetime.0), ms(config.lifetime.1)),
+        });
+        let shared = Arc::new(Shared::new(
+            config.seed,
+            config.machine.clone(),
+            config.faults.profile(),
+            group,
+        ));
+        let aws = AwsClients {
+            autoscaling: Arc::new(SimAutoScaling::new(shared.clone())),
+            ssm: Arc::new(SimSsm::new(shared.clone())),
+        };
+        let store: Arc<dyn StateStore> = Arc::new(SimStore::new(shared.clone(), config.broken));
+        let handler_config = HandlerConfig {
+            sweep_rule: "reconcile".into(),
+            // The simulated world has no real time to wait in: cloud-init ordering is the job of
+            // the remembered lifecycle action and the sweep.
+            initial_wait: Duration::ZERO,
+            intent_lease: config.intent_lease,
+            ..HandlerConfig::default()
+        };
+        let handler = LifecycleHandler::new(config.machine.clone(), store, aws)
+            .with_config(handler_config)
+            .with_clock(shared.clock.clone());
+        let last_launch = ms(config.launch_interval) * i64::try_from(config.instances).unwrap_or(0);
+        let fault_end = last_launch + ms(config.fault_window);
+        let graph = config.machine.graph();
+        let timeouts: Millis = graph.timeouts.iter().map(|(_, d)| ms(*d)).sum();
+        let settle_bound = config
+            .settle_bound
+            .map_or(timeouts + 2 * ms(config.sweep_period) + 600_000, ms);
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            shared,
+            handler,
+            queue: Queue::default(),
+            quiet: false,
+            work: 0,
+            ids: 0,
+            fault_end,
+            settle_bound,
+            counts: FaultCounts::default(),
+            lifecycles: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, at: Millis, job: Job) {
+        if job.is_work() {
+            self.work += 1;
+        }
+        self.queue.push(at, job);
+    }
+
+    pub(super) fn next_id(&mut self, kind: u16) -> String {
+        self.ids += 1;
+        format!(
+            "{:08x}-{kind:04x}-4000-8000-{:012x}",
+            self.config.seed & 0xffff_ffff,
+            self.ids
+        )
+    }
+
+    pub(super) fn ms(d: Duration) -> Millis {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Runs to the end; `progress(now, expected_end)` is called now and then.
+    pub fn run(mut self, progress: &mut dyn FnMut(Millis, Millis)) -> Report {
+        let started = std::time::Instant::now();
+        let interval = Self::ms(self.config.launch_interval);
+        for n in 0..self.config.instances {
+            let at = interval * i64::try_from(n).unwrap_or(0);
+            self.push(
+                at,
+                Job::Launch {
+                    ident: format!("i-{:017x}", n + 1),
+                },
+            );
+        }
+        let period = Self::ms(self.config.sweep_period);
+        self.queue.push(period, Job::Sweep);
+        let limit = self.fault_end
+            + self.settle_bound
+            + Self::ms(self.config.heartbeat_timeout) * 2
+            + 3_600_000;
+        let mut steps = 0_u64;
+        let mut changed = true;
+        loop {
+            if self.work == 0 && changed {
+                changed = false;
+                if self.all_settled() {
+                    break;
+                }
+            }
+            let Some((at, job)) = self.queue.pop() else {
+                break;
+            };
+            changed |= matches!(job, Job::Sweep);
+            if at > limit {
+                let now = self.shared.now();
+                self.shared.lock().checker.violation(
+                    "-",
+                    now,
+                    "the run did not end within its time limit",
+                );
+                break;
+            }
+            if !self.quiet && at >= self.fault_end {
+                self.quiet = true;
+                self.shared.lock().faults = FaultProfile::default();
+            }
+            self.shared.clock.set(at);
+            if job.is_work() {
+                self.work -= 1;
+            }
+            self.step(job);
+            let outbox = std::mem::take(&mut self.shared.lock().outbox);
+            for (at, job) in outbox {
+                self.push(at, job);
+            }
+            steps += 1;
+            if steps.is_multiple_of(2048) {
+                progress(at, self.fault_end);
+            }
+        }
+        progress(self.fault_end, self.fault_end);
+        self.finish(started)
+    }
+
+    /// True when every instance has settled (no hook holds it; group and store agree).
+    fn all_settled(&self) -> bool {
+        let s = self.shared.lock();
+        // Cheap first: an instance still held by a hook has not settled.
+        if s.group.instances.values().any(|i| {
+            matches!(
+                i.lifecycle,
+                Lifecycle::PendingWait | Lifecycle::TerminatingWait
+            )
+        }) {
+            return false;
+        }
+        s.group.instances.iter().all(|(ident, instance)| {
+            let record = self
+                .shared
+                .memory
+                .get(ident)
+                .now_or_never()
+                .and_then(Result::ok)
+                .flatten();
+            s.checker.settled(instance, record.as_ref()).is_ok()
+        })
+    }
+
+    pub(super) fn record(&self, ident: &str) -> Option<InstanceRecord> {
+        self.shared
+            .memory
+            .get(ident)
+            .now_or_never()
+            .and_then(Result::ok)
+            .flatten()
+    }
+
+    fn step(&mut self, job: Job) {
+        let now = self.shared.now();
+        match job {
+            Job::Launch { ident } => self.launch(&ident, now),
+            Job::CloudInit { ident, status } => {
+                let n = u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0);
+                cloud_init::write(
+                    &self.shared.memory,
+                    &ident,
+                    &status,
+                    &cloud_init::address(n),
+                );
+                self.shared.lock().checker.trail(
+                    &ident,
+                    now,
+                    format!("cloud-init wrote `{status}`"),
+                );
+            }
+            Job::CommandDone { command_id } => self.command_done(&command_id),
+            Job::HookDeadline { ident, token } => {
+                let expired = {
+                    let mut s = self.shared.lock();
+                    let expired = s.group.expire(&ident, &token, now);
+                    expired.then(|| {
+                        s.group.instances[&ident]
+                            .actions
+                            .last()
+                            .is_some_and(|a| a.launching)
+                    })
+                };
+                if let Some(launching) = expired {
+                    let record = self.record(&ident);
+                    self.shared
+                        .lock()
+                        .checker
+                        .on_timeout(&ident, now, launching, record.as_ref());
+                }
+            }
+            Job::ScaleIn { ident } => self.scale_in(&ident, now),
+            Job::Deliver(batch) => self.deliver(batch),
+            Job::Sweep => self.sweep(now),
+            Job::SettleCheck { ident, generation } => {
+                let record = self.record(&ident);
+                let mut s = self.shared.lock();
+                let instance = s.group.instances[&ident].clone();
+                if instance.actions.len() == generation
+                    && let Err(problem) = s.checker.settled(&instance, record.as_ref())
+                {
+                    {
+                        let bound = secs(self.settle_bound);
+                        s.checker.violation(
+                            &ident,
+                            now,
+                            format!("not settled within {bound} after faults stopped: {problem}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle_check(&mut self, ident: &str, now: Millis, generation: usize, extra: Millis) {
+        let at = now.max(self.fault_end) + self.settle_bound + extra;
+        self.push(
+            at,
+            Job::SettleCheck {
+                ident: ident.to_string(),
+                generation,
+            },
+        );
+    }
+
+    fn launch(&mut self, ident: &str, now: Millis) {
+        let token = self.next_id(0x7000);
+        let plan = {
+            let s = self.shared.lock();
+            let never = s.faults.cloud_init_never;
+            cloud_init::plan(&mut self.rng, self.config.machine.graph(), never)
+        };
+        let deadline = {
+            let mut s = self.shared.lock();
+            s.checker.register(ident);
+            s.checker
+                .trail(ident, now, "scale out: launched into Pending:Wait");
+            s.group
+                .launch(ident, token.clone(), plan.never_finishes, now)
+        };
+        self.lifecycles += 1;
+        self.queue.push(
+            deadline,
+            Job::HookDeadline {
+                ident: ident.to_string(),
+                token: token.clone(),
+            },
+        );
+        for (at, job) in cloud_init::jobs(&plan, ident, now) {
+            self.push(at, job);
+        }
+        let extra = if plan.never_finishes {
+            Self::ms(self.config.heartbeat_timeout)
+        } else {
+            0
+        };
+        self.settle_check(ident, now, 1, extra);
+        let id = self.next_id(0x1000);
+        let event = events::lifecycle(
+            &id,
+            self.shared.clock.at(now),
+            "sim-asg",
+            &token,
+            ident,
+            true,
+        );
+        self.emit(event, ident, "launch event", false);
+    }
+
+    fn scale_in(&mut self, ident: &str, now: Millis) {
+        let token = self.next_id(0x7000);
+        let scaled = {
+            let mut s = self.shared.lock();
+            let deadline = s.group.scale_in(ident, token.clone(), now);
+            if deadline.is_some() {
+                s.checker.trail(ident, now, "scale in: Terminating:Wait");
+            }
+            deadline.map(|d| (d, s.group.instances[ident].actions.len()))
+        };
+        let Some((deadline, generation)) = scaled else {
+            return;
+        };
+        self.lifecycles += 1;
+        self.queue.push(
+            deadline,
+            Job::HookDeadline {
+                ident: ident.to_string(),
+                token: token.clone(),
+            },
+        );
+        self.settle_check(ident, now, generation, 0);
+        let id = self.next_id(0x2000);
+        let event = events::lifecycle(
+            &id,
+            self.shared.clock.at(now),
+            "sim-asg",
+            &token,
+            ident,
+            false,
+        );
+        self.emit(event, ident, "terminate event", false);
+    }
+
+    fn command_done(&mut self, command_id: &str) {
+        let now = self.shared.now();
+        let Some(command) = self.shared.lock().commands.by_id.get(command_id).cloned() else {
+            return;
+        };
+        let at = self.shared.clock.at(now);
+        let mut deliveries = Vec::new();
+        for kind in [CommandEventKind::Command, CommandEventKind::Invocation] {
+            let id = self.next_id(0x3000);
+            let event = events::command(
+                &id,
+                at,
+                kind,
+                command_id,
+                &command.instance,
+                &command.document,
+                command.outcome,
+            );
+            let label = format!("SSM {kind:?} {} {command_id}", command.outcome);
+            deliveries.extend(self.plan_delivery(event, &command.instance, &label, true));
+        }
+        let overlap = {
+            let mut s = self.shared.lock();
+            let p = s.faults.overlap;
+            chance(&mut s.rng, p)
+        };
+        if overlap && deliveries.len() == 2 {
+            let at = deliveries.iter().map(|(at, _)| *at).max().unwrap_or(now);
+            let batch = deliveries.into_iter().map(|(_, d)| d).collect();
+            self.push(at, Job::Deliver(batch));
+        } else {
+            for (at, d) in deliveries {
+                self.push(at, Job::Deliver(vec![d]));
+            }
+        }
+        debug_assert!(command.outcome != CommandStatus::InProgress);
+    }
+
+    fn sweep(&mut self, now: Millis) {
+        let period = Self::ms(self.config.sweep_period);
+        self.queue.push(now + period, Job::Sweep);
+        let dropped = {
+            let mut s = self.shared.lock();
+            let p = s.faults.drop_sweep;
+            chance(&mut s.rng, p)
+        };
+        if dropped {
+            self.counts.dropped += 1;
+            return;
+        }
+        self.counts.sweeps += 1;
+        let id = self.next_id(0x4000);
+        let event = events::scheduled(
+            &id,
+            self.shared.clock.at(now),
+            &self.handler.config().sweep_rule,
+        );
+        // A failed sweep is not retried: the next tick is the retry.
+        let _ = self.invoke(&[event]);
+    }
+
+    fn finish(self, started: std::time::Instant) -> Report {
+        let now = self.shared.now();
+        let graph = self.config.machine.graph();
+        let failure_path = graph.failure_path();
+        let (mut ready, mut terminated, mut abandoned, mut failed, mut never) = (0, 0, 0, 0, 0);
+        let mut to_ready = Vec::new();
+        let instances = self.shared.lock().group.instances.clone();
+        for (ident, instance) in &instances {
+            let record = self.record(ident);
+            let state = record.as_ref().map_or("", InstanceRecord::state);
+            let mut s = self.shared.lock();
+            s.checker.finish(ident, instance, record.as_ref(), now);
+            if let Err(problem) = s.checker.settled(instance, record.as_ref()) {
+                s.checker
+                    .violation(ident, now, format!("at the end of the run: {problem}"));
+            }
+            if let Some(at) = s.checker.ready_at.get(ident) {
+                #[allow(clippy::cast_precision_loss)]
+                to_ready.push((at - instance.launched_at) as f64 / 1000.0);
+            }
+            if graph.stable.contains(state) {
+                ready += 1;
+            } else if graph.is_terminal(state) && failure_path.contains(state) {
+                abandoned += 1;
+            } else if graph.is_terminal(state) {
+                terminated += 1;
+            } else {
+                failed += 1;
+                never += usize::from(instance.cloud_init_never);
+            }
+        }
+        to_ready.sort_by(f64::total_cmp);
+        let (reads, writes) = self.shared.memory.request_counts();
+        let s = self.shared.lock();
+        let mut counts = self.counts.clone();
+        counts.crashes = s.crashes;
+        counts.injected_errors = s.injected_errors;
+        let lifecycles = self.lifecycles.max(1);
+        #[allow(clippy::cast_precision_loss)]
+        let per_lifecycle = s
+            .aws_calls
+            .iter()
+            .map(|(op, n)| (op.clone(), round3(*n as f64 / lifecycles as f64)))
+            .collect();
+        #[allow(clippy::cast_precision_loss)]
+        let per_transition = round3((reads + writes) as f64 / s.checker.transitions.max(1) as f64);
+        #[allow(clippy::cast_precision_loss)]
+        let seconds = |ms: Millis| round3(ms as f64 / 1000.0);
+        Report {
+            seed: self.config.seed,
+            instances: self.config.instances,
+            faults: self.config.faults.to_string(),
+            ready,
+            terminated,
+            abandoned,
+            failed,
+            never_initialized: never,
+            lifecycles: self.lifecycles,
+            violations: s.checker.violations.clone(),
+            violation_count: s.checker.violation_count,
+            aws_calls: s.aws_calls.clone(),
+            aws_calls_per_lifecycle: per_lifecycle,
+            transitions: s.checker.transitions,
+            store_reads: reads,
+            store_writes: writes,
+            store_requests_per_transition: per_transition,
+            time_to_ready_p50_s: round3(quantile(&to_ready, 0.5)),
+            time_to_ready_p99_s: round3(quantile(&to_ready, 0.99)),
+            fault_counts: counts,
+            faults_stopped_at_s: seconds(self.fault_end),
+            settle_bound_s: seconds(self.settle_bound),
+            simulated_s: seconds(now),
+            wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}

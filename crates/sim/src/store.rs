@@ -1,0 +1,99 @@
+//! The store the simulated handler uses: the real [`MemoryStore`] behind fault points (throttling,
+//! a crash right after a write, yield points for overlapped invocations) and an observer that
+//! checks every transition written.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::exec::{gate, maybe_crash};
+use super::faults::chance;
+use super::world::Shared;
+use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::{Commit, Page, Result, StateStore, StoreError};
+
+/// A deliberately broken store, to prove that the invariants catch a broken handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Writes ignore the conditional check (expected state, version and processed event): the
+    /// handler loses its arbiter of concurrent invocations.
+    UnconditionalWrites,
+}
+
+/// The fault-injecting, observing store.
+pub struct SimStore {
+    shared: Arc<Shared>,
+    broken: Option<Broken>,
+}
+
+impl SimStore {
+    /// Over the shared world's memory store.
+    #[must_use]
+    pub fn new(shared: Arc<Shared>, broken: Option<Broken>) -> Self {
+        Self { shared, broken }
+    }
+
+    async fn enter(&self, ident: &str, operation: &str) -> Result<()> {
+        gate(&self.shared).await;
+        let now = self.shared.now();
+        let mut s = self.shared.lock();
+        let p = s.faults.store_unavailable;
+        if chance(&mut s.rng, p) {
+            s.injected_errors += 1;
+            s.checker
+                .trail(ident, now, format!("store {operation} throttled"));
+            return Err(StoreError::Unavailable {
+                message: "simulated ProvisionedThroughputExceededException".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for SimStore {
+    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
+        self.enter(ident, "get").await?;
+        self.shared.memory.get(ident).await
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
+        self.enter(&commit.ident, "commit").await?;
+        let written = match self.broken {
+            None => self.shared.memory.commit(commit).await?,
+            Some(Broken::UnconditionalWrites) => {
+                let current = self.shared.memory.get(&commit.ident).await?;
+                let mut forced = commit.clone();
+                forced.expected_status = current.as_ref().and_then(|r| r.status.clone());
+                forced.expected_version = current.as_ref().map_or(0, |r| r.version);
+                forced.unprocessed_event = None;
+                self.shared.memory.commit(&forced).await?
+            }
+        };
+        {
+            let now = self.shared.now();
+            let mut s = self.shared.lock();
+            s.checker.on_commit(commit, &written, now);
+        }
+        maybe_crash(&self.shared, &commit.ident, "a store write").await;
+        Ok(written)
+    }
+
+    async fn query_active(
+        &self,
+        group: Option<&str>,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.enter("-", "query").await?;
+        self.shared.memory.query_active(group, start, limit).await
+    }
+
+    async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
+        self.shared
+            .memory
+            .cloud_init_update(ident, attributes)
+            .await
+    }
+}

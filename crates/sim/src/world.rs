@@ -1,0 +1,298 @@
+//! Simulated time, the queue of timed jobs and the state every simulated part shares.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::asg::Group;
+use super::faults::FaultProfile;
+use super::invariants::Checker;
+use super::ssm::Commands;
+use asg_lifecycle::handler::Clock;
+use asg_lifecycle::machine::Machine;
+use asg_lifecycle::store::MemoryStore;
+
+/// Simulated time: milliseconds since the start of the run.
+pub type Millis = i64;
+
+/// Formats simulated time as seconds with one decimal, for trails and reports.
+#[must_use]
+pub fn secs(at: Millis) -> String {
+    format!("{}.{}s", at / 1000, (at % 1000) / 100)
+}
+
+/// The simulated clock: the handler reads it through [`Clock`]; only the runner moves it.
+#[derive(Debug)]
+pub struct SimClock {
+    base: DateTime<Utc>,
+    now: AtomicI64,
+}
+
+impl SimClock {
+    /// A clock at the start of the run (a fixed date, so runs are reproducible).
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            base: DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_default(),
+            now: AtomicI64::new(0),
+        }
+    }
+
+    /// Simulated milliseconds since the start.
+    #[must_use]
+    pub fn millis(&self) -> Millis {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// Moves the clock (never backwards).
+    pub fn set(&self, at: Millis) {
+        self.now.fetch_max(at, Ordering::Relaxed);
+    }
+
+    /// The wall-clock form of a simulated time.
+    #[must_use]
+    pub fn at(&self, at: Millis) -> DateTime<Utc> {
+        self.base + chrono::Duration::milliseconds(at)
+    }
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.at(self.millis())
+    }
+}
+
+struct Entry<T> {
+    at: Millis,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        // Reversed: the heap pops the earliest time first, ties in insertion order.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A priority queue of timed items: earliest first, ties in insertion order (deterministic).
+pub struct Queue<T> {
+    heap: BinaryHeap<Entry<T>>,
+    seq: u64,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Self {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// Schedules `item` at `at`.
+    pub fn push(&mut self, at: Millis, item: T) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            item,
+        });
+    }
+
+    /// Takes the earliest item.
+    pub fn pop(&mut self) -> Option<(Millis, T)> {
+        self.heap.pop().map(|e| (e.at, e.item))
+    }
+}
+
+/// Work the runner does at a simulated time.
+#[derive(Clone, Debug)]
+pub enum Job {
+    /// Auto Scaling launches an instance (scale out).
+    Launch {
+        /// The instance.
+        ident: String,
+    },
+    /// Cloud-init writes a state.
+    CloudInit {
+        /// The instance.
+        ident: String,
+        /// The state it writes.
+        status: String,
+    },
+    /// An SSM command ends.
+    CommandDone {
+        /// The command.
+        command_id: String,
+    },
+    /// A lifecycle action's heartbeat deadline may have passed.
+    HookDeadline {
+        /// The instance.
+        ident: String,
+        /// The action's token.
+        token: String,
+    },
+    /// Auto Scaling scales an in-service instance in.
+    ScaleIn {
+        /// The instance.
+        ident: String,
+    },
+    /// An invocation of the handler (several run overlapped).
+    Deliver(Vec<super::runner::Delivery>),
+    /// The scheduled `reconcile` rule fires.
+    Sweep,
+    /// The instance must have settled by now.
+    SettleCheck {
+        /// The instance.
+        ident: String,
+        /// The lifecycle action (count) the deadline belongs to.
+        generation: usize,
+    },
+}
+
+impl Job {
+    /// True for jobs that keep the run going; the others (sweeps, deadlines, settle checks)
+    /// only matter while some instance has not settled.
+    #[must_use]
+    pub fn is_work(&self) -> bool {
+        !matches!(
+            self,
+            Self::Sweep | Self::HookDeadline { .. } | Self::SettleCheck { .. }
+        )
+    }
+}
+
+/// What every simulated part shares, behind one lock (the run is single-threaded; the lock only
+/// satisfies the `Send + Sync` bounds of the production traits).
+pub struct WorldState {
+    /// The fault random stream.
+    pub rng: ChaCha8Rng,
+    /// The fault probabilities in force (all zero once faults stop).
+    pub faults: FaultProfile,
+    /// The Auto Scaling group.
+    pub group: Group,
+    /// SSM commands.
+    pub commands: Commands,
+    /// Invariants, trails and counters.
+    pub checker: Checker,
+    /// Jobs the fakes scheduled, drained by the runner.
+    pub outbox: Vec<(Millis, Job)>,
+    /// AWS calls by operation.
+    pub aws_calls: BTreeMap<String, u64>,
+    /// Overlapped invocations: yield at every store or AWS call so that others can run.
+    pub interleave: bool,
+    /// The invocation being polled.
+    pub current: usize,
+    /// Per invocation being run: crash after this many more effects.
+    pub crash_after: Vec<Option<u32>>,
+    /// Invocations that crashed (their futures are dropped).
+    pub crashed: Vec<usize>,
+    /// Crashes injected.
+    pub crashes: u64,
+    /// AWS and store errors injected.
+    pub injected_errors: u64,
+}
+
+/// The shared world: the clock, the in-memory store and the locked state.
+pub struct Shared {
+    /// The simulated clock.
+    pub clock: Arc<SimClock>,
+    /// The real in-memory store under the fault wrapper.
+    pub memory: Arc<MemoryStore>,
+    /// The model.
+    pub machine: Arc<Machine>,
+    state: Mutex<WorldState>,
+}
+
+impl Shared {
+    /// A world for a seed.
+    #[must_use]
+    pub fn new(seed: u64, machine: Arc<Machine>, faults: FaultProfile, group: Group) -> Self {
+        let checker = Checker::new(&machine);
+        Self {
+            clock: Arc::new(SimClock::new()),
+            memory: Arc::new(MemoryStore::without_change_log()),
+            machine,
+            state: Mutex::new(WorldState {
+                // A stream apart from the scenario's, so that fault draws do not shift it.
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
+                faults,
+                group,
+                commands: Commands::default(),
+                checker,
+                outbox: Vec::new(),
+                aws_calls: BTreeMap::new(),
+                interleave: false,
+                current: 0,
+                crash_after: Vec::new(),
+                crashed: Vec::new(),
+                crashes: 0,
+                injected_errors: 0,
+            }),
+        }
+    }
+
+    /// Locks the state.
+    pub fn lock(&self) -> MutexGuard<'_, WorldState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Now, in simulated milliseconds.
+    #[must_use]
+    pub fn now(&self) -> Millis {
+        self.clock.millis()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_pops_earliest_first_and_ties_in_insertion_order() {
+        let mut q = Queue::default();
+        q.push(5, "b");
+        q.push(1, "a");
+        q.push(5, "c");
+        assert_eq!(q.pop(), Some((1, "a")));
+        assert_eq!(q.pop(), Some((5, "b")));
+        assert_eq!(q.pop(), Some((5, "c")));
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn clock_never_goes_backwards() {
+        let clock = SimClock::new();
+        clock.set(10);
+        clock.set(5);
+        assert_eq!(clock.millis(), 10);
+    }
+}
