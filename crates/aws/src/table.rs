@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{Value, json};
 
 use asg_lifecycle::record::attr;
+use asg_lifecycle::wait::Backoff;
 
 /// The sparse global secondary index over active records.
 pub const ACTIVE_INDEX: &str = "active-index";
@@ -152,7 +153,9 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
 
 async fn wait_until_active(client: &Client, name: &str) -> Result<(), TableError> {
     let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(100);
+    // 100 ms doubling to 5 s, no jitter: one caller polls its own table.
+    let mut backoff =
+        Backoff::new(Duration::from_millis(100), 2.0, u32::MAX).cap(Duration::from_secs(5));
     loop {
         let described = client
             .describe_table()
@@ -178,8 +181,7 @@ async fn wait_until_active(client: &Client, name: &str) -> Result<(), TableError
                 status: status.map_or_else(|| "unknown".into(), |s| s.as_str().to_string()),
             });
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

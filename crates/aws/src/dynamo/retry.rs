@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use asg_lifecycle::store::StoreError;
+use asg_lifecycle::wait::Backoff;
 
 /// How throttled and transient requests are retried.
 ///
@@ -45,16 +46,11 @@ impl RetryPolicy {
         }
     }
 
-    /// The delay before retry number `retry` (1-based): exponential, capped, with full jitter
-    /// in its upper half so that concurrent handlers do not retry in lockstep.
+    /// The delays between attempts: `base_delay` doubling up to `max_delay`, each drawn from
+    /// the upper half of its step so that concurrent handlers do not retry in lockstep.
     #[must_use]
-    pub fn delay(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
-        half + half.mul_f64(rand::random::<f64>())
+    pub fn backoff(&self) -> Backoff {
+        Backoff::equal_jitter(self.base_delay, self.max_delay)
     }
 }
 
@@ -121,6 +117,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E>>>,
 {
+    let mut backoff = policy.backoff();
     let mut attempt = 1;
     loop {
         let error = match request().await {
@@ -144,7 +141,7 @@ where
                 });
             }
             Failure::Transient(message) => {
-                let delay = policy.delay(attempt);
+                let delay = backoff.next_delay();
                 tracing::debug!(operation, ident, attempt, ?delay, error = %message, "transient store error: retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -160,11 +157,12 @@ mod tests {
     #[test]
     fn delays_grow_and_stay_under_the_cap() {
         let policy = RetryPolicy::default();
-        for retry in 1..=10 {
-            let d = policy.delay(retry);
-            assert!(d <= policy.max_delay, "{d:?}");
+        let mut backoff = policy.backoff();
+        let delays: Vec<_> = (1..=10).map(|_| backoff.next_delay()).collect();
+        for d in &delays {
+            assert!(*d <= policy.max_delay, "{d:?}");
         }
-        assert!(policy.delay(1) <= policy.base_delay);
-        assert!(policy.delay(10) >= policy.max_delay / 2);
+        assert!(delays[0] <= policy.base_delay);
+        assert!(delays[9] >= policy.max_delay / 2);
     }
 }

@@ -60,6 +60,24 @@ impl Backoff {
         }
     }
 
+    /// "Equal jitter": each delay is drawn from the upper half of `first`, `2 × first`,
+    /// `4 × first`, … capped at `max` (`first` included), so concurrent clients do not retry in
+    /// lockstep and none retries much sooner than planned. The delays never stop growing until
+    /// the cap; a zero `max` means zero delays.
+    #[must_use]
+    pub fn equal_jitter(first: Duration, max: Duration) -> Self {
+        let top = first.min(max);
+        Self {
+            // `top / 2 + random(0..1) * top / 2`: half the step plus jitter of 1 on that half.
+            duration: top / 2,
+            factor: 2.0,
+            jitter: 1.0,
+            steps: u32::MAX,
+            // A zero cap would mean "no cap"; a zero duration stays zero without one.
+            cap: max / 2,
+        }
+    }
+
     /// Sets the jitter factor.
     #[must_use]
     pub fn jitter(mut self, jitter: f64) -> Self {
@@ -89,6 +107,11 @@ impl Backoff {
             }
         }
         jittered(duration, self.jitter, rng)
+    }
+
+    /// [`Backoff::step`] with the jitter drawn from the thread-local RNG.
+    pub fn next_delay(&mut self) -> Duration {
+        self.step(&mut rand::rng())
     }
 
     /// Checks `condition` up to `steps` times, sleeping a step between two checks (Kubernetes
@@ -274,6 +297,27 @@ mod tests {
             let base = Duration::from_secs(1 << i);
             assert!(*delay >= base && *delay < base * 2, "{i}: {delay:?}");
         }
+    }
+
+    #[test]
+    fn equal_jitter_draws_from_the_upper_half_of_each_step_up_to_the_cap() {
+        let mut low = Backoff::equal_jitter(Duration::from_millis(100), Duration::from_millis(400));
+        let bottoms: Vec<_> = (0..5).map(|_| low.step(&mut Const(0))).collect();
+        let mut high =
+            Backoff::equal_jitter(Duration::from_millis(100), Duration::from_millis(400));
+        let tops: Vec<_> = (0..5).map(|_| high.step(&mut Const(u64::MAX))).collect();
+        let millis = |ms: &[u64]| {
+            ms.iter()
+                .map(|m| Duration::from_millis(*m))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bottoms, millis(&[50, 100, 200, 200, 200]));
+        for (top, step) in tops.iter().zip(millis(&[100, 200, 400, 400, 400])) {
+            assert!(*top <= step && *top > step.mul_f64(0.99), "{tops:?}");
+        }
+        let mut zero = Backoff::equal_jitter(Duration::from_millis(100), Duration::ZERO);
+        assert_eq!(zero.next_delay(), Duration::ZERO);
+        assert_eq!(zero.next_delay(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

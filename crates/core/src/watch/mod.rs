@@ -39,6 +39,7 @@ pub use memory::{MEMORY_SHARD, MemoryFeed};
 
 use crate::record::InstanceRecord;
 use crate::store::StateStore;
+use crate::wait::Backoff;
 
 /// Where a watch resumes: a shard and the sequence number of the last change seen in it.
 ///
@@ -303,32 +304,12 @@ impl Config {
         self.poll_interval = interval;
         self
     }
-}
 
-/// Exponential backoff with jitter (each delay is drawn from the upper half of the current step).
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-    step: Duration,
-}
-
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            step: initial,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.step.mul_f64(0.5 + rand::random::<f64>() / 2.0);
-        self.step = (self.step * 2).min(self.max);
-        delay
-    }
-
-    fn reset(&mut self) {
-        self.step = self.initial;
+    /// The backoff after transient errors: each delay drawn from the upper half of
+    /// `backoff_initial`, doubling up to `backoff_max`.
+    #[must_use]
+    pub fn backoff(&self) -> Backoff {
+        Backoff::equal_jitter(self.backoff_initial, self.backoff_max)
     }
 }
 
@@ -381,7 +362,7 @@ pub fn watcher(
     async_stream::stream! {
         let deadline = config.timeout.map(|t| Instant::now() + t);
         let cancel = config.cancel.clone();
-        let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+        let mut backoff = config.backoff();
         let mut token = since;
         let mut need_list = token.is_none();
         let mut cursor: Option<Cursor> = None;
@@ -442,14 +423,14 @@ pub fn watcher(
                         }
                     }
                 }
-                backoff.reset();
+                backoff = config.backoff();
                 token = Some(opened.token.clone());
                 cursor = Some(opened);
                 continue;
             };
             match feed.read(open).await {
                 Ok(changes) => {
-                    backoff.reset();
+                    backoff = config.backoff();
                     let idle = changes.is_empty();
                     token = Some(open.token.clone());
                     for change in changes {
@@ -511,7 +492,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_its_cap_with_jitter_below_each_step() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+        let config = Config {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(400),
+            ..Config::default()
+        };
+        let mut backoff = config.backoff();
         let delays: Vec<_> = (0..5).map(|_| backoff.next_delay()).collect();
         for (delay, step) in delays.iter().zip([100, 200, 400, 400, 400]) {
             assert!(
@@ -519,7 +505,7 @@ mod tests {
                 "{delays:?}"
             );
         }
-        backoff.reset();
+        let mut backoff = config.backoff();
         assert!(backoff.next_delay() <= Duration::from_millis(100));
     }
 }
