@@ -11,9 +11,11 @@
 //! | `status::GroupMembership` | [`AutoScalingMembership`] |
 //! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
 //!
-//! and [`table`] creates the table the store expects.
+//! [`table`] creates the table the store expects, and [`codec`] is the one DynamoDB
+//! attribute-value codec all of them read and write items with.
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod dynamo;
 mod membership;
 pub mod sdk;
@@ -21,13 +23,11 @@ mod streams;
 pub mod table;
 mod waiter;
 
+pub use codec::{parse_attribute, render_attribute};
 pub use dynamo::{DynamoStore, RetryPolicy};
 pub use membership::AutoScalingMembership;
 pub use sdk::{
     SdkAutoScaling, SdkSsm, aws_clients, aws_clients_from, aws_clients_from_env, load_sdk_config,
 };
 pub use streams::StreamsFeed;
-pub use waiter::{
-    DescribeAutoScalingInstances, GetCommandInvocation, GetItem, parse_attribute, render_attribute,
-    sdk_operations,
-};
+pub use waiter::{DescribeAutoScalingInstances, GetCommandInvocation, GetItem, sdk_operations};

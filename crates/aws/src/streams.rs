@@ -11,7 +11,7 @@ use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, 
 use aws_sdk_dynamodbstreams::types::{
     AttributeValue, OperationType, Record, Shard, ShardIteratorType,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -19,6 +19,8 @@ use tokio::sync::OnceCell;
 
 use asg_lifecycle::record::{InstanceRecord, attr};
 use asg_lifecycle::watch::{Change, ChangeFeed, ChangeKind, Cursor, FeedError, ResumeToken};
+
+use crate::codec;
 
 /// Follows a table's DynamoDB stream.
 #[derive(Debug)]
@@ -57,38 +59,10 @@ where
     }
 }
 
-/// Converts a stream attribute value to the JSON form records are read from.
-fn to_json(value: &AttributeValue) -> Value {
-    let number = |n: &String| {
-        serde_json::from_str::<serde_json::Number>(n)
-            .map_or_else(|_| Value::String(n.clone()), Value::Number)
-    };
-    match value {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => number(n),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::M(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-        AttributeValue::L(l) => Value::Array(l.iter().map(to_json).collect()),
-        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(ns) => Value::Array(ns.iter().map(number).collect()),
-        AttributeValue::B(b) => {
-            Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect())
-        }
-        AttributeValue::Bs(bs) => Value::Array(
-            bs.iter()
-                .map(|b| Value::Array(b.as_ref().iter().map(|byte| Value::from(*byte)).collect()))
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
-}
-
 /// Reads a stream image as a record. Structured handler attributes stored as JSON text are
 /// accepted as well as maps and lists.
 fn to_record(image: &HashMap<String, AttributeValue>) -> Result<InstanceRecord, String> {
-    let mut item: Map<String, Value> = image.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+    let mut item = codec::item_to_json(&codec::from_stream_item(image));
     for name in [
         attr::LIFECYCLE_ACTION,
         attr::PENDING_COMMAND,
@@ -207,7 +181,7 @@ impl StreamsFeed {
             .and_then(|k| k.get(attr::IDENT))
             .map(|v| match v {
                 AttributeValue::S(s) => s.clone(),
-                other => to_json(other).to_string(),
+                other => codec::from_attribute(&codec::from_stream_attribute(other)).to_string(),
             })
             .unwrap_or_default();
         let mut problem = None;

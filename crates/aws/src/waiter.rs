@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::config::http::HttpResponse;
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+use crate::codec;
 
 use asg_lifecycle::waiter::{
     CallError, Operation, OperationError, Operations, check_members, optional_str, required_str,
@@ -201,7 +201,9 @@ impl Operation for GetItem {
             ],
         )?;
         let key = match input.get("Key") {
-            Some(Value::Object(map)) => attribute_map(map)?,
+            Some(Value::Object(map)) => {
+                codec::parse_item(map).map_err(|e| CallError::InvalidInput(e.to_string()))?
+            }
             Some(other) => {
                 return Err(CallError::InvalidInput(format!(
                     "`Key` must map names to attribute values, got {other}"
@@ -252,7 +254,7 @@ impl Operation for GetItem {
             .map_err(call_error)?;
         let mut map = Map::new();
         if let Some(item) = out.item() {
-            map.insert("Item".into(), render_map(item));
+            map.insert("Item".into(), codec::render_item(item));
         }
         Ok(Value::Object(map))
     }
@@ -276,88 +278,4 @@ pub fn sdk_operations(config: &aws_config::SdkConfig) -> Operations {
             "GetItem",
             Arc::new(GetItem(aws_sdk_dynamodb::Client::new(config))),
         )
-}
-
-/// A DynamoDB attribute value in the API's JSON form (`{"S": "x"}`), rendered.
-#[must_use]
-pub fn render_attribute(value: &AttributeValue) -> Value {
-    let blob = |b: &Blob| Value::String(aws_smithy_types::base64::encode(b.as_ref()));
-    match value {
-        AttributeValue::S(s) => json!({"S": s}),
-        AttributeValue::N(n) => json!({"N": n}),
-        AttributeValue::B(b) => json!({"B": blob(b)}),
-        AttributeValue::Bool(b) => json!({"BOOL": b}),
-        AttributeValue::Null(b) => json!({"NULL": b}),
-        AttributeValue::Ss(v) => json!({"SS": v}),
-        AttributeValue::Ns(v) => json!({"NS": v}),
-        AttributeValue::Bs(v) => json!({"BS": v.iter().map(blob).collect::<Vec<_>>()}),
-        AttributeValue::L(v) => json!({"L": v.iter().map(render_attribute).collect::<Vec<_>>()}),
-        AttributeValue::M(m) => json!({"M": render_map(m)}),
-        _ => json!({}),
-    }
-}
-
-fn render_map(map: &HashMap<String, AttributeValue>) -> Value {
-    let mut keys: Vec<_> = map.keys().collect();
-    keys.sort();
-    Value::Object(
-        keys.into_iter()
-            .map(|k| (k.clone(), render_attribute(&map[k])))
-            .collect(),
-    )
-}
-
-fn attribute_map(map: &Map<String, Value>) -> Result<HashMap<String, AttributeValue>, CallError> {
-    map.iter()
-        .map(|(k, v)| parse_attribute(v).map(|a| (k.clone(), a)))
-        .collect()
-}
-
-/// Parses a DynamoDB attribute value in the API's JSON form (`{"S": "x"}`, `{"N": "1"}`, ...).
-///
-/// # Errors
-/// [`CallError::InvalidInput`] naming what does not fit.
-pub fn parse_attribute(value: &Value) -> Result<AttributeValue, CallError> {
-    let invalid = || CallError::InvalidInput(format!("not a DynamoDB attribute value: {value}"));
-    let Some((kind, inner)) = value
-        .as_object()
-        .filter(|m| m.len() == 1)
-        .and_then(|m| m.iter().next())
-    else {
-        return Err(invalid());
-    };
-    let strings = |v: &Value| -> Result<Vec<String>, CallError> {
-        v.as_array()
-            .and_then(|items| items.iter().map(|i| i.as_str().map(String::from)).collect())
-            .ok_or_else(invalid)
-    };
-    let blob = |s: &str| {
-        aws_smithy_types::base64::decode(s)
-            .map(Blob::new)
-            .map_err(|_| invalid())
-    };
-    Ok(match (kind.as_str(), inner) {
-        ("S", Value::String(s)) => AttributeValue::S(s.clone()),
-        ("N", Value::String(s)) => AttributeValue::N(s.clone()),
-        ("N", Value::Number(n)) => AttributeValue::N(n.to_string()),
-        ("B", Value::String(s)) => AttributeValue::B(blob(s)?),
-        ("BOOL", Value::Bool(b)) => AttributeValue::Bool(*b),
-        ("NULL", Value::Bool(b)) => AttributeValue::Null(*b),
-        ("SS", v) => AttributeValue::Ss(strings(v)?),
-        ("NS", v) => AttributeValue::Ns(strings(v)?),
-        ("BS", v) => AttributeValue::Bs(
-            strings(v)?
-                .iter()
-                .map(|s| blob(s))
-                .collect::<Result<_, _>>()?,
-        ),
-        ("L", Value::Array(items)) => AttributeValue::L(
-            items
-                .iter()
-                .map(parse_attribute)
-                .collect::<Result<_, _>>()?,
-        ),
-        ("M", Value::Object(map)) => AttributeValue::M(attribute_map(map)?),
-        _ => return Err(invalid()),
-    })
 }

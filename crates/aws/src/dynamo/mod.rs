@@ -15,7 +15,6 @@
 //! - The active index is eventually consistent (a GSI): a record that just changed may show up
 //!   in its old form or not yet; the sweep reloads every record it handles.
 
-mod item;
 mod retry;
 mod update;
 
@@ -24,9 +23,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::{Map, Value};
 
-pub use item::{Item, from_attribute, item_to_json, json_to_item, record_from_item, to_attribute};
 pub use retry::RetryPolicy;
 
+use crate::codec::{Item, record_from_item};
 use crate::table::ACTIVE_INDEX;
 use asg_lifecycle::record::{InstanceRecord, attr};
 use asg_lifecycle::store::{BaseLists, Commit, Page, Result, StateStore, StoreError};

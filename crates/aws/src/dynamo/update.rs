@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::item::to_attribute;
+use crate::codec::to_attribute;
 use asg_lifecycle::record::attr;
 use asg_lifecycle::store::{Activity, BaseLists, Change, Commit};
 
