@@ -24,6 +24,7 @@ pub mod tasks;
 pub mod wait;
 pub mod waiter;
 pub mod watch;
+mod yaml;
 
 pub use event::{Event, Stimulus};
 pub use handler::{HandlerConfig, LifecycleHandler, Outcome};

@@ -25,74 +25,24 @@
 
 use std::time::Duration;
 
-use marked_yaml::{LoadError, Node, types::MarkedScalarNode};
+use marked_yaml::{Node, types::MarkedScalarNode};
 use serde_json::Value;
 
-use super::problem::{Problem, ValidationReport};
-use super::spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+use super::problem::ValidationReport;
+use super::spec::{CallSpec, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+use crate::yaml::{self, Reader};
 
+/// Reads a model file's nodes into specs.
 struct Parser<'a> {
-    file: &'a str,
-    problems: Vec<Problem>,
+    reader: Reader<'a>,
 }
 
-impl<'a> Parser<'a> {
-    fn loc(&self, node_span: &marked_yaml::Span) -> Option<Loc> {
-        node_span.start().map(|m| Loc {
-            file: self.file.to_string(),
-            line: m.line(),
-            column: m.column(),
-        })
-    }
-
-    fn problem(&mut self, code: &'static str, message: String, span: &marked_yaml::Span) {
-        let loc = self.loc(span);
-        self.push(code, message, loc);
-    }
-
-    /// A problem about a whole node: a mapping is located at its first key (where a reader
-    /// sees it start), anything else at its own start.
-    fn node_problem(&mut self, code: &'static str, message: String, node: &Node) {
-        let span = match node {
-            Node::Mapping(map) => map.keys().next().map_or(node.span(), |k| k.span()),
-            other => other.span(),
-        };
-        let loc = self.loc(span);
-        self.push(code, message, loc);
-    }
-
-    fn push(&mut self, code: &'static str, message: String, loc: Option<Loc>) {
-        self.problems.push(Problem {
-            code,
-            message,
-            loc,
-            file: self.file.to_string(),
-        });
-    }
-
-    fn check_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
-        if let Some(map) = node.as_mapping() {
-            for key in map.keys() {
-                if !allowed.contains(&key.as_str()) {
-                    self.problem(
-                        "unknown-key",
-                        format!(
-                            "unknown key `{}` in {what} (expected one of: {})",
-                            key.as_str(),
-                            allowed.join(", ")
-                        ),
-                        key.span(),
-                    );
-                }
-            }
-        }
-    }
-
+impl Parser<'_> {
     fn name(&mut self, node: &Node, what: &str) -> Option<Named> {
         match node {
             Node::Scalar(s) if !s.as_str().is_empty() => Some(self.named(s)),
             _ => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     format!("{what} must be a name"),
                     node.span(),
@@ -105,7 +55,7 @@ impl<'a> Parser<'a> {
     fn named(&self, scalar: &MarkedScalarNode) -> Named {
         Named {
             name: scalar.as_str().to_string(),
-            loc: self.loc(scalar.span()),
+            loc: self.reader.loc(scalar.span()),
         }
     }
 
@@ -114,7 +64,7 @@ impl<'a> Parser<'a> {
             Node::Scalar(_) => self.name(node, what).into_iter().collect(),
             Node::Sequence(items) => items.iter().filter_map(|n| self.name(n, what)).collect(),
             Node::Mapping(_) => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     format!("{what} must be a name or a list of names"),
                     node.span(),
@@ -128,7 +78,7 @@ impl<'a> Parser<'a> {
         match node.as_scalar().and_then(MarkedScalarNode::as_bool) {
             Some(b) => b,
             None => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     format!("`{key}` must be true or false"),
                     node.span(),
@@ -154,10 +104,10 @@ impl<'a> Parser<'a> {
                     let (key, args) = map.iter().next().expect("one entry");
                     calls.push(CallSpec {
                         name: self.named(key),
-                        args: yaml_to_json(args),
+                        args: yaml::to_json(args),
                     });
                 }
-                other => self.problem(
+                other => self.reader.problem(
                     "invalid-value",
                     format!("each of `{what}` must be a name or `{{name: {{arguments}}}}`"),
                     other.span(),
@@ -179,19 +129,20 @@ impl<'a> Parser<'a> {
             "stop_after_trigger",
         ];
         let Some(map) = node.as_mapping() else {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 "a trigger must be a mapping".into(),
                 node.span(),
             );
             return None;
         };
-        self.check_keys(node, KEYS, "a trigger");
+        self.reader.check_keys(node, KEYS, "a trigger");
         let mut trigger = TriggerSpec::default();
         match map.get_node("name") {
             Some(n) => trigger.name = self.name(n, "`name`")?,
             None => {
-                self.node_problem("missing-key", "a trigger needs `name`".into(), node);
+                self.reader
+                    .node_problem("missing-key", "a trigger needs `name`".into(), node);
                 return None;
             }
         }
@@ -221,22 +172,25 @@ impl<'a> Parser<'a> {
 
     fn transition(&mut self, node: &Node) -> Option<TransitionSpec> {
         let Some(map) = node.as_mapping() else {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 "a transition must be a mapping".into(),
                 node.span(),
             );
             return None;
         };
-        self.check_keys(node, &["source", "dest", "triggers"], "a transition");
-        let first_key = map.keys().next().map_or(node.span(), |k| k.span());
+        self.reader
+            .check_keys(node, &["source", "dest", "triggers"], "a transition");
         let mut spec = TransitionSpec {
-            loc: self.loc(first_key),
+            loc: self.reader.loc(&yaml::first_key(node)),
             ..TransitionSpec::default()
         };
         match map.get_node("source") {
             Some(n) => spec.source = self.names(n, "`source`"),
-            None => self.node_problem("missing-key", "a transition needs `source`".into(), node),
+            None => {
+                self.reader
+                    .node_problem("missing-key", "a transition needs `source`".into(), node)
+            }
         }
         if let Some(n) = map.get_node("dest") {
             spec.dest = self.name(n, "`dest`");
@@ -245,12 +199,16 @@ impl<'a> Parser<'a> {
             Some(Node::Sequence(items)) => {
                 spec.triggers = items.iter().filter_map(|t| self.trigger(t)).collect();
             }
-            Some(other) => self.problem(
+            Some(other) => self.reader.problem(
                 "invalid-value",
                 "`triggers` must be a list".into(),
                 other.span(),
             ),
-            None => self.node_problem("missing-key", "a transition needs `triggers`".into(), node),
+            None => self.reader.node_problem(
+                "missing-key",
+                "a transition needs `triggers`".into(),
+                node,
+            ),
         }
         Some(spec)
     }
@@ -262,11 +220,16 @@ impl<'a> Parser<'a> {
                 timeout: None,
             }),
             Node::Mapping(map) => {
-                self.check_keys(node, &["name", "timeout"], "a state");
+                self.reader
+                    .check_keys(node, &["name", "timeout"], "a state");
                 let name = match map.get_node("name") {
                     Some(n) => self.name(n, "`name`")?,
                     None => {
-                        self.node_problem("missing-key", "a state needs `name`".into(), node);
+                        self.reader.node_problem(
+                            "missing-key",
+                            "a state needs `name`".into(),
+                            node,
+                        );
                         return None;
                     }
                 };
@@ -274,7 +237,7 @@ impl<'a> Parser<'a> {
                     Some(s) => match parse_duration(s.as_str()) {
                         Ok(d) => Some(d),
                         Err(message) => {
-                            self.problem("invalid-value", message, s.span());
+                            self.reader.problem("invalid-value", message, s.span());
                             None
                         }
                     },
@@ -283,7 +246,7 @@ impl<'a> Parser<'a> {
                 Some(StateSpec { name, timeout })
             }
             Node::Sequence(_) => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     "a state must be a name or {name, timeout}".into(),
                     node.span(),
@@ -326,87 +289,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// A YAML node as JSON: plain scalars become booleans, numbers and null where they read as such;
-/// quoted scalars stay strings.
-pub(crate) fn yaml_to_json(node: &Node) -> Value {
-    match node {
-        Node::Scalar(s) => {
-            let text = s.as_str();
-            if s.may_coerce() {
-                if let Some(b) = s.as_bool() {
-                    return Value::Bool(b);
-                }
-                if let Ok(i) = text.parse::<i64>() {
-                    return Value::from(i);
-                }
-                if let Ok(f) = text.parse::<f64>()
-                    && let Some(n) = serde_json::Number::from_f64(f)
-                {
-                    return Value::Number(n);
-                }
-                if matches!(text, "~" | "null") {
-                    return Value::Null;
-                }
-            }
-            Value::String(text.to_string())
-        }
-        Node::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
-        Node::Mapping(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.as_str().to_string(), yaml_to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-/// A YAML loader error as a located `parse-error` problem.
-pub(crate) fn yaml_load_problem(file: &str, error: &LoadError) -> Problem {
-    let (marker, message) = match error {
-        LoadError::TopLevelMustBeMapping(m) => {
-            (Some(*m), "the top level must be a mapping".to_string())
-        }
-        LoadError::TopLevelMustBeSequence(m) => {
-            (Some(*m), "the top level must be a sequence".to_string())
-        }
-        LoadError::UnexpectedAnchor(m) => (
-            Some(*m),
-            "anchors and aliases are not supported".to_string(),
-        ),
-        LoadError::MappingKeyMustBeScalar(m) => {
-            (Some(*m), "mapping keys must be plain names".to_string())
-        }
-        LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
-        LoadError::ScanError(m, e) => (Some(*m), format!("invalid YAML: {e}")),
-        LoadError::DuplicateKey(inner) => (
-            inner.key.span().start().copied(),
-            format!("duplicate key `{}`", inner.key.as_str()),
-        ),
-    };
-    Problem {
-        code: "parse-error",
-        message,
-        loc: marker.map(|m| Loc {
-            file: file.to_string(),
-            line: m.line().max(1),
-            column: m.column().max(1),
-        }),
-        file: file.to_string(),
-    }
-}
-
 /// Parses a model file's text into an unchecked [`ModelSpec`].
 ///
 /// # Errors
 /// Every syntax and shape problem found, located in `file`.
 pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport> {
-    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
-    let root =
-        marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| ValidationReport {
-            problems: vec![yaml_load_problem(file, &e)],
-        })?;
+    let root = yaml::load(file, text)?;
     let mut parser = Parser {
-        file,
-        problems: Vec::new(),
+        reader: Reader::new(file),
     };
     const KEYS: &[&str] = &[
         "description",
@@ -418,7 +308,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
         "states",
         "transitions",
     ];
-    parser.check_keys(&root, KEYS, "the model");
+    parser.reader.check_keys(&root, KEYS, "the model");
     let map = root.as_mapping().expect("top level is a mapping");
     let mut spec = ModelSpec {
         file: file.to_string(),
@@ -428,12 +318,12 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
         Some(Node::Sequence(items)) => {
             spec.states = items.iter().filter_map(|n| parser.state(n)).collect();
         }
-        Some(other) => parser.problem(
+        Some(other) => parser.reader.problem(
             "invalid-value",
             "`states` must be a list".into(),
             other.span(),
         ),
-        None => parser.problem(
+        None => parser.reader.problem(
             "missing-key",
             "the model needs `states`".into(),
             root.span(),
@@ -441,7 +331,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
     }
     match map.get_node("initial") {
         Some(n) => spec.initial = parser.name(n, "`initial`"),
-        None => parser.problem(
+        None => parser.reader.problem(
             "missing-key",
             "the model needs `initial`".into(),
             root.span(),
@@ -449,7 +339,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
     }
     match map.get_node("failure") {
         Some(n) => spec.failure = parser.name(n, "`failure`"),
-        None => parser.problem(
+        None => parser.reader.problem(
             "missing-failure-path",
             "the model declares no `failure` state: errors would have nowhere to go".into(),
             root.span(),
@@ -468,22 +358,22 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
         Some(Node::Sequence(items)) => {
             spec.transitions = items.iter().filter_map(|n| parser.transition(n)).collect();
         }
-        Some(other) => parser.problem(
+        Some(other) => parser.reader.problem(
             "invalid-value",
             "`transitions` must be a list".into(),
             other.span(),
         ),
-        None => parser.problem(
+        None => parser.reader.problem(
             "missing-key",
             "the model needs `transitions`".into(),
             root.span(),
         ),
     }
-    if parser.problems.is_empty() {
+    if parser.reader.problems.is_empty() {
         Ok(spec)
     } else {
         Err(ValidationReport {
-            problems: parser.problems,
+            problems: parser.reader.problems,
         })
     }
 }

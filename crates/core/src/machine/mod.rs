@@ -29,7 +29,6 @@ mod validate;
 use std::sync::Arc;
 
 pub use file::{parse_duration, parse_model};
-pub(crate) use file::{yaml_load_problem, yaml_to_json};
 pub use graph::{Call, Graph, Transition, Trigger};
 pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
 pub use problem::{Problem, ValidationReport};

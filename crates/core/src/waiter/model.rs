@@ -29,6 +29,7 @@ use marked_yaml::{Node, Span};
 use serde_json::Value;
 
 use crate::machine::{Loc, Problem, ValidationReport};
+use crate::yaml::{self, Reader, first_key};
 
 use super::matcher::placeholders;
 
@@ -186,65 +187,29 @@ impl WaiterModel {
                 file: file.to_string(),
             }]));
         }
-        let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
-        let root = marked_yaml::parse_yaml_with_options(0, text, options)
-            .map_err(|e| report(vec![crate::machine::yaml_load_problem(file, &e)]))?;
+        let root = yaml::load(file, text)?;
         let mut parser = Parser {
-            file,
-            problems: Vec::new(),
+            reader: Reader::new(file),
         };
         let model = parser.model(&root);
         parser
+            .reader
             .problems
             .sort_by_key(|p| p.loc.as_ref().map(|l| (l.line, l.column)));
-        if parser.problems.is_empty() {
+        if parser.reader.problems.is_empty() {
             Ok(model)
         } else {
-            Err(report(parser.problems))
+            Err(report(parser.reader.problems))
         }
     }
 }
 
+/// Reads a waiter model's nodes into configurations.
 struct Parser<'a> {
-    file: &'a str,
-    problems: Vec<Problem>,
+    reader: Reader<'a>,
 }
 
 impl Parser<'_> {
-    fn loc(&self, span: &Span) -> Option<Loc> {
-        span.start().map(|m| Loc {
-            file: self.file.to_string(),
-            line: m.line().max(1),
-            column: m.column().max(1),
-        })
-    }
-
-    fn problem(&mut self, code: &'static str, message: String, span: &Span) {
-        self.problems.push(Problem {
-            code,
-            message,
-            loc: self.loc(span),
-            file: self.file.to_string(),
-        });
-    }
-
-    fn check_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
-        let Some(map) = node.as_mapping() else { return };
-        for key in map.keys() {
-            if !allowed.contains(&key.as_str()) {
-                self.problem(
-                    "unknown-key",
-                    format!(
-                        "unknown key `{}` in {what} (expected one of: {})",
-                        key.as_str(),
-                        allowed.join(", ")
-                    ),
-                    key.span(),
-                );
-            }
-        }
-    }
-
     /// The value of `key` in the mapping `node`; a missing key is reported at `at` (the name of
     /// what lacks it: a mapping's own span starts at its first value).
     fn required<'n>(
@@ -256,7 +221,8 @@ impl Parser<'_> {
     ) -> Option<&'n Node> {
         let found = node.as_mapping().and_then(|m| m.get_node(key));
         if found.is_none() {
-            self.problem("missing-key", format!("{what} needs `{key}`"), at);
+            self.reader
+                .problem("missing-key", format!("{what} needs `{key}`"), at);
         }
         found
     }
@@ -265,7 +231,7 @@ impl Parser<'_> {
         match node.as_scalar() {
             Some(s) if !s.as_str().is_empty() => Some(s.as_str().to_string()),
             _ => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     format!("{what} must be a non-empty string"),
                     node.span(),
@@ -278,18 +244,19 @@ impl Parser<'_> {
     fn model(&mut self, root: &Node) -> WaiterModel {
         let mut model = WaiterModel::default();
         if root.as_mapping().is_none() {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 "a waiter model must be a mapping".into(),
                 root.span(),
             );
             return model;
         }
-        self.check_keys(root, &["version", "waiters"], "the waiter model");
+        self.reader
+            .check_keys(root, &["version", "waiters"], "the waiter model");
         if let Some(version) = self.required(root, "version", "a waiter model", &first_key(root))
             && version.as_scalar().map(|s| s.as_str()) != Some("2")
         {
-            self.problem(
+            self.reader.problem(
                 "unsupported-version",
                 "only waiter model `version: 2` is supported".into(),
                 version.span(),
@@ -300,7 +267,7 @@ impl Parser<'_> {
             return model;
         };
         let Some(map) = waiters.as_mapping() else {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 "`waiters` must map names to waiters".into(),
                 waiters.span(),
@@ -325,14 +292,14 @@ impl Parser<'_> {
         ];
         let what = format!("waiter `{name}`");
         if node.as_mapping().is_none() {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 format!("{what} must be a mapping"),
                 node.span(),
             );
             return None;
         }
-        self.check_keys(node, KEYS, &what);
+        self.reader.check_keys(node, KEYS, &what);
         let map = node.as_mapping()?;
         let description = map
             .get_node("description")
@@ -347,7 +314,7 @@ impl Parser<'_> {
                 match secs {
                     Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
                     _ => {
-                        self.problem(
+                        self.reader.problem(
                             "invalid-value",
                             "`delay` must be a number of seconds ≥ 0".into(),
                             n.span(),
@@ -362,7 +329,7 @@ impl Parser<'_> {
                 |n| match n.as_scalar().and_then(|s| s.as_str().parse::<u32>().ok()) {
                     Some(m) if m >= 1 => Some(m),
                     _ => {
-                        self.problem(
+                        self.reader.problem(
                             "invalid-value",
                             "`maxAttempts` must be an integer ≥ 1".into(),
                             n.span(),
@@ -377,7 +344,7 @@ impl Parser<'_> {
                 parsed.into_iter().collect::<Option<Vec<_>>>()
             }
             Some(other) => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     "`acceptors` must be a non-empty list".into(),
                     other.span(),
@@ -393,20 +360,20 @@ impl Parser<'_> {
             delay: delay?,
             max_attempts: max_attempts?,
             acceptors: acceptors?,
-            loc: self.loc(name_span),
+            loc: self.reader.loc(name_span),
         })
     }
 
     fn acceptor(&mut self, node: &Node) -> Option<Acceptor> {
         if node.as_mapping().is_none() {
-            self.problem(
+            self.reader.problem(
                 "invalid-value",
                 "an acceptor must be a mapping".into(),
                 node.span(),
             );
             return None;
         }
-        self.check_keys(
+        self.reader.check_keys(
             node,
             &["state", "matcher", "argument", "expected"],
             "an acceptor",
@@ -419,7 +386,7 @@ impl Parser<'_> {
                 Some("failure") => Some(AcceptorState::Failure),
                 Some("retry") => Some(AcceptorState::Retry),
                 _ => {
-                    self.problem(
+                    self.reader.problem(
                         "invalid-value",
                         "`state` must be success, failure or retry".into(),
                         n.span(),
@@ -428,13 +395,13 @@ impl Parser<'_> {
                 }
             });
         let expected_node = self.required(node, "expected", "an acceptor", &first_key(node));
-        let expected = expected_node.map(crate::machine::yaml_to_json);
+        let expected = expected_node.map(yaml::to_json);
         let argument = map.get_node("argument");
         let kind = self.required(node, "matcher", "an acceptor", &first_key(node))?;
         let matcher = match kind.as_scalar().map(|s| s.as_str()) {
             Some(k @ ("path" | "pathAll" | "pathAny")) => {
                 let Some(arg_node) = argument else {
-                    self.problem(
+                    self.reader.problem(
                         "missing-key",
                         format!("a `{k}` acceptor needs `argument`"),
                         &first_key(node),
@@ -451,7 +418,7 @@ impl Parser<'_> {
             }
             Some(k @ ("status" | "error")) => {
                 if let Some(arg_node) = argument {
-                    self.problem(
+                    self.reader.problem(
                         "unknown-key",
                         format!("a `{k}` acceptor takes no `argument`"),
                         arg_node.span(),
@@ -469,7 +436,7 @@ impl Parser<'_> {
                         } else {
                             "an error code, true or false"
                         };
-                        self.problem(
+                        self.reader.problem(
                             "invalid-value",
                             format!("`expected` of the `{k}` acceptor must be {want}"),
                             n.span(),
@@ -483,7 +450,7 @@ impl Parser<'_> {
                 }
             }
             _ => {
-                self.problem(
+                self.reader.problem(
                     "invalid-value",
                     "`matcher` must be path, pathAll, pathAny, status or error".into(),
                     kind.span(),
@@ -494,7 +461,8 @@ impl Parser<'_> {
         if let (Some(Value::String(s)), Some(n)) = (&expected, expected_node)
             && let Err(message) = placeholders(s)
         {
-            self.problem("invalid-placeholder", message, n.span());
+            self.reader
+                .problem("invalid-placeholder", message, n.span());
         }
         Some(Acceptor {
             state: state?,
@@ -505,13 +473,13 @@ impl Parser<'_> {
 
     fn check_expression(&mut self, argument: &str, span: &Span) {
         if let Err(message) = placeholders(argument) {
-            self.problem("invalid-placeholder", message, span);
+            self.reader.problem("invalid-placeholder", message, span);
             return;
         }
         let probe = super::matcher::substitute_argument(argument, &serde_json::Map::new(), true)
             .unwrap_or_else(|_| argument.to_string());
         if let Err(e) = jmespath::compile(&probe) {
-            self.problem(
+            self.reader.problem(
                 "invalid-expression",
                 format!(
                     "`{argument}` is not a valid JMESPath expression: {}",
@@ -521,11 +489,4 @@ impl Parser<'_> {
             );
         }
     }
-}
-
-/// Where to report a problem of a whole mapping: its first key (or the node itself).
-fn first_key(node: &Node) -> Span {
-    node.as_mapping()
-        .and_then(|m| m.keys().next())
-        .map_or(*node.span(), |k| *k.span())
 }
