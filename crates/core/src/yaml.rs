@@ -8,7 +8,7 @@
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 use serde_json::Value;
 
-use crate::machine::{Loc, Problem, ValidationReport};
+use crate::machine::{Code, Loc, Problem, ValidationReport};
 
 /// Parses `text` (named `file` in errors) into its root node, rejecting duplicate keys.
 ///
@@ -45,7 +45,7 @@ fn load_problem(file: &str, error: &LoadError) -> Problem {
         ),
     };
     Problem {
-        code: "parse-error",
+        code: Code::ParseError,
         message,
         loc: marker.map(|m| Loc {
             file: file.to_string(),
@@ -124,7 +124,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Records a problem located at `span`.
-    pub(crate) fn problem(&mut self, code: &'static str, message: String, span: &Span) {
+    pub(crate) fn problem(&mut self, code: Code, message: String, span: &Span) {
         let loc = self.loc(span);
         self.problems.push(Problem {
             code,
@@ -135,7 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Records a problem about a whole node, located at [`first_key`].
-    pub(crate) fn node_problem(&mut self, code: &'static str, message: String, node: &Node) {
+    pub(crate) fn node_problem(&mut self, code: Code, message: String, node: &Node) {
         self.problem(code, message, &first_key(node));
     }
 
@@ -146,7 +146,7 @@ impl<'a> Reader<'a> {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
                 self.problem(
-                    "unknown-key",
+                    Code::UnknownKey,
                     format!(
                         "unknown key `{}` in {what} (expected one of: {})",
                         key.as_str(),

@@ -19,7 +19,7 @@ fn problems(name: &str) -> Vec<(&'static str, usize)> {
     report
         .problems
         .iter()
-        .map(|p| (p.code, p.loc.as_ref().map_or(0, |l| l.line)))
+        .map(|p| (p.code.as_str(), p.loc.as_ref().map_or(0, |l| l.line)))
         .collect()
 }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 use marked_yaml::{Node, types::MarkedScalarNode};
 use serde_json::Value;
 
-use super::problem::ValidationReport;
+use super::problem::{Code, ValidationReport};
 use super::spec::{CallSpec, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
 use crate::yaml::{self, Reader};
 
@@ -43,7 +43,7 @@ impl Parser<'_> {
             Node::Scalar(s) if !s.as_str().is_empty() => Some(self.named(s)),
             _ => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("{what} must be a name"),
                     node.span(),
                 );
@@ -65,7 +65,7 @@ impl Parser<'_> {
             Node::Sequence(items) => items.iter().filter_map(|n| self.name(n, what)).collect(),
             Node::Mapping(_) => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("{what} must be a name or a list of names"),
                     node.span(),
                 );
@@ -79,7 +79,7 @@ impl Parser<'_> {
             Some(b) => b,
             None => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("`{key}` must be true or false"),
                     node.span(),
                 );
@@ -108,7 +108,7 @@ impl Parser<'_> {
                     });
                 }
                 other => self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("each of `{what}` must be a name or `{{name: {{arguments}}}}`"),
                     other.span(),
                 ),
@@ -130,7 +130,7 @@ impl Parser<'_> {
         ];
         let Some(map) = node.as_mapping() else {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "a trigger must be a mapping".into(),
                 node.span(),
             );
@@ -142,7 +142,7 @@ impl Parser<'_> {
             Some(n) => trigger.name = self.name(n, "`name`")?,
             None => {
                 self.reader
-                    .node_problem("missing-key", "a trigger needs `name`".into(), node);
+                    .node_problem(Code::MissingKey, "a trigger needs `name`".into(), node);
                 return None;
             }
         }
@@ -173,7 +173,7 @@ impl Parser<'_> {
     fn transition(&mut self, node: &Node) -> Option<TransitionSpec> {
         let Some(map) = node.as_mapping() else {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "a transition must be a mapping".into(),
                 node.span(),
             );
@@ -187,10 +187,11 @@ impl Parser<'_> {
         };
         match map.get_node("source") {
             Some(n) => spec.source = self.names(n, "`source`"),
-            None => {
-                self.reader
-                    .node_problem("missing-key", "a transition needs `source`".into(), node)
-            }
+            None => self.reader.node_problem(
+                Code::MissingKey,
+                "a transition needs `source`".into(),
+                node,
+            ),
         }
         if let Some(n) = map.get_node("dest") {
             spec.dest = self.name(n, "`dest`");
@@ -200,12 +201,12 @@ impl Parser<'_> {
                 spec.triggers = items.iter().filter_map(|t| self.trigger(t)).collect();
             }
             Some(other) => self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "`triggers` must be a list".into(),
                 other.span(),
             ),
             None => self.reader.node_problem(
-                "missing-key",
+                Code::MissingKey,
                 "a transition needs `triggers`".into(),
                 node,
             ),
@@ -226,7 +227,7 @@ impl Parser<'_> {
                     Some(n) => self.name(n, "`name`")?,
                     None => {
                         self.reader.node_problem(
-                            "missing-key",
+                            Code::MissingKey,
                             "a state needs `name`".into(),
                             node,
                         );
@@ -237,7 +238,7 @@ impl Parser<'_> {
                     Some(s) => match parse_duration(s.as_str()) {
                         Ok(d) => Some(d),
                         Err(message) => {
-                            self.reader.problem("invalid-value", message, s.span());
+                            self.reader.problem(Code::InvalidValue, message, s.span());
                             None
                         }
                     },
@@ -247,7 +248,7 @@ impl Parser<'_> {
             }
             Node::Sequence(_) => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     "a state must be a name or {name, timeout}".into(),
                     node.span(),
                 );
@@ -319,12 +320,12 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
             spec.states = items.iter().filter_map(|n| parser.state(n)).collect();
         }
         Some(other) => parser.reader.problem(
-            "invalid-value",
+            Code::InvalidValue,
             "`states` must be a list".into(),
             other.span(),
         ),
         None => parser.reader.problem(
-            "missing-key",
+            Code::MissingKey,
             "the model needs `states`".into(),
             root.span(),
         ),
@@ -332,7 +333,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
     match map.get_node("initial") {
         Some(n) => spec.initial = parser.name(n, "`initial`"),
         None => parser.reader.problem(
-            "missing-key",
+            Code::MissingKey,
             "the model needs `initial`".into(),
             root.span(),
         ),
@@ -340,7 +341,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
     match map.get_node("failure") {
         Some(n) => spec.failure = parser.name(n, "`failure`"),
         None => parser.reader.problem(
-            "missing-failure-path",
+            Code::MissingFailurePath,
             "the model declares no `failure` state: errors would have nowhere to go".into(),
             root.span(),
         ),
@@ -359,12 +360,12 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
             spec.transitions = items.iter().filter_map(|n| parser.transition(n)).collect();
         }
         Some(other) => parser.reader.problem(
-            "invalid-value",
+            Code::InvalidValue,
             "`transitions` must be a list".into(),
             other.span(),
         ),
         None => parser.reader.problem(
-            "missing-key",
+            Code::MissingKey,
             "the model needs `transitions`".into(),
             root.span(),
         ),

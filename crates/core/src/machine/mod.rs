@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub use file::{parse_duration, parse_model};
 pub use graph::{Call, Graph, Transition, Trigger};
 pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
-pub use problem::{Problem, ValidationReport};
+pub use problem::{Code, Problem, ValidationReport};
 pub use render::{Format, render};
 pub use spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
 pub use step::{Decision, Firing};

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::file::parse_model;
-use super::problem::{Problem, ValidationReport};
+use super::problem::{Code, Problem, ValidationReport};
 use super::spec::ModelSpec;
 use crate::tasks::{Condition, Task};
 
@@ -53,7 +53,7 @@ impl FileModel {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ValidationReport {
             problems: vec![Problem {
-                code: "unreadable-file",
+                code: Code::UnreadableFile,
                 message: format!("failed to read the file: {e}"),
                 loc: None,
                 file: name.clone(),

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{Call, Graph, Transition, Trigger};
-use super::problem::{Problem, ValidationReport};
+use super::problem::{Code, Problem, ValidationReport};
 use super::spec::{CallSpec, Loc, ModelSpec, Named};
 use crate::tasks::Registry;
 
@@ -15,7 +15,7 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn push(&mut self, code: &'static str, message: String, loc: Option<&Loc>) {
+    fn push(&mut self, code: Code, message: String, loc: Option<&Loc>) {
         self.problems.push(Problem {
             code,
             message,
@@ -28,7 +28,7 @@ impl<'a> Checker<'a> {
         if !self.states.contains(named.name.as_str()) {
             let known: Vec<&str> = self.states.iter().copied().collect();
             self.push(
-                "unknown-state",
+                Code::UnknownState,
                 format!(
                     "{role} `{}` is not a declared state (states: {})",
                     named.name,
@@ -44,7 +44,7 @@ impl<'a> Checker<'a> {
             None => {
                 let known: Vec<&str> = self.registry.condition_names().collect();
                 self.push(
-                    "unknown-condition",
+                    Code::UnknownCondition,
                     format!(
                         "unknown condition `{}` (known: {})",
                         call.name.name,
@@ -56,7 +56,7 @@ impl<'a> Checker<'a> {
             Some(c) => {
                 if let Err(message) = c.check_args(&call.args) {
                     self.push(
-                        "invalid-arguments",
+                        Code::InvalidArguments,
                         format!("condition `{}`: {message}", call.name.name),
                         call.name.loc.as_ref(),
                     );
@@ -74,7 +74,7 @@ impl<'a> Checker<'a> {
             None => {
                 let known: Vec<&str> = self.registry.task_names().collect();
                 self.push(
-                    "unknown-task",
+                    Code::UnknownTask,
                     format!(
                         "unknown task `{}` (known: {})",
                         call.name.name,
@@ -86,7 +86,7 @@ impl<'a> Checker<'a> {
             Some(t) => {
                 if let Err(message) = t.check_args(&call.args) {
                     self.push(
-                        "invalid-arguments",
+                        Code::InvalidArguments,
                         format!("task `{}`: {message}", call.name.name),
                         call.name.loc.as_ref(),
                     );
@@ -130,7 +130,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
     for state in &spec.states {
         if !checker.states.insert(state.name.name.as_str()) {
             checker.push(
-                "duplicate-state",
+                Code::DuplicateState,
                 format!("state `{}` is declared twice", state.name.name),
                 state.name.loc.as_ref(),
             );
@@ -168,7 +168,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
         }
         if entry.source.is_empty() {
             checker.push(
-                "invalid-value",
+                Code::InvalidValue,
                 "`source` names no state".into(),
                 entry.loc.as_ref(),
             );
@@ -204,7 +204,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 .count();
             if commands > 1 {
                 checker.push(
-                    "multiple-commands",
+                    Code::MultipleCommands,
                     format!(
                         "trigger `{}` sends {commands} SSM commands: one transition attempt sends at most one (split it into states)",
                         checked.name
@@ -216,7 +216,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 let key = (source.name.clone(), checked.name.clone());
                 if trigger_names.insert(key, ()).is_some() {
                     checker.push(
-                        "duplicate-trigger",
+                        Code::DuplicateTrigger,
                         format!(
                             "trigger `{}` is defined twice for state `{}`",
                             checked.name, source.name
@@ -228,7 +228,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 if let Some(other) = guards.get(&guard) {
                     if *other != checked.name {
                         checker.push(
-                            "ambiguous-triggers",
+                            Code::AmbiguousTriggers,
                             format!(
                                 "triggers `{other}` and `{}` leave `{}` under the same conditions: both could fire",
                                 checked.name, source.name
@@ -272,7 +272,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
             let name = &state.name.name;
             if !reachable.contains(name) {
                 checker.push(
-                    "unreachable-state",
+                    Code::UnreachableState,
                     format!("state `{name}` cannot be reached from `{}`", graph.initial),
                     state.name.loc.as_ref(),
                 );
@@ -282,9 +282,9 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                 .any(|t| t.dest.as_deref().is_some_and(|d| d != name));
             if !leaves && !graph.is_terminal(name) && !graph.pending.contains(name) {
                 let code = if *name == graph.failure {
-                    "missing-failure-path"
+                    Code::MissingFailurePath
                 } else {
-                    "dead-end"
+                    Code::DeadEnd
                 };
                 checker.push(
                     code,
@@ -294,7 +294,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
             }
             if graph.is_terminal(name) && graph.outgoing(name).any(|t| t.dest.is_some()) {
                 checker.push(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("terminal state `{name}` has transitions leaving it"),
                     state.name.loc.as_ref(),
                 );
@@ -302,7 +302,7 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
         }
         if spec.failure.is_some() && !graph.failure_path().iter().any(|s| graph.is_terminal(s)) {
             checker.push(
-                "missing-failure-path",
+                Code::MissingFailurePath,
                 format!(
                     "no terminal state can be reached from the failure state `{}`",
                     graph.failure

@@ -28,7 +28,7 @@ use std::time::Duration;
 use marked_yaml::{Node, Span};
 use serde_json::Value;
 
-use crate::machine::{Loc, Problem, ValidationReport};
+use crate::machine::{Code, Loc, Problem, ValidationReport};
 use crate::yaml::{self, Reader, first_key};
 
 use super::matcher::placeholders;
@@ -157,7 +157,7 @@ impl WaiterModel {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ValidationReport {
             problems: vec![Problem {
-                code: "read-error",
+                code: Code::ReadError,
                 message: format!("failed to read the waiter file: {e}"),
                 loc: None,
                 file: file.clone(),
@@ -177,7 +177,7 @@ impl WaiterModel {
             && let Err(e) = serde_json::from_str::<Value>(text)
         {
             return Err(report(vec![Problem {
-                code: "parse-error",
+                code: Code::ParseError,
                 message: format!("invalid JSON: {e}"),
                 loc: Some(Loc {
                     file: file.to_string(),
@@ -222,7 +222,7 @@ impl Parser<'_> {
         let found = node.as_mapping().and_then(|m| m.get_node(key));
         if found.is_none() {
             self.reader
-                .problem("missing-key", format!("{what} needs `{key}`"), at);
+                .problem(Code::MissingKey, format!("{what} needs `{key}`"), at);
         }
         found
     }
@@ -232,7 +232,7 @@ impl Parser<'_> {
             Some(s) if !s.as_str().is_empty() => Some(s.as_str().to_string()),
             _ => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("{what} must be a non-empty string"),
                     node.span(),
                 );
@@ -245,7 +245,7 @@ impl Parser<'_> {
         let mut model = WaiterModel::default();
         if root.as_mapping().is_none() {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "a waiter model must be a mapping".into(),
                 root.span(),
             );
@@ -257,7 +257,7 @@ impl Parser<'_> {
             && version.as_scalar().map(|s| s.as_str()) != Some("2")
         {
             self.reader.problem(
-                "unsupported-version",
+                Code::UnsupportedVersion,
                 "only waiter model `version: 2` is supported".into(),
                 version.span(),
             );
@@ -268,7 +268,7 @@ impl Parser<'_> {
         };
         let Some(map) = waiters.as_mapping() else {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "`waiters` must map names to waiters".into(),
                 waiters.span(),
             );
@@ -293,7 +293,7 @@ impl Parser<'_> {
         let what = format!("waiter `{name}`");
         if node.as_mapping().is_none() {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 format!("{what} must be a mapping"),
                 node.span(),
             );
@@ -315,7 +315,7 @@ impl Parser<'_> {
                     Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
                     _ => {
                         self.reader.problem(
-                            "invalid-value",
+                            Code::InvalidValue,
                             "`delay` must be a number of seconds ≥ 0".into(),
                             n.span(),
                         );
@@ -330,7 +330,7 @@ impl Parser<'_> {
                     Some(m) if m >= 1 => Some(m),
                     _ => {
                         self.reader.problem(
-                            "invalid-value",
+                            Code::InvalidValue,
                             "`maxAttempts` must be an integer ≥ 1".into(),
                             n.span(),
                         );
@@ -345,7 +345,7 @@ impl Parser<'_> {
             }
             Some(other) => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     "`acceptors` must be a non-empty list".into(),
                     other.span(),
                 );
@@ -367,7 +367,7 @@ impl Parser<'_> {
     fn acceptor(&mut self, node: &Node) -> Option<Acceptor> {
         if node.as_mapping().is_none() {
             self.reader.problem(
-                "invalid-value",
+                Code::InvalidValue,
                 "an acceptor must be a mapping".into(),
                 node.span(),
             );
@@ -387,7 +387,7 @@ impl Parser<'_> {
                 Some("retry") => Some(AcceptorState::Retry),
                 _ => {
                     self.reader.problem(
-                        "invalid-value",
+                        Code::InvalidValue,
                         "`state` must be success, failure or retry".into(),
                         n.span(),
                     );
@@ -402,7 +402,7 @@ impl Parser<'_> {
             Some(k @ ("path" | "pathAll" | "pathAny")) => {
                 let Some(arg_node) = argument else {
                     self.reader.problem(
-                        "missing-key",
+                        Code::MissingKey,
                         format!("a `{k}` acceptor needs `argument`"),
                         &first_key(node),
                     );
@@ -419,7 +419,7 @@ impl Parser<'_> {
             Some(k @ ("status" | "error")) => {
                 if let Some(arg_node) = argument {
                     self.reader.problem(
-                        "unknown-key",
+                        Code::UnknownKey,
                         format!("a `{k}` acceptor takes no `argument`"),
                         arg_node.span(),
                     );
@@ -437,7 +437,7 @@ impl Parser<'_> {
                             "an error code, true or false"
                         };
                         self.reader.problem(
-                            "invalid-value",
+                            Code::InvalidValue,
                             format!("`expected` of the `{k}` acceptor must be {want}"),
                             n.span(),
                         );
@@ -451,7 +451,7 @@ impl Parser<'_> {
             }
             _ => {
                 self.reader.problem(
-                    "invalid-value",
+                    Code::InvalidValue,
                     "`matcher` must be path, pathAll, pathAny, status or error".into(),
                     kind.span(),
                 );
@@ -462,7 +462,7 @@ impl Parser<'_> {
             && let Err(message) = placeholders(s)
         {
             self.reader
-                .problem("invalid-placeholder", message, n.span());
+                .problem(Code::InvalidPlaceholder, message, n.span());
         }
         Some(Acceptor {
             state: state?,
@@ -473,14 +473,14 @@ impl Parser<'_> {
 
     fn check_expression(&mut self, argument: &str, span: &Span) {
         if let Err(message) = placeholders(argument) {
-            self.reader.problem("invalid-placeholder", message, span);
+            self.reader.problem(Code::InvalidPlaceholder, message, span);
             return;
         }
         let probe = super::matcher::substitute_argument(argument, &serde_json::Map::new(), true)
             .unwrap_or_else(|_| argument.to_string());
         if let Err(e) = jmespath::compile(&probe) {
             self.reader.problem(
-                "invalid-expression",
+                Code::InvalidExpression,
                 format!(
                     "`{argument}` is not a valid JMESPath expression: {}",
                     e.reason
