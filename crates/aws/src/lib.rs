@@ -11,7 +11,8 @@
 //! | `status::GroupMembership` | [`AutoScalingMembership`] |
 //! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
 //!
-//! and [`table`] creates the table the store expects.
+//! and [`table`] creates the table the store expects. With the `test-support` feature, `testing`
+//! holds the helpers of the adapters' tests (`moto_server`, `aws-smithy-mocks`).
 #![warn(missing_docs)]
 
 pub mod dynamo;
@@ -19,6 +20,8 @@ mod membership;
 pub mod sdk;
 mod streams;
 pub mod table;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod waiter;
 
 pub use dynamo::{DynamoStore, RetryPolicy};

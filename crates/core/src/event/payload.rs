@@ -353,6 +353,7 @@ pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
         Wrap::Direct => event.clone(),
         Wrap::Sns => json!({"Records": [{
             "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle:0b1f"),
             "Sns": sns_notification(event, message_id),
         }]}),
         Wrap::Sqs => sqs_batch(&[(message_id, event.to_string())]),
@@ -369,6 +370,7 @@ pub fn sqs_batch<S: AsRef<str>>(messages: &[(&str, S)]) -> Value {
         .map(|(message_id, body)| {
             json!({
                 "messageId": message_id, "receiptHandle": format!("rh-{message_id}"), "body": body.as_ref(),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
                 "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:lifecycle"),
                 "awsRegion": REGION,
             })

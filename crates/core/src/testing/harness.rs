@@ -19,8 +19,15 @@ use crate::store::{MemoryStore, StateStore};
 /// The `InstanceIp` that [`Harness::register`] writes, as cloud-init would.
 pub const INSTANCE_IP: &str = "10.0.0.5";
 
-/// The time budget of every delivery: generous, so that no test meets the deadline by accident.
+/// The time budget of every delivery.
 const BUDGET: Duration = Duration::from_secs(60);
+
+/// The invocation context of every delivery: a budget of 60 s from now, so that no test meets
+/// the deadline by accident.
+#[must_use]
+pub fn invocation_context() -> InvocationContext {
+    InvocationContext::with_budget(BUDGET)
+}
 
 /// A handler with its store, AWS fake and clock, and helpers to drive it.
 ///
@@ -185,12 +192,6 @@ impl<S: StateStore + 'static> Harness<S> {
         )
     }
 
-    /// The invocation context of a delivery: a budget of 60 s from now.
-    #[must_use]
-    pub fn context() -> InvocationContext {
-        InvocationContext::with_budget(BUDGET)
-    }
-
     /// What cloud-init writes (`update-item`): `state` and the IP [`INSTANCE_IP`].
     ///
     /// # Panics
@@ -210,7 +211,9 @@ impl<S: StateStore + 'static> Harness<S> {
     /// # Errors
     /// What the handler answers.
     pub async fn deliver(&self, event: &Event) -> Result<Vec<Outcome>, HandlerError> {
-        self.handler.handle_event(event, &Self::context()).await
+        self.handler
+            .handle_event(event, &invocation_context())
+            .await
     }
 
     /// Delivers one event that must succeed with exactly one outcome.

@@ -37,4 +37,4 @@ mod harness;
 pub use clock::ManualClock;
 pub use events::{command, launch, scheduled, terminate};
 pub use faulty_store::{Crash, FaultyStore};
-pub use harness::{Harness, HarnessBuilder, INSTANCE_IP};
+pub use harness::{Harness, HarnessBuilder, INSTANCE_IP, invocation_context};
