@@ -12,7 +12,9 @@
 //! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
 //!
 //! [`table`] creates the table the store expects, and [`codec`] is the one DynamoDB
-//! attribute-value codec all of them read and write items with.
+//! attribute-value codec all of them read and write items with. With the `test-support`
+//! feature, `testing` holds the helpers of the adapters' tests (`moto_server`,
+//! `aws-smithy-mocks`).
 #![warn(missing_docs)]
 
 pub mod codec;
@@ -21,6 +23,8 @@ mod membership;
 pub mod sdk;
 mod streams;
 pub mod table;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod waiter;
 
 pub use codec::{parse_attribute, render_attribute};

@@ -10,6 +10,10 @@
 //! This crate is the core: it links no AWS SDK. The DynamoDB store, the Streams feed and the SDK
 //! implementations of the AWS traits are in `asg-lifecycle-aws`; the Lambda in
 //! `asg-lifecycle-lambda`; the simulator in `asg-lifecycle-sim`.
+//!
+//! With the `test-support` feature, `testing` holds the test harness (a handler
+//! over the in-memory store, the recording AWS fake and a manual clock, built by one builder)
+//! that every crate's tests use; production builds do not enable it.
 #![warn(missing_docs)]
 
 pub mod aws;
@@ -21,6 +25,8 @@ pub mod redact;
 pub mod status;
 pub mod store;
 pub mod tasks;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod wait;
 pub mod waiter;
 pub mod watch;

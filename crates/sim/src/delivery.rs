@@ -7,11 +7,11 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
-use super::events;
 use super::exec::{Invocation, run_all};
 use super::faults::chance;
 use super::runner::Runner;
 use super::world::{Job, Millis};
+use asg_lifecycle::event::payload as events;
 use asg_lifecycle::handler::{HandlerError, InvocationContext, MessageReport};
 
 /// Attempts after which an event is given up (sent to the dead-letter queue).

@@ -32,7 +32,6 @@
 mod asg;
 mod cloud_init;
 mod delivery;
-mod events;
 mod exec;
 mod faults;
 pub mod invariants;

@@ -13,12 +13,18 @@ pub use super::delivery::Delivery;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report, quantile, round3};
 use super::world::{Job, Millis, Queue, Shared, secs};
-use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init, events};
+use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init};
 use asg_lifecycle::aws::AwsClients;
+use asg_lifecycle::event::payload::{CommandStatusChange, LifecycleAction, Scheduled};
 use asg_lifecycle::event::{CommandEventKind, CommandStatus};
 use asg_lifecycle::handler::{HandlerConfig, LifecycleHandler};
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::StateStore;
+
+/// The simulated Auto Scaling group, named in its lifecycle events.
+const SIM_GROUP: &str = "sim-asg";
+/// The lifecycle hooks' notification metadata.
+const SIM_NOTIFICATION_METADATA: &str = "{\"cluster\": \"sim\"}";
 
 /// One run.
 pub struct Runner {
@@ -42,7 +48,7 @@ impl Runner {
     pub fn new(config: SimConfig) -> Self {
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let group = Group::new(GroupConfig {
-            name: "sim-asg".into(),
+            name: SIM_GROUP.into(),
             heartbeat_timeout_ms: ms(config.heartbeat_timeout),
             launch_default_result: "ABANDON".into(),
             scale_in_fraction: config.scale_in_fraction,
@@ -314,14 +320,12 @@ impl Runner {
         };
         self.settle_check(ident, now, 1, extra);
         let id = self.next_id(0x1000);
-        let event = events::lifecycle(
-            &id,
-            self.shared.clock.at(now),
-            "sim-asg",
-            &token,
-            ident,
-            true,
-        );
+        let event = LifecycleAction::launching(&id, ident)
+            .group(SIM_GROUP)
+            .token(&token)
+            .notification_metadata(SIM_NOTIFICATION_METADATA)
+            .at(self.shared.clock.at(now))
+            .json();
         self.emit(event, ident, "launch event", false);
     }
 
@@ -348,14 +352,12 @@ impl Runner {
         );
         self.settle_check(ident, now, generation, 0);
         let id = self.next_id(0x2000);
-        let event = events::lifecycle(
-            &id,
-            self.shared.clock.at(now),
-            "sim-asg",
-            &token,
-            ident,
-            false,
-        );
+        let event = LifecycleAction::terminating(&id, ident)
+            .group(SIM_GROUP)
+            .token(&token)
+            .notification_metadata(SIM_NOTIFICATION_METADATA)
+            .at(self.shared.clock.at(now))
+            .json();
         self.emit(event, ident, "terminate event", false);
     }
 
@@ -368,15 +370,12 @@ impl Runner {
         let mut deliveries = Vec::new();
         for kind in [CommandEventKind::Command, CommandEventKind::Invocation] {
             let id = self.next_id(0x3000);
-            let event = events::command(
-                &id,
-                at,
-                kind,
-                command_id,
-                &command.instance,
-                &command.document,
-                command.outcome,
-            );
+            let event =
+                CommandStatusChange::new(&id, &command.instance, command_id, command.outcome)
+                    .kind(kind)
+                    .document(&command.document)
+                    .at(at)
+                    .json();
             let label = format!("SSM {kind:?} {} {command_id}", command.outcome);
             deliveries.extend(self.plan_delivery(event, &command.instance, &label, true));
         }
@@ -411,11 +410,9 @@ impl Runner {
         }
         self.counts.sweeps += 1;
         let id = self.next_id(0x4000);
-        let event = events::scheduled(
-            &id,
-            self.shared.clock.at(now),
-            &self.handler.config().sweep_rule,
-        );
+        let event = Scheduled::new(&id, &self.handler.config().sweep_rule)
+            .at(self.shared.clock.at(now))
+            .json();
         // A failed sweep is not retried: the next tick is the retry.
         let _ = self.invoke(&[event]);
     }

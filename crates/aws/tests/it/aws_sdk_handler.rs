@@ -2,16 +2,15 @@
 //! `LifecycleHandler` through the SDK implementations, whose HTTP layer answers from
 //! `aws-smithy-mocks` rules: what reaches the SDK is what would reach AWS.
 
-use crate::sdk_mocks;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use asg_lifecycle::aws::AwsClients;
-use asg_lifecycle::event::decode_event;
-use asg_lifecycle::handler::{HandlerConfig, InvocationContext};
-use asg_lifecycle::{InstanceRecord, LifecycleHandler, Machine, MemoryStore, StateStore};
+use asg_lifecycle::event::payload::LifecycleAction;
+use asg_lifecycle::event::{CommandStatus, Event};
+use asg_lifecycle::handler::HandlerConfig;
+use asg_lifecycle::testing::{Harness, INSTANCE_IP, command};
+use asg_lifecycle_aws::testing::sdk_mocks::{Seen, clients};
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
     CompleteLifecycleActionInput, CompleteLifecycleActionOutput,
 };
@@ -20,79 +19,33 @@ use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
 use aws_sdk_ssm::types::Command;
 use aws_smithy_mocks::{Rule, mock};
-use sdk_mocks::{Seen, clients};
-use serde_json::{Value, json};
 
 const INSTANCE: &str = "i-0abc";
 
-fn launch_event(id: &str) -> Value {
-    json!({
-        "version": "0", "id": id, "detail-type": "EC2 Instance-launch Lifecycle Action",
-        "source": "aws.autoscaling", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
-        "region": "eu-west-1",
-        "resources": [
-            "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:x:autoScalingGroupName/web-asg"
-        ],
-        "detail": {
-            "LifecycleActionToken": "tok-launch", "AutoScalingGroupName": "web-asg",
-            "LifecycleHookName": "launch-hook", "EC2InstanceId": INSTANCE,
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
-        }
-    })
+fn launch_event(id: &str) -> Event {
+    LifecycleAction::launching(id, INSTANCE)
+        .token("tok-launch")
+        .event()
 }
 
-fn command_event(id: &str, command_id: &str, status: &str) -> Value {
-    json!({
-        "version": "0", "id": id,
-        "detail-type": "EC2 Command Invocation Status-change Notification",
-        "source": "aws.ssm", "account": "123456789012", "time": "2026-01-01T00:01:00Z",
-        "region": "eu-west-1",
-        "resources": [format!("arn:aws:ec2:eu-west-1:123456789012:instance/{INSTANCE}")],
-        "detail": {
-            "command-id": command_id, "document-name": "AWS-RunShellScript",
-            "instance-id": INSTANCE, "requested-date-time": "2026-01-01T00:00:01Z",
-            "status": status, "status-details": status,
-        }
-    })
+fn command_succeeded(id: &str, command_id: &str) -> Event {
+    command(id, INSTANCE, command_id, CommandStatus::Success)
 }
 
-/// A store holding the instance as cloud-init leaves it.
-async fn store_after_cloud_init() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    let attributes = json!({"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.7"});
-    store
-        .cloud_init_update(INSTANCE, attributes.as_object().unwrap())
-        .await
-        .unwrap();
-    store
-}
-
-fn handler(store: &Arc<MemoryStore>, aws: AwsClients) -> LifecycleHandler {
+/// The harness over SDK clients answering from the rules, with the instance as cloud-init
+/// leaves it.
+async fn on_sdk_mocks(autoscaling_rules: &[&Rule], ssm_rules: &[&Rule]) -> Harness {
     // The intent lease is zero so that a redelivery recovers an interrupted send at once, as it
     // would after the lease of a crashed invocation ran out.
-    let config = HandlerConfig {
-        intent_lease: Duration::ZERO,
-        ..HandlerConfig::default()
-    };
-    LifecycleHandler::new(Arc::new(Machine::example()), store.clone(), aws).with_config(config)
-}
-
-async fn deliver(handler: &LifecycleHandler, event: &Value) -> Result<(), String> {
-    let event = decode_event(event).expect("a valid event");
-    let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    handler
-        .handle_event(&event, &ctx)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-async fn record(store: &Arc<MemoryStore>) -> InstanceRecord {
-    store
-        .get(INSTANCE)
-        .await
-        .unwrap()
-        .expect("the record exists")
+    let h = Harness::builder()
+        .clients(clients(autoscaling_rules, ssm_rules))
+        .config(HandlerConfig {
+            intent_lease: Duration::ZERO,
+            ..HandlerConfig::default()
+        })
+        .build();
+    h.register(INSTANCE, "finished_cloud_init").await;
+    h
 }
 
 /// `ListCommands` answering from the commands `SendCommand` was asked for so far: SSM's view.
@@ -162,16 +115,13 @@ fn complete_rule(seen: &Seen<CompleteLifecycleActionInput>, already_done: bool) 
 
 #[tokio::test]
 async fn launch_event_sends_the_join_command_tagged_with_the_attempt() {
-    let store = store_after_cloud_init().await;
     let sent = Seen::default();
     let (send, list) = ssm_rules(&sent, false);
-    let handler = handler(&store, clients(&[], &[&send, &list]));
+    let h = on_sdk_mocks(&[], &[&send, &list]).await;
 
-    deliver(&handler, &launch_event("evt-launch"))
-        .await
-        .unwrap();
+    h.deliver(&launch_event("evt-launch")).await.unwrap();
 
-    let record = record(&store).await;
+    let record = h.record(INSTANCE).await;
     assert_eq!(record.status.as_deref(), Some("join_cluster"));
     let pending = record.pending_command.expect("a pending command");
     assert_eq!(pending.command_id.as_deref(), Some("cmd-1"));
@@ -190,7 +140,7 @@ async fn launch_event_sends_the_join_command_tagged_with_the_attempt() {
     assert!(comment.chars().count() <= 100);
     let commands = &req.parameters().unwrap()["commands"];
     assert!(
-        commands.contains(&"export NODE_IP='10.0.0.7'".to_string()),
+        commands.contains(&format!("export NODE_IP='{INSTANCE_IP}'")),
         "{commands:?}"
     );
     assert!(
@@ -202,17 +152,16 @@ async fn launch_event_sends_the_join_command_tagged_with_the_attempt() {
 
 #[tokio::test]
 async fn crash_after_send_before_write_sends_no_second_command() {
-    let store = store_after_cloud_init().await;
     let sent = Seen::default();
     let (send, list) = ssm_rules(&sent, true);
-    let handler = handler(&store, clients(&[], &[&send, &list]));
+    let h = on_sdk_mocks(&[], &[&send, &list]).await;
 
-    let first = deliver(&handler, &launch_event("evt-launch")).await;
+    let first = h.deliver(&launch_event("evt-launch")).await;
     assert!(
         first.is_err(),
         "the lost answer fails the invocation retryably"
     );
-    let after_crash = record(&store).await;
+    let after_crash = h.record(INSTANCE).await;
     let intent = after_crash
         .pending_command
         .clone()
@@ -220,13 +169,11 @@ async fn crash_after_send_before_write_sends_no_second_command() {
     assert_eq!(intent.command_id, None, "the command id was never written");
 
     // EventBridge delivers the event again.
-    deliver(&handler, &launch_event("evt-launch"))
-        .await
-        .unwrap();
+    h.deliver(&launch_event("evt-launch")).await.unwrap();
 
     assert_eq!(sent.all().len(), 1, "no second SendCommand");
     assert_eq!(send.num_calls(), 1);
-    let record = record(&store).await;
+    let record = h.record(INSTANCE).await;
     assert_eq!(record.status.as_deref(), Some("join_cluster"));
     let pending = record.pending_command.expect("a pending command");
     assert_eq!(pending.attempt_id, intent.attempt_id);
@@ -239,25 +186,25 @@ async fn crash_after_send_before_write_sends_no_second_command() {
 
 #[tokio::test]
 async fn full_launch_completes_the_lifecycle_action_with_the_token() {
-    let store = store_after_cloud_init().await;
     let sent = Seen::default();
     let completed = Seen::default();
     let (send, list) = ssm_rules(&sent, false);
     let complete = complete_rule(&completed, false);
-    let handler = handler(&store, clients(&[&complete], &[&send, &list]));
+    let h = on_sdk_mocks(&[&complete], &[&send, &list]).await;
 
-    deliver(&handler, &launch_event("evt-launch"))
+    h.deliver(&launch_event("evt-launch")).await.unwrap();
+    h.deliver(&command_succeeded("evt-join", "cmd-1"))
         .await
         .unwrap();
-    deliver(&handler, &command_event("evt-join", "cmd-1", "Success"))
-        .await
-        .unwrap();
-    assert_eq!(record(&store).await.status.as_deref(), Some("updating_dns"));
-    deliver(&handler, &command_event("evt-dns", "cmd-2", "Success"))
+    assert_eq!(
+        h.record(INSTANCE).await.status.as_deref(),
+        Some("updating_dns")
+    );
+    h.deliver(&command_succeeded("evt-dns", "cmd-2"))
         .await
         .unwrap();
 
-    assert_eq!(record(&store).await.status.as_deref(), Some("ready"));
+    assert_eq!(h.record(INSTANCE).await.status.as_deref(), Some("ready"));
     assert_eq!(sent.all().len(), 2, "join and DNS, one command each");
     let calls = completed.all();
     assert_eq!(calls.len(), 1);
@@ -269,24 +216,21 @@ async fn full_launch_completes_the_lifecycle_action_with_the_token() {
 
 #[tokio::test]
 async fn a_lifecycle_action_completed_already_is_accepted() {
-    let store = store_after_cloud_init().await;
     let sent = Seen::default();
     let completed = Seen::default();
     let (send, list) = ssm_rules(&sent, false);
     let complete = complete_rule(&completed, true);
-    let handler = handler(&store, clients(&[&complete], &[&send, &list]));
+    let h = on_sdk_mocks(&[&complete], &[&send, &list]).await;
 
-    deliver(&handler, &launch_event("evt-launch"))
+    h.deliver(&launch_event("evt-launch")).await.unwrap();
+    h.deliver(&command_succeeded("evt-join", "cmd-1"))
         .await
         .unwrap();
-    deliver(&handler, &command_event("evt-join", "cmd-1", "Success"))
-        .await
-        .unwrap();
-    deliver(&handler, &command_event("evt-dns", "cmd-2", "Success"))
+    h.deliver(&command_succeeded("evt-dns", "cmd-2"))
         .await
         .unwrap();
 
-    let record = record(&store).await;
+    let record = h.record(INSTANCE).await;
     assert_eq!(
         record.status.as_deref(),
         Some("ready"),

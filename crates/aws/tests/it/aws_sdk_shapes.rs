@@ -3,12 +3,11 @@
 //! serialization-independent inputs are checked as the SDK saw them and error responses go
 //! through the SDK's own deserializers, retry strategy and our classification.
 
-use crate::sdk_mocks;
-
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat, SendCommand, SsmApi,
 };
 use asg_lifecycle_aws::sdk::MAX_ATTEMPTS;
+use asg_lifecycle_aws::testing::sdk_mocks::{Seen, autoscaling, ssm};
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
     CompleteLifecycleActionInput, CompleteLifecycleActionOutput,
 };
@@ -21,7 +20,6 @@ use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
 use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
 use aws_smithy_mocks::mock;
-use sdk_mocks::{Seen, autoscaling, ssm};
 
 /// An awsQuery (Auto Scaling) error body.
 fn query_error(code: &str, message: &str) -> String {

@@ -1,46 +1,28 @@
 //! The handler on `DynamoStore` (moto): races, event orderings and request counts.
 
-use crate::moto;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
-use asg_lifecycle::aws::LocalAws;
-use asg_lifecycle::event::Event;
+use asg_lifecycle::event::{CommandStatus, Event};
 use asg_lifecycle::handler::{HandlerError, LifecycleHandler, Outcome, OutcomeKind};
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::{Commit, Page, StateStore, StoreError};
+use asg_lifecycle::testing::{
+    Harness, INSTANCE_IP, command, invocation_context, launch, terminate,
+};
 use asg_lifecycle_aws::DynamoStore;
+use asg_lifecycle_aws::testing::moto::{attrs, moto_store};
 use async_trait::async_trait;
 use futures::future::join_all;
 use serde_json::{Map, Value, json};
 
-use moto::{attrs, command_event, ctx, handler, lifecycle_event, moto_store, sweep_event};
-
 const GROUP: &str = "web-asg";
 const HANDLERS: usize = 20;
 
-async fn register(store: &DynamoStore, ident: &str, status: &str) {
-    store
-        .cloud_init_update(
-            ident,
-            &attrs(json!({"ItemStatus": status, "InstanceIp": "10.0.0.9"})),
-        )
-        .await
-        .unwrap();
-}
-
-async fn record(store: &DynamoStore, ident: &str) -> InstanceRecord {
-    store.get(ident).await.unwrap().expect("the record exists")
-}
-
-fn calls(local: &LocalAws, operation: &str) -> usize {
-    local
-        .calls()
-        .iter()
-        .filter(|c| c.operation == operation)
-        .count()
+/// The harness on a fresh moto table whose sweeps list [`GROUP`].
+async fn on_moto() -> Harness<DynamoStore> {
+    let (store, _) = moto_store(&[GROUP]).await;
+    Harness::builder().store(Arc::new(store)).build()
 }
 
 /// Runs every (handler, event) pair at once, each on its own task.
@@ -51,7 +33,7 @@ async fn deliver_concurrently(
 ) -> Vec<Result<Vec<Outcome>, HandlerError>> {
     let tasks = deliveries.into_iter().map(|(handler, event)| {
         tokio::spawn(async move {
-            let result = handler.handle_event(&event, &ctx()).await;
+            let result = handler.handle_event(&event, &invocation_context()).await;
             (handler, event, result)
         })
     });
@@ -59,7 +41,9 @@ async fn deliver_concurrently(
     for joined in join_all(tasks).await {
         let (handler, event, result) = joined.expect("no panic");
         results.push(match result {
-            Err(HandlerError::Busy { .. }) => handler.handle_event(&event, &ctx()).await,
+            Err(HandlerError::Busy { .. }) => {
+                handler.handle_event(&event, &invocation_context()).await
+            }
             other => other,
         });
     }
@@ -99,17 +83,11 @@ fn assert_history_is_one_path(record: &InstanceRecord) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_handlers_delivering_the_same_launch_event_fire_join_once() {
-    let (store, _) = moto_store(&[GROUP]).await;
-    register(&store, "i-race", "finished_cloud_init").await;
-    let local = Arc::new(LocalAws::new());
-    let event = lifecycle_event("launch-1", "i-race", GROUP, true);
+    let h = on_moto().await;
+    h.register("i-race", "finished_cloud_init").await;
+    let event = launch("launch-1", "i-race");
     let deliveries = (0..HANDLERS)
-        .map(|_| {
-            (
-                handler(Arc::new(store.clone()), &local, Duration::ZERO),
-                event.clone(),
-            )
-        })
+        .map(|_| (h.another_handler(), event.clone()))
         .collect();
     let results = deliver_concurrently(deliveries).await;
     let outcomes: Vec<Outcome> = results
@@ -124,41 +102,32 @@ async fn twenty_handlers_delivering_the_same_launch_event_fire_join_once() {
         advanced, 1,
         "exactly one delivery writes the transition: {outcomes:#?}"
     );
-    let stored = record(&store, "i-race").await;
+    let stored = h.record("i-race").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history.len(), 1, "{:#?}", stored.history);
-    assert_eq!(
-        calls(&local, "SendCommand"),
-        1,
-        "the join command is sent once"
-    );
+    assert_eq!(h.count("SendCommand"), 1, "the join command is sent once");
     assert!(
         stored
             .pending_command
             .as_ref()
             .is_some_and(|p| p.command_id.is_some())
     );
-    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+    assert_eq!(stored.attribute_str("InstanceIp"), Some(INSTANCE_IP));
     assert!(stored.has_processed("launch-1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_command_and_terminate_events_end_terminated_without_lost_updates() {
-    let (store, _) = moto_store(&[GROUP]).await;
-    register(&store, "i-comp", "finished_cloud_init").await;
-    let local = Arc::new(LocalAws::new());
-    let launch = lifecycle_event("launch-1", "i-comp", GROUP, true);
-    handler(Arc::new(store.clone()), &local, Duration::ZERO)
-        .handle_event(&launch, &ctx())
-        .await
-        .unwrap();
-    let joining = record(&store, "i-comp").await;
+    let h = on_moto().await;
+    h.register("i-comp", "finished_cloud_init").await;
+    h.deliver(&launch("launch-1", "i-comp")).await.unwrap();
+    let joining = h.record("i-comp").await;
     let command_id = joining
         .pending_command
         .and_then(|p| p.command_id)
         .expect("the join command was sent");
-    let success = command_event("cmd-ok", "i-comp", &command_id, "Success");
-    let terminate = lifecycle_event("terminate-1", "i-comp", GROUP, false);
+    let success = command("cmd-ok", "i-comp", &command_id, CommandStatus::Success);
+    let terminate = terminate("terminate-1", "i-comp");
     let deliveries = (0..HANDLERS)
         .map(|n| {
             let event = if n % 2 == 0 {
@@ -166,16 +135,13 @@ async fn competing_command_and_terminate_events_end_terminated_without_lost_upda
             } else {
                 terminate.clone()
             };
-            (
-                handler(Arc::new(store.clone()), &local, Duration::ZERO),
-                event,
-            )
+            (h.another_handler(), event)
         })
         .collect();
     for result in deliver_concurrently(deliveries).await {
         result.unwrap_or_else(|e| panic!("a delivery failed: {e}"));
     }
-    let stored = record(&store, "i-comp").await;
+    let stored = h.record("i-comp").await;
     assert_eq!(stored.state(), "terminated", "{:#?}", stored.history);
     assert_history_is_one_path(&stored);
     assert_eq!(stored.history[0].trigger, "join");
@@ -191,13 +157,10 @@ async fn competing_command_and_terminate_events_end_terminated_without_lost_upda
 
 #[tokio::test]
 async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
-    let (store, _) = moto_store(&[GROUP]).await;
-    let local = Arc::new(LocalAws::new());
-    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
-    let launch = lifecycle_event("launch-1", "i-early", GROUP, true);
-    let outcomes = handler.handle_event(&launch, &ctx()).await.unwrap();
+    let h = on_moto().await;
+    let outcomes = h.deliver(&launch("launch-1", "i-early")).await.unwrap();
     assert_eq!(outcomes[0].outcome, OutcomeKind::Waiting);
-    let waiting = record(&store, "i-early").await;
+    let waiting = h.record("i-early").await;
     assert_eq!(waiting.status, None);
     let action = waiting
         .lifecycle_action
@@ -212,17 +175,14 @@ async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
         Some(GROUP),
         "the sweep can find it"
     );
-    register(&store, "i-early", "new").await;
-    register(&store, "i-early", "finished_cloud_init").await;
-    let outcomes = handler
-        .handle_event(&sweep_event("sweep-1"), &ctx())
-        .await
-        .unwrap();
+    h.register("i-early", "new").await;
+    h.register("i-early", "finished_cloud_init").await;
+    let outcomes = h.sweep().await;
     assert_eq!(outcomes.len(), 1, "{outcomes:#?}");
-    let stored = record(&store, "i-early").await;
+    let stored = h.record("i-early").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history.len(), 1);
-    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+    assert_eq!(stored.attribute_str("InstanceIp"), Some(INSTANCE_IP));
     assert_eq!(
         stored
             .lifecycle_action
@@ -234,21 +194,19 @@ async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
 
 #[tokio::test]
 async fn a_registration_between_two_deliveries_lets_the_second_advance() {
-    let (store, _) = moto_store(&[GROUP]).await;
-    let local = Arc::new(LocalAws::new());
-    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
-    let launch = lifecycle_event("launch-1", "i-between", GROUP, true);
-    let first = handler.handle_event(&launch, &ctx()).await.unwrap();
+    let h = on_moto().await;
+    let launch = launch("launch-1", "i-between");
+    let first = h.deliver(&launch).await.unwrap();
     assert_eq!(first[0].outcome, OutcomeKind::Waiting);
-    register(&store, "i-between", "finished_cloud_init").await;
-    let second = handler.handle_event(&launch, &ctx()).await.unwrap();
+    h.register("i-between", "finished_cloud_init").await;
+    let second = h.deliver(&launch).await.unwrap();
     assert_eq!(second[0].outcome, OutcomeKind::Advanced, "{second:#?}");
-    let third = handler.handle_event(&launch, &ctx()).await.unwrap();
+    let third = h.deliver(&launch).await.unwrap();
     assert_eq!(third[0].outcome, OutcomeKind::Duplicate);
-    let stored = record(&store, "i-between").await;
+    let stored = h.record("i-between").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history.len(), 1);
-    assert_eq!(calls(&local, "SendCommand"), 1);
+    assert_eq!(h.count("SendCommand"), 1);
 }
 
 /// A store that lets cloud-init write just before the handler's first commit lands.
@@ -299,26 +257,22 @@ impl StateStore for CloudInitRaces {
 #[tokio::test]
 async fn cloud_init_writing_the_status_under_an_older_version_causes_a_reload_not_a_lost_write() {
     let (store, _) = moto_store(&[GROUP]).await;
-    register(&store, "i-late", "new").await;
     let racing = Arc::new(CloudInitRaces {
         inner: store.clone(),
         write: attrs(json!({"ItemStatus": "finished_cloud_init", "ClusterRole": "worker"})),
         fired: AtomicBool::new(false),
         conflicts: AtomicUsize::new(0),
     });
-    let local = Arc::new(LocalAws::new());
-    let handler = handler(racing.clone(), &local, Duration::ZERO);
-    let outcomes = handler
-        .handle_event(&lifecycle_event("launch-1", "i-late", GROUP, true), &ctx())
-        .await
-        .unwrap();
+    let h = Harness::builder().store(racing.clone()).build();
+    h.register("i-late", "new").await;
+    let outcomes = h.deliver(&launch("launch-1", "i-late")).await.unwrap();
     assert_eq!(
         racing.conflicts.load(Ordering::SeqCst),
         1,
         "the handler's write met cloud-init's"
     );
     assert_eq!(outcomes[0].outcome, OutcomeKind::Advanced, "{outcomes:#?}");
-    let stored = record(&store, "i-late").await;
+    let stored = h.record("i-late").await;
     assert_eq!(stored.state(), "join_cluster");
     assert_eq!(stored.history[0].from, "finished_cloud_init");
     assert_eq!(
@@ -326,22 +280,18 @@ async fn cloud_init_writing_the_status_under_an_older_version_causes_a_reload_no
         Some("worker"),
         "cloud-init's write is kept"
     );
-    assert_eq!(stored.attribute_str("InstanceIp"), Some("10.0.0.9"));
+    assert_eq!(stored.attribute_str("InstanceIp"), Some(INSTANCE_IP));
 }
 
 #[tokio::test]
 async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
     let (store, counter) = moto_store(&[GROUP]).await;
-    register(&store, "i-count", "finished_cloud_init").await;
-    let local = Arc::new(LocalAws::new());
-    let handler = handler(Arc::new(store.clone()), &local, Duration::ZERO);
+    let h = Harness::builder().store(Arc::new(store)).build();
+    h.register("i-count", "finished_cloud_init").await;
     // terminate before joining: terminate_early then finish, two transitions without after tasks
     counter.reset();
-    let outcomes = handler
-        .handle_event(
-            &lifecycle_event("terminate-1", "i-count", GROUP, false),
-            &ctx(),
-        )
+    let outcomes = h
+        .deliver(&terminate("terminate-1", "i-count"))
         .await
         .unwrap();
     assert_eq!(outcomes[0].transitions.len(), 2, "{outcomes:#?}");
@@ -354,15 +304,9 @@ async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
         counter.all()
     );
     // a transition with `after` tasks adds the write that settles them
-    register(&store, "i-count-2", "finished_cloud_init").await;
+    h.register("i-count-2", "finished_cloud_init").await;
     counter.reset();
-    let outcomes = handler
-        .handle_event(
-            &lifecycle_event("launch-2", "i-count-2", GROUP, true),
-            &ctx(),
-        )
-        .await
-        .unwrap();
+    let outcomes = h.deliver(&launch("launch-2", "i-count-2")).await.unwrap();
     assert_eq!(outcomes[0].transitions.len(), 1);
     assert_eq!(
         (counter.count("GetItem"), counter.count("UpdateItem")),
@@ -372,10 +316,7 @@ async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
     );
     // the sweep queries the index, one page per group (and the unknown group)
     counter.reset();
-    handler
-        .handle_event(&sweep_event("sweep-1"), &ctx())
-        .await
-        .unwrap();
+    h.sweep().await;
     assert_eq!(counter.count("Query"), 2, "{:?}", counter.all());
     assert_eq!(counter.count("Scan"), 0, "{:?}", counter.all());
 }

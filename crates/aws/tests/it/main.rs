@@ -4,8 +4,6 @@ mod aws_sdk_handler;
 mod aws_sdk_shapes;
 mod dynamo_handler;
 mod dynamo_retry;
-mod moto;
-mod sdk_mocks;
 mod store_contract;
 mod waiter_sdk;
 mod watch_streams;

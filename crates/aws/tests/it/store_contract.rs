@@ -1,7 +1,5 @@
 //! The `StateStore` contract: the same cases against `MemoryStore` and `DynamoStore` (moto).
 
-use crate::moto;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -12,7 +10,7 @@ use asg_lifecycle::store::{Activity, Change, Commit, MemoryStore, StateStore, St
 use chrono::Utc;
 use serde_json::json;
 
-use moto::attrs;
+use asg_lifecycle_aws::testing::moto::{self, attrs};
 
 const GROUP_A: &str = "group-a";
 const GROUP_B: &str = "group-b";

@@ -8,6 +8,7 @@
 mod autoscaling;
 mod envelope;
 mod error;
+pub mod payload;
 mod ssm;
 
 use chrono::{DateTime, Utc};

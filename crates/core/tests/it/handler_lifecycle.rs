@@ -1,38 +1,36 @@
 //! The example model's lifecycles end to end, through the handler: SSM events continuing or
 //! failing the chain, duplicates, pending instances, early launch events, crashes and races.
 
-use crate::support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::handler::{
-    HandlerConfig, HandlerError, InvocationContext, LifecycleHandler, OutcomeKind,
-};
-use asg_lifecycle::machine::Machine;
+use asg_lifecycle::event::CommandStatus;
+use asg_lifecycle::handler::{HandlerConfig, HandlerError, OutcomeKind};
 use asg_lifecycle::store::{MemoryStore, StateStore};
-use support::{Crash, FaultyStore, Harness, command, launch, scheduled, terminate};
+use asg_lifecycle::testing::{Crash, FaultyStore, Harness, command, launch, scheduled, terminate};
 
 const I: &str = "i-0abc";
 
 async fn launched_to_ready(h: &Harness) {
     h.register(I, "finished_cloud_init").await;
-    let outcome = h.deliver_ok(&launch(I, "launch-1")).await;
+    let outcome = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Advanced);
     assert_eq!(outcome.to.as_deref(), Some("join_cluster"));
     let join = h.last_command_id();
-    h.deliver_ok(&command(I, &join, "Success", "ssm-1")).await;
+    h.deliver_ok(&command("ssm-1", I, &join, CommandStatus::Success))
+        .await;
     assert_eq!(h.state(I).await, "updating_dns");
     let dns = h.last_command_id();
     assert_ne!(join, dns);
-    let outcome = h.deliver_ok(&command(I, &dns, "Success", "ssm-2")).await;
+    let outcome = h
+        .deliver_ok(&command("ssm-2", I, &dns, CommandStatus::Success))
+        .await;
     assert_eq!(outcome.to.as_deref(), Some("ready"));
 }
 
 #[tokio::test]
 async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     launched_to_ready(&h).await;
     assert_eq!(
         h.path(I).await,
@@ -73,15 +71,25 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
 
 #[tokio::test]
 async fn terminate_chain_drains_leaves_completes_and_expires_the_record() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     launched_to_ready(&h).await;
-    h.deliver_ok(&terminate(I, "term-1")).await;
+    h.deliver_ok(&terminate("term-1", I)).await;
     assert_eq!(h.state(I).await, "draining");
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-3"))
-        .await;
+    h.deliver_ok(&command(
+        "ssm-3",
+        I,
+        &h.last_command_id(),
+        CommandStatus::Success,
+    ))
+    .await;
     assert_eq!(h.state(I).await, "leaving_cluster");
     let outcome = h
-        .deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-4"))
+        .deliver_ok(&command(
+            "ssm-4",
+            I,
+            &h.last_command_id(),
+            CommandStatus::Success,
+        ))
         .await;
     assert_eq!(outcome.to.as_deref(), Some("terminated"));
     let record = h.record(I).await;
@@ -97,11 +105,16 @@ async fn terminate_chain_drains_leaves_completes_and_expires_the_record() {
 
 #[tokio::test]
 async fn a_failed_ssm_command_abandons_the_lifecycle_action() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register(I, "finished_cloud_init").await;
-    h.deliver_ok(&launch(I, "launch-1")).await;
+    h.deliver_ok(&launch("launch-1", I)).await;
     let outcome = h
-        .deliver_ok(&command(I, &h.last_command_id(), "Failed", "ssm-1"))
+        .deliver_ok(&command(
+            "ssm-1",
+            I,
+            &h.last_command_id(),
+            CommandStatus::Failed,
+        ))
         .await;
     assert_eq!(outcome.to.as_deref(), Some("abandoned"));
     assert_eq!(
@@ -117,15 +130,25 @@ async fn a_failed_ssm_command_abandons_the_lifecycle_action() {
 
 #[tokio::test]
 async fn stale_and_non_terminal_ssm_events_change_nothing() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register(I, "finished_cloud_init").await;
-    h.deliver_ok(&launch(I, "launch-1")).await;
+    h.deliver_ok(&launch("launch-1", I)).await;
     let before = h.record(I).await;
     let in_progress = h
-        .deliver_ok(&command(I, &h.last_command_id(), "InProgress", "ssm-1"))
+        .deliver_ok(&command(
+            "ssm-1",
+            I,
+            &h.last_command_id(),
+            CommandStatus::InProgress,
+        ))
         .await;
     let stale = h
-        .deliver_ok(&command(I, "cmd-from-someone-else", "Success", "ssm-2"))
+        .deliver_ok(&command(
+            "ssm-2",
+            I,
+            "cmd-from-someone-else",
+            CommandStatus::Success,
+        ))
         .await;
     for outcome in [in_progress, stale] {
         assert_eq!(outcome.outcome, OutcomeKind::NoOp, "{outcome:?}");
@@ -135,12 +158,12 @@ async fn stale_and_non_terminal_ssm_events_change_nothing() {
 
 #[tokio::test]
 async fn duplicate_event_fires_no_second_transition() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register(I, "finished_cloud_init").await;
-    h.deliver_ok(&launch(I, "launch-1")).await;
+    h.deliver_ok(&launch("launch-1", I)).await;
     let record = h.record(I).await;
     let calls = h.aws.calls().len();
-    let again = h.deliver_ok(&launch(I, "launch-1")).await;
+    let again = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(again.outcome, OutcomeKind::Duplicate);
     assert_eq!(h.record(I).await, record);
     assert_eq!(h.aws.calls().len(), calls, "no second command");
@@ -148,9 +171,9 @@ async fn duplicate_event_fires_no_second_transition() {
 
 #[tokio::test]
 async fn pending_instance_waits_and_the_sweep_continues_it_once_cloud_init_is_done() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register(I, "new").await;
-    let outcome = h.deliver_ok(&launch(I, "launch-1")).await;
+    let outcome = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Waiting);
     let record = h.record(I).await;
     assert_eq!(record.state(), "new");
@@ -160,16 +183,16 @@ async fn pending_instance_waits_and_the_sweep_continues_it_once_cloud_init_is_do
     );
     assert!(h.aws.calls().is_empty());
     h.register(I, "finished_cloud_init").await;
-    let outcomes = h.deliver(&scheduled("reconcile", "sweep-1")).await.unwrap();
+    let outcomes = h.deliver(&scheduled("sweep-1", "reconcile")).await.unwrap();
     assert_eq!(outcomes.len(), 1);
     assert_eq!(h.state(I).await, "join_cluster");
 }
 
 #[tokio::test]
 async fn launch_event_before_registration_loses_nothing() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     // 1. The launch event comes first: no record yet.
-    let outcome = h.deliver_ok(&launch(I, "launch-1")).await;
+    let outcome = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Waiting);
     // 2. cloud-init registers (merge: the remembered action survives), then finishes.
     h.register(I, "new").await;
@@ -177,15 +200,25 @@ async fn launch_event_before_registration_loses_nothing() {
         h.record(I).await.lifecycle_action.is_some(),
         "update-item keeps the handler's attributes"
     );
-    h.deliver(&scheduled("reconcile", "sweep-1")).await.unwrap();
+    h.deliver(&scheduled("sweep-1", "reconcile")).await.unwrap();
     assert_eq!(h.state(I).await, "new", "still pending: nothing fires");
     h.register(I, "finished_cloud_init").await;
-    h.deliver(&scheduled("reconcile", "sweep-2")).await.unwrap();
+    h.deliver(&scheduled("sweep-2", "reconcile")).await.unwrap();
     // 3. Progress to ready, completing with the token of the first event.
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-1"))
-        .await;
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-2"))
-        .await;
+    h.deliver_ok(&command(
+        "ssm-1",
+        I,
+        &h.last_command_id(),
+        CommandStatus::Success,
+    ))
+    .await;
+    h.deliver_ok(&command(
+        "ssm-2",
+        I,
+        &h.last_command_id(),
+        CommandStatus::Success,
+    ))
+    .await;
     assert_eq!(h.state(I).await, "ready");
     assert_eq!(
         h.aws.calls().pop().unwrap().input["token"],
@@ -195,7 +228,7 @@ async fn launch_event_before_registration_loses_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn launch_event_waits_within_the_invocation_for_cloud_init() {
-    let h = Harness::with_config(Machine::example(), HandlerConfig::default());
+    let h = Harness::builder().config(HandlerConfig::default()).build();
     h.register(I, "new").await;
     let store = h.store.clone();
     tokio::spawn(async move {
@@ -204,16 +237,21 @@ async fn launch_event_waits_within_the_invocation_for_cloud_init() {
         attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
         store.cloud_init_update(I, &attrs).await.unwrap();
     });
-    let outcome = h.deliver_ok(&launch(I, "launch-1")).await;
+    let outcome = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Advanced);
     assert_eq!(h.state(I).await, "join_cluster");
 }
 
 #[tokio::test]
 async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     let err = h
-        .deliver(&command("i-nobody", "cmd-1", "Success", "ssm-1"))
+        .deliver(&command(
+            "ssm-1",
+            "i-nobody",
+            "cmd-1",
+            CommandStatus::Success,
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -227,24 +265,12 @@ async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing
 #[tokio::test]
 async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
     let memory = Arc::new(MemoryStore::new());
-    let aws = Arc::new(LocalAws::new());
-    let crashing = FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]);
-    let clock = Arc::new(support::ManualClock::new());
-    let handler = LifecycleHandler::new(
-        Arc::new(Machine::example()),
-        crashing,
-        AwsClients::local(&aws),
-    )
-    .with_clock(clock.clone());
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
-    attrs.insert("InstanceIp".into(), "10.0.0.5".into());
-    memory.cloud_init_update(I, &attrs).await.unwrap();
-    let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let err = handler
-        .handle_event(&launch(I, "launch-1"), &ctx)
-        .await
-        .unwrap_err();
+    let h = Harness::builder()
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .manual_clock()
+        .build();
+    h.register(I, "finished_cloud_init").await;
+    let err = h.deliver(&launch("launch-1", I)).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     let record = memory.get(I).await.unwrap().unwrap();
     assert_eq!(record.state(), "join_cluster");
@@ -252,31 +278,20 @@ async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
         record.in_flight.as_ref().unwrap().pending_after,
         ["send_command"]
     );
-    assert!(aws.calls().is_empty(), "crashed before the after task");
+    assert!(h.aws.calls().is_empty(), "crashed before the after task");
     // A redelivery within the intent lease cannot tell a crash from a concurrent invocation
     // that is sending the command right now: it leaves the command to that invocation and asks
     // to be retried (never acknowledged, so the event is not lost).
-    let err = handler
-        .handle_event(&launch(I, "launch-1"), &ctx)
-        .await
-        .unwrap_err();
+    let err = h.deliver(&launch("launch-1", I)).await.unwrap_err();
     assert!(
         matches!(err, HandlerError::Busy { .. }) && err.is_retryable(),
         "{err}"
     );
-    assert!(aws.calls().is_empty());
+    assert!(h.aws.calls().is_empty());
     // Past the lease, the redelivery finishes the after tasks: one command, and the event is done.
-    clock.advance(Duration::from_secs(61));
-    handler
-        .handle_event(&launch(I, "launch-1"), &ctx)
-        .await
-        .unwrap();
-    let sends = aws
-        .calls()
-        .iter()
-        .filter(|c| c.operation == "SendCommand")
-        .count();
-    assert_eq!(sends, 1);
+    h.advance(Duration::from_secs(61));
+    h.deliver(&launch("launch-1", I)).await.unwrap();
+    assert_eq!(h.count("SendCommand"), 1);
     let record = memory.get(I).await.unwrap().unwrap();
     assert!(record.in_flight.is_none() && record.has_processed("launch-1"));
     assert!(record.pending_command.unwrap().command_id.is_some());
@@ -285,68 +300,36 @@ async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
 #[tokio::test]
 async fn crash_after_send_command_before_the_write_sends_no_second_command() {
     let memory = Arc::new(MemoryStore::new());
-    let aws = Arc::new(LocalAws::new());
     // Commit 1: the transition with the intent. Commit 2 (the command id) never happens.
-    let failing = FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]);
-    let config = HandlerConfig {
-        intent_lease: Duration::ZERO,
-        ..HandlerConfig::default()
-    };
-    let handler = LifecycleHandler::new(
-        Arc::new(Machine::example()),
-        failing,
-        AwsClients::local(&aws),
-    )
-    .with_config(config);
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
-    attrs.insert("InstanceIp".into(), "10.0.0.5".into());
-    memory.cloud_init_update(I, &attrs).await.unwrap();
-    let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    assert!(
-        handler
-            .handle_event(&launch(I, "launch-1"), &ctx)
-            .await
-            .is_err()
-    );
-    assert_eq!(
-        aws.calls()
-            .iter()
-            .filter(|c| c.operation == "SendCommand")
-            .count(),
-        1
-    );
+    let h = Harness::builder()
+        .store(FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]))
+        .config(HandlerConfig {
+            intent_lease: Duration::ZERO,
+            ..HandlerConfig::default()
+        })
+        .build();
+    h.register(I, "finished_cloud_init").await;
+    assert!(h.deliver(&launch("launch-1", I)).await.is_err());
+    assert_eq!(h.count("SendCommand"), 1);
     // The retry (past the intent lease) finds the command by its tag instead of sending again.
-    handler
-        .handle_event(&launch(I, "launch-1"), &ctx)
-        .await
-        .unwrap();
-    assert_eq!(
-        aws.calls()
-            .iter()
-            .filter(|c| c.operation == "SendCommand")
-            .count(),
-        1
-    );
+    h.deliver(&launch("launch-1", I)).await.unwrap();
+    assert_eq!(h.count("SendCommand"), 1);
     let record = memory.get(I).await.unwrap().unwrap();
-    let sent = aws
-        .calls()
-        .into_iter()
-        .find(|c| c.operation == "SendCommand")
-        .unwrap();
-    let id = LocalAws::command_id_for(sent.input["comment"].as_str().unwrap());
-    assert_eq!(record.pending_command.unwrap().command_id, Some(id));
+    assert_eq!(
+        record.pending_command.unwrap().command_id,
+        Some(h.last_command_id())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_deliveries_of_one_event_fire_one_transition() {
-    let h = Arc::new(Harness::example());
+    let h = Arc::new(Harness::builder().build());
     h.register(I, "finished_cloud_init").await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let h = h.clone();
         tasks.push(tokio::spawn(async move {
-            h.deliver(&launch(I, "launch-1")).await
+            h.deliver(&launch("launch-1", I)).await
         }));
     }
     for task in tasks {
@@ -369,30 +352,40 @@ async fn twenty_concurrent_deliveries_of_one_event_fire_one_transition() {
 
 #[tokio::test]
 async fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     launched_to_ready(&h).await;
-    h.deliver_ok(&terminate(I, "term-1")).await;
+    h.deliver_ok(&terminate("term-1", I)).await;
     assert_eq!(h.state(I).await, "draining");
     // The launch event comes again, very late (a new id: e.g. redelivered through another path).
-    h.deliver_ok(&launch(I, "launch-late")).await;
+    h.deliver_ok(&launch("launch-late", I)).await;
     let held = h.record(I).await.lifecycle_action.unwrap();
     assert_eq!(
         held.event_id, "term-1",
         "the terminate hook is the one still waiting"
     );
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-3"))
-        .await;
-    h.deliver_ok(&command(I, &h.last_command_id(), "Success", "ssm-4"))
-        .await;
+    h.deliver_ok(&command(
+        "ssm-3",
+        I,
+        &h.last_command_id(),
+        CommandStatus::Success,
+    ))
+    .await;
+    h.deliver_ok(&command(
+        "ssm-4",
+        I,
+        &h.last_command_id(),
+        CommandStatus::Success,
+    ))
+    .await;
     assert_eq!(h.state(I).await, "terminated");
     assert_eq!(h.aws.calls().pop().unwrap().input["token"], "token-term-1");
 }
 
 #[tokio::test]
 async fn a_command_event_for_several_instances_processes_each_even_if_one_is_unknown() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register(I, "finished_cloud_init").await;
-    h.deliver_ok(&launch(I, "launch-1")).await;
+    h.deliver_ok(&launch("launch-1", I)).await;
     let id = h.last_command_id();
     let event = asg_lifecycle::event::decode_event(&serde_json::json!({
         "id": "ssm-multi", "source": "aws.ssm", "detail-type": "EC2 Command Status-change Notification",
@@ -409,16 +402,16 @@ async fn a_command_event_for_several_instances_processes_each_even_if_one_is_unk
 
 #[tokio::test]
 async fn a_terminate_event_before_the_lifecycle_started_completes_the_hook_at_once() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     // No record at all: cloud-init never registered.
-    let outcome = h.deliver_ok(&terminate("i-never", "term-0")).await;
+    let outcome = h.deliver_ok(&terminate("term-0", "i-never")).await;
     assert_eq!(outcome.outcome, OutcomeKind::NoOp);
     assert_eq!(h.operations(), ["CompleteLifecycleAction"]);
     assert!(h.store.all().is_empty(), "nothing is created for it");
     // A record still pending (cloud-init never finished) leaves the active index.
     h.register(I, "new").await;
-    h.deliver_ok(&launch(I, "launch-1")).await;
-    h.deliver_ok(&terminate(I, "term-1")).await;
+    h.deliver_ok(&launch("launch-1", I)).await;
+    h.deliver_ok(&terminate("term-1", I)).await;
     let record = h.record(I).await;
     assert!(record.active_group.is_none() && record.expires_at.is_some());
     assert!(record.lifecycle_action.is_none());

@@ -1,14 +1,12 @@
 //! The original library's test matrix, on our engine: conditions and `unless`, `ignore_errors`,
 //! the failure chain, stop flags, internal transitions, list sources and scheduled flows.
 
-use crate::support;
-
 use std::sync::Arc;
 
 use asg_lifecycle::handler::{HandlerError, OutcomeKind};
 use asg_lifecycle::machine::{FileModel, Machine, Model, ModelSpec};
 use asg_lifecycle::tasks::{Condition, ConditionContext};
-use support::{Harness, launch, scheduled};
+use asg_lifecycle::testing::{Harness, launch, scheduled, terminate};
 
 /// A file model plus a condition that always fails to evaluate.
 struct WithBrokenCondition(FileModel);
@@ -30,9 +28,11 @@ const HEAD: &str = "initial: a\nfailure: failure\nterminal: [done, abandoned]\n"
 
 fn model(states: &str, transitions: &str) -> Harness {
     let failure = "  - source: failure\n    dest: abandoned\n    triggers:\n      - name: abandon\n        before: [{complete_lifecycle_action: {result: ABANDON}}]\n";
-    Harness::yaml(&format!(
-        "{HEAD}states: [{states}, failure, abandoned]\ntransitions:\n{transitions}{failure}"
-    ))
+    Harness::builder()
+        .model_yaml(&format!(
+            "{HEAD}states: [{states}, failure, abandoned]\ntransitions:\n{transitions}{failure}"
+        ))
+        .build()
 }
 
 #[tokio::test]
@@ -42,7 +42,7 @@ async fn conditions_all_hold_for_the_trigger_to_fire() {
         "  - source: a\n    dest: b\n    triggers:\n      - name: to_b\n        conditions: [is_launching, {attribute_equals: {name: Role, value: worker}}]\n  - source: a\n    dest: c\n    triggers:\n      - name: to_c\n        conditions: [is_launching]\n  - source: [b, c]\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
     h.register("i-1", "a").await;
-    let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
+    let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(
         outcome.to.as_deref(),
         Some("c"),
@@ -58,7 +58,7 @@ async fn unless_blocks_a_trigger_when_it_holds() {
         "  - source: a\n    dest: b\n    triggers:\n      - name: to_b\n        conditions: [is_launching]\n        unless: [{has_attribute: {name: InstanceIp}}]\n  - source: a\n    dest: c\n    triggers:\n      - name: to_c\n        conditions: [is_launching, {has_attribute: {name: InstanceIp}}]\n  - source: [b, c]\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
     h.register("i-1", "a").await;
-    h.deliver_ok(&launch("i-1", "e1")).await;
+    h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>c"]);
 }
 
@@ -74,7 +74,9 @@ fn error_model(where_: &str, ignore: bool) -> Harness {
         "{HEAD}states: [a, b, done, failure, abandoned]\ntransitions:\n  - source: a\n    dest: b\n    triggers:\n      - name: go\n        ignore_errors: {ignore}\n        {trigger}\n  - source: b\n    dest: done\n    triggers: [{{name: finish, conditions: [is_terminating]}}]\n  - source: failure\n    dest: abandoned\n    triggers: [{{name: abandon, before: [{{complete_lifecycle_action: {{result: ABANDON}}}}]}}]\n"
     );
     let model = WithBrokenCondition(FileModel::parse("test.yaml", &text).unwrap());
-    Harness::new(Machine::from_model(&model).unwrap_or_else(|r| panic!("{r}")))
+    Harness::builder()
+        .machine(Machine::from_model(&model).unwrap_or_else(|r| panic!("{r}")))
+        .build()
 }
 
 #[tokio::test]
@@ -82,7 +84,7 @@ async fn ignore_errors_lets_the_transition_proceed_past_each_kind_of_error() {
     for where_ in ["before", "after", "condition", "unless"] {
         let h = error_model(where_, true);
         h.register("i-1", "a").await;
-        let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
+        let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
         assert_eq!(h.path("i-1").await, ["a>b"], "{where_}");
         assert_eq!(outcome.outcome, OutcomeKind::Advanced, "{where_}");
         assert_eq!(outcome.ignored_errors.len(), 1, "{where_}: {outcome:?}");
@@ -95,7 +97,7 @@ async fn without_ignore_errors_each_kind_of_error_runs_the_failure_chain() {
     for where_ in ["before", "after", "condition", "unless"] {
         let h = error_model(where_, false);
         h.register("i-1", "a").await;
-        let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
+        let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
         let expected: &[&str] = if where_ == "after" {
             // The transition was written before its after task failed.
             &["a>b", "b>failure", "failure>abandoned"]
@@ -128,11 +130,11 @@ async fn without_ignore_errors_each_kind_of_error_runs_the_failure_chain() {
 
 #[tokio::test]
 async fn an_error_inside_failure_handling_is_returned_to_the_caller() {
-    let h = Harness::yaml(&format!(
+    let h = Harness::builder().model_yaml(&format!(
         "{HEAD}states: [a, b, done, failure, abandoned]\ntransitions:\n  - source: a\n    dest: b\n    triggers: [{{name: go, before: [fail]}}]\n  - source: b\n    dest: done\n    triggers: [{{name: finish}}]\n  - source: failure\n    dest: abandoned\n    triggers: [{{name: abandon, before: [{{fail: {{message: cannot abandon}}}}]}}]\n"
-    ));
+    )).build();
     h.register("i-1", "a").await;
-    let err = h.deliver(&launch("i-1", "e1")).await.unwrap_err();
+    let err = h.deliver(&launch("e1", "i-1")).await.unwrap_err();
     assert!(matches!(err, HandlerError::FailureHandling { .. }), "{err}");
     assert!(err.to_string().contains("cannot abandon"));
     assert!(!err.is_retryable());
@@ -150,9 +152,9 @@ async fn stop_after_state_change_ends_the_chain_until_the_next_event() {
         "  - source: a\n    dest: b\n    triggers: [{name: go, stop_after_state_change: true}]\n  - source: b\n    dest: done\n    triggers: [{name: finish}]\n",
     );
     h.register("i-1", "a").await;
-    h.deliver_ok(&launch("i-1", "e1")).await;
+    h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>b"]);
-    h.deliver_ok(&scheduled("tick", "e2")).await;
+    h.deliver_ok(&scheduled("e2", "tick")).await;
     assert_eq!(h.path("i-1").await, ["a>b", "b>done"]);
 }
 
@@ -163,7 +165,7 @@ async fn stop_after_trigger_ends_the_chain_even_for_an_internal_transition() {
         "  - source: a\n    triggers: [{name: note, conditions: [is_launching], stop_after_trigger: true, before: [{log: {message: hi}}]}]\n  - source: a\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
     h.register("i-1", "a").await;
-    let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
+    let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>a"]);
     assert_eq!(outcome.to.as_deref(), Some("a"));
     assert!(h.record("i-1").await.has_processed("e1"));
@@ -176,13 +178,13 @@ async fn internal_transition_runs_tasks_and_keeps_the_state() {
         "  - source: a\n    triggers: [{name: heartbeat, conditions: [is_launching], before: [record_lifecycle_action_heartbeat]}]\n  - source: a\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
     h.register("i-1", "a").await;
-    let outcome = h.deliver_ok(&launch("i-1", "e1")).await;
+    let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.state("i-1").await, "a");
     assert_eq!(outcome.transitions.len(), 1);
     assert_eq!(h.operations(), ["RecordLifecycleActionHeartbeat"]);
     // The same event again is a duplicate: no second heartbeat.
     assert_eq!(
-        h.deliver_ok(&launch("i-1", "e1")).await.outcome,
+        h.deliver_ok(&launch("e1", "i-1")).await.outcome,
         OutcomeKind::Duplicate
     );
     assert_eq!(h.operations().len(), 1);
@@ -196,25 +198,23 @@ async fn a_list_source_lets_the_trigger_leave_any_of_its_states() {
             "  - source: [a, b]\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n  - source: a\n    dest: b\n    triggers: [{name: go, conditions: [is_launching]}]\n",
         );
         h.register("i-1", start).await;
-        h.deliver_ok(&support::terminate("i-1", "e1")).await;
+        h.deliver_ok(&terminate("e1", "i-1")).await;
         assert_eq!(h.path("i-1").await, [format!("{start}>done")]);
     }
 }
 
 #[tokio::test]
 async fn a_scheduled_event_named_after_a_state_runs_that_flow() {
-    let h = Harness::yaml(
-        "initial: ready\nfailure: failure\nterminal: [abandoned, gone]\nstable: [ready]\nstates: [ready, backup, backup_prepare, backing_up, failure, abandoned, gone]\ntransitions:\n  - source: ready\n    dest: backup\n    triggers: [{name: start_backup, conditions: [is_scheduled]}]\n  - source: ready\n    dest: gone\n    triggers: [{name: leave, conditions: [is_terminating]}]\n  - source: backup\n    dest: backup_prepare\n    triggers: [{name: prepare}]\n  - source: backup_prepare\n    dest: backing_up\n    triggers: [{name: run}]\n  - source: backing_up\n    dest: ready\n    triggers: [{name: backed_up, conditions: [command_succeeded]}]\n  - source: failure\n    dest: abandoned\n    triggers: [{name: abandon}]\n",
-    );
+    let h = Harness::builder().model_yaml("initial: ready\nfailure: failure\nterminal: [abandoned, gone]\nstable: [ready]\nstates: [ready, backup, backup_prepare, backing_up, failure, abandoned, gone]\ntransitions:\n  - source: ready\n    dest: backup\n    triggers: [{name: start_backup, conditions: [is_scheduled]}]\n  - source: ready\n    dest: gone\n    triggers: [{name: leave, conditions: [is_terminating]}]\n  - source: backup\n    dest: backup_prepare\n    triggers: [{name: prepare}]\n  - source: backup_prepare\n    dest: backing_up\n    triggers: [{name: run}]\n  - source: backing_up\n    dest: ready\n    triggers: [{name: backed_up, conditions: [command_succeeded]}]\n  - source: failure\n    dest: abandoned\n    triggers: [{name: abandon}]\n").build();
     h.register("i-1", "ready").await;
     // The record must be in the active index for scheduled events to find it.
-    h.deliver_ok(&support::launch("i-1", "seed")).await;
+    h.deliver_ok(&launch("seed", "i-1")).await;
     assert_eq!(
         h.state("i-1").await,
         "ready",
         "a launch does not start a backup"
     );
-    let outcomes = h.deliver(&scheduled("backup", "s1")).await.unwrap();
+    let outcomes = h.deliver(&scheduled("s1", "backup")).await.unwrap();
     assert_eq!(outcomes.len(), 1);
     assert_eq!(
         h.path("i-1").await,
@@ -228,11 +228,11 @@ async fn a_scheduled_event_named_after_a_state_runs_that_flow() {
 
 #[tokio::test]
 async fn a_scheduled_event_for_another_rule_leaves_a_resting_instance_alone() {
-    let h = Harness::example();
+    let h = Harness::builder().build();
     h.register("i-1", "finished_cloud_init").await;
-    h.deliver_ok(&launch("i-1", "e1")).await;
+    h.deliver_ok(&launch("e1", "i-1")).await;
     let before = h.path("i-1").await;
-    let outcomes = h.deliver(&scheduled("nightly-report", "s1")).await.unwrap();
+    let outcomes = h.deliver(&scheduled("s1", "nightly-report")).await.unwrap();
     assert!(
         outcomes.iter().all(|o| o.transitions.is_empty()),
         "{outcomes:?}"

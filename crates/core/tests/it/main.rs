@@ -5,7 +5,6 @@ mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
 mod rust_model;
-mod support;
 mod sweep;
 mod waiter;
 

@@ -1,11 +1,10 @@
 //! End-to-end: the real `lifecycle-handler` binary as a process, against a Lambda Runtime API
-//! on loopback (`lambda_support`), DynamoDB on moto_server, and a fake Auto Scaling and SSM
+//! on loopback (`runtime_api_and_fake_aws`), DynamoDB on moto_server, and a fake Auto Scaling and SSM
 //! endpoint in the test (moto lacks `CompleteLifecycleAction` and answers every SSM command
 //! `Success` at once). The binary uses the real SDK clients: the endpoints reach it through
 //! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_AUTO_SCALING` and `AWS_ENDPOINT_URL_SSM`.
 
-use crate::moto;
-use crate::runtime_api;
+use crate::runtime_api_and_fake_aws::{Reply, Server};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,12 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asg_lifecycle::event::CommandStatus;
+use asg_lifecycle::event::payload::{
+    CommandStatusChange, LifecycleAction, Scheduled, Wrap, sqs_batch, wrap,
+};
 use asg_lifecycle::store::StateStore;
 use asg_lifecycle_aws::DynamoStore;
+use asg_lifecycle_aws::testing::moto::{attrs, moto_endpoint, moto_store};
 use serde_json::{Value, json};
-
-use moto::{attrs, moto_endpoint, moto_store};
-use runtime_api::{Reply, Server};
 
 const GROUP: &str = "web-asg";
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -110,66 +111,14 @@ fn model_file() -> std::path::PathBuf {
 }
 
 fn launch(id: &str, instance: &str, token: &str) -> Value {
-    json!({
-        "version": "0", "id": id, "source": "aws.autoscaling",
-        "detail-type": "EC2 Instance-launch Lifecycle Action", "account": "123456789012",
-        "time": "2026-11-20T12:00:00Z", "region": "us-east-1", "resources": [],
-        "detail": {
-            "LifecycleActionToken": token, "AutoScalingGroupName": GROUP,
-            "LifecycleHookName": "launch-hook", "EC2InstanceId": instance,
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"
-        }
-    })
+    LifecycleAction::launching(id, instance)
+        .group(GROUP)
+        .token(token)
+        .json()
 }
 
-fn command_status(id: &str, command: &str, instance: &str, status: &str) -> Value {
-    json!({
-        "version": "0", "id": id, "source": "aws.ssm",
-        "detail-type": "EC2 Command Invocation Status-change Notification",
-        "account": "123456789012", "time": "2026-11-20T12:02:00Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:ec2:us-east-1:123456789012:instance/{instance}")],
-        "detail": {
-            "command-id": command, "document-name": "AWS-RunShellScript",
-            "instance-id": instance, "requested-date-time": "2026-11-20T12:01:00.000Z",
-            "status": status
-        }
-    })
-}
-
-fn scheduled(id: &str, rule: &str) -> Value {
-    json!({
-        "version": "0", "id": id, "source": "aws.events", "detail-type": "Scheduled Event",
-        "account": "123456789012", "time": "2026-11-20T12:05:00Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")],
-        "detail": {}
-    })
-}
-
-fn sns(message_id: &str, event: &Value) -> Value {
-    json!({"Records": [{
-        "EventSource": "aws:sns", "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:lifecycle:0b1f",
-        "Sns": {
-            "Type": "Notification", "MessageId": message_id,
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:lifecycle",
-            "Message": event.to_string(), "Timestamp": "2026-11-20T12:02:00.500Z"
-        }
-    }]})
-}
-
-fn sqs(messages: &[(&str, String)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lifecycle"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+fn command_succeeded(id: &str, instance: &str, command_id: &str) -> Value {
+    CommandStatusChange::new(id, instance, command_id, CommandStatus::Success).json()
 }
 
 fn response_body(reply: Reply) -> Value {
@@ -246,8 +195,8 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     );
 
     // 2. SNS: the join succeeded; the DNS update is sent.
-    let event = command_status("ev-join-a", &join, "i-0a", "Success");
-    let body = response_body(invoke(sns("sns-1", &event)).await);
+    let event = command_succeeded("ev-join-a", "i-0a", &join);
+    let body = response_body(invoke(wrap(Wrap::Sns, &event, "sns-1")).await);
     assert_eq!(body["envelope"], "sns", "{body:#}");
     assert_eq!(status_of(&store, "i-0a").await, "updating_dns");
     let dns = pending_command(&store, "i-0a").await;
@@ -256,10 +205,10 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     // 3. SQS: a good message, a malformed one (dropped), a throttled launch (retryable: the
     //    only batch item failure) and an event for an unknown instance (poison: dropped).
     server.throttle_send_command("i-0b", 1);
-    let batch = sqs(&[
+    let batch = sqs_batch(&[
         (
             "m-dns",
-            command_status("ev-dns-a", &dns, "i-0a", "Success").to_string(),
+            command_succeeded("ev-dns-a", "i-0a", &dns).to_string(),
         ),
         ("m-bad", "{not json".to_string()),
         (
@@ -268,7 +217,7 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
         ),
         (
             "m-unknown",
-            command_status("ev-unknown", "cmd-x", "i-0zzz", "Success").to_string(),
+            command_succeeded("ev-unknown", "i-0zzz", "cmd-x").to_string(),
         ),
     ]);
     let body = response_body(invoke(batch).await);
@@ -312,7 +261,7 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     assert_eq!(body["errorType"], "AsgLifecycle.Retryable", "{body:#}");
 
     // 6. The sweep (scheduled event of the configured rule) visits every active record.
-    let body = response_body(invoke(scheduled("ev-sweep-1", "reconcile")).await);
+    let body = response_body(invoke(Scheduled::new("ev-sweep-1", "reconcile").json()).await);
     let visited: Vec<&str> = body["outcomes"]
         .as_array()
         .unwrap()

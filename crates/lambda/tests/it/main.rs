@@ -1,9 +1,7 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
 mod lambda_e2e;
-#[path = "../../../aws/tests/it/moto.rs"]
-mod moto;
-mod runtime_api;
+mod runtime_api_and_fake_aws;
 mod template;
 
 /// The workspace root: models, fixtures and the template are read from there.

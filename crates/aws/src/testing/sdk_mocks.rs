@@ -1,18 +1,18 @@
-//! Helpers shared by the SDK-boundary tests: real SDK clients whose HTTP layer answers from
-//! `aws-smithy-mocks` rules.
-#![allow(dead_code, reason = "each test crate uses a different subset")]
+//! Real SDK clients whose HTTP layer answers from `aws-smithy-mocks` rules: what reaches them is
+//! what would reach AWS.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asg_lifecycle_aws::sdk::{MAX_ATTEMPTS, autoscaling_config, ssm_config};
-use asg_lifecycle_aws::{SdkAutoScaling, SdkSsm};
+use crate::sdk::{MAX_ATTEMPTS, autoscaling_config, ssm_config};
+use crate::{SdkAutoScaling, SdkSsm};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
 
 /// A shared configuration like the Lambda's, with fast backoff so retries do not slow tests.
+#[must_use]
 pub fn sdk_config() -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -30,6 +30,8 @@ pub fn sdk_config() -> SdkConfig {
         .build()
 }
 
+/// An interceptor answering from the first of `rules` that matches each request.
+#[must_use]
 pub fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     rules.iter().fold(
         MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
@@ -37,11 +39,15 @@ pub fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     )
 }
 
+/// The Auto Scaling adapter over a client answering from `rules`.
+#[must_use]
 pub fn autoscaling(rules: &[&Rule]) -> SdkAutoScaling {
     let conf = autoscaling_config(&sdk_config()).interceptor(interceptor(rules));
     SdkAutoScaling::new(aws_sdk_autoscaling::Client::from_conf(conf.build()))
 }
 
+/// The SSM adapter over a client answering from `rules`.
+#[must_use]
 pub fn ssm(rules: &[&Rule]) -> SdkSsm {
     let conf = ssm_config(&sdk_config()).interceptor(interceptor(rules));
     SdkSsm::new(aws_sdk_ssm::Client::from_conf(conf.build()))
@@ -58,18 +64,29 @@ impl<T> Default for Seen<T> {
 }
 
 impl<T: Clone> Seen<T> {
+    /// Records one input.
+    ///
+    /// # Panics
+    /// When another thread panicked while recording.
     pub fn push(&self, value: &T) {
         self.0.lock().unwrap().push(value.clone());
     }
+    /// Every input so far, in order.
+    ///
+    /// # Panics
+    /// When another thread panicked while recording.
+    #[must_use]
     pub fn all(&self) -> Vec<T> {
         self.0.lock().unwrap().clone()
     }
 }
 
-/// The SDK clients themselves, for building [`asg_lifecycle::aws::AwsClients`].
+/// The handler's AWS clients: the SDK adapters over clients answering from
+/// `autoscaling_rules` and `ssm_rules`.
+#[must_use]
 pub fn clients(autoscaling_rules: &[&Rule], ssm_rules: &[&Rule]) -> asg_lifecycle::aws::AwsClients {
     let sdk = sdk_config();
-    asg_lifecycle_aws::aws_clients_from(
+    crate::aws_clients_from(
         aws_sdk_autoscaling::Client::from_conf(
             autoscaling_config(&sdk)
                 .interceptor(interceptor(autoscaling_rules))
