@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::asg::{Group, GroupConfig, Lifecycle};
 pub use super::delivery::Delivery;
+use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report, quantile, round3};
 use super::world::{Job, Millis, Queue, Shared, secs};
@@ -17,6 +18,7 @@ use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init, events};
 use asg_lifecycle::aws::AwsClients;
 use asg_lifecycle::event::{CommandEventKind, CommandStatus};
 use asg_lifecycle::handler::{HandlerConfig, LifecycleHandler};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::StateStore;
 
@@ -24,7 +26,8 @@ use asg_lifecycle::store::StateStore;
 pub struct Runner {
     pub(super) config: SimConfig,
     pub(super) shared: Arc<Shared>,
-    pub(super) handler: LifecycleHandler,
+    pub(super) invoker: Invoker,
+    pub(super) timer: Timer,
     pub(super) queue: Queue<Job>,
     pub(super) rng: ChaCha8Rng,
     pub(super) quiet: bool,
@@ -67,9 +70,11 @@ impl Runner {
             intent_lease: config.intent_lease,
             ..HandlerConfig::default()
         };
-        let handler = LifecycleHandler::new(config.machine.clone(), store, aws)
-            .with_config(handler_config)
-            .with_clock(shared.clock.clone());
+        let invoker = Invoker::new(
+            LifecycleHandler::new(config.machine.clone(), store, aws)
+                .with_config(handler_config)
+                .with_clock(shared.clock.clone()),
+        );
         let last_launch = ms(config.launch_interval) * i64::try_from(config.instances).unwrap_or(0);
         let fault_end = last_launch + ms(config.fault_window);
         let graph = config.machine.graph();
@@ -81,7 +86,8 @@ impl Runner {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             shared,
-            handler,
+            invoker,
+            timer: Timer::new(),
             queue: Queue::default(),
             quiet: false,
             work: 0,
@@ -414,7 +420,7 @@ impl Runner {
         let event = events::scheduled(
             &id,
             self.shared.clock.at(now),
-            &self.handler.config().sweep_rule,
+            &self.invoker.handler().config().sweep_rule,
         );
         // A failed sweep is not retried: the next tick is the retry.
         let _ = self.invoke(&[event]);
