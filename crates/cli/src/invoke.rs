@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::handler::{HandlerConfig, InvocationContext, LifecycleHandler, Outcome};
+use asg_lifecycle::handler::{
+    HandlerConfig, HandlerError, InvocationContext, LifecycleHandler, Outcome,
+};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::{FileModel, Machine};
 use asg_lifecycle::store::{MemoryStore, StateStore};
 
@@ -166,7 +169,7 @@ pub async fn run(args: &Args) -> ExitCode {
         initial_wait: args.initial_wait,
         ..HandlerConfig::default()
     };
-    let handler = LifecycleHandler::new(machine, store, aws).with_config(config);
+    let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));
     let mut failed = false;
     for path in &args.events {
         let payload = std::fs::read_to_string(path)
@@ -182,25 +185,23 @@ pub async fn run(args: &Args) -> ExitCode {
             }
         };
         let ctx = InvocationContext::with_budget(Duration::from_secs(900));
-        match handler.handle_payload(&payload, &ctx).await {
-            Err(e) => {
-                failed = true;
-                print(&Outcome::rejected(None, None, &e), args.output);
-            }
-            Ok((_, reports)) => {
-                for report in reports {
-                    match report.result {
-                        Ok(outcomes) => {
-                            for outcome in &outcomes {
-                                failed |= outcome.error.is_some();
-                                print(outcome, args.output);
-                            }
-                        }
-                        Err(e) => {
-                            failed = true;
-                            print(&Outcome::rejected(None, None, &e), args.output);
-                        }
+        let report = invoker.invoke(&payload, &ctx).await;
+        if let Err(e) = report.envelope {
+            failed = true;
+            let error = HandlerError::Decode(e);
+            print(&Outcome::rejected(None, None, &error), args.output);
+        }
+        for message in report.messages {
+            match message.result {
+                Ok(outcomes) => {
+                    for outcome in &outcomes {
+                        failed |= outcome.error.is_some();
+                        print(outcome, args.output);
                     }
+                }
+                Err(e) => {
+                    failed = true;
+                    print(&Outcome::rejected(None, None, &e), args.output);
                 }
             }
         }

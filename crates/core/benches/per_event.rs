@@ -8,6 +8,7 @@ use std::time::Duration;
 use asg_lifecycle::aws::{AwsClients, LocalAws};
 use asg_lifecycle::event::decode_invocation;
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::{MemoryStore, StateStore};
@@ -63,7 +64,11 @@ fn per_event(c: &mut Criterion) {
         .unwrap();
     let store = Arc::new(MemoryStore::new());
     let aws = Arc::new(LocalAws::new());
-    let handler = LifecycleHandler::new(machine.clone(), store.clone(), AwsClients::local(&aws));
+    let invoker = Invoker::new(LifecycleHandler::new(
+        machine.clone(),
+        store.clone(),
+        AwsClients::local(&aws),
+    ));
     let ctx = InvocationContext::with_budget(Duration::from_secs(3600));
     let mut n = 0u64;
     c.bench_function("handle launch event (decode + step + persist)", |b| {
@@ -77,7 +82,9 @@ fn per_event(c: &mut Criterion) {
                 attrs.insert("InstanceIp".into(), json!("10.0.0.5"));
                 store.cloud_init_update(&instance, &attrs).await.unwrap();
                 let value: Value = serde_json::from_str(&text).unwrap();
-                handler.handle_payload(&value, &ctx).await.unwrap()
+                let report = invoker.invoke(&value, &ctx).await;
+                assert!(report.envelope.is_ok(), "{report:?}");
+                report
             })
         });
     });

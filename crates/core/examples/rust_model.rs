@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::{CallSpec, Machine, Model, ModelSpec, TransitionSpec, TriggerSpec};
 use asg_lifecycle::store::{MemoryStore, StateStore};
 use asg_lifecycle::tasks::{Condition, ConditionContext, Task, TaskContext, TaskError};
@@ -154,12 +155,11 @@ async fn main() {
         .await
         .expect("store");
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let (_, reports) = handler
-        .handle_payload(&launch_event("i-0db1"), &ctx)
-        .await
-        .expect("decodes");
-    for report in reports {
-        for outcome in report.result.expect("handled") {
+    let report = Invoker::new(handler)
+        .invoke(&launch_event("i-0db1"), &ctx)
+        .await;
+    for message in report.messages {
+        for outcome in message.result.expect("handled") {
             println!("{}", serde_json::to_string_pretty(&outcome).expect("json"));
         }
     }

@@ -5,7 +5,10 @@
 //! Events ([`event`]) become stimuli; the instance's record ([`record`]) is loaded from a
 //! [`store::StateStore`]; the pure [`machine::Machine::step`] decides which trigger fires; the
 //! [`handler::LifecycleHandler`] runs the tasks ([`tasks`], through the [`aws`] traits) and
-//! persists every transition with a conditional write. See `ARCHITECTURE.md` for the guarantees.
+//! persists every transition with a conditional write. The [`invocation::Invoker`] drives it for a
+//! whole payload (direct, SNS or SQS) within the deadline and answers the invoking service: the
+//! one invocation path of the Lambda, the CLI and the simulator. See `ARCHITECTURE.md` for the
+//! guarantees.
 //!
 //! This crate is the core: it links no AWS SDK. The DynamoDB store, the Streams feed and the SDK
 //! implementations of the AWS traits are in `asg-lifecycle-aws`; the Lambda in
@@ -19,6 +22,7 @@
 pub mod aws;
 pub mod event;
 pub mod handler;
+pub mod invocation;
 pub mod machine;
 pub mod record;
 pub mod redact;
@@ -34,6 +38,7 @@ mod yaml;
 
 pub use event::{Event, Stimulus};
 pub use handler::{HandlerConfig, LifecycleHandler, Outcome};
+pub use invocation::Invoker;
 pub use machine::{Decision, Graph, Machine, Model};
 pub use record::InstanceRecord;
 pub use store::{MemoryStore, StateStore};

@@ -1,72 +1,31 @@
-//! One invocation: decode, handle every message within the deadline, classify the errors and
-//! build the answer the Lambda service expects for the envelope.
+//! The `lambda_runtime` adapter of the core's invocation loop ([`Invoker`]): the runtime's
+//! deadline becomes the [`InvocationContext`], the core's answer becomes the response or a
+//! [`Diagnostic`], and every invocation prints its metrics line.
 //!
-//! # Guarantees
-//! - **A poison event never loops**: an error that no retry can fix (malformed payload, unknown
-//!   event kind, unknown instance, a state the model lacks) is logged, counted
-//!   (`RejectedEvents`) and acknowledged; only retryable errors reach the runtime as errors.
-//! - **SQS: one bad message does not redeliver the batch**: the answer is
-//!   `{"batchItemFailures": [{"itemIdentifier": messageId}]}` listing the messages with a
-//!   retryable failure only; malformed messages are logged and dropped, since they would fail on
-//!   every delivery (with a redrive policy they would end in the queue's dead-letter queue
-//!   anyway, after `maxReceiveCount` useless attempts).
-//! - **The deadline bounds everything**: a message not started when the deadline is near, or cut
-//!   by it, is handed back for a retry; the handler records interrupted chains, so the retry (or
-//!   the sweep) finishes them.
+//! Poison messages are logged and counted (`RejectedEvents`); messages handed back for a retry
+//! are logged and counted (`RetriedMessages`). The loop's guarantees are the core's
+//! ([`asg_lifecycle::invocation`]).
 
 use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::metrics::InvocationMetrics;
-use asg_lifecycle::event::{Envelope, Stimulus, decode_invocation};
-use asg_lifecycle::handler::{HandlerError, InvocationContext, LifecycleHandler, Outcome};
+use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
+use asg_lifecycle::invocation::{InvocationReport, Invoker, RetryableFailure};
 
 /// The `errorType` of invocations answered with an error (retryable failures only).
 pub const RETRYABLE_ERROR_TYPE: &str = "AsgLifecycle.Retryable";
 
-/// Why a message was not handled.
-#[derive(Debug, thiserror::Error)]
-pub enum MessageError {
-    /// The handler failed.
-    #[error(transparent)]
-    Handler(#[from] HandlerError),
-    /// The deadline came first: the message was not started, or was cut.
-    #[error("failed to handle the message before the invocation deadline")]
-    Deadline,
-}
-
-impl MessageError {
-    /// True when a retry may succeed.
-    #[must_use]
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Handler(e) => e.is_retryable(),
-            Self::Deadline => true,
-        }
-    }
-}
-
-/// What one message produced.
-#[derive(Debug)]
-pub struct MessageResult {
-    /// The SQS or SNS message id (absent for a direct event).
-    pub message_id: Option<String>,
-    /// The outcomes, or why the message failed.
-    pub result: Result<Vec<Outcome>, MessageError>,
-}
-
-/// The lifecycle handler behind the Lambda runtime: builds the answer per envelope and the
-/// metrics of each invocation. Cheap to clone.
+/// The lifecycle handler behind the Lambda runtime: answers each invocation and prints its
+/// metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct LambdaHandler {
-    handler: LifecycleHandler,
+    invoker: Invoker,
     namespace: String,
     service: String,
-    hard_margin: Duration,
 }
 
 impl LambdaHandler {
@@ -74,11 +33,9 @@ impl LambdaHandler {
     #[must_use]
     pub fn new(handler: LifecycleHandler) -> Self {
         Self {
-            handler,
+            invoker: Invoker::new(handler),
             namespace: super::config::DEFAULT_METRICS_NAMESPACE.into(),
             service: "asg-lifecycle".into(),
-            // Enough to post the answer after abandoning the work.
-            hard_margin: Duration::from_secs(1),
         }
     }
 
@@ -97,14 +54,14 @@ impl LambdaHandler {
     /// Sets the time kept free before the deadline when bounding a whole message.
     #[must_use]
     pub fn with_hard_margin(mut self, margin: Duration) -> Self {
-        self.hard_margin = margin;
+        self.invoker = self.invoker.with_hard_margin(margin);
         self
     }
 
     /// The lifecycle handler.
     #[must_use]
     pub fn handler(&self) -> &LifecycleHandler {
-        &self.handler
+        self.invoker.handler()
     }
 
     /// The `lambda_runtime` entry: converts the deadline, handles the payload, prints the
@@ -132,124 +89,45 @@ impl LambdaHandler {
         payload: &Value,
         ctx: &InvocationContext,
     ) -> (Result<Value, Diagnostic>, InvocationMetrics) {
-        let mut metrics = InvocationMetrics::default();
-        let invocation = match decode_invocation(payload) {
-            Ok(invocation) => invocation,
+        let report = self.invoker.invoke(payload, ctx).await;
+        let metrics = observe(&report);
+        (report.answer().map_err(diagnostic), metrics)
+    }
+}
+
+/// Logs what the invocation acknowledged or handed back, and counts it.
+fn observe(report: &InvocationReport) -> InvocationMetrics {
+    let mut metrics = InvocationMetrics::default();
+    if let Err(e) = &report.envelope {
+        tracing::error!(error = %e, "poison payload acknowledged: no envelope or event could be decoded");
+        metrics.record_error(None, false);
+    }
+    metrics
+        .sweep_durations
+        .extend(report.messages.iter().filter_map(|m| m.sweep_duration));
+    for message in &report.messages {
+        let id = message.message_id.as_deref().unwrap_or("-");
+        match &message.result {
+            Ok(outcomes) => metrics.record_outcomes(outcomes),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(message_id = id, error = %e, "message handed back for a retry");
+                metrics.record_error(e.handler_error(), true);
+            }
             Err(e) => {
-                tracing::error!(error = %e, "poison payload acknowledged: no envelope or event could be decoded");
-                metrics.record_error(None, false);
-                let answer = json!({"envelope": Value::Null, "outcomes": [], "rejected": [{"messageId": Value::Null, "error": e.to_string()}]});
-                return (Ok(answer), metrics);
-            }
-        };
-        let mut results = Vec::with_capacity(invocation.messages.len());
-        for message in &invocation.messages {
-            let result = match &message.event {
-                Err(e) => Err(MessageError::Handler(HandlerError::Decode(e.clone()))),
-                Ok(event) => self.handle_one(event, ctx, &mut metrics).await,
-            };
-            results.push(MessageResult {
-                message_id: message.message_id.clone(),
-                result,
-            });
-        }
-        for r in &results {
-            let id = r.message_id.as_deref().unwrap_or("-");
-            match &r.result {
-                Ok(outcomes) => metrics.record_outcomes(outcomes),
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(message_id = id, error = %e, "message handed back for a retry");
-                    metrics.record_error(handler_error(e), true);
-                }
-                Err(e) => {
-                    tracing::error!(message_id = id, error = %e, "poison message acknowledged: retrying cannot fix it");
-                    metrics.record_error(handler_error(e), false);
-                }
+                tracing::error!(message_id = id, error = %e, "poison message acknowledged: retrying cannot fix it");
+                metrics.record_error(e.handler_error(), false);
             }
         }
-        (answer(invocation.envelope, &results), metrics)
     }
-
-    async fn handle_one(
-        &self,
-        event: &asg_lifecycle::Event,
-        ctx: &InvocationContext,
-        metrics: &mut InvocationMetrics,
-    ) -> Result<Vec<Outcome>, MessageError> {
-        let soft = self.handler.config().deadline_margin;
-        if Instant::now() + soft >= ctx.deadline {
-            return Err(MessageError::Deadline);
-        }
-        let started = Instant::now();
-        let hard_deadline = ctx
-            .deadline
-            .checked_sub(self.hard_margin)
-            .unwrap_or(ctx.deadline);
-        let result = tokio::time::timeout_at(hard_deadline, self.handler.handle_event(event, ctx))
-            .await
-            .map_err(|_| MessageError::Deadline)
-            .and_then(|r| r.map_err(MessageError::from));
-        if let Stimulus::Scheduled(s) = &event.stimulus
-            && s.rule == self.handler.config().sweep_rule
-        {
-            metrics.sweep_durations.push(started.elapsed());
-        }
-        result
-    }
+    metrics
 }
 
-fn handler_error(e: &MessageError) -> Option<&HandlerError> {
-    match e {
-        MessageError::Handler(h) => Some(h),
-        MessageError::Deadline => None,
+/// The runtime's error for a retryable failure.
+fn diagnostic(failure: RetryableFailure) -> Diagnostic {
+    Diagnostic {
+        error_type: RETRYABLE_ERROR_TYPE.into(),
+        error_message: failure.message,
     }
-}
-
-/// The answer for an envelope, from the per-message results.
-///
-/// # Errors
-/// A [`Diagnostic`] for a direct or SNS invocation with a retryable failure, or an SQS message
-/// with a retryable failure but no message id to report it by (then the whole batch is retried:
-/// safe, since handling is idempotent).
-pub fn answer(envelope: Envelope, results: &[MessageResult]) -> Result<Value, Diagnostic> {
-    let retryable: Vec<&MessageResult> = results
-        .iter()
-        .filter(|r| r.result.as_ref().is_err_and(MessageError::is_retryable))
-        .collect();
-    if envelope == Envelope::Sqs && retryable.iter().all(|r| r.message_id.is_some()) {
-        let mut response = SqsBatchResponse::default();
-        for r in &retryable {
-            response.add_failure(r.message_id.clone().unwrap_or_default());
-        }
-        return serde_json::to_value(&response).map_err(|e| Diagnostic {
-            error_type: RETRYABLE_ERROR_TYPE.into(),
-            error_message: format!("failed to serialize the batch response: {e}"),
-        });
-    }
-    if !retryable.is_empty() {
-        let messages: Vec<String> = retryable
-            .iter()
-            .filter_map(|r| r.result.as_ref().err().map(ToString::to_string))
-            .collect();
-        return Err(Diagnostic {
-            error_type: RETRYABLE_ERROR_TYPE.into(),
-            error_message: messages.join("; "),
-        });
-    }
-    let mut outcomes = Vec::new();
-    let mut rejected = Vec::new();
-    for r in results {
-        match &r.result {
-            Ok(o) => outcomes.extend(o.iter().cloned()),
-            Err(e) => rejected.push(json!({"messageId": r.message_id, "error": e.to_string()})),
-        }
-    }
-    let envelope = match envelope {
-        Envelope::Direct => "direct",
-        Envelope::Sns => "sns",
-        Envelope::Sqs => "sqs",
-    };
-    Ok(json!({"envelope": envelope, "outcomes": outcomes, "rejected": rejected}))
 }
 
 /// The Lambda deadline (wall clock) as a tokio instant; a deadline in the past is now.
@@ -263,75 +141,109 @@ pub fn deadline_instant(deadline: SystemTime) -> Instant {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::json;
 
-    fn ok(id: &str) -> MessageResult {
-        MessageResult {
-            message_id: Some(id.into()),
-            result: Ok(vec![Outcome::new(Some(id), Some("i-1"))]),
+    use super::*;
+    use asg_lifecycle::event::Envelope;
+    use asg_lifecycle::handler::{HandlerError, Outcome, OutcomeKind};
+    use asg_lifecycle::invocation::{MessageError, MessageResult};
+
+    fn report(envelope: Envelope, messages: Vec<MessageResult>) -> InvocationReport {
+        InvocationReport {
+            envelope: Ok(envelope),
+            messages,
         }
     }
 
-    fn retryable(id: Option<&str>) -> MessageResult {
+    fn message(result: Result<Vec<Outcome>, MessageError>) -> MessageResult {
         MessageResult {
-            message_id: id.map(str::to_string),
-            result: Err(MessageError::Handler(HandlerError::Contention {
+            message_id: Some("m".into()),
+            result,
+            sweep_duration: None,
+        }
+    }
+
+    #[test]
+    fn a_retryable_failure_is_a_retryable_diagnostic() {
+        let e = diagnostic(RetryableFailure {
+            message: "failed to write `i-1`: 8 conflicting writes in a row".into(),
+        });
+        assert_eq!(e.error_type, RETRYABLE_ERROR_TYPE);
+        assert!(e.error_message.contains("conflicting writes"), "{e:?}");
+    }
+
+    #[test]
+    fn the_sqs_answer_is_the_runtime_batch_response() {
+        let retryable = || {
+            message(Err(MessageError::Handler(HandlerError::Contention {
                 ident: "i-1".into(),
                 attempts: 8,
-            })),
-        }
-    }
-
-    fn poison(id: &str) -> MessageResult {
-        MessageResult {
-            message_id: Some(id.into()),
-            result: Err(MessageError::Handler(HandlerError::UnknownInstance {
-                ident: "i-9".into(),
-            })),
-        }
+            })))
+        };
+        let mut first = retryable();
+        first.message_id = Some("b".into());
+        let mut second = retryable();
+        second.message_id = Some("d".into());
+        let answer = report(Envelope::Sqs, vec![message(Ok(vec![])), first, second])
+            .answer()
+            .unwrap();
+        let mut expected = aws_lambda_events::sqs::SqsBatchResponse::default();
+        expected.add_failure("b");
+        expected.add_failure("d");
+        assert_eq!(answer, serde_json::to_value(&expected).unwrap());
     }
 
     #[test]
-    fn an_sqs_batch_reports_only_its_retryable_messages() {
-        let results = [
-            ok("a"),
-            retryable(Some("b")),
-            poison("c"),
-            retryable(Some("d")),
-        ];
-        let answer = answer(Envelope::Sqs, &results).unwrap();
+    fn metrics_count_retried_and_poison_messages_and_sweeps() {
+        let mut duplicate = Outcome::new(Some("e"), Some("i-1"));
+        duplicate.outcome = OutcomeKind::Duplicate;
+        let mut sweep = message(Ok(vec![]));
+        sweep.sweep_duration = Some(Duration::from_millis(20));
+        let metrics = observe(&report(
+            Envelope::Sqs,
+            vec![
+                message(Ok(vec![duplicate])),
+                message(Err(MessageError::Deadline)),
+                message(Err(MessageError::Handler(HandlerError::TaskRetryable {
+                    ident: "i-1".into(),
+                    source: asg_lifecycle::tasks::TaskError {
+                        task: "send_command".into(),
+                        message: "throttled".into(),
+                        retryable: true,
+                    },
+                }))),
+                message(Err(MessageError::Handler(HandlerError::UnknownInstance {
+                    ident: "i-9".into(),
+                }))),
+                sweep,
+            ],
+        ));
+        assert_eq!(metrics.duplicates, 1);
+        assert_eq!(metrics.retried_messages, 2);
+        assert_eq!(metrics.rejected_events, 1);
+        assert_eq!(metrics.task_failures, 1);
+        assert_eq!(metrics.sweep_durations, [Duration::from_millis(20)]);
+    }
+
+    #[test]
+    fn a_payload_that_is_no_envelope_counts_as_one_rejected_event() {
+        let report = InvocationReport {
+            envelope: Err(asg_lifecycle::event::DecodeError::UnknownEnvelope {
+                message: "neither".into(),
+            }),
+            messages: Vec::new(),
+        };
+        let metrics = observe(&report);
+        assert_eq!(metrics.rejected_events, 1);
+        let answer = report.answer().map_err(diagnostic).unwrap();
         assert_eq!(
-            answer,
-            json!({"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "d"}]})
+            answer["rejected"][0]["error"],
+            json!(report.envelope.unwrap_err().to_string())
         );
-        let clean = answer_of(Envelope::Sqs, &[ok("a"), poison("c")]);
-        assert_eq!(clean, json!({"batchItemFailures": []}));
-    }
-
-    fn answer_of(envelope: Envelope, results: &[MessageResult]) -> Value {
-        answer(envelope, results).unwrap()
     }
 
     #[test]
-    fn a_retryable_failure_without_a_message_id_fails_the_whole_batch() {
-        let e = answer(Envelope::Sqs, &[ok("a"), retryable(None)]).unwrap_err();
-        assert_eq!(e.error_type, RETRYABLE_ERROR_TYPE);
-    }
-
-    #[test]
-    fn a_direct_event_fails_only_when_retryable() {
-        let e = answer(Envelope::Direct, &[retryable(None)]).unwrap_err();
-        assert!(e.error_message.contains("conflicting writes"), "{e:?}");
-        let acknowledged = answer_of(Envelope::Direct, &[poison("x")]);
-        assert_eq!(acknowledged["rejected"].as_array().map(Vec::len), Some(1));
-        assert_eq!(acknowledged["envelope"], "direct");
-        let handled = answer_of(Envelope::Sns, &[ok("s")]);
-        assert_eq!(handled["outcomes"].as_array().map(Vec::len), Some(1));
-    }
-
-    #[test]
-    fn the_deadline_is_retryable_and_a_past_deadline_is_now() {
-        assert!(MessageError::Deadline.is_retryable());
+    fn a_past_deadline_is_now() {
         let past = SystemTime::now() - Duration::from_secs(5);
         assert!(deadline_instant(past) <= Instant::now());
         let future = SystemTime::now() + Duration::from_secs(30);

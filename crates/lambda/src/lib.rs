@@ -44,9 +44,7 @@ pub use config::{
     DEFAULT_METRICS_NAMESPACE, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT, ENV_METRICS_NAMESPACE,
     ENV_SWEEP_RULE, ENV_TABLE_NAME, ENV_TRANSITIONS_FILE, InitError, LambdaConfig, ModelSource,
 };
-pub use invocation::{
-    LambdaHandler, MessageError, MessageResult, RETRYABLE_ERROR_TYPE, answer, deadline_instant,
-};
+pub use invocation::{LambdaHandler, RETRYABLE_ERROR_TYPE, deadline_instant};
 pub use metrics::InvocationMetrics;
 
 use asg_lifecycle::handler::LifecycleHandler;

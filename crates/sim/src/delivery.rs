@@ -1,5 +1,6 @@
 //! Getting events to the function: latency, duplicates, delays, losses and envelopes; running
-//! invocations (overlapped when asked) and retrying the ones that crashed or failed retryably.
+//! invocations (overlapped when asked) through the function's own invocation loop, and
+//! delivering again what its answer hands back, as the services that invoke it do.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,8 @@ use super::faults::chance;
 use super::runner::Runner;
 use super::world::{Job, Millis};
 use asg_lifecycle::event::payload as events;
-use asg_lifecycle::handler::{HandlerError, InvocationContext, MessageReport};
+use asg_lifecycle::handler::{HandlerError, InvocationContext};
+use asg_lifecycle::invocation::InvocationReport;
 
 /// Attempts after which an event is given up (sent to the dead-letter queue).
 const MAX_ATTEMPTS: u32 = 40;
@@ -31,8 +33,6 @@ pub struct Delivery {
     /// 0 for the first delivery.
     pub attempt: u32,
 }
-
-type HandlerResult = Result<(asg_lifecycle::event::Invocation, Vec<MessageReport>), HandlerError>;
 
 impl Runner {
     /// Decides when (and whether) an event arrives, and how it is wrapped.
@@ -157,43 +157,64 @@ impl Runner {
                 events::wrap(d.wrap, &d.event, &message_id)
             })
             .collect();
-        let results = self.invoke(&payloads);
-        for (delivery, result) in batch.into_iter().zip(results) {
-            match result {
+        let reports = self.invoke(&payloads);
+        for (delivery, report) in batch.into_iter().zip(reports) {
+            match report {
                 None => self.retry(delivery, "the invocation crashed"),
-                Some(Err(e)) if e.is_retryable() => self.retry(delivery, &e.to_string()),
-                Some(Err(e)) => self.rejected(&delivery, &e),
-                Some(Ok((_, reports))) => {
-                    for report in reports {
-                        match report.result {
-                            Err(e) if e.is_retryable() => {
-                                let why = e.to_string();
-                                self.retry(delivery.clone(), &why);
-                            }
-                            Err(e) => self.rejected(&delivery, &e),
-                            Ok(outcomes) => {
-                                let mut s = self.shared.lock();
-                                for o in outcomes {
-                                    let reason = o.reason.as_deref().unwrap_or("");
-                                    s.checker.trail(
-                                        &delivery.ident,
-                                        now,
-                                        format!(
-                                            "  → {:?} in `{}` {reason}",
-                                            o.outcome,
-                                            o.to.as_deref().unwrap_or("")
-                                        ),
-                                    );
-                                }
-                            }
-                        }
+                Some(report) => self.answered(delivery, &report),
+            }
+        }
+    }
+
+    /// Reads an invocation's answer the way the services that delivered it do: EventBridge and
+    /// SNS deliver a failed invocation again, whole; SQS delivers again the messages that
+    /// `batchItemFailures` names. What the function acknowledged without effect is a violation:
+    /// every event the world emits is well-formed.
+    fn answered(&mut self, delivery: Delivery, report: &InvocationReport) {
+        let now = self.shared.now();
+        match report.answer() {
+            Err(failure) => self.retry(delivery.clone(), &failure.message),
+            Ok(body) => {
+                for id in batch_item_failures(&body) {
+                    let why = report
+                        .messages
+                        .iter()
+                        .find(|m| m.message_id.as_deref() == Some(id))
+                        .and_then(|m| m.result.as_ref().err())
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    self.retry(delivery.clone(), &why);
+                }
+            }
+        }
+        if let Err(e) = &report.envelope {
+            self.rejected(&delivery, &HandlerError::Decode(e.clone()));
+        }
+        for message in &report.messages {
+            match &message.result {
+                // Handed back above, with the invocation or by its batch item failure.
+                Err(e) if e.is_retryable() => {}
+                Err(e) => self.rejected(&delivery, e),
+                Ok(outcomes) => {
+                    let mut s = self.shared.lock();
+                    for o in outcomes {
+                        let reason = o.reason.as_deref().unwrap_or("");
+                        s.checker.trail(
+                            &delivery.ident,
+                            now,
+                            format!(
+                                "  → {:?} in `{}` {reason}",
+                                o.outcome,
+                                o.to.as_deref().unwrap_or("")
+                            ),
+                        );
                     }
                 }
             }
         }
     }
 
-    pub(super) fn rejected(&mut self, delivery: &Delivery, error: &HandlerError) {
+    pub(super) fn rejected(&mut self, delivery: &Delivery, error: &dyn std::fmt::Display) {
         let now = self.shared.now();
         self.counts.rejected += 1;
         self.shared.lock().checker.violation(
@@ -203,14 +224,25 @@ impl Runner {
         );
     }
 
-    pub(super) fn invoke(&self, payloads: &[Value]) -> Vec<Option<HandlerResult>> {
+    /// Runs payloads through the invocation loop, overlapped when there are several; `None` for
+    /// an invocation that crashed.
+    pub(super) fn invoke(&self, payloads: &[Value]) -> Vec<Option<InvocationReport>> {
         let ctx = InvocationContext::with_budget(Duration::from_secs(900));
-        let invocations: Vec<Invocation<'_, HandlerResult>> = payloads
+        let _timer = self.timer.enter();
+        let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
             .iter()
-            .map(|p| {
-                Box::pin(self.handler.handle_payload(p, &ctx)) as Invocation<'_, HandlerResult>
-            })
+            .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
             .collect();
         run_all(&self.shared, invocations)
     }
+}
+
+/// The message ids an SQS batch answer hands back.
+fn batch_item_failures(answer: &Value) -> impl Iterator<Item = &str> {
+    answer
+        .get("batchItemFailures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|failure| failure.get("itemIdentifier").and_then(Value::as_str))
 }

@@ -149,6 +149,46 @@ pub async fn after_call(shared: &Shared, ident: &str, operation: &str) -> Result
 /// An invocation to run.
 pub type Invocation<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// The Tokio timer that the invocation loop arms for its deadline cut. Entered while
+/// invocations run, never driven: an invocation of the simulated world takes microseconds of real
+/// time, far within its budget, so the cut never fires and the timer changes nothing in a run.
+pub struct Timer {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Timer {
+    /// A timer of its own (no I/O, no thread).
+    ///
+    /// # Panics
+    /// When Tokio cannot build a current-thread runtime with only a timer.
+    #[must_use]
+    pub fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread Tokio runtime with only a timer builds");
+        Self {
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Makes the timer the current one until the guard is dropped.
+    #[must_use]
+    pub fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.runtime.as_ref().map(tokio::runtime::Runtime::enter)
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // Without blocking: the simulator may itself run inside an async context (the CLI's
+        // runtime), where a blocking shutdown panics.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Runs invocations to the end, overlapped when there are several. `None` for one that crashed.
 ///
 /// # Panics

@@ -1,5 +1,7 @@
 //! A deterministic simulator of an Auto Scaling group, its events and their faults, driving the
-//! real [`LifecycleHandler`](asg_lifecycle::handler::LifecycleHandler) through the production traits.
+//! real [`LifecycleHandler`](asg_lifecycle::handler::LifecycleHandler) through the production traits
+//! and the deployed function's own invocation loop ([`Invoker`](asg_lifecycle::invocation::Invoker)):
+//! what its answer hands back (a failed invocation, an SQS batch item failure) is delivered again.
 //!
 //! The world is discrete-event: a priority queue of timed jobs (launches, cloud-init writes, SSM
 //! commands ending, hook deadlines, scale-ins, deliveries, sweeps) and a simulated clock that

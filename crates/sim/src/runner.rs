@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::asg::{Group, GroupConfig, Lifecycle};
 pub use super::delivery::Delivery;
+use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report, quantile, round3};
 use super::world::{Job, Millis, Queue, Shared, secs};
@@ -18,6 +19,7 @@ use asg_lifecycle::aws::AwsClients;
 use asg_lifecycle::event::payload::{CommandStatusChange, LifecycleAction, Scheduled};
 use asg_lifecycle::event::{CommandEventKind, CommandStatus};
 use asg_lifecycle::handler::{HandlerConfig, LifecycleHandler};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::StateStore;
 
@@ -30,7 +32,8 @@ const SIM_NOTIFICATION_METADATA: &str = "{\"cluster\": \"sim\"}";
 pub struct Runner {
     pub(super) config: SimConfig,
     pub(super) shared: Arc<Shared>,
-    pub(super) handler: LifecycleHandler,
+    pub(super) invoker: Invoker,
+    pub(super) timer: Timer,
     pub(super) queue: Queue<Job>,
     pub(super) rng: ChaCha8Rng,
     pub(super) quiet: bool,
@@ -73,9 +76,11 @@ impl Runner {
             intent_lease: config.intent_lease,
             ..HandlerConfig::default()
         };
-        let handler = LifecycleHandler::new(config.machine.clone(), store, aws)
-            .with_config(handler_config)
-            .with_clock(shared.clock.clone());
+        let invoker = Invoker::new(
+            LifecycleHandler::new(config.machine.clone(), store, aws)
+                .with_config(handler_config)
+                .with_clock(shared.clock.clone()),
+        );
         let last_launch = ms(config.launch_interval) * i64::try_from(config.instances).unwrap_or(0);
         let fault_end = last_launch + ms(config.fault_window);
         let graph = config.machine.graph();
@@ -87,7 +92,8 @@ impl Runner {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             shared,
-            handler,
+            invoker,
+            timer: Timer::new(),
             queue: Queue::default(),
             quiet: false,
             work: 0,
@@ -410,7 +416,7 @@ impl Runner {
         }
         self.counts.sweeps += 1;
         let id = self.next_id(0x4000);
-        let event = Scheduled::new(&id, &self.handler.config().sweep_rule)
+        let event = Scheduled::new(&id, &self.invoker.handler().config().sweep_rule)
             .at(self.shared.clock.at(now))
             .json();
         // A failed sweep is not retried: the next tick is the retry.

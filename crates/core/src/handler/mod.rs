@@ -21,14 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use tokio::time::Instant;
 
 pub use error::HandlerError;
 pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
 
 use crate::aws::AwsClients;
-use crate::event::{Event, Invocation, Stimulus, decode_invocation};
+use crate::event::{Event, Stimulus};
 use crate::machine::Machine;
 use crate::store::StateStore;
 
@@ -126,15 +125,6 @@ impl InvocationContext {
     }
 }
 
-/// What one message of an invocation produced.
-#[derive(Debug)]
-pub struct MessageReport {
-    /// The SQS/SNS message id.
-    pub message_id: Option<String>,
-    /// Outcomes per instance, or the error that stopped the message.
-    pub result: Result<Vec<Outcome>, HandlerError>,
-}
-
 /// The lifecycle handler. Build it once (clients, model) and call it for every invocation.
 #[derive(Clone)]
 pub struct LifecycleHandler {
@@ -191,31 +181,6 @@ impl LifecycleHandler {
     #[must_use]
     pub fn config(&self) -> &HandlerConfig {
         &self.config
-    }
-
-    /// Decodes and handles a whole invocation payload (direct, SNS or SQS).
-    ///
-    /// # Errors
-    /// A [`HandlerError::Decode`] when the payload is no known envelope or a direct event is
-    /// malformed; per-message errors are in the reports.
-    pub async fn handle_payload(
-        &self,
-        payload: &Value,
-        ctx: &InvocationContext,
-    ) -> Result<(Invocation, Vec<MessageReport>), HandlerError> {
-        let invocation = decode_invocation(payload)?;
-        let mut reports = Vec::with_capacity(invocation.messages.len());
-        for message in &invocation.messages {
-            let result = match &message.event {
-                Ok(event) => self.handle_event(event, ctx).await,
-                Err(e) => Err(HandlerError::Decode(e.clone())),
-            };
-            reports.push(MessageReport {
-                message_id: message.message_id.clone(),
-                result,
-            });
-        }
-        Ok((invocation, reports))
     }
 
     /// Handles one decoded event: every instance it addresses, or every active record for a

@@ -7,6 +7,7 @@ mod example;
 use std::time::Duration;
 
 use asg_lifecycle::handler::{InvocationContext, OutcomeKind};
+use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::store::StateStore;
 use example::{DatabaseReplica, handler, launch_event};
 use serde_json::json;
@@ -30,11 +31,10 @@ async fn run(
     }
     store.cloud_init_update("i-0db1", &attrs).await.unwrap();
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let (_, mut reports) = handler
-        .handle_payload(&launch_event("i-0db1"), &ctx)
-        .await
-        .unwrap();
-    let outcomes = reports.remove(0).result.unwrap();
+    let mut report = Invoker::new(handler)
+        .invoke(&launch_event("i-0db1"), &ctx)
+        .await;
+    let outcomes = report.messages.remove(0).result.unwrap();
     let record = store.get("i-0db1").await.unwrap().unwrap();
     (
         model,
