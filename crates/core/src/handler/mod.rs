@@ -11,11 +11,19 @@
 //! # Errors
 //! Every error is classified retryable or not ([`HandlerError::is_retryable`]).
 
-mod chain;
+mod admission;
+mod conflict;
 mod error;
+mod failure;
+mod intent;
 mod outcome;
+mod phase;
 mod recovery;
+mod run;
+mod steps;
 mod sweep;
+mod transition;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
