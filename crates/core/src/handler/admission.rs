@@ -213,3 +213,83 @@ impl LifecycleHandler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::aws::{AwsClients, LocalAws};
+    use crate::handler::HandlerConfig;
+    use crate::machine::Machine;
+    use crate::store::{MemoryStore, StateStore};
+
+    /// A handler whose only instance, `i-1`, is still booting (`new`).
+    async fn handler_of_a_booting_instance(initial_wait: Duration) -> LifecycleHandler {
+        let store = Arc::new(MemoryStore::new());
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("ItemStatus".into(), json!("new"));
+        store.cloud_init_update("i-1", &attributes).await.unwrap();
+        let config = HandlerConfig {
+            initial_wait,
+            initial_poll_interval: Duration::from_secs(2),
+            deadline_margin: Duration::from_secs(3),
+            ..HandlerConfig::default()
+        };
+        let aws = Arc::new(LocalAws::new());
+        LifecycleHandler::new(Arc::new(Machine::example()), store, AwsClients::local(&aws))
+            .with_config(config)
+    }
+
+    fn launch() -> Stimulus {
+        Stimulus::Lifecycle(LifecycleEvent {
+            transition: LifecycleTransition::Launching,
+            instance_id: "i-1".into(),
+            group: "web".into(),
+            hook: "launch-hook".into(),
+            token: Some("token".into()),
+            metadata: None,
+            origin: None,
+            destination: None,
+        })
+    }
+
+    /// How long a launch event for the booting instance waits, and what it answers.
+    async fn wait_of_a_launch(initial_wait: Duration, budget: Duration) -> (Duration, Outcome) {
+        let handler = handler_of_a_booting_instance(initial_wait).await;
+        let ctx = InvocationContext::with_budget(budget);
+        let start = Instant::now();
+        let outcome = handler
+            .process_instance("i-1", "launch-1", &launch(), &ctx)
+            .await
+            .unwrap();
+        (start.elapsed(), outcome)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_initial_wait_lasts_initial_wait_then_remembers_the_action() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(5), Duration::from_secs(60)).await;
+        assert_eq!(waited, Duration::from_secs(5));
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_initial_wait_ends_at_the_invocation_deadline_minus_the_margin() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(20), Duration::from_secs(10)).await;
+        assert_eq!(waited, Duration::from_secs(7));
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_initial_wait_when_the_margin_leaves_no_time() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(20), Duration::from_secs(2)).await;
+        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+}

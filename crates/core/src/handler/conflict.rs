@@ -13,6 +13,7 @@ use super::admission::Admission;
 use super::run::ChainRun;
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
 use crate::event::Stimulus;
+use crate::record::InstanceRecord;
 use crate::store::StoreError;
 
 impl LifecycleHandler {
@@ -94,7 +95,7 @@ impl LifecycleHandler {
     /// Runs `event`'s chain on `record`, adding to `outcome`.
     async fn run_chain(
         &self,
-        record: crate::record::InstanceRecord,
+        record: InstanceRecord,
         event: (&str, &Stimulus),
         ctx: &InvocationContext,
         outcome: Outcome,

@@ -89,7 +89,7 @@ impl ChainRun<'_> {
             .changes(carry)
             .indexed_for(&failure, group.as_deref())
             .group(group)
-            .chain(self.event_id, owed)
+            .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
         self.failure_mode = true;

@@ -59,7 +59,7 @@ impl ChainRun<'_> {
             .for_event(self.event_id)
             .lifecycle_action(lifecycle_action)
             .pending_command(intent)
-            .chain(self.event_id, owed)
+            .ends_chain_or_owes(self.event_id, owed)
             .group(self.group.take())
             .indexed_for(record.state(), None)
             .commit()

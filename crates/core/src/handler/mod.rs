@@ -10,6 +10,13 @@
 //!
 //! # Errors
 //! Every error is classified retryable or not ([`HandlerError::is_retryable`]).
+//!
+//! # Layout
+//! One file per guarantee, each stated in its module doc: `conflict` (reload on conflict,
+//! duplicates), `admission` (instances before their initial state), `steps` (the step loop),
+//! `transition` (before tasks, write, after tasks), `phase` (running tasks), `failure`,
+//! `intent` (the SSM intent lease), `write` (the one builder of conditional writes) and `run`
+//! (the state of a chain run and its outcome); the sweep in `sweep` and `recovery`.
 
 mod admission;
 mod conflict;

@@ -86,8 +86,9 @@ impl<'a> ChainRun<'a> {
         )
     }
 
-    /// What a write owes when the chain does not end with it (`ends` false): the attempt in
-    /// progress, the trigger and source state of a transition whose `after` tasks are pending.
+    /// What a write leaves owed on the record: `None` when the chain `ends` with it, else the
+    /// attempt in progress and, for a transition, its trigger, source state and the `after`
+    /// tasks still to run.
     pub(super) fn owed(
         &self,
         ends: bool,

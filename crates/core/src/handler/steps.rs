@@ -133,7 +133,7 @@ impl ChainRun<'_> {
             .changes(std::mem::take(&mut self.carry))
             .group(self.group.take())
             .indexed_for(record.state(), None)
-            .chain(self.event_id, None)
+            .ends_chain_or_owes(self.event_id, None)
             .commit()
             .await?;
         Ok(())

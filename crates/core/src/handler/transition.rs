@@ -83,7 +83,7 @@ impl ChainRun<'_> {
             .changes(changes)
             .group(self.group.take())
             .indexed_for(to, None)
-            .chain(self.event_id, owed)
+            .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
         self.outcome.transitions.push(TransitionTaken {
@@ -145,7 +145,7 @@ impl ChainRun<'_> {
             .write(record)
             .for_event(self.event_id)
             .changes(changes)
-            .chain(self.event_id, owed)
+            .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
         Ok(!ends)

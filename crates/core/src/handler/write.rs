@@ -140,7 +140,7 @@ impl Write<'_> {
 
     /// Ends `event_id`'s chain with this write (`owed: None`: the event is marked processed and
     /// the unfinished chain cleared), or records what it still owes.
-    pub(super) fn chain(mut self, event_id: &str, owed: Option<InFlight>) -> Self {
+    pub(super) fn ends_chain_or_owes(mut self, event_id: &str, owed: Option<InFlight>) -> Self {
         match owed {
             Some(in_flight) => self.commit.in_flight = Change::Set(in_flight),
             None => {
