@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::event::Stimulus;
+use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
 
 /// Attribute names of the handler-owned fields (and the cloud-init ones the handler reads).
 pub mod attr {
@@ -89,6 +89,33 @@ pub struct LifecycleAction {
     pub last_heartbeat: Option<DateTime<Utc>>,
 }
 
+impl LifecycleAction {
+    /// The action a lifecycle event announces, as a record holds it from `now`.
+    #[must_use]
+    pub fn announced(event: &LifecycleEvent, event_id: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            token: event.token.clone(),
+            hook: event.hook.clone(),
+            group: event.group.clone(),
+            transition: event.transition.api_name().to_string(),
+            event_id: event_id.to_string(),
+            metadata: event.metadata.clone(),
+            started_at: now,
+            last_heartbeat: None,
+        }
+    }
+
+    /// True when `event` (with id `event_id`) replaces this held action: it is another event,
+    /// and not a late launch event over a held terminate action (the terminate hook is the one
+    /// Auto Scaling waits on).
+    #[must_use]
+    pub fn yields_to(&self, event: &LifecycleEvent, event_id: &str) -> bool {
+        let late_launch = self.transition == LifecycleTransition::Terminating.api_name()
+            && event.transition == LifecycleTransition::Launching;
+        self.event_id != event_id && !late_launch
+    }
+}
+
 /// An SSM command started by a transition; `command_id` is absent while only the intent exists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -105,6 +132,21 @@ pub struct PendingCommand {
     pub deadline: Option<DateTime<Utc>>,
     /// When the intent was recorded.
     pub intent_at: DateTime<Utc>,
+}
+
+impl PendingCommand {
+    /// The intent to send `trigger`'s command in attempt `attempt_id`, recorded at `now` before
+    /// the command is sent.
+    #[must_use]
+    pub fn intent(attempt_id: &str, trigger: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            attempt_id: attempt_id.to_string(),
+            command_id: None,
+            trigger: trigger.to_string(),
+            deadline: None,
+            intent_at: now,
+        }
+    }
 }
 
 /// Which part of a transition attempt an interrupted chain stopped in.
@@ -213,6 +255,40 @@ impl InstanceRecord {
     #[must_use]
     pub fn has_processed(&self, event_id: &str) -> bool {
         self.recent_events.iter().any(|e| e == event_id)
+    }
+
+    /// The id of the attempt to fire `trigger` from `from` for `event_id`: the interrupted
+    /// attempt's when the record's unfinished chain was making this same attempt, else a new one.
+    #[must_use]
+    pub fn attempt_id(&self, event_id: &str, from: &str, trigger: &str) -> String {
+        match &self.in_flight {
+            Some(f)
+                if f.event_id == event_id
+                    && f.trigger.as_deref() == Some(trigger)
+                    && f.from.as_deref() == Some(from) =>
+            {
+                f.attempt_id.clone()
+            }
+            _ => self.new_attempt_id(from, trigger),
+        }
+    }
+
+    /// A stable id of an attempt to fire `trigger` from `from` at this record's version, short
+    /// enough to stay whole at the end of an SSM comment (100 characters): readable when it
+    /// fits, else the instance plus a hash of the rest.
+    #[must_use]
+    pub fn new_attempt_id(&self, from: &str, trigger: &str) -> String {
+        let (ident, version) = (&self.ident, self.version);
+        let readable = format!("{ident}:{from}:{trigger}:v{version}");
+        if readable.len() <= 80 {
+            return readable;
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in readable.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{ident}:{hash:016x}:v{version}")
     }
 
     /// A cloud-init attribute as a string, if it is one.
@@ -370,6 +446,59 @@ mod tests {
         record.attributes.insert("Role".into(), json!("worker"));
         let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn attempt_ids_are_readable_when_short_and_hashed_when_long() {
+        let mut record = InstanceRecord::new("i-1");
+        record.version = 3;
+        assert_eq!(
+            record.new_attempt_id("ready", "drain"),
+            "i-1:ready:drain:v3"
+        );
+        let long = record.new_attempt_id(&"s".repeat(80), "t");
+        assert!(long.starts_with("i-1:") && long.ends_with(":v3") && long.len() <= 80);
+        assert_eq!(long, record.new_attempt_id(&"s".repeat(80), "t"), "stable");
+    }
+
+    #[test]
+    fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
+        let mut record = InstanceRecord::new("i-1");
+        record.version = 5;
+        record.in_flight = Some(InFlight {
+            event_id: "e1".into(),
+            stimulus: Stimulus::Scheduled(crate::event::ScheduledEvent {
+                rule: "reconcile".into(),
+            }),
+            attempt_id: "i-1:a:go:v4".into(),
+            pending_after: Vec::new(),
+            trigger: Some("go".into()),
+            from: Some("a".into()),
+        });
+        assert_eq!(record.attempt_id("e1", "a", "go"), "i-1:a:go:v4");
+        assert_eq!(record.attempt_id("e2", "a", "go"), "i-1:a:go:v5");
+        assert_eq!(record.attempt_id("e1", "b", "go"), "i-1:b:go:v5");
+    }
+
+    #[test]
+    fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
+        let event = |transition| LifecycleEvent {
+            transition,
+            instance_id: "i-1".into(),
+            group: "g".into(),
+            hook: "h".into(),
+            token: None,
+            metadata: None,
+            origin: None,
+            destination: None,
+        };
+        let now = Utc::now();
+        let held = LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t", now);
+        assert!(!held.yields_to(&event(LifecycleTransition::Launching), "l"));
+        assert!(!held.yields_to(&event(LifecycleTransition::Terminating), "t"));
+        assert!(held.yields_to(&event(LifecycleTransition::Terminating), "t2"));
+        let launch = LifecycleAction::announced(&event(LifecycleTransition::Launching), "l", now);
+        assert!(launch.yields_to(&event(LifecycleTransition::Terminating), "t"));
     }
 
     #[test]

@@ -10,12 +10,27 @@
 //!
 //! # Errors
 //! Every error is classified retryable or not ([`HandlerError::is_retryable`]).
+//!
+//! # Layout
+//! One file per guarantee, each stated in its module doc: `conflict` (reload on conflict,
+//! duplicates), `admission` (instances before their initial state), `steps` (the step loop),
+//! `transition` (before tasks, write, after tasks), `phase` (running tasks), `failure`,
+//! `intent` (the SSM intent lease), `write` (the one builder of conditional writes) and `run`
+//! (the state of a chain run and its outcome); the sweep in `sweep` and `recovery`.
 
-mod chain;
+mod admission;
+mod conflict;
 mod error;
+mod failure;
+mod intent;
 mod outcome;
+mod phase;
 mod recovery;
+mod run;
+mod steps;
 mod sweep;
+mod transition;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -24,7 +24,7 @@ use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeK
 use crate::aws::{AwsErrorKind, Effect, LifecycleHeartbeat};
 use crate::event::{Event, ScheduledEvent, Stimulus};
 use crate::record::InstanceRecord;
-use crate::store::{Activity, Change, Commit, StoreError};
+use crate::store::{Change, StoreError};
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
@@ -175,14 +175,12 @@ impl LifecycleHandler {
     }
 
     async fn mark_gone(&self, record: &InstanceRecord) -> Result<(), HandlerError> {
-        let now = self.clock.now();
-        let mut commit = Commit::expecting(record, now);
-        commit.gone = true;
-        commit.last_error = Change::Set("the instance left its Auto Scaling group".into());
-        commit.activity = Activity::Inactive {
-            expires_at: (now + to_chrono(self.config.terminal_ttl)).timestamp(),
-        };
-        match self.store.commit(&commit).await {
+        let write = self
+            .write(record)
+            .gone()
+            .last_error("the instance left its Auto Scaling group")
+            .leaves_index();
+        match write.commit().await {
             Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -202,8 +200,7 @@ impl LifecycleHandler {
             token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
-        let mut commit = Commit::expecting(record, self.clock.now());
-        match self
+        let action_change = match self
             .aws
             .autoscaling
             .record_lifecycle_action_heartbeat(&input)
@@ -212,7 +209,6 @@ impl LifecycleHandler {
             Ok(()) => {
                 let mut action = action;
                 action.last_heartbeat = Some(self.clock.now());
-                commit.lifecycle_action = Change::Set(action);
                 outcome.effects.push(Effect {
                     service: "autoscaling".into(),
                     operation: "RecordLifecycleActionHeartbeat".into(),
@@ -221,17 +217,23 @@ impl LifecycleHandler {
                         .cloned()
                         .unwrap_or_default(),
                 });
+                Change::Set(action)
             }
             Err(e) if e.kind == AwsErrorKind::NoActiveLifecycleAction => {
                 tracing::info!(instance = %record.ident, "no active lifecycle action: it was completed or timed out");
-                commit.lifecycle_action = Change::Clear;
+                Change::Clear
             }
             Err(e) => {
                 tracing::warn!(instance = %record.ident, error = %e, "heartbeat failed; the next sweep tries again");
                 return Ok(());
             }
-        }
-        match self.store.commit(&commit).await {
+        };
+        match self
+            .write(record)
+            .lifecycle_action(action_change)
+            .commit()
+            .await
+        {
             Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }

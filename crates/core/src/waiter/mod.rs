@@ -36,7 +36,6 @@ mod model;
 mod operation;
 mod registry;
 mod runner;
-mod store;
 
 pub use matcher::{Evaluation, MatchError, Response, evaluate};
 pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
@@ -45,7 +44,6 @@ pub use operation::{
 };
 pub use registry::{BUILTIN_WAITERS, Origin, Registry};
 pub use runner::{Attempt, Probe, Progress, WaitOptions, Waiter};
-pub use store::{StoreGetItem, attribute_value};
 
 /// `Result` of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

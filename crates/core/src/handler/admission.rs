@@ -1,0 +1,295 @@
+//! Admission: what happens to an event for an instance that has not reached its initial state.
+//!
+//! # Guarantees
+//! - A launch event that arrives before cloud-init finished waits for the initial state within
+//!   the invocation (bounded by `initial_wait` and the deadline minus its margin); when it is not
+//!   reached, the lifecycle action is remembered on the record and nothing is lost: the sweep or
+//!   the next event continues once cloud-init is done.
+//! - A terminate event for an instance whose lifecycle never started completes its hook with
+//!   `CONTINUE` at once, with the built-in `complete_lifecycle_action` task (idempotent), and the
+//!   record, if any, leaves the active index.
+//! - Any other event for such an instance changes nothing; one for an instance with no record is
+//!   a non-retryable [`HandlerError::UnknownInstance`].
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::phase::{Phase, PhaseEnd};
+use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
+use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
+use crate::machine::Call;
+use crate::record::{InstanceRecord, LifecycleAction};
+use crate::store::{Change, StoreError};
+use crate::wait::Poll;
+
+/// The trigger name the hook completion of an unstarted instance runs under.
+const UNSTARTED_TERMINATION: &str = "terminate_unstarted";
+
+/// What admission decided.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a short-lived value returned once per delivery; boxing buys nothing"
+)]
+pub(super) enum Admission {
+    /// The instance is past its pending states: step it.
+    Ready(InstanceRecord),
+    /// The event was answered without stepping the machine.
+    Answered(Outcome),
+}
+
+impl LifecycleHandler {
+    /// Loads the instance's record and admits the event to the machine, or answers it when the
+    /// instance has not reached its initial state.
+    pub(super) async fn admit(
+        &self,
+        ident: &str,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+    ) -> Result<Admission, HandlerError> {
+        let existing = match self.store.get(ident).await? {
+            Some(record) if !self.machine.graph().is_pending(record.state()) => {
+                return Ok(Admission::Ready(record));
+            }
+            existing => existing,
+        };
+        let mut outcome = Outcome::new(Some(event_id), Some(ident));
+        match stimulus {
+            Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating => {
+                self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome)
+                    .await?;
+            }
+            Stimulus::Lifecycle(event) => match self.wait_for_initial(ident, ctx).await? {
+                Ok(record) => return Ok(Admission::Ready(record)),
+                Err(last) => {
+                    let record = last
+                        .or(existing)
+                        .unwrap_or_else(|| InstanceRecord::new(ident));
+                    self.remember_action(record, event_id, event, &mut outcome)
+                        .await?;
+                }
+            },
+            _ if existing.is_none() => {
+                return Err(HandlerError::UnknownInstance {
+                    ident: ident.to_string(),
+                });
+            }
+            _ => {
+                let state = existing.map(|r| r.state().to_string()).unwrap_or_default();
+                outcome.from = Some(state.clone());
+                outcome.to = Some(state);
+                outcome.reason = Some("the instance has not reached its initial state".into());
+            }
+        }
+        Ok(Admission::Answered(outcome))
+    }
+
+    /// Polls the store until the instance reaches the initial state, first at once, then every
+    /// `initial_poll_interval` (counted from the end of each read), within `initial_wait` and the
+    /// invocation deadline minus its margin. `Err(last seen)` when it did not.
+    async fn wait_for_initial(
+        &self,
+        ident: &str,
+        ctx: &InvocationContext,
+    ) -> Result<Result<InstanceRecord, Option<InstanceRecord>>, HandlerError> {
+        let now = Instant::now();
+        let interval = self
+            .config
+            .initial_poll_interval
+            .max(Duration::from_millis(1));
+        let poll = Poll::every(interval)
+            .sliding(true)
+            .until(now + self.config.initial_wait)
+            .within_invocation(ctx.deadline, self.config.deadline_margin);
+        if poll.deadline.is_none_or(|deadline| deadline <= now) {
+            return Ok(Err(None));
+        }
+        let initial = self.machine.graph().initial.as_str();
+        let reached = poll
+            .run(|| async {
+                let record = self.store.get(ident).await?;
+                Ok::<_, StoreError>(record.is_some_and(|r| r.status.as_deref() == Some(initial)))
+            })
+            .await;
+        match reached {
+            Ok(()) => match self.store.get(ident).await? {
+                Some(record) => Ok(Ok(record)),
+                None => Err(HandlerError::UnknownInstance {
+                    ident: ident.to_string(),
+                }),
+            },
+            Err(e) => {
+                tracing::info!(instance = ident, reason = %e, "the instance did not reach its initial state in time");
+                Ok(Err(self.store.get(ident).await?))
+            }
+        }
+    }
+
+    /// A terminate action for an instance whose lifecycle never started (no record, or cloud-init
+    /// never finished): there is nothing to drain, so the hook is completed with `CONTINUE` at
+    /// once rather than left to time out, and the record (if any) leaves the active index.
+    async fn let_unstarted_instance_go(
+        &self,
+        ident: &str,
+        existing: Option<InstanceRecord>,
+        stimulus: &Stimulus,
+        outcome: &mut Outcome,
+    ) -> Result<(), HandlerError> {
+        let record = existing
+            .clone()
+            .unwrap_or_else(|| InstanceRecord::new(ident));
+        let state = record.state().to_string();
+        outcome.from = Some(state.clone());
+        outcome.to = Some(state.clone());
+        let completion = [Call {
+            name: "complete_lifecycle_action".into(),
+            args: json!({"result": "CONTINUE"}),
+        }];
+        let phase = Phase {
+            calls: &completion,
+            attempt_id: &record.new_attempt_id(&state, UNSTARTED_TERMINATION),
+            transition: (&state, &state, UNSTARTED_TERMINATION),
+            ignore_errors: false,
+        };
+        let changes = match self.run_phase(&record, stimulus, &phase, outcome).await {
+            PhaseEnd::Done { changes, .. } => changes,
+            PhaseEnd::Failed(error) => {
+                return Err(HandlerError::TaskRetryable {
+                    ident: ident.to_string(),
+                    source: error,
+                });
+            }
+        };
+        outcome.reason = Some(
+            "terminating before its lifecycle started: nothing to drain, the hook is completed"
+                .into(),
+        );
+        if let Some(record) = existing {
+            self.write(&record)
+                .changes(changes)
+                .last_error("terminated before cloud-init finished")
+                .leaves_index()
+                .commit()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records the lifecycle action on a record that is missing or pending, so that the sweep
+    /// (or the next event) continues once cloud-init is done.
+    async fn remember_action(
+        &self,
+        record: InstanceRecord,
+        event_id: &str,
+        event: &LifecycleEvent,
+        outcome: &mut Outcome,
+    ) -> Result<(), HandlerError> {
+        outcome.from = Some(record.state().to_string());
+        outcome.to = outcome.from.clone();
+        outcome.outcome = OutcomeKind::Waiting;
+        outcome.reason = Some(
+            "waiting for cloud-init to reach the initial state; the lifecycle action is remembered"
+                .into(),
+        );
+        if record
+            .lifecycle_action
+            .as_ref()
+            .is_some_and(|a| a.event_id == event_id)
+        {
+            return Ok(());
+        }
+        // A handler write like any other: the version is bumped, so a racing cloud-init write
+        // or another delivery conflicts and reloads.
+        let write = self.write(&record);
+        let action = LifecycleAction::announced(event, event_id, write.now());
+        write
+            .lifecycle_action(Change::Set(action))
+            .group(Some(event.group.clone()))
+            .active_in(event.group.clone())
+            .commit()
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::aws::{AwsClients, LocalAws};
+    use crate::handler::HandlerConfig;
+    use crate::machine::Machine;
+    use crate::store::{MemoryStore, StateStore};
+
+    /// A handler whose only instance, `i-1`, is still booting (`new`).
+    async fn handler_of_a_booting_instance(initial_wait: Duration) -> LifecycleHandler {
+        let store = Arc::new(MemoryStore::new());
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("ItemStatus".into(), json!("new"));
+        store.cloud_init_update("i-1", &attributes).await.unwrap();
+        let config = HandlerConfig {
+            initial_wait,
+            initial_poll_interval: Duration::from_secs(2),
+            deadline_margin: Duration::from_secs(3),
+            ..HandlerConfig::default()
+        };
+        let aws = Arc::new(LocalAws::new());
+        LifecycleHandler::new(Arc::new(Machine::example()), store, AwsClients::local(&aws))
+            .with_config(config)
+    }
+
+    fn launch() -> Stimulus {
+        Stimulus::Lifecycle(LifecycleEvent {
+            transition: LifecycleTransition::Launching,
+            instance_id: "i-1".into(),
+            group: "web".into(),
+            hook: "launch-hook".into(),
+            token: Some("token".into()),
+            metadata: None,
+            origin: None,
+            destination: None,
+        })
+    }
+
+    /// How long a launch event for the booting instance waits, and what it answers.
+    async fn wait_of_a_launch(initial_wait: Duration, budget: Duration) -> (Duration, Outcome) {
+        let handler = handler_of_a_booting_instance(initial_wait).await;
+        let ctx = InvocationContext::with_budget(budget);
+        let start = Instant::now();
+        let outcome = handler
+            .process_instance("i-1", "launch-1", &launch(), &ctx)
+            .await
+            .unwrap();
+        (start.elapsed(), outcome)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_initial_wait_lasts_initial_wait_then_remembers_the_action() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(5), Duration::from_secs(60)).await;
+        assert_eq!(waited, Duration::from_secs(5));
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_initial_wait_ends_at_the_invocation_deadline_minus_the_margin() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(20), Duration::from_secs(10)).await;
+        assert_eq!(waited, Duration::from_secs(7));
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_initial_wait_when_the_margin_leaves_no_time() {
+        let (waited, outcome) =
+            wait_of_a_launch(Duration::from_secs(20), Duration::from_secs(2)).await;
+        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(outcome.outcome, OutcomeKind::Waiting);
+    }
+}

@@ -1,0 +1,107 @@
+//! Exactly-once transitions under at-least-once delivery: the conflict loop and duplicate
+//! detection.
+//!
+//! # Guarantees
+//! - A write that conflicts (another invocation, cloud-init or a crash-recovering delivery
+//!   wrote first) reloads the record and steps again, at most `max_conflicts` times in a row,
+//!   then gives up with the retryable [`HandlerError::Contention`].
+//! - An event id the record has processed is a no-op (`duplicate`).
+//! - A chain of another event interrupted on the record is finished first; a command status the
+//!   sweep recovered is processed once, like any redelivery.
+
+use super::admission::Admission;
+use super::run::ChainRun;
+use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
+use crate::event::Stimulus;
+use crate::record::InstanceRecord;
+use crate::store::StoreError;
+
+impl LifecycleHandler {
+    /// Processes one stimulus for one instance, reloading and stepping again on conflicts.
+    pub(super) async fn process_instance(
+        &self,
+        ident: &str,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+    ) -> Result<Outcome, HandlerError> {
+        let mut conflicts = 0;
+        loop {
+            match self.try_process(ident, event_id, stimulus, ctx).await {
+                Err(HandlerError::Store(StoreError::Conflict { .. })) => {
+                    conflicts += 1;
+                    tracing::debug!(instance = ident, conflicts, "conflicting write: reloading");
+                    if conflicts > self.config.max_conflicts {
+                        return Err(HandlerError::Contention {
+                            ident: ident.to_string(),
+                            attempts: conflicts,
+                        });
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One attempt at processing the stimulus, from a fresh read of the record.
+    async fn try_process(
+        &self,
+        ident: &str,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+    ) -> Result<Outcome, HandlerError> {
+        let mut record = match self.admit(ident, event_id, stimulus, ctx).await? {
+            Admission::Ready(record) => record,
+            Admission::Answered(outcome) => return Ok(outcome),
+        };
+        let mut outcome = Outcome::new(Some(event_id), Some(ident));
+        outcome.from = Some(record.state().to_string());
+        if record.has_processed(event_id) {
+            outcome.outcome = OutcomeKind::Duplicate;
+            outcome.to = outcome.from.clone();
+            outcome.reason = Some("the event was processed before".into());
+            return Ok(outcome);
+        }
+        if let Some(other) = record.in_flight.clone().filter(|f| f.event_id != event_id) {
+            tracing::info!(instance = ident, event = %other.event_id, "finishing an interrupted chain first");
+            outcome = self
+                .run_chain(record, (&other.event_id, &other.stimulus), ctx, outcome)
+                .await?;
+            record = self
+                .store
+                .get(ident)
+                .await?
+                .ok_or_else(|| HandlerError::UnknownInstance {
+                    ident: ident.to_string(),
+                })?;
+            if record.has_processed(event_id) {
+                outcome.outcome = OutcomeKind::Duplicate;
+                return Ok(outcome);
+            }
+        }
+        if let Some((recovered_id, recovered)) =
+            self.recover_command_status(&record, stimulus).await
+            && !record.has_processed(&recovered_id)
+        {
+            return self
+                .run_chain(record, (&recovered_id, &recovered), ctx, outcome)
+                .await;
+        }
+        self.run_chain(record, (event_id, stimulus), ctx, outcome)
+            .await
+    }
+
+    /// Runs `event`'s chain on `record`, adding to `outcome`.
+    async fn run_chain(
+        &self,
+        record: InstanceRecord,
+        event: (&str, &Stimulus),
+        ctx: &InvocationContext,
+        outcome: Outcome,
+    ) -> Result<Outcome, HandlerError> {
+        let mut run = ChainRun::new(self, ctx, &record, event, outcome);
+        run.execute(record, None).await?;
+        Ok(run.outcome)
+    }
+}

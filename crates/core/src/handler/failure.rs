@@ -1,0 +1,104 @@
+//! Failure handling: a task or condition error moves the instance to the failure state once.
+//!
+//! # Guarantees
+//! - A retryable task error changes no state: it is returned, and the delivery is retried.
+//! - Any other error moves the instance to the failure state with one conditional write that
+//!   records the error and an `error` transition; the chain goes on with the failure
+//!   transitions (e.g. completing the lifecycle action with `ABANDON`).
+//! - An error on the failure path is not handled again: it is returned
+//!   ([`HandlerError::FailureHandling`]), so failure handling never loops.
+
+use super::run::ChainRun;
+use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, TransitionTaken};
+use crate::event::Stimulus;
+use crate::record::InstanceRecord;
+use crate::store::StoreError;
+use crate::tasks::TaskError;
+
+impl LifecycleHandler {
+    /// Moves a record to the failure state with `message` (unless it changed since it was read)
+    /// and runs the failure transitions: how the sweep fails an instance whose state timed out.
+    pub(super) async fn fail_instance(
+        &self,
+        record: InstanceRecord,
+        message: String,
+        event_id: &str,
+        stimulus: &Stimulus,
+        ctx: &InvocationContext,
+    ) -> Result<Outcome, HandlerError> {
+        let mut outcome = Outcome::new(Some(event_id), Some(&record.ident));
+        outcome.from = Some(record.state().to_string());
+        let mut run = ChainRun::new(self, ctx, &record, (event_id, stimulus), outcome);
+        match run.execute(record, Some(message)).await {
+            // Someone else moved the record first: their move wins; the next sweep looks again.
+            Ok(()) | Err(HandlerError::Store(StoreError::Conflict { .. })) => Ok(run.outcome),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ChainRun<'_> {
+    /// Decides what a failed phase means: a retryable error is returned; any other moves the
+    /// instance to the failure state.
+    pub(super) async fn phase_failed(
+        &mut self,
+        record: &mut InstanceRecord,
+        error: TaskError,
+    ) -> Result<(), HandlerError> {
+        if error.retryable {
+            return Err(HandlerError::TaskRetryable {
+                ident: self.ident.clone(),
+                source: error,
+            });
+        }
+        self.fail(record, error.to_string()).await
+    }
+
+    /// Moves the instance to the failure state, recording the error; the chain goes on from
+    /// there (the failure transitions).
+    pub(super) async fn fail(
+        &mut self,
+        record: &mut InstanceRecord,
+        message: String,
+    ) -> Result<(), HandlerError> {
+        tracing::error!(instance = %self.ident, state = record.state(), error = %message, "moving to the failure state");
+        if self.failure_mode {
+            self.outcome.error = Some(message.clone());
+            return Err(HandlerError::FailureHandling {
+                ident: self.ident.clone(),
+                state: record.state().to_string(),
+                message,
+                retryable: false,
+            });
+        }
+        let from = record.state().to_string();
+        let failure = self.handler.machine.graph().failure.clone();
+        let carry = std::mem::take(&mut self.carry);
+        let mut hypothetical = record.clone();
+        carry.apply_to(&mut hypothetical);
+        hypothetical.status = Some(failure.clone());
+        let ends = self.is_quiescent(&hypothetical);
+        let owed = self.owed(ends, "failure", None);
+        let group = self.group.take();
+        *record = self
+            .handler
+            .write(record)
+            .for_event(self.event_id)
+            .transition((&from, &failure, "error"), self.event_id, true)
+            .last_error(message.clone())
+            .changes(carry)
+            .indexed_for(&failure, group.as_deref())
+            .group(group)
+            .ends_chain_or_owes(self.event_id, owed)
+            .commit()
+            .await?;
+        self.failure_mode = true;
+        self.outcome.error = Some(message);
+        self.outcome.transitions.push(TransitionTaken {
+            from,
+            to: failure,
+            trigger: "error".into(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The state of one chain run: the event being carried through the machine and the outcome it
+//! builds.
+//!
+//! # Guarantees
+//! - Every outcome names its event and instance, lists the transitions written in order, and
+//!   ends `failed` when an error was recorded, `advanced` when a transition was written.
+//! - What the stimulus brings (the lifecycle action, the group) is carried until a write
+//!   persists it, and persisted at most once.
+
+use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
+use crate::event::Stimulus;
+use crate::machine::Decision;
+use crate::record::{InFlight, InstanceRecord, LifecycleAction};
+use crate::tasks::RecordChanges;
+
+/// One event's chain of transitions for one instance, being run.
+pub(super) struct ChainRun<'a> {
+    pub(super) handler: &'a LifecycleHandler,
+    pub(super) ctx: &'a InvocationContext,
+    /// The instance.
+    pub(super) ident: String,
+    /// The event whose chain this is.
+    pub(super) event_id: &'a str,
+    pub(super) stimulus: &'a Stimulus,
+    /// Changes from the stimulus still to be written (the lifecycle action).
+    pub(super) carry: RecordChanges,
+    /// The group the stimulus names, still to be written.
+    pub(super) group: Option<String>,
+    /// True once the instance is on the failure path: a further error is not handled again.
+    pub(super) failure_mode: bool,
+    /// The attempt whose SSM intent this run wrote or claimed itself.
+    pub(super) own_intent: Option<String>,
+    /// What the run did so far.
+    pub(super) outcome: Outcome,
+}
+
+impl<'a> ChainRun<'a> {
+    /// A run of `event_id`'s chain on `record`, adding to `outcome`; it carries what the
+    /// stimulus brings the record.
+    pub(super) fn new(
+        handler: &'a LifecycleHandler,
+        ctx: &'a InvocationContext,
+        record: &InstanceRecord,
+        (event_id, stimulus): (&'a str, &'a Stimulus),
+        outcome: Outcome,
+    ) -> Self {
+        let mut carry = RecordChanges::default();
+        let mut group = None;
+        if let Stimulus::Lifecycle(event) = stimulus {
+            if record
+                .lifecycle_action
+                .as_ref()
+                .is_none_or(|held| held.yields_to(event, event_id))
+            {
+                let action = LifecycleAction::announced(event, event_id, handler.clock.now());
+                carry.lifecycle_action = Some(Some(action));
+            }
+            if record.group.as_deref() != Some(event.group.as_str()) {
+                group = Some(event.group.clone());
+            }
+        }
+        Self {
+            handler,
+            ctx,
+            ident: record.ident.clone(),
+            event_id,
+            stimulus,
+            carry,
+            group,
+            failure_mode: handler.machine.is_on_failure_path(record.state()),
+            own_intent: None,
+            outcome,
+        }
+    }
+
+    /// True when the carried stimulus changes or group still wait for a write.
+    pub(super) fn carries_anything(&self) -> bool {
+        self.carry != RecordChanges::default() || self.group.is_some()
+    }
+
+    /// True when nothing fires from `record` (as it would be written) with this run's stimulus.
+    pub(super) fn is_quiescent(&self, record: &InstanceRecord) -> bool {
+        matches!(
+            self.handler.machine.step(record, self.stimulus),
+            Decision::Stay { .. }
+        )
+    }
+
+    /// What a write leaves owed on the record: `None` when the chain `ends` with it, else the
+    /// attempt in progress and, for a transition, its trigger, source state and the `after`
+    /// tasks still to run.
+    pub(super) fn owed(
+        &self,
+        ends: bool,
+        attempt_id: &str,
+        pending: Option<(&str, &str, Vec<String>)>,
+    ) -> Option<InFlight> {
+        if ends {
+            return None;
+        }
+        let (trigger, from, pending_after) = match pending {
+            Some((trigger, from, after)) => {
+                (Some(trigger.to_string()), Some(from.to_string()), after)
+            }
+            None => (None, None, Vec::new()),
+        };
+        Some(InFlight {
+            event_id: self.event_id.to_string(),
+            stimulus: self.stimulus.clone(),
+            attempt_id: attempt_id.to_string(),
+            pending_after,
+            trigger,
+            from,
+        })
+    }
+
+    /// Closes the outcome on the record as last written.
+    pub(super) fn finish(&mut self, record: &InstanceRecord) {
+        let outcome = &mut self.outcome;
+        outcome.to = Some(record.state().to_string());
+        if outcome.error.is_some() {
+            outcome.outcome = OutcomeKind::Failed;
+        } else if !outcome.transitions.is_empty() {
+            outcome.outcome = OutcomeKind::Advanced;
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The step loop: step the machine from the record and execute its decision, until quiescent.
+//!
+//! # Guarantees
+//! - A transition whose `after` tasks did not all run (a crash, the deadline) is finished before
+//!   anything else fires for its event.
+//! - The loop stops when nothing fires, when a transition stops the chain, at the step limit, or
+//!   near the invocation deadline; what the chain still owes is on the record.
+//! - A chain that ends without a transition still writes what it owes: the carried lifecycle
+//!   action and group, and the end of an interrupted chain.
+
+use super::HandlerError;
+use super::run::ChainRun;
+use crate::machine::Decision;
+use crate::record::InstanceRecord;
+
+impl ChainRun<'_> {
+    /// Runs the chain on `record`, first moving it to the failure state with `initial_failure`
+    /// when given.
+    ///
+    /// # Errors
+    /// The store's errors (a conflict: reload and run again), a retryable task error,
+    /// [`HandlerError::Busy`], an unknown state or an error during failure handling.
+    pub(super) async fn execute(
+        &mut self,
+        mut record: InstanceRecord,
+        initial_failure: Option<String>,
+    ) -> Result<(), HandlerError> {
+        if let Some(message) = initial_failure {
+            self.fail(&mut record, message).await?;
+        }
+        if !self.resume_after_tasks(&mut record).await? {
+            self.finish(&record);
+            return Ok(());
+        }
+        let handler = self.handler;
+        for _ in 0..handler.config.max_steps {
+            if handler.near_deadline(self.ctx) {
+                self.outcome.reason = Some("the invocation deadline is near: the chain continues with the next event or sweep".into());
+                self.finish(&record);
+                return Ok(());
+            }
+            match handler.machine.step(&record, self.stimulus) {
+                Decision::UnknownState { state } => {
+                    return Err(HandlerError::UnknownState {
+                        ident: self.ident.clone(),
+                        state,
+                    });
+                }
+                Decision::Stay { reason } => {
+                    self.settle(&mut record).await?;
+                    self.outcome.reason = Some(reason);
+                    self.finish(&record);
+                    return Ok(());
+                }
+                Decision::ConditionError {
+                    trigger,
+                    condition,
+                    error,
+                } => {
+                    let message =
+                        format!("condition `{condition}` of trigger `{trigger}` failed: {error}");
+                    self.fail(&mut record, message).await?;
+                }
+                Decision::Fire(firing) => {
+                    self.outcome
+                        .ignored_errors
+                        .extend(firing.ignored_errors.iter().cloned());
+                    let (from, to) = (firing.from.as_str(), firing.to.as_str());
+                    let attempt_id = record.attempt_id(self.event_id, from, firing.trigger());
+                    if !self
+                        .fire(&mut record, firing.transition, (from, to), &attempt_id)
+                        .await?
+                    {
+                        self.finish(&record);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.outcome.reason = Some(format!(
+            "stopped after {} steps (step limit)",
+            handler.config.max_steps
+        ));
+        self.finish(&record);
+        Ok(())
+    }
+
+    /// Finishes the `after` tasks of this event's last written transition when some did not
+    /// run. Returns whether the chain goes on.
+    async fn resume_after_tasks(
+        &mut self,
+        record: &mut InstanceRecord,
+    ) -> Result<bool, HandlerError> {
+        let Some(in_flight) = record
+            .in_flight
+            .clone()
+            .filter(|f| f.event_id == self.event_id && !f.pending_after.is_empty())
+        else {
+            return Ok(true);
+        };
+        let from = in_flight
+            .from
+            .clone()
+            .unwrap_or_else(|| record.state().to_string());
+        let graph = self.handler.machine.graph();
+        let transition = in_flight
+            .trigger
+            .as_deref()
+            .and_then(|t| graph.outgoing(&from).find(|tr| tr.trigger.name == t));
+        match transition {
+            Some(transition) => {
+                self.after_phase(record, transition, &from, &in_flight.attempt_id)
+                    .await
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// Writes what a chain that ends without a transition still owes: the carried lifecycle
+    /// action and group, or the end of an interrupted chain.
+    async fn settle(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
+        let owes_end = record
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.event_id == self.event_id);
+        if !self.carries_anything() && !owes_end {
+            return Ok(());
+        }
+        *record = self
+            .handler
+            .write(record)
+            .for_event(self.event_id)
+            .changes(std::mem::take(&mut self.carry))
+            .group(self.group.take())
+            .indexed_for(record.state(), None)
+            .ends_chain_or_owes(self.event_id, None)
+            .commit()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! Firing one transition: `before` tasks, the conditional write, `after` tasks.
+//!
+//! # Guarantees
+//! - `before` tasks run before the write and are re-run after a crash; `after` tasks run after
+//!   it, from the record, and a crash between the write and them leaves them owed on the record
+//!   (`InFlight::pending_after`) for a redelivery or the sweep.
+//! - The write that ends a chain marks the event processed; a write that does not records what
+//!   the chain still owes.
+//! - A chain stops at a terminal state, after an internal transition, a stop flag, or a task
+//!   that started asynchronous work.
+
+use super::phase::{Phase, PhaseEnd};
+use super::run::ChainRun;
+use super::{HandlerError, TransitionTaken};
+use crate::machine::Transition;
+use crate::record::InstanceRecord;
+
+impl ChainRun<'_> {
+    /// Fires `transition` from `from` to `to` in attempt `attempt_id`. Returns whether the chain
+    /// goes on.
+    pub(super) async fn fire(
+        &mut self,
+        record: &mut InstanceRecord,
+        transition: &Transition,
+        (from, to): (&str, &str),
+        attempt_id: &str,
+    ) -> Result<bool, HandlerError> {
+        let trigger = &transition.trigger;
+        // 1. before tasks (with an intent written first when one of them sends a command)
+        let mut changes = std::mem::take(&mut self.carry);
+        let mut before_async = false;
+        if !trigger.before.is_empty() {
+            if self.needs_intent(&trigger.before) {
+                self.hold_intent_before(record, attempt_id, (&trigger.name, from), &mut changes)
+                    .await?;
+            }
+            let mut working = record.clone();
+            changes.apply_to(&mut working);
+            let phase = Phase {
+                calls: &trigger.before,
+                attempt_id,
+                transition: (from, to, &trigger.name),
+                ignore_errors: trigger.ignore_errors,
+            };
+            match self.run_phase(&working, &phase).await {
+                PhaseEnd::Done {
+                    changes: task_changes,
+                    started_async,
+                } => {
+                    changes.merge(task_changes);
+                    before_async = started_async;
+                }
+                PhaseEnd::Failed(error) => {
+                    self.carry = changes;
+                    self.phase_failed(record, error).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        // 2. the transition write
+        let after: Vec<String> = trigger.after.iter().map(|c| c.name.clone()).collect();
+        self.intend_after(
+            record,
+            attempt_id,
+            &trigger.name,
+            &trigger.after,
+            &mut changes,
+        );
+        let internal = transition.dest.is_none();
+        // An internal transition ends the chain: stepping again with the same stimulus from the
+        // same state would fire the same trigger again.
+        let stops = self.stops_after(transition, to, before_async);
+        let mut hypothetical = record.clone();
+        changes.apply_to(&mut hypothetical);
+        hypothetical.status = Some(to.to_string());
+        let ends = after.is_empty() && (stops || self.is_quiescent(&hypothetical));
+        let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
+        *record = self
+            .handler
+            .write(record)
+            .for_event(self.event_id)
+            .transition((from, to, &trigger.name), self.event_id, !internal)
+            .changes(changes)
+            .group(self.group.take())
+            .indexed_for(to, None)
+            .ends_chain_or_owes(self.event_id, owed)
+            .commit()
+            .await?;
+        self.outcome.transitions.push(TransitionTaken {
+            from: from.to_string(),
+            to: to.to_string(),
+            trigger: trigger.name.clone(),
+        });
+        tracing::info!(instance = %self.ident, from, to, trigger = %trigger.name, "transition");
+        if ends {
+            return Ok(false);
+        }
+        if after.is_empty() {
+            return Ok(!stops);
+        }
+        // 3. after tasks, then the write that settles them
+        let goes_on = self
+            .after_phase(record, transition, from, attempt_id)
+            .await?;
+        Ok(goes_on && !stops)
+    }
+
+    /// Runs a written transition's `after` tasks and settles them. Returns whether the chain
+    /// goes on.
+    pub(super) async fn after_phase(
+        &mut self,
+        record: &mut InstanceRecord,
+        transition: &Transition,
+        from: &str,
+        attempt_id: &str,
+    ) -> Result<bool, HandlerError> {
+        let trigger = &transition.trigger;
+        let to = record.state().to_string();
+        if self.needs_intent(&trigger.after) {
+            self.hold_intent_after(record, attempt_id).await?;
+        }
+        let phase = Phase {
+            calls: &trigger.after,
+            attempt_id,
+            transition: (from, &to, &trigger.name),
+            ignore_errors: trigger.ignore_errors,
+        };
+        let (changes, started_async) = match self.run_phase(record, &phase).await {
+            PhaseEnd::Done {
+                changes,
+                started_async,
+            } => (changes, started_async),
+            PhaseEnd::Failed(error) => {
+                self.phase_failed(record, error).await?;
+                return Ok(true);
+            }
+        };
+        let stops = self.stops_after(transition, &to, started_async);
+        let mut hypothetical = record.clone();
+        changes.apply_to(&mut hypothetical);
+        let ends = stops || self.is_quiescent(&hypothetical);
+        let owed = self.owed(ends, attempt_id, None);
+        *record = self
+            .handler
+            .write(record)
+            .for_event(self.event_id)
+            .changes(changes)
+            .ends_chain_or_owes(self.event_id, owed)
+            .commit()
+            .await?;
+        Ok(!ends)
+    }
+
+    /// True when the chain stops after `transition` into `to`: a terminal state, an internal
+    /// transition, a stop flag, or asynchronous work started.
+    fn stops_after(&self, transition: &Transition, to: &str, started_async: bool) -> bool {
+        let trigger = &transition.trigger;
+        self.handler.machine.graph().is_terminal(to)
+            || transition.dest.is_none()
+            || trigger.stop_after_trigger
+            || trigger.stop_after_state_change
+            || started_async
+    }
+
+    /// Runs a phase of tasks with this run's stimulus, reporting in its outcome.
+    async fn run_phase(&mut self, record: &InstanceRecord, phase: &Phase<'_>) -> PhaseEnd {
+        self.handler
+            .run_phase(record, self.stimulus, phase, &mut self.outcome)
+            .await
+    }
+}

@@ -1,0 +1,163 @@
+//! The one place the handler builds its conditional writes.
+//!
+//! # Guarantees
+//! - Every write expects the record exactly as it was read (`ItemStatus` and `Version`), so of
+//!   two invocations acting on one reading only the first write lands; the other conflicts and
+//!   reloads.
+//! - A chain write is refused once its event is processed, and it either ends the chain (the
+//!   event is marked processed and the unfinished chain cleared) or records what the chain still
+//!   owes ([`InFlight`]), never neither.
+//! - A record leaves the active index only with an expiry time, and stays in it under its group.
+
+use chrono::{DateTime, Utc};
+
+use super::LifecycleHandler;
+use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand};
+use crate::store::{Activity, Change, Commit, StoreError};
+use crate::tasks::RecordChanges;
+
+/// A conditional write of one record, being built.
+#[must_use = "a write does nothing until it is committed"]
+pub(super) struct Write<'a> {
+    handler: &'a LifecycleHandler,
+    record: &'a InstanceRecord,
+    commit: Commit,
+}
+
+impl LifecycleHandler {
+    /// A write that expects `record` as it was read, at the clock's current time.
+    pub(super) fn write<'a>(&'a self, record: &'a InstanceRecord) -> Write<'a> {
+        Write {
+            handler: self,
+            record,
+            commit: Commit::expecting(record, self.clock.now()),
+        }
+    }
+}
+
+impl Write<'_> {
+    /// The time of the write.
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.commit.now
+    }
+
+    /// Refuses the write (as a conflict) when `event_id` was processed already.
+    pub(super) fn for_event(mut self, event_id: &str) -> Self {
+        self.commit.unprocessed_event = Some(event_id.to_string());
+        self
+    }
+
+    /// Records a transition by `trigger` from `from` to `to` in the history, and enters `to`
+    /// unless the transition is internal (`enters` false: the state stays).
+    pub(super) fn transition(
+        mut self,
+        (from, to, trigger): (&str, &str, &str),
+        event_id: &str,
+        enters: bool,
+    ) -> Self {
+        if enters {
+            self.commit.status = Some(to.to_string());
+        }
+        self.commit.history = Some(HistoryEntry {
+            from: from.to_string(),
+            to: to.to_string(),
+            trigger: trigger.to_string(),
+            event_id: event_id.to_string(),
+            version: self.record.version + 1,
+            at: self.commit.now,
+        });
+        self
+    }
+
+    /// Persists the lifecycle action and pending command changes of tasks or of the stimulus.
+    pub(super) fn changes(mut self, changes: RecordChanges) -> Self {
+        self.commit.lifecycle_action = Change::from_option(changes.lifecycle_action);
+        self.commit.pending_command = Change::from_option(changes.pending_command);
+        self
+    }
+
+    /// Sets or clears the held lifecycle action.
+    pub(super) fn lifecycle_action(mut self, change: Change<LifecycleAction>) -> Self {
+        self.commit.lifecycle_action = change;
+        self
+    }
+
+    /// Sets the pending command (an SSM command intent).
+    pub(super) fn pending_command(mut self, command: PendingCommand) -> Self {
+        self.commit.pending_command = Change::Set(command);
+        self
+    }
+
+    /// Records the last error.
+    pub(super) fn last_error(mut self, message: impl Into<String>) -> Self {
+        self.commit.last_error = Change::Set(message.into());
+        self
+    }
+
+    /// Records the Auto Scaling group, when newly known.
+    pub(super) fn group(mut self, group: Option<String>) -> Self {
+        self.commit.group = group;
+        self
+    }
+
+    /// Keeps the record indexed as it should be in `state`: out of the active index (expiring)
+    /// at a terminal state, else under `group` or, when `None`, the group it was read with.
+    pub(super) fn indexed_for(self, state: &str, group: Option<&str>) -> Self {
+        if self.handler.machine.graph().is_terminal(state) {
+            return self.leaves_index();
+        }
+        let group = group
+            .or(self.record.group.as_deref())
+            .unwrap_or("-")
+            .to_string();
+        if self.record.active_group.as_deref() == Some(group.as_str()) {
+            self
+        } else {
+            self.active_in(group)
+        }
+    }
+
+    /// Puts the record in the active index under `group`.
+    pub(super) fn active_in(mut self, group: String) -> Self {
+        self.commit.activity = Activity::Active(group);
+        self
+    }
+
+    /// Takes the record out of the active index; it expires after the terminal TTL.
+    pub(super) fn leaves_index(mut self) -> Self {
+        let ttl = chrono::Duration::from_std(self.handler.config.terminal_ttl).unwrap_or_default();
+        self.commit.activity = Activity::Inactive {
+            expires_at: (self.commit.now + ttl).timestamp(),
+        };
+        self
+    }
+
+    /// Marks the instance gone from its group.
+    pub(super) fn gone(mut self) -> Self {
+        self.commit.gone = true;
+        self
+    }
+
+    /// Ends `event_id`'s chain with this write (`owed: None`: the event is marked processed and
+    /// the unfinished chain cleared), or records what it still owes.
+    pub(super) fn ends_chain_or_owes(mut self, event_id: &str, owed: Option<InFlight>) -> Self {
+        match owed {
+            Some(in_flight) => self.commit.in_flight = Change::Set(in_flight),
+            None => {
+                if self.record.in_flight.is_some() {
+                    self.commit.in_flight = Change::Clear;
+                }
+                self.commit.mark_processed = Some(event_id.to_string());
+            }
+        }
+        self
+    }
+
+    /// Commits the write; the record as written.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the record changed since it was read, or the store's error.
+    pub(super) async fn commit(self) -> Result<InstanceRecord, StoreError> {
+        self.handler.store.commit(&self.commit).await
+    }
+}
