@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod aws;
+pub mod diag;
 pub mod event;
 pub mod handler;
 pub mod invocation;

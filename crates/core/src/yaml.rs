@@ -8,7 +8,7 @@
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 use serde_json::Value;
 
-use crate::machine::{Code, Loc, Problem, ValidationReport};
+use crate::diag::{Code, Loc, Problem, ValidationReport};
 
 /// Parses `text` (named `file` in errors) into its root node, rejecting duplicate keys.
 ///

@@ -26,7 +26,7 @@
 //! lost. SSM notifications may be lost; both kinds are emitted for every command.
 //!
 //! # Invariants
-//! See [`invariants`]: transitions are edges and never recorded twice; lifecycle actions are
+//! Checked in every run (`invariants.rs`): transitions are edges and never recorded twice; lifecycle actions are
 //! completed at most once with one result and never left to time out while the instance
 //! progresses; at most one SSM command per transition attempt; every instance settles, and the
 //! group and the store agree (in service ⇔ a stable state).
@@ -36,7 +36,7 @@ mod cloud_init;
 mod delivery;
 mod exec;
 mod faults;
-pub mod invariants;
+mod invariants;
 mod report;
 mod runner;
 mod ssm;

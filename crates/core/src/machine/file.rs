@@ -28,8 +28,8 @@ use std::time::Duration;
 use marked_yaml::{Node, types::MarkedScalarNode};
 use serde_json::Value;
 
-use super::problem::{Code, ValidationReport};
 use super::spec::{CallSpec, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+use crate::diag::{Code, ValidationReport};
 use crate::yaml::{self, Reader};
 
 /// Reads a model file's nodes into specs.

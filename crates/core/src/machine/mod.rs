@@ -20,7 +20,6 @@
 mod file;
 mod graph;
 mod model;
-mod problem;
 mod render;
 mod spec;
 mod step;
@@ -28,10 +27,10 @@ mod validate;
 
 use std::sync::Arc;
 
+pub use crate::diag::{Code, Problem, ValidationReport};
 pub use file::{parse_duration, parse_model};
 pub use graph::{Call, Graph, Transition, Trigger};
 pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
-pub use problem::{Code, Problem, ValidationReport};
 pub use render::{Format, render};
 pub use spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
 pub use step::{Decision, Firing};

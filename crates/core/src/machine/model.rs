@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::file::parse_model;
-use super::problem::{Code, Problem, ValidationReport};
 use super::spec::ModelSpec;
+use crate::diag::{Code, Problem, ValidationReport};
 use crate::tasks::{Condition, Task};
 
 /// A lifecycle model: its transitions plus its own named conditions and tasks.

@@ -1,25 +1,8 @@
 //! The unchecked model: what a file or a [`crate::Model`] declares, with source locations.
 
-use std::fmt;
+pub use crate::diag::Loc;
 
 use serde_json::Value;
-
-/// A position in a model file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Loc {
-    /// The file (or `<model>` for a model written in code).
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-}
-
-impl fmt::Display for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
 
 /// A name with the place it was written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

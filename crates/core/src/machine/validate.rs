@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{Call, Graph, Transition, Trigger};
-use super::problem::{Code, Problem, ValidationReport};
 use super::spec::{CallSpec, Loc, ModelSpec, Named};
+use crate::diag::{Code, Problem, ValidationReport};
 use crate::tasks::Registry;
 
 struct Checker<'a> {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use marked_yaml::{Node, Span};
 use serde_json::Value;
 
-use crate::machine::{Code, Loc, Problem, ValidationReport};
+use crate::diag::{Code, Loc, Problem, ValidationReport};
 use crate::yaml::{self, Reader, first_key};
 
 use super::matcher::placeholders;

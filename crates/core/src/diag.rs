@@ -1,4 +1,4 @@
-//! Validation problems of model files and waiter models: a stable kebab-case [`Code`], a
+//! Diagnostics: the validation problems of model files and waiter models, a stable kebab-case [`Code`], a
 //! message and a location, printed as `FILE:LINE:COL: error[CODE]: message`.
 //!
 //! | code | meaning |
@@ -25,6 +25,23 @@
 //! | `invalid-expression` | an acceptor's `argument` is not a valid JMESPath expression |
 
 use std::fmt;
+
+/// A position in a model or waiter file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loc {
+    /// The file (or `<model>` for a model written in code).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
 
 /// The stable code of a [`Problem`]: what kind of mistake it is (see the module's table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,8 +147,6 @@ impl fmt::Display for Code {
     }
 }
 
-use super::spec::Loc;
-
 /// One problem found in a model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -190,7 +205,7 @@ mod tests {
 
     #[test]
     fn codes_are_unique_kebab_case_and_each_has_a_row_in_the_module_table() {
-        let source = include_str!("problem.rs");
+        let source = include_str!("diag.rs");
         let rows: Vec<&str> = source
             .lines()
             .filter(|line| line.starts_with("//! | `"))
