@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rand::Rng;
 
-use super::exec::{after_call, before_call};
+use super::exec::{Target, after_call, authorize, before_call};
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsError, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat,
@@ -225,6 +225,12 @@ impl AutoScalingApi for SimAutoScaling {
     ) -> Result<(), AwsError> {
         const OP: &str = "CompleteLifecycleAction";
         let ident = input.instance_id.as_str();
+        authorize(
+            &self.shared,
+            ident,
+            "autoscaling:CompleteLifecycleAction",
+            &Target::Group,
+        )?;
         before_call(&self.shared, ident, OP).await?;
         let now = self.shared.now();
         {
@@ -299,6 +305,12 @@ impl AutoScalingApi for SimAutoScaling {
     ) -> Result<(), AwsError> {
         const OP: &str = "RecordLifecycleActionHeartbeat";
         let ident = input.instance_id.as_str();
+        authorize(
+            &self.shared,
+            ident,
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            &Target::Group,
+        )?;
         before_call(&self.shared, ident, OP).await?;
         let now = self.shared.now();
         {
@@ -324,6 +336,54 @@ impl AutoScalingApi for SimAutoScaling {
             ));
         }
         after_call(&self.shared, ident, OP).await
+    }
+
+    async fn heartbeat_timeout(
+        &self,
+        group: &str,
+        hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeLifecycleHooks",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeLifecycleHooks").await?;
+        let s = self.shared.lock();
+        let config = &s.group.config;
+        let known = group == config.name && matches!(hook, "launch-hook" | "terminate-hook");
+        Ok(known.then(|| {
+            std::time::Duration::from_millis(
+                u64::try_from(config.heartbeat_timeout_ms).unwrap_or(0),
+            )
+        }))
+    }
+
+    async fn group_members(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeAutoScalingInstances",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeAutoScalingInstances").await?;
+        let s = self.shared.lock();
+        Ok(Some(
+            instance_ids
+                .iter()
+                .filter(|id| {
+                    s.group
+                        .instances
+                        .get(id.as_str())
+                        .is_some_and(|i| i.lifecycle != Lifecycle::Terminated)
+                })
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use rand::Rng;
 
 use super::faults::chance;
+use super::iam::{Request, Resource};
 use super::world::Shared;
 use asg_lifecycle::aws::{AwsError, AwsErrorKind};
 
@@ -79,6 +80,76 @@ fn error(operation: &str, kind: AwsErrorKind, code: &str, message: &str) -> AwsE
         code: code.to_string(),
         message: message.to_string(),
     }
+}
+
+/// What a call touches, for the role's check: `action` on `resources` in the stack's region.
+pub enum Target<'a> {
+    /// An action without resource-level permissions (`Resource: "*"`).
+    Any,
+    /// The table (`GetItem`, `UpdateItem`).
+    Table,
+    /// The table's active index (`Query`).
+    ActiveIndex,
+    /// The instance's Auto Scaling group.
+    Group,
+    /// A document sent to the instance (`SendCommand`).
+    Command {
+        /// The document name.
+        document: &'a str,
+    },
+}
+
+/// Checks a call against the function role of `template.yaml`, as IAM does before anything
+/// else: a denied call is an invariant violation (the code calls what the template does not
+/// grant) and answers `AccessDenied`.
+///
+/// # Errors
+/// `AccessDeniedException`, permanent.
+pub fn authorize(
+    shared: &Shared,
+    ident: &str,
+    action: &str,
+    target: &Target<'_>,
+) -> Result<(), AwsError> {
+    let now = shared.now();
+    let mut s = shared.lock();
+    let d = &s.deployment;
+    let group = s.group.config.name.clone();
+    let resources = match target {
+        Target::Any => vec![Resource::arn("*")],
+        Target::Table => vec![Resource::arn(d.table_arn())],
+        Target::ActiveIndex => vec![Resource::arn(format!(
+            "{}/index/active-index",
+            d.table_arn()
+        ))],
+        Target::Group => vec![Resource::arn(d.group_arn(&group))],
+        Target::Command { document } => vec![
+            Resource::arn(d.document_arn(document)),
+            Resource::arn(d.instance_arn(ident))
+                .with_key("ssm:resourceTag/aws:autoscaling:groupName", &group),
+        ],
+    };
+    let request = Request {
+        action: action.to_string(),
+        resources,
+        region: d.region.clone(),
+    };
+    if s.iam.allows(&request) {
+        return Ok(());
+    }
+    *s.denied_calls.entry(action.to_string()).or_default() += 1;
+    let on: Vec<&str> = request.resources.iter().map(|r| r.arn.as_str()).collect();
+    let message = format!(
+        "{action} on {} is not allowed by template.yaml's function role",
+        on.join(" and ")
+    );
+    s.checker.violation(ident, now, message.clone());
+    Err(error(
+        action.rsplit(':').next().unwrap_or(action),
+        AwsErrorKind::Permanent,
+        "AccessDeniedException",
+        &message,
+    ))
 }
 
 /// Counts an AWS call and maybe fails it before it takes effect (throttling or a 5xx).

@@ -35,6 +35,7 @@ mod delivery;
 mod events;
 mod exec;
 mod faults;
+pub mod iam;
 pub mod invariants;
 mod report;
 mod runner;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::exec::{gate, maybe_crash};
+use super::exec::{Target, authorize, gate, maybe_crash};
 use super::faults::chance;
 use super::world::Shared;
 use asg_lifecycle::record::InstanceRecord;
@@ -35,6 +35,13 @@ impl SimStore {
     }
 
     async fn enter(&self, ident: &str, operation: &str) -> Result<()> {
+        let (action, target) = match operation {
+            "get" => ("dynamodb:GetItem", Target::Table),
+            "query" => ("dynamodb:Query", Target::ActiveIndex),
+            _ => ("dynamodb:UpdateItem", Target::Table),
+        };
+        authorize(&self.shared, ident, action, &target)
+            .map_err(|e| StoreError::Other { message: e.message })?;
         gate(&self.shared).await;
         let now = self.shared.now();
         let mut s = self.shared.lock();

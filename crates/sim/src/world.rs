@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::asg::Group;
 use super::faults::FaultProfile;
+use super::iam::{Deployment, Policy};
 use super::invariants::Checker;
 use super::ssm::Commands;
 use asg_lifecycle::handler::Clock;
@@ -217,6 +218,12 @@ pub struct WorldState {
     pub crashes: u64,
     /// AWS and store errors injected.
     pub injected_errors: u64,
+    /// Where the stack is deployed.
+    pub deployment: Deployment,
+    /// The function role of `template.yaml`: calls it does not allow are denied.
+    pub iam: Policy,
+    /// Calls the role denied, by action.
+    pub denied_calls: BTreeMap<String, u64>,
 }
 
 /// The shared world: the clock, the in-memory store and the locked state.
@@ -235,6 +242,9 @@ impl Shared {
     #[must_use]
     pub fn new(seed: u64, machine: Arc<Machine>, faults: FaultProfile, group: Group) -> Self {
         let checker = Checker::new(&machine);
+        let deployment = Deployment::for_groups(&[group.config.name.as_str()]);
+        let iam = Policy::from_template(&deployment)
+            .unwrap_or_else(|e| panic!("template.yaml's role cannot be evaluated: {e}"));
         Self {
             clock: Arc::new(SimClock::new()),
             memory: Arc::new(MemoryStore::without_change_log()),
@@ -254,6 +264,9 @@ impl Shared {
                 crashed: Vec::new(),
                 crashes: 0,
                 injected_errors: 0,
+                iam,
+                deployment,
+                denied_calls: BTreeMap::new(),
             }),
         }
     }
