@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use asg_lifecycle::store::StateStore;
 use async_trait::async_trait;
+use futures::FutureExt;
 use rand::Rng;
 
 use super::exec::{Target, after_call, authorize, before_call};
@@ -215,6 +217,38 @@ impl SimAutoScaling {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
+
+    /// Times out the instance's action if its deadline passed before this call (the world's
+    /// deadline job may not have run yet while an invocation's own time ran ahead), exactly as
+    /// the deadline job would have.
+    fn expire_due(&self, ident: &str) {
+        let now = self.shared.now();
+        let expired = {
+            let mut s = self.shared.lock();
+            let Some(action) = s.group.instances.get(ident).and_then(|i| i.actions.last()) else {
+                return;
+            };
+            let (token, at, launching) = (
+                action.token.clone(),
+                action.deadline.min(action.global),
+                action.launching,
+            );
+            (now >= at && s.group.expire(ident, &token, at)).then_some((at, launching))
+        };
+        if let Some((at, launching)) = expired {
+            let record = self
+                .shared
+                .memory
+                .get(ident)
+                .now_or_never()
+                .and_then(Result::ok)
+                .flatten();
+            self.shared
+                .lock()
+                .checker
+                .on_timeout(ident, at, launching, record.as_ref());
+        }
+    }
 }
 
 #[async_trait]
@@ -232,6 +266,7 @@ impl AutoScalingApi for SimAutoScaling {
             &Target::Group,
         )?;
         before_call(&self.shared, ident, OP).await?;
+        self.expire_due(ident);
         let now = self.shared.now();
         {
             let mut guard = self.shared.lock();
@@ -312,6 +347,8 @@ impl AutoScalingApi for SimAutoScaling {
             &Target::Group,
         )?;
         before_call(&self.shared, ident, OP).await?;
+        self.expire_due(ident);
+        self.expire_due(ident);
         let now = self.shared.now();
         {
             let mut guard = self.shared.lock();

@@ -14,7 +14,7 @@ use rand::Rng;
 
 use super::faults::chance;
 use super::iam::{Request, Resource};
-use super::world::Shared;
+use super::world::{Millis, Shared};
 use asg_lifecycle::aws::{AwsError, AwsErrorKind};
 
 /// Yields once when invocations overlap, so that another one can run in between.
@@ -158,8 +158,11 @@ pub fn authorize(
 /// The injected error.
 pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Result<(), AwsError> {
     gate(shared).await;
-    let now = shared.now();
     let mut s = shared.lock();
+    let model = s.latencies.aws;
+    let latency = model.draw(&mut s.rng);
+    shared.clock.pass(latency);
+    let now = shared.now();
     *s.aws_calls.entry(operation.to_string()).or_default() += 1;
     let (throttle, server) = (s.faults.throttle, s.faults.server_error);
     let injected = if chance(&mut s.rng, throttle) {
@@ -242,6 +245,7 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             .collect();
     }
     let mut cx = Context::from_waker(Waker::noop());
+    let mut elapsed: Vec<Millis> = vec![0; invocations.len()];
     let mut polls = 0_u64;
     while !live.is_empty() {
         polls += 1;
@@ -260,7 +264,10 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             live.swap_remove(pick);
             continue;
         };
-        match invocation.as_mut().poll(&mut cx) {
+        shared.clock.set_elapsed(elapsed[index]);
+        let polled = invocation.as_mut().poll(&mut cx);
+        elapsed[index] = shared.clock.elapsed();
+        match polled {
             Poll::Ready(value) => {
                 results[index] = Some(value);
                 invocations[index] = None;
@@ -275,6 +282,11 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             }
         }
     }
-    shared.lock().interleave = false;
+    shared.clock.set_elapsed(0);
+    let mut s = shared.lock();
+    s.interleave = false;
+    let longest = elapsed.iter().copied().max().unwrap_or(0);
+    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
+    drop(s);
     results
 }

@@ -43,8 +43,11 @@ impl SimStore {
         authorize(&self.shared, ident, action, &target)
             .map_err(|e| StoreError::Other { message: e.message })?;
         gate(&self.shared).await;
-        let now = self.shared.now();
         let mut s = self.shared.lock();
+        let model = s.latencies.store;
+        let latency = model.draw(&mut s.rng);
+        self.shared.clock.pass(latency);
+        let now = self.shared.now();
         let p = s.faults.store_unavailable;
         if chance(&mut s.rng, p) {
             s.injected_errors += 1;

@@ -13,6 +13,7 @@ use super::asg::Group;
 use super::faults::FaultProfile;
 use super::iam::{Deployment, Policy};
 use super::invariants::Checker;
+use super::latency::Latencies;
 use super::ssm::Commands;
 use asg_lifecycle::handler::Clock;
 use asg_lifecycle::machine::Machine;
@@ -27,11 +28,15 @@ pub fn secs(at: Millis) -> String {
     format!("{}.{}s", at / 1000, (at % 1000) / 100)
 }
 
-/// The simulated clock: the handler reads it through [`Clock`]; only the runner moves it.
+/// The simulated clock: the handler reads it through [`Clock`]. The runner moves the world's
+/// time from job to job; inside an invocation, requests add their latency to that invocation's
+/// own elapsed time (invocations run side by side, as Lambda runs them), so the handler sees
+/// time pass while it works.
 #[derive(Debug)]
 pub struct SimClock {
     base: DateTime<Utc>,
     now: AtomicI64,
+    elapsed: AtomicI64,
 }
 
 impl SimClock {
@@ -43,13 +48,36 @@ impl SimClock {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             now: AtomicI64::new(0),
+            elapsed: AtomicI64::new(0),
         }
     }
 
-    /// Simulated milliseconds since the start.
+    /// Simulated milliseconds since the start, as the running invocation sees them.
     #[must_use]
     pub fn millis(&self) -> Millis {
+        self.now.load(Ordering::Relaxed) + self.elapsed.load(Ordering::Relaxed)
+    }
+
+    /// The world's time, without the running invocation's elapsed time.
+    #[must_use]
+    pub fn world_millis(&self) -> Millis {
         self.now.load(Ordering::Relaxed)
+    }
+
+    /// The running invocation's elapsed time.
+    #[must_use]
+    pub fn elapsed(&self) -> Millis {
+        self.elapsed.load(Ordering::Relaxed)
+    }
+
+    /// Switches to an invocation that has run for `elapsed` (0 outside invocations).
+    pub fn set_elapsed(&self, elapsed: Millis) {
+        self.elapsed.store(elapsed, Ordering::Relaxed);
+    }
+
+    /// Lets the running invocation's time pass (a request's latency).
+    pub fn pass(&self, ms: Millis) {
+        self.elapsed.fetch_add(ms, Ordering::Relaxed);
     }
 
     /// Moves the clock (never backwards).
@@ -218,6 +246,10 @@ pub struct WorldState {
     pub crashes: u64,
     /// AWS and store errors injected.
     pub injected_errors: u64,
+    /// Request latencies.
+    pub latencies: Latencies,
+    /// The longest invocation, simulated milliseconds.
+    pub longest_invocation_ms: Millis,
     /// Where the stack is deployed.
     pub deployment: Deployment,
     /// The function role of `template.yaml`: calls it does not allow are denied.
@@ -264,6 +296,8 @@ impl Shared {
                 crashed: Vec::new(),
                 crashes: 0,
                 injected_errors: 0,
+                latencies: Latencies::NONE,
+                longest_invocation_ms: 0,
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
