@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::machine::{FileModel, Machine};
-use asg_lifecycle_sim::{Broken, Faults, SimConfig, simulate_with_progress};
+use asg_lifecycle_sim::{Broken, Faults, Latencies, SimConfig, simulate_with_progress};
 
 /// Output format.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,12 +40,25 @@ pub struct Args {
     /// How often the `reconcile` rule fires.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     sweep_period: Duration,
+    /// Request latencies: `realistic` (DynamoDB ≈ 5 ms, Auto Scaling and SSM ≈ 60 ms median,
+    /// long tails) or `none` (every request instantaneous).
+    #[arg(long, value_enum, default_value = "realistic")]
+    latency: LatencyLevel,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
     /// Run over a store that ignores the conditional check (proves the invariants can fail).
     #[arg(long, hide = true)]
     broken_store: bool,
+}
+
+/// How long requests take in the simulated world.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LatencyLevel {
+    /// Medians and tails of in-region AWS calls.
+    Realistic,
+    /// No time at all.
+    None,
 }
 
 fn parse_faults(text: &str) -> Result<Faults, String> {
@@ -88,6 +101,10 @@ pub fn run(args: &Args) -> ExitCode {
     }
     if args.broken_store {
         command.push_str(" --broken-store");
+    }
+    if args.latency == LatencyLevel::None {
+        command.push_str(" --latency none");
+        config.latencies = Latencies::NONE;
     }
     config.heartbeat_timeout = args.heartbeat_timeout;
     config.sweep_period = args.sweep_period;

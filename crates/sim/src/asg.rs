@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use asg_lifecycle::store::StateStore;
 use async_trait::async_trait;
+use futures::FutureExt;
 use rand::Rng;
 
-use super::exec::{after_call, before_call};
+use super::exec::{Target, after_call, authorize, before_call};
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsError, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat,
@@ -215,6 +217,38 @@ impl SimAutoScaling {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
+
+    /// Times out the instance's action if its deadline passed before this call (the world's
+    /// deadline job may not have run yet while an invocation's own time ran ahead), exactly as
+    /// the deadline job would have.
+    fn expire_due(&self, ident: &str) {
+        let now = self.shared.now();
+        let expired = {
+            let mut s = self.shared.lock();
+            let Some(action) = s.group.instances.get(ident).and_then(|i| i.actions.last()) else {
+                return;
+            };
+            let (token, at, launching) = (
+                action.token.clone(),
+                action.deadline.min(action.global),
+                action.launching,
+            );
+            (now >= at && s.group.expire(ident, &token, at)).then_some((at, launching))
+        };
+        if let Some((at, launching)) = expired {
+            let record = self
+                .shared
+                .memory
+                .get(ident)
+                .now_or_never()
+                .and_then(Result::ok)
+                .flatten();
+            self.shared
+                .lock()
+                .checker
+                .on_timeout(ident, at, launching, record.as_ref());
+        }
+    }
 }
 
 #[async_trait]
@@ -225,7 +259,14 @@ impl AutoScalingApi for SimAutoScaling {
     ) -> Result<(), AwsError> {
         const OP: &str = "CompleteLifecycleAction";
         let ident = input.instance_id.as_str();
+        authorize(
+            &self.shared,
+            ident,
+            "autoscaling:CompleteLifecycleAction",
+            &Target::Group,
+        )?;
         before_call(&self.shared, ident, OP).await?;
+        self.expire_due(ident);
         let now = self.shared.now();
         {
             let mut guard = self.shared.lock();
@@ -299,7 +340,15 @@ impl AutoScalingApi for SimAutoScaling {
     ) -> Result<(), AwsError> {
         const OP: &str = "RecordLifecycleActionHeartbeat";
         let ident = input.instance_id.as_str();
+        authorize(
+            &self.shared,
+            ident,
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            &Target::Group,
+        )?;
         before_call(&self.shared, ident, OP).await?;
+        self.expire_due(ident);
+        self.expire_due(ident);
         let now = self.shared.now();
         {
             let mut guard = self.shared.lock();
@@ -324,6 +373,54 @@ impl AutoScalingApi for SimAutoScaling {
             ));
         }
         after_call(&self.shared, ident, OP).await
+    }
+
+    async fn heartbeat_timeout(
+        &self,
+        group: &str,
+        hook: &str,
+    ) -> Result<Option<std::time::Duration>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeLifecycleHooks",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeLifecycleHooks").await?;
+        let s = self.shared.lock();
+        let config = &s.group.config;
+        let known = group == config.name && matches!(hook, "launch-hook" | "terminate-hook");
+        Ok(known.then(|| {
+            std::time::Duration::from_millis(
+                u64::try_from(config.heartbeat_timeout_ms).unwrap_or(0),
+            )
+        }))
+    }
+
+    async fn group_members(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeAutoScalingInstances",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeAutoScalingInstances").await?;
+        let s = self.shared.lock();
+        Ok(Some(
+            instance_ids
+                .iter()
+                .filter(|id| {
+                    s.group
+                        .instances
+                        .get(id.as_str())
+                        .is_some_and(|i| i.lifecycle != Lifecycle::Terminated)
+                })
+                .cloned()
+                .collect(),
+        ))
     }
 }
 

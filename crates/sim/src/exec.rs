@@ -13,7 +13,8 @@ use std::task::{Context, Poll, Waker};
 use rand::Rng;
 
 use super::faults::chance;
-use super::world::Shared;
+use super::iam::{Request, Resource};
+use super::world::{Millis, Shared};
 use asg_lifecycle::aws::{AwsError, AwsErrorKind};
 
 /// Yields once when invocations overlap, so that another one can run in between.
@@ -81,14 +82,87 @@ fn error(operation: &str, kind: AwsErrorKind, code: &str, message: &str) -> AwsE
     }
 }
 
+/// What a call touches, for the role's check: `action` on `resources` in the stack's region.
+pub enum Target<'a> {
+    /// An action without resource-level permissions (`Resource: "*"`).
+    Any,
+    /// The table (`GetItem`, `UpdateItem`).
+    Table,
+    /// The table's active index (`Query`).
+    ActiveIndex,
+    /// The instance's Auto Scaling group.
+    Group,
+    /// A document sent to the instance (`SendCommand`).
+    Command {
+        /// The document name.
+        document: &'a str,
+    },
+}
+
+/// Checks a call against the function role of `template.yaml`, as IAM does before anything
+/// else: a denied call is an invariant violation (the code calls what the template does not
+/// grant) and answers `AccessDenied`.
+///
+/// # Errors
+/// `AccessDeniedException`, permanent.
+pub fn authorize(
+    shared: &Shared,
+    ident: &str,
+    action: &str,
+    target: &Target<'_>,
+) -> Result<(), AwsError> {
+    let now = shared.now();
+    let mut s = shared.lock();
+    let d = &s.deployment;
+    let group = s.group.config.name.clone();
+    let resources = match target {
+        Target::Any => vec![Resource::arn("*")],
+        Target::Table => vec![Resource::arn(d.table_arn())],
+        Target::ActiveIndex => vec![Resource::arn(format!(
+            "{}/index/active-index",
+            d.table_arn()
+        ))],
+        Target::Group => vec![Resource::arn(d.group_arn(&group))],
+        Target::Command { document } => vec![
+            Resource::arn(d.document_arn(document)),
+            Resource::arn(d.instance_arn(ident))
+                .with_key("ssm:resourceTag/aws:autoscaling:groupName", &group),
+        ],
+    };
+    let request = Request {
+        action: action.to_string(),
+        resources,
+        region: d.region.clone(),
+    };
+    if s.iam.allows(&request) {
+        return Ok(());
+    }
+    *s.denied_calls.entry(action.to_string()).or_default() += 1;
+    let on: Vec<&str> = request.resources.iter().map(|r| r.arn.as_str()).collect();
+    let message = format!(
+        "{action} on {} is not allowed by template.yaml's function role",
+        on.join(" and ")
+    );
+    s.checker.violation(ident, now, message.clone());
+    Err(error(
+        action.rsplit(':').next().unwrap_or(action),
+        AwsErrorKind::Permanent,
+        "AccessDeniedException",
+        &message,
+    ))
+}
+
 /// Counts an AWS call and maybe fails it before it takes effect (throttling or a 5xx).
 ///
 /// # Errors
 /// The injected error.
 pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Result<(), AwsError> {
     gate(shared).await;
-    let now = shared.now();
     let mut s = shared.lock();
+    let model = s.latencies.aws;
+    let latency = model.draw(&mut s.rng);
+    shared.clock.pass(latency);
+    let now = shared.now();
     *s.aws_calls.entry(operation.to_string()).or_default() += 1;
     let (throttle, server) = (s.faults.throttle, s.faults.server_error);
     let injected = if chance(&mut s.rng, throttle) {
@@ -211,6 +285,7 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             .collect();
     }
     let mut cx = Context::from_waker(Waker::noop());
+    let mut elapsed: Vec<Millis> = vec![0; invocations.len()];
     let mut polls = 0_u64;
     while !live.is_empty() {
         polls += 1;
@@ -229,7 +304,10 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             live.swap_remove(pick);
             continue;
         };
-        match invocation.as_mut().poll(&mut cx) {
+        shared.clock.set_elapsed(elapsed[index]);
+        let polled = invocation.as_mut().poll(&mut cx);
+        elapsed[index] = shared.clock.elapsed();
+        match polled {
             Poll::Ready(value) => {
                 results[index] = Some(value);
                 invocations[index] = None;
@@ -244,6 +322,11 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             }
         }
     }
-    shared.lock().interleave = false;
+    shared.clock.set_elapsed(0);
+    let mut s = shared.lock();
+    s.interleave = false;
+    let longest = elapsed.iter().copied().max().unwrap_or(0);
+    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
+    drop(s);
     results
 }

@@ -199,7 +199,8 @@ impl Checker {
     }
 
     /// Checks that an instance has settled: not held by a hook, and the group and the store
-    /// agree (in service ⇔ a stable state; terminated ⇔ a terminal state, or never initialized).
+    /// agree (in service ⇔ a stable state; terminated ⇔ a terminal state, marked gone, or never
+    /// initialized).
     ///
     /// # Errors
     /// What does not hold.
@@ -220,6 +221,8 @@ impl Checker {
                 "in service, but the store says `{state}`, not a stable state"
             )),
             Lifecycle::Terminated if graph.is_terminal(state) => Ok(()),
+            // The sweep found it gone from its group and marked the record so: they agree.
+            Lifecycle::Terminated if record.is_some_and(|r| r.gone) => Ok(()),
             Lifecycle::Terminated if graph.is_pending(state) && instance.cloud_init_never => Ok(()),
             Lifecycle::Terminated => Err(format!(
                 "terminated, but the store says `{state}`, not a terminal state"

@@ -36,7 +36,9 @@ mod cloud_init;
 mod delivery;
 mod exec;
 mod faults;
+pub mod iam;
 mod invariants;
+mod latency;
 mod report;
 mod runner;
 mod ssm;
@@ -49,6 +51,7 @@ use std::time::Duration;
 pub use asg::SimAutoScaling;
 pub use faults::{FaultProfile, Faults};
 pub use invariants::Violation;
+pub use latency::{Latencies, Latency};
 pub use report::{FaultCounts, Report};
 pub use ssm::SimSsm;
 pub use store::{Broken, SimStore};
@@ -87,6 +90,8 @@ pub struct SimConfig {
     pub intent_lease: Duration,
     /// A deliberately broken store (to prove the invariants can fail).
     pub broken: Option<Broken>,
+    /// How long store and AWS requests take.
+    pub latencies: Latencies,
 }
 
 impl SimConfig {
@@ -115,6 +120,9 @@ impl SimConfig {
             // Longer than one invocation's SendCommand, shorter than a sweep period.
             intent_lease: Duration::from_secs(60),
             broken: None,
+            // Every request takes time, as in AWS: chains and sweeps take as long as they do
+            // deployed.
+            latencies: Latencies::REALISTIC,
         }
     }
 

@@ -83,6 +83,8 @@ pub struct Report {
     pub settle_bound_s: f64,
     /// Simulated duration of the run, seconds.
     pub simulated_s: f64,
+    /// The longest invocation (request latencies added up), simulated seconds.
+    pub longest_invocation_s: f64,
     /// Wall time of the run, milliseconds (the only field that differs between equal runs).
     pub wall_ms: u64,
 }

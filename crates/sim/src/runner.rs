@@ -63,6 +63,7 @@ impl Runner {
             config.faults.profile(),
             group,
         ));
+        shared.lock().latencies = config.latencies;
         let aws = AwsClients {
             autoscaling: Arc::new(SimAutoScaling::new(shared.clone())),
             ssm: Arc::new(SimSsm::new(shared.clone())),
@@ -495,6 +496,7 @@ impl Runner {
             faults_stopped_at_s: seconds(self.fault_end),
             settle_bound_s: seconds(self.settle_bound),
             simulated_s: seconds(now),
+            longest_invocation_s: seconds(s.longest_invocation_ms),
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }

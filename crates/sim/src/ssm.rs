@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rand::Rng;
 
-use super::exec::{after_call, before_call};
+use super::exec::{Target, after_call, authorize, before_call};
 use super::faults::chance;
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{AwsError, AwsErrorKind, CommandInvocation, SendCommand, SsmApi};
@@ -78,6 +78,10 @@ impl SsmApi for SimSsm {
     async fn send_command(&self, input: &SendCommand) -> Result<String, AwsError> {
         const OP: &str = "SendCommand";
         let ident = input.instance_id.as_str();
+        let target = Target::Command {
+            document: &input.document,
+        };
+        authorize(&self.shared, ident, "ssm:SendCommand", &target)?;
         before_call(&self.shared, ident, OP).await?;
         let now = self.shared.now();
         let id = {
@@ -137,6 +141,7 @@ impl SsmApi for SimSsm {
     }
 
     async fn find_command(&self, instance_id: &str, tag: &str) -> Result<Option<String>, AwsError> {
+        authorize(&self.shared, instance_id, "ssm:ListCommands", &Target::Any)?;
         before_call(&self.shared, instance_id, "ListCommands").await?;
         let s = self.shared.lock();
         Ok(s.commands.by_tag.get(tag).and_then(|ids| {
@@ -157,6 +162,12 @@ impl SsmApi for SimSsm {
         instance_id: &str,
     ) -> Result<CommandInvocation, AwsError> {
         const OP: &str = "GetCommandInvocation";
+        authorize(
+            &self.shared,
+            instance_id,
+            "ssm:GetCommandInvocation",
+            &Target::Any,
+        )?;
         before_call(&self.shared, instance_id, OP).await?;
         let now = self.shared.now();
         let s = self.shared.lock();

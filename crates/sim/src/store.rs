@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::exec::{gate, maybe_crash};
+use super::exec::{Target, authorize, gate, maybe_crash};
 use super::faults::chance;
 use super::world::Shared;
 use asg_lifecycle::record::InstanceRecord;
@@ -35,9 +35,19 @@ impl SimStore {
     }
 
     async fn enter(&self, ident: &str, operation: &str) -> Result<()> {
+        let (action, target) = match operation {
+            "get" => ("dynamodb:GetItem", Target::Table),
+            "query" => ("dynamodb:Query", Target::ActiveIndex),
+            _ => ("dynamodb:UpdateItem", Target::Table),
+        };
+        authorize(&self.shared, ident, action, &target)
+            .map_err(|e| StoreError::Other { message: e.message })?;
         gate(&self.shared).await;
-        let now = self.shared.now();
         let mut s = self.shared.lock();
+        let model = s.latencies.store;
+        let latency = model.draw(&mut s.rng);
+        self.shared.clock.pass(latency);
+        let now = self.shared.now();
         let p = s.faults.store_unavailable;
         if chance(&mut s.rng, p) {
             s.injected_errors += 1;

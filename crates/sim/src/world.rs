@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::asg::Group;
 use super::faults::FaultProfile;
+use super::iam::{Deployment, Policy};
 use super::invariants::Checker;
+use super::latency::Latencies;
 use super::ssm::Commands;
 use asg_lifecycle::handler::Clock;
 use asg_lifecycle::machine::Machine;
@@ -26,11 +28,15 @@ pub fn secs(at: Millis) -> String {
     format!("{}.{}s", at / 1000, (at % 1000) / 100)
 }
 
-/// The simulated clock: the handler reads it through [`Clock`]; only the runner moves it.
+/// The simulated clock: the handler reads it through [`Clock`]. The runner moves the world's
+/// time from job to job; inside an invocation, requests add their latency to that invocation's
+/// own elapsed time (invocations run side by side, as Lambda runs them), so the handler sees
+/// time pass while it works.
 #[derive(Debug)]
 pub struct SimClock {
     base: DateTime<Utc>,
     now: AtomicI64,
+    elapsed: AtomicI64,
 }
 
 impl SimClock {
@@ -42,13 +48,36 @@ impl SimClock {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             now: AtomicI64::new(0),
+            elapsed: AtomicI64::new(0),
         }
     }
 
-    /// Simulated milliseconds since the start.
+    /// Simulated milliseconds since the start, as the running invocation sees them.
     #[must_use]
     pub fn millis(&self) -> Millis {
+        self.now.load(Ordering::Relaxed) + self.elapsed.load(Ordering::Relaxed)
+    }
+
+    /// The world's time, without the running invocation's elapsed time.
+    #[must_use]
+    pub fn world_millis(&self) -> Millis {
         self.now.load(Ordering::Relaxed)
+    }
+
+    /// The running invocation's elapsed time.
+    #[must_use]
+    pub fn elapsed(&self) -> Millis {
+        self.elapsed.load(Ordering::Relaxed)
+    }
+
+    /// Switches to an invocation that has run for `elapsed` (0 outside invocations).
+    pub fn set_elapsed(&self, elapsed: Millis) {
+        self.elapsed.store(elapsed, Ordering::Relaxed);
+    }
+
+    /// Lets the running invocation's time pass (a request's latency).
+    pub fn pass(&self, ms: Millis) {
+        self.elapsed.fetch_add(ms, Ordering::Relaxed);
     }
 
     /// Moves the clock (never backwards).
@@ -217,6 +246,16 @@ pub struct WorldState {
     pub crashes: u64,
     /// AWS and store errors injected.
     pub injected_errors: u64,
+    /// Request latencies.
+    pub latencies: Latencies,
+    /// The longest invocation, simulated milliseconds.
+    pub longest_invocation_ms: Millis,
+    /// Where the stack is deployed.
+    pub deployment: Deployment,
+    /// The function role of `template.yaml`: calls it does not allow are denied.
+    pub iam: Policy,
+    /// Calls the role denied, by action.
+    pub denied_calls: BTreeMap<String, u64>,
 }
 
 /// The shared world: the clock, the in-memory store and the locked state.
@@ -235,6 +274,9 @@ impl Shared {
     #[must_use]
     pub fn new(seed: u64, machine: Arc<Machine>, faults: FaultProfile, group: Group) -> Self {
         let checker = Checker::new(&machine);
+        let deployment = Deployment::for_groups(&[group.config.name.as_str()]);
+        let iam = Policy::from_template(&deployment)
+            .unwrap_or_else(|e| panic!("template.yaml's role cannot be evaluated: {e}"));
         Self {
             clock: Arc::new(SimClock::new()),
             memory: Arc::new(MemoryStore::without_change_log()),
@@ -254,6 +296,11 @@ impl Shared {
                 crashed: Vec::new(),
                 crashes: 0,
                 injected_errors: 0,
+                latencies: Latencies::NONE,
+                longest_invocation_ms: 0,
+                iam,
+                deployment,
+                denied_calls: BTreeMap::new(),
             }),
         }
     }

@@ -5,6 +5,8 @@
 use asg_lifecycle::handler::HandlerConfig;
 use asg_lifecycle_aws::table::{ACTIVE_INDEX, cloudformation_resource};
 use asg_lifecycle_lambda::{ENV_GROUP_NAMES, ENV_SWEEP_RULE, ENV_TABLE_NAME};
+use std::collections::BTreeSet;
+
 use marked_yaml::Node;
 use serde_json::{Map, Value, json};
 
@@ -100,6 +102,79 @@ fn the_role_reaches_the_table_and_its_index_only() {
             );
         }
     }
+}
+
+/// The SDK operations a source file calls: every `client.operation()` (across line breaks), as
+/// `service:Operation`.
+fn operations_called(service: &str, path: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(crate::repo_root().join(path)).expect("adapter source");
+    let squeezed: String = text.split_whitespace().collect();
+    squeezed
+        .split("client.")
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest[name.len()..].starts_with("()").then_some(name)
+        })
+        .filter(|name| !name.is_empty())
+        .map(|snake| {
+            let pascal: String = snake
+                .split('_')
+                .map(|word| {
+                    let mut chars = word.chars();
+                    chars.next().map_or_else(String::new, |first| {
+                        first.to_ascii_uppercase().to_string() + chars.as_str()
+                    })
+                })
+                .collect();
+            format!("{service}:{pascal}")
+        })
+        .collect()
+}
+
+#[test]
+fn the_role_grants_exactly_the_operations_the_function_calls() {
+    // What the Lambda links to reach AWS: the DynamoDB store and the Auto Scaling and SSM
+    // implementations of the task traits (`asg_lifecycle_lambda::build_handler`).
+    let mut called = BTreeSet::new();
+    for (service, path) in [
+        ("dynamodb", "crates/aws/src/dynamo/mod.rs"),
+        ("autoscaling", "crates/aws/src/sdk/autoscaling.rs"),
+        ("ssm", "crates/aws/src/sdk/ssm.rs"),
+    ] {
+        called.extend(operations_called(service, path));
+    }
+    assert!(called.contains("ssm:SendCommand") && called.contains("dynamodb:UpdateItem"));
+    // Granted for the platform, not for calls of ours: the runtime's log lines and Lambda's
+    // on-failure destination.
+    let platform: BTreeSet<String> = [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+    ]
+    .map(String::from)
+    .into();
+    let template = template();
+    let granted: BTreeSet<String> = template["Resources"]["LifecycleRole"]["Properties"]
+        ["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::Array(a) => a.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+            one => vec![one.as_str().unwrap().to_string()],
+        })
+        .filter(|a| !platform.contains(a))
+        .collect();
+    let missing: Vec<_> = called.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&called).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "template.yaml's role differs from what the function calls: not granted {missing:?}, granted but never called {unused:?}"
+    );
 }
 
 #[test]
