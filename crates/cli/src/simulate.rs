@@ -34,8 +34,9 @@ pub struct Args {
     /// Fault level: none, default or harsh.
     #[arg(long, default_value = "default", value_parser = parse_faults)]
     faults: Faults,
-    /// The lifecycle hooks' heartbeat timeout (e.g. 1h, 30m).
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    /// The lifecycle hooks' heartbeat timeout (e.g. 15m, 1h); the deploy guide's 15 minutes by
+    /// default.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
     heartbeat_timeout: Duration,
     /// How often the `reconcile` rule fires.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]

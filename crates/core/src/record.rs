@@ -90,7 +90,9 @@ pub struct LifecycleAction {
 }
 
 impl LifecycleAction {
-    /// The action a lifecycle event announces, as a record holds it from `now`.
+    /// The action a lifecycle event announces, as a record holds it: started at the event's
+    /// `time` (Auto Scaling's clock for the hook's timeout), or `now` when the event has none or
+    /// claims a time to come.
     #[must_use]
     pub fn announced(event: &LifecycleEvent, event_id: &str, now: DateTime<Utc>) -> Self {
         Self {
@@ -100,7 +102,7 @@ impl LifecycleAction {
             transition: event.transition.api_name().to_string(),
             event_id: event_id.to_string(),
             metadata: event.metadata.clone(),
-            started_at: now,
+            started_at: event.time.map_or(now, |t| t.min(now)),
             last_heartbeat: None,
         }
     }
@@ -491,6 +493,7 @@ mod tests {
             metadata: None,
             origin: None,
             destination: None,
+            time: None,
         };
         let now = Utc::now();
         let held = LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t", now);

@@ -3,7 +3,6 @@
 //! delivering again what its answer hands back, as the services that invoke it do.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::Rng;
 use serde_json::Value;
@@ -227,7 +226,7 @@ impl Runner {
     /// Runs payloads through the invocation loop, overlapped when there are several; `None` for
     /// an invocation that crashed.
     pub(super) fn invoke(&self, payloads: &[Value]) -> Vec<Option<InvocationReport>> {
-        let ctx = InvocationContext::with_budget(Duration::from_secs(900));
+        let ctx = InvocationContext::with_budget(self.config.function_timeout);
         let _timer = self.timer.enter();
         let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
             .iter()

@@ -23,6 +23,18 @@ pub struct Gate {
     active: bool,
 }
 
+/// Parks the rest of an invocation that crashed: the tasks it ran side by side (the sweep's
+/// records) die with the process, whatever they were about to do.
+pub async fn stop_if_crashed(shared: &Shared) {
+    let crashed = {
+        let s = shared.lock();
+        s.crashed.contains(&s.current)
+    };
+    if crashed {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A yield point (a no-op unless invocations overlap).
 #[must_use]
 pub fn gate(shared: &Shared) -> Gate {
@@ -35,9 +47,12 @@ pub fn gate(shared: &Shared) -> Gate {
 impl Future for Gate {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.active && !self.yielded {
             self.yielded = true;
+            // Ready to go on at once: whatever polls this (the sweep runs records side by side)
+            // must poll it again.
+            cx.waker().wake_by_ref();
             Poll::Pending
         } else {
             Poll::Ready(())
@@ -49,12 +64,13 @@ impl Future for Gate {
 /// completes and the executor drops it. Each invocation draws once whether it crashes and after
 /// how many effects (see [`run_all`]), so a long sweep is no likelier to die than a short event.
 pub async fn maybe_crash(shared: &Shared, ident: &str, what: &str) {
+    stop_if_crashed(shared).await;
     let crash = {
         let now = shared.now();
         let mut s = shared.lock();
         let current = s.current;
         let crash = match s.crash_after.get_mut(current) {
-            Some(Some(left)) => {
+            Some(Some(left)) if *left > 0 => {
                 *left -= 1;
                 *left == 0
             }
@@ -157,6 +173,7 @@ pub fn authorize(
 /// # Errors
 /// The injected error.
 pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Result<(), AwsError> {
+    stop_if_crashed(shared).await;
     gate(shared).await;
     let mut s = shared.lock();
     let model = s.latencies.aws;
@@ -306,7 +323,7 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
         };
         shared.clock.set_elapsed(elapsed[index]);
         let polled = invocation.as_mut().poll(&mut cx);
-        elapsed[index] = shared.clock.elapsed();
+        elapsed[index] = shared.clock.latest();
         match polled {
             Poll::Ready(value) => {
                 results[index] = Some(value);

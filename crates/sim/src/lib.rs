@@ -92,6 +92,8 @@ pub struct SimConfig {
     pub broken: Option<Broken>,
     /// How long store and AWS requests take.
     pub latencies: Latencies,
+    /// The function timeout: every invocation's budget (the template's `FunctionTimeout`).
+    pub function_timeout: Duration,
 }
 
 impl SimConfig {
@@ -103,9 +105,9 @@ impl SimConfig {
             instances,
             faults: Faults::Default,
             machine: Arc::new(Machine::example()),
-            // The handler does not send heartbeats yet: the AWS default (one hour) is far above
-            // the example model's longest path (its state timeouts add up to 35 minutes).
-            heartbeat_timeout: Duration::from_secs(3600),
+            // The heartbeat timeout the deploy guide recommends (15 minutes): the sweep must keep
+            // the hooks alive through the example model's longest path (35 minutes).
+            heartbeat_timeout: Duration::from_secs(900),
             // A common `rate(5 minutes)` schedule: each sweep visits every active record.
             sweep_period: Duration::from_secs(300),
             // 10 launches a second: a big scale-out, and the load spread like a real one.
@@ -123,6 +125,8 @@ impl SimConfig {
             // Every request takes time, as in AWS: chains and sweeps take as long as they do
             // deployed.
             latencies: Latencies::REALISTIC,
+            // The template's default `FunctionTimeout`.
+            function_timeout: Duration::from_secs(60),
         }
     }
 

@@ -85,6 +85,9 @@ pub struct Report {
     pub simulated_s: f64,
     /// The longest invocation (request latencies added up), simulated seconds.
     pub longest_invocation_s: f64,
+    /// The longest time between two sweep visits of one active record, simulated seconds (one
+    /// sweep period when every sweep reaches every record).
+    pub longest_sweep_gap_s: f64,
     /// Wall time of the run, milliseconds (the only field that differs between equal runs).
     pub wall_ms: u64,
 }
@@ -137,6 +140,11 @@ impl Report {
             self.store_reads,
             self.store_writes,
             self.store_requests_per_transition
+        );
+        let _ = writeln!(
+            out,
+            "  sweep           longest gap between two visits of a record {:.0} s; longest invocation {:.1} s",
+            self.longest_sweep_gap_s, self.longest_invocation_s
         );
         let _ = writeln!(out, "  AWS calls per lifecycle");
         for (operation, per) in &self.aws_calls_per_lifecycle {

@@ -1,10 +1,12 @@
 //! The discrete-event loop: pops timed jobs, moves the clock, runs the real handler on the
 //! events the world emits, retries failed invocations, and checks the invariants.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -19,7 +21,7 @@ use asg_lifecycle::aws::AwsClients;
 use asg_lifecycle::event::payload::{CommandStatusChange, LifecycleAction, Scheduled};
 use asg_lifecycle::event::{CommandEventKind, CommandStatus};
 use asg_lifecycle::handler::{HandlerConfig, LifecycleHandler};
-use asg_lifecycle::invocation::Invoker;
+use asg_lifecycle::invocation::{InvocationReport, Invoker};
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::StateStore;
 
@@ -43,6 +45,9 @@ pub struct Runner {
     pub(super) settle_bound: Millis,
     pub(super) counts: FaultCounts,
     pub(super) lifecycles: usize,
+    /// When the sweep last visited each record, and the longest gap between two visits.
+    pub(super) sweep_visits: BTreeMap<String, Millis>,
+    pub(super) longest_sweep_gap: Millis,
 }
 
 impl Runner {
@@ -75,8 +80,18 @@ impl Runner {
             // the remembered lifecycle action and the sweep.
             initial_wait: Duration::ZERO,
             intent_lease: config.intent_lease,
+            sweep_period: config.sweep_period,
             ..HandlerConfig::default()
         };
+        if let Err(too_short) =
+            handler_config.check_hook("sim-asg", "launch-hook", config.heartbeat_timeout)
+        {
+            // Said at start-up, as the deployment says it: the run cannot keep its hooks alive.
+            shared
+                .lock()
+                .checker
+                .violation("-", 0, format!("configuration: {too_short}"));
+        }
         let invoker = Invoker::new(
             LifecycleHandler::new(config.machine.clone(), store, aws)
                 .with_config(handler_config)
@@ -103,6 +118,8 @@ impl Runner {
             settle_bound,
             counts: FaultCounts::default(),
             lifecycles: 0,
+            sweep_visits: BTreeMap::new(),
+            longest_sweep_gap: 0,
         }
     }
 
@@ -140,7 +157,7 @@ impl Runner {
             );
         }
         let period = Self::ms(self.config.sweep_period);
-        self.queue.push(period, Job::Sweep);
+        self.queue.push(period, Job::Sweep { attempt: 0 });
         let limit = self.fault_end
             + self.settle_bound
             + Self::ms(self.config.heartbeat_timeout) * 2
@@ -157,7 +174,7 @@ impl Runner {
             let Some((at, job)) = self.queue.pop() else {
                 break;
             };
-            changed |= matches!(job, Job::Sweep);
+            changed |= matches!(job, Job::Sweep { .. });
             if at > limit {
                 let now = self.shared.now();
                 self.shared.lock().checker.violation(
@@ -262,7 +279,7 @@ impl Runner {
             }
             Job::ScaleIn { ident } => self.scale_in(&ident, now),
             Job::Deliver(batch) => self.deliver(batch),
-            Job::Sweep => self.sweep(now),
+            Job::Sweep { attempt } => self.sweep(now, attempt),
             Job::SettleCheck { ident, generation } => {
                 let record = self.record(&ident);
                 let mut s = self.shared.lock();
@@ -403,25 +420,61 @@ impl Runner {
         debug_assert!(command.outcome != CommandStatus::InProgress);
     }
 
-    fn sweep(&mut self, now: Millis) {
-        let period = Self::ms(self.config.sweep_period);
-        self.queue.push(now + period, Job::Sweep);
-        let dropped = {
-            let mut s = self.shared.lock();
-            let p = s.faults.drop_sweep;
-            chance(&mut s.rng, p)
-        };
-        if dropped {
-            self.counts.dropped += 1;
-            return;
+    fn sweep(&mut self, now: Millis, attempt: u32) {
+        if attempt == 0 {
+            let period = Self::ms(self.config.sweep_period);
+            self.queue.push(now + period, Job::Sweep { attempt: 0 });
+            // EventBridge could not invoke the function at first: it retries with backoff, so
+            // the tick comes late rather than never.
+            let late = {
+                let mut s = self.shared.lock();
+                let p = s.faults.drop_sweep;
+                chance(&mut s.rng, p).then(|| s.rng.random_range(10_000..=90_000))
+            };
+            if let Some(late) = late {
+                self.counts.delayed += 1;
+                self.queue.push(now + late, Job::Sweep { attempt: 1 });
+                return;
+            }
         }
         self.counts.sweeps += 1;
         let id = self.next_id(0x4000);
         let event = Scheduled::new(&id, &self.invoker.handler().config().sweep_rule)
             .at(self.shared.clock.at(now))
             .json();
-        // A failed sweep is not retried: the next tick is the retry.
-        let _ = self.invoke(&[event]);
+        let reports = self.invoke(&[event]);
+        self.note_sweep_visits(now, &reports);
+        // A crashed or retryably failed asynchronous invocation is retried by Lambda, twice.
+        let failed = reports
+            .first()
+            .is_none_or(|r| r.as_ref().is_none_or(|r| r.answer().is_err()));
+        if failed && attempt < 2 {
+            self.counts.retried += 1;
+            let retry_in = 60_000 * i64::from(attempt + 1);
+            self.queue.push(
+                now + retry_in,
+                Job::Sweep {
+                    attempt: attempt + 1,
+                },
+            );
+        }
+    }
+
+    /// Records which active records a sweep visited (an outcome names each), and the gap since
+    /// the sweep before visited them.
+    fn note_sweep_visits(&mut self, now: Millis, reports: &[Option<InvocationReport>]) {
+        let visited = reports
+            .iter()
+            .flatten()
+            .flat_map(|r| &r.messages)
+            .filter_map(|m| m.result.as_ref().ok())
+            .flatten()
+            .filter_map(|o| o.instance.clone());
+        for ident in visited {
+            if let Some(last) = self.sweep_visits.insert(ident, now) {
+                self.longest_sweep_gap = self.longest_sweep_gap.max(now - last);
+            }
+        }
     }
 
     fn finish(self, started: std::time::Instant) -> Report {
@@ -497,6 +550,7 @@ impl Runner {
             settle_bound_s: seconds(self.settle_bound),
             simulated_s: seconds(now),
             longest_invocation_s: seconds(s.longest_invocation_ms),
+            longest_sweep_gap_s: seconds(self.longest_sweep_gap),
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::exec::{Target, authorize, gate, maybe_crash};
+use super::exec::{Target, authorize, gate, maybe_crash, stop_if_crashed};
 use super::faults::chance;
 use super::world::Shared;
 use asg_lifecycle::record::InstanceRecord;
@@ -42,6 +42,7 @@ impl SimStore {
         };
         authorize(&self.shared, ident, action, &target)
             .map_err(|e| StoreError::Other { message: e.message })?;
+        stop_if_crashed(&self.shared).await;
         gate(&self.shared).await;
         let mut s = self.shared.lock();
         let model = s.latencies.store;
@@ -98,6 +99,16 @@ impl StateStore for SimStore {
     ) -> Result<Page> {
         self.enter("-", "query").await?;
         self.shared.memory.query_active(group, start, limit).await
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>> {
+        self.enter("-", "get").await?;
+        self.shared.memory.sweep_cursor().await
+    }
+
+    async fn save_sweep_cursor(&self, cursor: Option<&str>) -> Result<()> {
+        self.enter("-", "commit").await?;
+        self.shared.memory.save_sweep_cursor(cursor).await
     }
 
     async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {

@@ -15,9 +15,11 @@ use super::iam::{Deployment, Policy};
 use super::invariants::Checker;
 use super::latency::Latencies;
 use super::ssm::Commands;
-use asg_lifecycle::handler::Clock;
+use asg_lifecycle::handler::{Clock, InstanceWork};
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::store::MemoryStore;
+use std::future::Future;
+use std::task::{Context, Poll};
 
 /// Simulated time: milliseconds since the start of the run.
 pub type Millis = i64;
@@ -36,7 +38,8 @@ pub fn secs(at: Millis) -> String {
 pub struct SimClock {
     base: DateTime<Utc>,
     now: AtomicI64,
-    elapsed: AtomicI64,
+    elapsed: Arc<AtomicI64>,
+    latest: Arc<AtomicI64>,
 }
 
 impl SimClock {
@@ -48,7 +51,8 @@ impl SimClock {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             now: AtomicI64::new(0),
-            elapsed: AtomicI64::new(0),
+            elapsed: Arc::new(AtomicI64::new(0)),
+            latest: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -70,9 +74,19 @@ impl SimClock {
         self.elapsed.load(Ordering::Relaxed)
     }
 
+    /// The running invocation's latest elapsed time over all its concurrent tasks: how long it
+    /// has run.
+    #[must_use]
+    pub fn latest(&self) -> Millis {
+        self.latest
+            .load(Ordering::Relaxed)
+            .max(self.elapsed.load(Ordering::Relaxed))
+    }
+
     /// Switches to an invocation that has run for `elapsed` (0 outside invocations).
     pub fn set_elapsed(&self, elapsed: Millis) {
         self.elapsed.store(elapsed, Ordering::Relaxed);
+        self.latest.store(elapsed, Ordering::Relaxed);
     }
 
     /// Lets the running invocation's time pass (a request's latency).
@@ -101,6 +115,39 @@ impl Default for SimClock {
 impl Clock for SimClock {
     fn now(&self) -> DateTime<Utc> {
         self.at(self.millis())
+    }
+
+    fn concurrently<'a>(&self, work: InstanceWork<'a>) -> InstanceWork<'a> {
+        Box::pin(Lane {
+            clock: self.elapsed.clone(),
+            latest: self.latest.clone(),
+            at: self.elapsed(),
+            work,
+        })
+    }
+}
+
+/// One of several tasks an invocation runs at once, with its own elapsed time: its requests
+/// take time on it alone. When it ends, the invocation goes on from its end (the next task takes
+/// its place in the pool, as a worker would), and the invocation's latest end is kept.
+struct Lane<'a> {
+    clock: Arc<AtomicI64>,
+    latest: Arc<AtomicI64>,
+    at: Millis,
+    work: InstanceWork<'a>,
+}
+
+impl Future for Lane<'_> {
+    type Output = <InstanceWork<'static> as Future>::Output;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outer = self.clock.swap(self.at, Ordering::Relaxed);
+        let polled = self.work.as_mut().poll(cx);
+        self.at = self.clock.load(Ordering::Relaxed);
+        self.latest.fetch_max(self.at, Ordering::Relaxed);
+        let resumed = if polled.is_ready() { self.at } else { outer };
+        self.clock.store(resumed, Ordering::Relaxed);
+        polled
     }
 }
 
@@ -194,8 +241,13 @@ pub enum Job {
     },
     /// An invocation of the handler (several run overlapped).
     Deliver(Vec<super::runner::Delivery>),
-    /// The scheduled `reconcile` rule fires.
-    Sweep,
+    /// The scheduled `reconcile` rule fires (`attempt` 0), or a sweep is delivered again:
+    /// EventBridge retrying a failed invoke, or Lambda retrying a failed asynchronous
+    /// invocation (up to two retries, about one and two minutes later).
+    Sweep {
+        /// 0 for the tick itself.
+        attempt: u32,
+    },
     /// The instance must have settled by now.
     SettleCheck {
         /// The instance.
@@ -212,7 +264,7 @@ impl Job {
     pub fn is_work(&self) -> bool {
         !matches!(
             self,
-            Self::Sweep | Self::HookDeadline { .. } | Self::SettleCheck { .. }
+            Self::Sweep { .. } | Self::HookDeadline { .. } | Self::SettleCheck { .. }
         )
     }
 }

@@ -231,6 +231,12 @@ impl DynamoStore {
     }
 }
 
+/// The item that remembers where the last sweep stopped: not an instance (no `ItemStatus`, never
+/// in the active index).
+const SWEEP_CURSOR_KEY: &str = "#sweep-cursor";
+/// Its attribute: the page key the next sweep starts from.
+const SWEEP_CURSOR_ATTRIBUTE: &str = "SweepCursor";
+
 #[async_trait]
 impl StateStore for DynamoStore {
     async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
@@ -244,6 +250,43 @@ impl StateStore for DynamoStore {
         })
         .await?;
         Ok(output.item().map(record_from_item).transpose()?)
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>> {
+        let output = retry::retrying(&self.retry, "get", SWEEP_CURSOR_KEY, || {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(SWEEP_CURSOR_KEY.to_string()))
+                .consistent_read(true)
+                .send()
+        })
+        .await?;
+        Ok(output
+            .item()
+            .and_then(|item| item.get(SWEEP_CURSOR_ATTRIBUTE))
+            .and_then(|value| value.as_s().ok())
+            .cloned())
+    }
+
+    async fn save_sweep_cursor(&self, cursor: Option<&str>) -> Result<()> {
+        retry::retrying(&self.retry, "commit", SWEEP_CURSOR_KEY, || {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(SWEEP_CURSOR_KEY.to_string()))
+                .expression_attribute_names("#c", SWEEP_CURSOR_ATTRIBUTE);
+            match cursor {
+                Some(cursor) => request
+                    .update_expression("SET #c = :c")
+                    .expression_attribute_values(":c", AttributeValue::S(cursor.to_string())),
+                None => request.update_expression("REMOVE #c"),
+            }
+            .send()
+        })
+        .await?;
+        Ok(())
     }
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {

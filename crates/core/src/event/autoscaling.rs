@@ -59,6 +59,10 @@ pub struct LifecycleEvent {
     pub origin: Option<String>,
     /// `detail.Destination` (e.g. `AutoScalingGroup`).
     pub destination: Option<String>,
+    /// The event's `time`: when Auto Scaling started the action (its hook's heartbeat timeout
+    /// runs from then, however late the event is delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn string_field(
@@ -113,5 +117,6 @@ pub(super) fn decode(detail_type: &str, detail: &Value) -> Result<LifecycleEvent
         metadata,
         origin: string_field(detail, "Origin")?,
         destination: string_field(detail, "Destination")?,
+        time: None,
     })
 }

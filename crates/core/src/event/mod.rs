@@ -127,7 +127,10 @@ pub fn decode_event(value: &Value) -> Result<Event, DecodeError> {
         }
     };
     let stimulus = match source {
-        "aws.autoscaling" => Stimulus::Lifecycle(autoscaling::decode(detail_type, detail)?),
+        "aws.autoscaling" => Stimulus::Lifecycle(autoscaling::LifecycleEvent {
+            time,
+            ..autoscaling::decode(detail_type, detail)?
+        }),
         "aws.ssm" => Stimulus::Command(ssm::decode(detail_type, detail, &resources)?),
         "aws.events" => {
             if detail_type != "Scheduled Event" {

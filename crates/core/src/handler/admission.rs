@@ -254,6 +254,7 @@ mod tests {
             metadata: None,
             origin: None,
             destination: None,
+            time: None,
         })
     }
 

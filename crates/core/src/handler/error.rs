@@ -65,6 +65,13 @@ pub enum HandlerError {
         /// How many times we tried.
         attempts: usize,
     },
+    /// A scheduled run (other than the sweep, which resumes by itself) ran out of time before
+    /// reaching every active record: retried, never reported as done.
+    #[error("failed to reach every active record before the deadline ({visited} visited)")]
+    DeadlineNear {
+        /// Records visited before the deadline.
+        visited: usize,
+    },
 }
 
 impl HandlerError {
@@ -75,7 +82,10 @@ impl HandlerError {
         match self {
             Self::Decode(_) | Self::UnknownInstance { .. } | Self::UnknownState { .. } => false,
             Self::Store(e) => e.is_retryable(),
-            Self::TaskRetryable { .. } | Self::Contention { .. } | Self::Busy { .. } => true,
+            Self::TaskRetryable { .. }
+            | Self::Contention { .. }
+            | Self::Busy { .. }
+            | Self::DeadlineNear { .. } => true,
             Self::FailureHandling { retryable, .. } => *retryable,
         }
     }

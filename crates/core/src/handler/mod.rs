@@ -22,6 +22,7 @@ mod admission;
 mod conflict;
 mod error;
 mod failure;
+mod heartbeat;
 mod intent;
 mod outcome;
 mod phase;
@@ -32,25 +33,40 @@ mod sweep;
 mod transition;
 mod write;
 
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 pub use error::HandlerError;
+pub use heartbeat::{HookTooShort, heartbeat_due, shortest_hook};
 pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
 
 use crate::aws::AwsClients;
-use crate::event::{Event, Stimulus};
+use crate::event::{Event, LifecycleTransition, Stimulus};
 use crate::machine::Machine;
+use crate::record::InstanceRecord;
 use crate::store::StateStore;
 
 /// A source of the current time (simulated in the simulator).
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Runs `work` as one of several tasks the current invocation runs at once (the sweep's
+    /// records). The system clock runs it as it is; a simulated clock gives each task its own
+    /// time, so that requests made side by side take the time of the slowest, not their sum.
+    fn concurrently<'a>(&self, work: InstanceWork<'a>) -> InstanceWork<'a> {
+        work
+    }
 }
+
+/// The work of one instance within an invocation.
+pub type InstanceWork<'a> = futures::future::BoxFuture<'a, Result<Outcome, HandlerError>>;
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -89,6 +105,14 @@ pub struct HandlerConfig {
     /// How long a record must have been quiet before the sweep may mark its instance gone
     /// (Auto Scaling's view of a just-launched instance can lag).
     pub gone_grace: Duration,
+    /// How often the sweep runs (the `SweepSchedule` rate): held lifecycle actions are
+    /// heartbeated so that none lapses before the next sweep.
+    pub sweep_period: Duration,
+    /// How late a sweep may start or reach a record after its tick (delivery retries, a long
+    /// sweep): added to the period when scheduling heartbeats.
+    pub sweep_lateness: Duration,
+    /// Active records the sweep works on at once.
+    pub sweep_concurrency: usize,
 }
 
 impl Default for HandlerConfig {
@@ -109,13 +133,21 @@ impl Default for HandlerConfig {
             // A week: long enough to inspect a finished lifecycle, short enough to stay small.
             terminal_ttl: Duration::from_secs(7 * 24 * 3600),
             // DynamoDB returns at most 1 MB per page anyway.
-            page_size: 100,
+            page_size: 500,
             // Longer than one invocation's wait for SendCommand, shorter than a sweep period.
             intent_lease: Duration::from_secs(60),
             // Auto Scaling's default heartbeat timeout for a lifecycle hook.
             heartbeat_timeout: Duration::from_secs(3600),
             // Ten minutes: far beyond DescribeAutoScalingInstances' propagation delay.
             gone_grace: Duration::from_secs(600),
+            // The template's default `rate(5 minutes)`.
+            sweep_period: Duration::from_secs(300),
+            // EventBridge retries a failed invoke within a minute or so; Lambda retries a failed
+            // asynchronous invocation after about one and then two more minutes.
+            sweep_lateness: Duration::from_secs(240),
+            // Enough to heartbeat thousands of held actions within a minute at control-plane
+            // latency, few enough to stay well under Auto Scaling's request rate.
+            sweep_concurrency: 32,
         }
     }
 }
@@ -220,8 +252,26 @@ impl LifecycleHandler {
                 let mut outcomes = Vec::new();
                 let mut first_retryable = None;
                 for ident in &ids {
+                    // A late terminate action is kept alive before anything else: its instance
+                    // is running, and the record may not be writable right now (the token comes
+                    // from the event, not from the record).
+                    if let Stimulus::Lifecycle(action) = stimulus
+                        && action.transition == LifecycleTransition::Terminating
+                    {
+                        self.heartbeat_if_late(&event.id, action).await;
+                    }
                     match self.process_instance(ident, &event.id, stimulus, ctx).await {
-                        Ok(outcome) => outcomes.push(outcome),
+                        Ok(mut outcome) => {
+                            if let Stimulus::Lifecycle(action) = stimulus
+                                && action.transition == LifecycleTransition::Launching
+                            {
+                                // A late launch action only once its instance is past its
+                                // pending states: a boot that never ends lets the hook lapse.
+                                self.heartbeat_late_action(&event.id, action, &mut outcome)
+                                    .await;
+                            }
+                            outcomes.push(outcome);
+                        }
                         Err(e) if e.is_retryable() => {
                             first_retryable.get_or_insert(e);
                         }
@@ -245,55 +295,142 @@ impl LifecycleHandler {
         event: &Event,
         ctx: &InvocationContext,
     ) -> Result<Vec<Outcome>, HandlerError> {
+        let sweeping =
+            matches!(&event.stimulus, Stimulus::Scheduled(s) if s.rule == self.config.sweep_rule);
+        let budget = Budget::start(self, ctx);
+        // The sweep goes on where the last one ran out of time, round the whole index; other
+        // scheduled flows start at the first record and fail retryably when cut short.
+        let resumed = if sweeping {
+            self.store.sweep_cursor().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "failed to read the sweep cursor; starting at the first record");
+                None
+            })
+        } else {
+            None
+        };
+        let concurrency = if sweeping {
+            self.config.sweep_concurrency.max(1)
+        } else {
+            1
+        };
+        let mut start = resumed.clone();
+        let mut wrapped = resumed.is_none();
+        let mut more_pages = true;
+        let mut first: Option<String> = None;
+        // Records listed and not started yet, each with the key of the page it came from (where
+        // the next sweep resumes when this one stops before it).
+        let mut queue: VecDeque<Listed> = VecDeque::new();
+        let mut running = FuturesUnordered::new();
         let mut outcomes = Vec::new();
         let mut first_retryable = None;
-        let mut start: Option<String> = None;
+        let mut stopped_at: Option<Option<String>> = None;
+        let mut round_done = false;
         loop {
-            if self.near_deadline(ctx) {
-                tracing::warn!("deadline near: the sweep stops; the next one continues");
-                break;
-            }
-            let page = self
-                .store
-                .query_active(None, start.as_deref(), self.config.page_size)
-                .await?;
-            let sweeping = matches!(&event.stimulus, Stimulus::Scheduled(s) if s.rule == self.config.sweep_rule);
-            let members = if sweeping {
-                self.members_of(&page.records).await
-            } else {
-                None
-            };
-            for record in &page.records {
-                if self.near_deadline(ctx) {
+            // Keep `concurrency` records in work, listing the next page when the queue runs dry.
+            while running.len() < concurrency && stopped_at.is_none() && !round_done {
+                let Some((record, page_key, gone)) = queue.pop_front() else {
+                    if !more_pages {
+                        break;
+                    }
+                    if budget.spent(self, ctx) {
+                        stopped_at = Some(start.clone());
+                        break;
+                    }
+                    let page = match self
+                        .store
+                        .query_active(None, start.as_deref(), self.config.page_size)
+                        .await
+                    {
+                        Ok(page) => page,
+                        Err(e) if start.is_some() && start == resumed && !e.is_retryable() => {
+                            tracing::warn!(error = %e, "the sweep cursor is no longer valid; starting at the first record");
+                            start = None;
+                            wrapped = true;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let gone = if sweeping {
+                        self.gone_of(&page.records).await.map(Arc::new)
+                    } else {
+                        None
+                    };
+                    let page_key = start.clone();
+                    match page.next {
+                        Some(next) => start = Some(next),
+                        None if !wrapped => {
+                            wrapped = true;
+                            start = None;
+                        }
+                        None => more_pages = false,
+                    }
+                    queue.extend(
+                        page.records
+                            .into_iter()
+                            .map(|r| (r, page_key.clone(), gone.clone())),
+                    );
+                    continue;
+                };
+                if resumed.is_some() && first.as_deref() == Some(record.ident.as_str()) {
+                    // Round the whole index: every record was visited once.
+                    round_done = true;
                     break;
                 }
-                let result = if sweeping {
-                    self.sweep_instance(record, members.as_ref(), event, ctx)
-                        .await
-                } else {
-                    self.process_instance(&record.ident, &event.id, &event.stimulus, ctx)
-                        .await
-                };
-                match result {
-                    Ok(outcome) => outcomes.push(outcome),
-                    Err(e) => {
-                        tracing::error!(instance = %record.ident, error = %e, "instance failed during a scheduled run");
-                        let mut outcome =
-                            Outcome::rejected(Some(&event.id), Some(&record.ident), &e);
-                        outcome.outcome = OutcomeKind::Failed;
-                        outcomes.push(outcome);
-                        // Busy: another invocation is on it; the next sweep looks again.
-                        let busy = matches!(e, HandlerError::Busy { .. });
-                        if e.is_retryable() && !busy && first_retryable.is_none() {
-                            first_retryable = Some(e);
-                        }
+                if budget.spent(self, ctx) {
+                    stopped_at = Some(page_key);
+                    break;
+                }
+                first.get_or_insert_with(|| record.ident.clone());
+                let ident = record.ident.clone();
+                let work: InstanceWork<'_> = Box::pin(async move {
+                    if sweeping {
+                        self.sweep_instance(&record, gone.as_deref(), event, ctx)
+                            .await
+                    } else {
+                        self.process_instance(&record.ident, &event.id, &event.stimulus, ctx)
+                            .await
+                    }
+                });
+                let work = self.clock.concurrently(work);
+                running.push(async move { (ident, work.await) });
+            }
+            let Some((ident, result)) = running.next().await else {
+                break;
+            };
+            match result {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    tracing::error!(instance = %ident, error = %e, "instance failed during a scheduled run");
+                    let mut outcome = Outcome::rejected(Some(&event.id), Some(&ident), &e);
+                    outcome.outcome = OutcomeKind::Failed;
+                    outcomes.push(outcome);
+                    // The sweep is its own retry: failing it would have Lambda run it all again.
+                    // Busy: another invocation is on it; the next sweep looks again.
+                    let busy = matches!(e, HandlerError::Busy { .. });
+                    if e.is_retryable() && !busy && !sweeping && first_retryable.is_none() {
+                        first_retryable = Some(e);
                     }
                 }
             }
-            match page.next {
-                Some(next) => start = Some(next),
-                None => break,
+        }
+        if sweeping {
+            let cursor = stopped_at.clone().flatten();
+            if (cursor.is_some() || resumed.is_some())
+                && let Err(e) = self.store.save_sweep_cursor(cursor.as_deref()).await
+            {
+                tracing::warn!(error = %e, "failed to save the sweep cursor; the next sweep starts over");
             }
+            if stopped_at.is_some() {
+                tracing::warn!(
+                    visited = outcomes.len(),
+                    "deadline near: the sweep stops; the next one goes on from here"
+                );
+            }
+        } else if stopped_at.is_some() && first_retryable.is_none() {
+            // Cut short, a scheduled flow must not report success for records it never reached.
+            return Err(HandlerError::DeadlineNear {
+                visited: outcomes.len(),
+            });
         }
         match first_retryable {
             Some(e) => Err(e),
@@ -301,7 +438,39 @@ impl LifecycleHandler {
         }
     }
 
-    fn near_deadline(&self, ctx: &InvocationContext) -> bool {
+    pub(super) fn near_deadline(&self, ctx: &InvocationContext) -> bool {
         Instant::now() + self.config.deadline_margin >= ctx.deadline
+    }
+}
+
+/// A listed record not started yet: the record, the key of the page it came from (where the
+/// next sweep resumes when this one stops before it) and the page's instances gone from their
+/// groups.
+type Listed = (
+    InstanceRecord,
+    Option<String>,
+    Option<Arc<BTreeSet<String>>>,
+);
+
+/// What is left of an invocation's time, on both clocks: the process's (the Lambda deadline)
+/// and the handler's [`Clock`], which a simulated world moves as its requests take time.
+struct Budget {
+    started: DateTime<Utc>,
+    budget: Duration,
+}
+
+impl Budget {
+    fn start(handler: &LifecycleHandler, ctx: &InvocationContext) -> Self {
+        Self {
+            started: handler.clock.now(),
+            budget: ctx.deadline.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    fn spent(&self, handler: &LifecycleHandler, ctx: &InvocationContext) -> bool {
+        let elapsed = (handler.clock.now() - self.started)
+            .to_std()
+            .unwrap_or_default();
+        handler.near_deadline(ctx) || elapsed + handler.config.deadline_margin >= self.budget
     }
 }

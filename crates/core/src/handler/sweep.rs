@@ -4,9 +4,11 @@
 //! For each record, in order:
 //! 1. **gone** — an instance no longer in any Auto Scaling group (and quiet for `gone_grace`) is
 //!    marked gone and left to expire;
-//! 2. **heartbeat** — a held lifecycle action whose hook timeout is half spent gets a heartbeat
-//!    (hook timeouts read once with `DescribeLifecycleHooks`); "no active lifecycle action" clears
-//!    it; none while the record is still pending (a boot that never ends lets the hook time out);
+//! 2. **heartbeat** — a held lifecycle action that could lapse before the next sweep (one period
+//!    plus its lateness, counted from the action's start or last heartbeat: `heartbeat.rs`) gets a
+//!    heartbeat (hook timeouts read once with `DescribeLifecycleHooks`); "no active lifecycle
+//!    action" clears it; none while the record is still pending (a boot that never ends lets the
+//!    hook time out);
 //! 3. **lost SSM event** — when the record is stepped with the sweep event (5.), a command the
 //!    state waits on, older than the intent lease, is asked about with `GetCommandInvocation`
 //!    and a terminal answer is fed to the machine as if its event had come (`recovery.rs`);
@@ -20,11 +22,32 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::heartbeat::{heartbeat_due, shortest_hook};
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
-use crate::aws::{AwsErrorKind, Effect, LifecycleHeartbeat};
-use crate::event::{Event, ScheduledEvent, Stimulus};
-use crate::record::InstanceRecord;
+use crate::aws::{AwsError, AwsErrorKind, Effect, LifecycleHeartbeat};
+use crate::event::{Event, LifecycleEvent, ScheduledEvent, Stimulus};
+use crate::machine::Decision;
+use crate::record::{InstanceRecord, LifecycleAction};
 use crate::store::{Change, StoreError};
+
+/// The longest heartbeat timeout Auto Scaling accepts for a lifecycle hook.
+const MAX_HOOK_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(7200);
+
+/// Heartbeat attempts per sweep visit.
+const HEARTBEAT_ATTEMPTS: usize = 3;
+
+/// The heartbeat as reported in outcomes.
+fn heartbeat_effect(input: &LifecycleHeartbeat) -> Effect {
+    Effect {
+        service: "autoscaling".into(),
+        operation: "RecordLifecycleActionHeartbeat".into(),
+        details:
+            json!({"group": input.group, "hook": input.hook, "instance_id": input.instance_id})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+    }
+}
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
@@ -46,9 +69,10 @@ fn merge(into: &mut Outcome, from: Outcome) {
 }
 
 impl LifecycleHandler {
-    /// Which of a page's instances still belong to a group (one call per 50 instances), or
-    /// `None` when that cannot be told.
-    pub(super) async fn members_of(&self, records: &[InstanceRecord]) -> Option<BTreeSet<String>> {
+    /// Which of a page's quiet instances no longer belong to any group (one call per 50
+    /// instances), or `None` when that cannot be told. Only the instances asked about can be
+    /// found gone: one that became quiet while the sweep ran is asked about by the next sweep.
+    pub(super) async fn gone_of(&self, records: &[InstanceRecord]) -> Option<BTreeSet<String>> {
         let quiet: Vec<String> = records
             .iter()
             .filter(|r| self.is_quiet(r))
@@ -58,7 +82,12 @@ impl LifecycleHandler {
             return None;
         }
         match self.aws.autoscaling.group_members(&quiet).await {
-            Ok(members) => members,
+            Ok(members) => members.map(|members| {
+                quiet
+                    .into_iter()
+                    .filter(|ident| !members.contains(ident))
+                    .collect()
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "failed to read group membership; no record is marked gone this sweep");
                 None
@@ -92,10 +121,16 @@ impl LifecycleHandler {
             Ok(Some(timeout)) => timeout,
             Ok(None) => self.config.heartbeat_timeout,
             Err(e) => {
-                tracing::warn!(group, hook, error = %e, "failed to read the hook's heartbeat timeout; using the default");
-                return self.config.heartbeat_timeout;
+                // Unknown, the hook is taken to be as short as the schedule can keep alive: its
+                // held actions are heartbeated at every sweep until the timeout can be read.
+                tracing::warn!(group, hook, error = %e, "failed to read the hook's heartbeat timeout; heartbeating as for the shortest hook");
+                return shortest_hook(&self.config);
             }
         };
+        if let Err(too_short) = self.config.check_hook(group, hook, timeout) {
+            // Said once per hook and process: the operator must change the hook or the schedule.
+            tracing::error!(group, hook, error = %too_short, "the sweep cannot keep this hook alive");
+        }
         self.hook_timeouts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -107,7 +142,7 @@ impl LifecycleHandler {
     pub(super) async fn sweep_instance(
         &self,
         record: &InstanceRecord,
-        members: Option<&BTreeSet<String>>,
+        gone: Option<&BTreeSet<String>>,
         event: &Event,
         ctx: &InvocationContext,
     ) -> Result<Outcome, HandlerError> {
@@ -118,7 +153,7 @@ impl LifecycleHandler {
         let graph = self.machine.graph();
         let now = self.clock.now();
 
-        if members.is_some_and(|m| !m.contains(ident)) && self.is_quiet(record) {
+        if gone.is_some_and(|g| g.contains(ident)) {
             self.mark_gone(record).await?;
             outcome.reason =
                 Some("the instance left its Auto Scaling group: record marked gone".into());
@@ -133,13 +168,21 @@ impl LifecycleHandler {
             .filter(|_| !graph.is_pending(record.state()))
         {
             let timeout = self.hook_timeout(&action.group, &action.hook).await;
-            let last = action.last_heartbeat.unwrap_or(action.started_at);
-            if now - last >= to_chrono(timeout / 2) {
+            if heartbeat_due(action, timeout, now, &self.config) {
                 self.heartbeat(record, &mut outcome).await?;
             }
         }
 
-        if let Some(current) = self.store.get(ident).await?
+        // The listed record tells whether a timeout may be due; only then is it read again.
+        let timed_out = |r: &InstanceRecord| {
+            graph
+                .timeout_of(r.state())
+                .zip(r.entered_at)
+                .is_some_and(|(timeout, entered)| now - entered > to_chrono(timeout))
+                && r.in_flight.is_none()
+        };
+        if timed_out(record)
+            && let Some(current) = self.store.get(ident).await?
             && let (Some(timeout), Some(entered)) =
                 (graph.timeout_of(current.state()), current.entered_at)
             && now - entered > to_chrono(timeout)
@@ -160,6 +203,12 @@ impl LifecycleHandler {
             merge(&mut outcome, step);
         }
 
+        if outcome.transitions.is_empty() && self.is_idle(record) {
+            outcome.reason =
+                Some("nothing to do: no trigger enabled, no chain or command owed".into());
+            outcome.outcome = OutcomeKind::NoOp;
+            return Ok(outcome);
+        }
         let step = self
             .process_instance(ident, &event.id, &event.stimulus, ctx)
             .await?;
@@ -172,6 +221,106 @@ impl LifecycleHandler {
             OutcomeKind::Advanced
         };
         Ok(outcome)
+    }
+
+    /// Heartbeats the action a lifecycle event announced when it is held (the chain did not
+    /// complete it, the instance is past its pending states) and would lapse before the next
+    /// sweep: an event delivered late must not leave its hook to run out.
+    pub(super) async fn heartbeat_late_action(
+        &self,
+        event_id: &str,
+        event: &LifecycleEvent,
+        outcome: &mut Outcome,
+    ) {
+        let graph = self.machine.graph();
+        let Some(state) = outcome.to.clone() else {
+            return;
+        };
+        let held = !matches!(
+            outcome.outcome,
+            OutcomeKind::Rejected | OutcomeKind::Duplicate | OutcomeKind::Failed
+        ) && !graph.is_pending(&state)
+            && !graph.is_terminal(&state)
+            && !graph.stable.contains(state.as_str());
+        if !held {
+            return;
+        }
+        if let Some(effect) = self.heartbeat_if_late(event_id, event).await {
+            outcome.effects.push(effect);
+        }
+    }
+
+    /// Heartbeats the action `event` announced when the event came so late that the action
+    /// could lapse before the next sweep; the heartbeat made, if any.
+    pub(super) async fn heartbeat_if_late(
+        &self,
+        event_id: &str,
+        event: &LifecycleEvent,
+    ) -> Option<Effect> {
+        let now = self.clock.now();
+        let action = LifecycleAction::announced(event, event_id, now);
+        // An event on time leaves the heartbeats to the sweep; one older than the longest hook
+        // Auto Scaling allows (two hours) announced an action that has lapsed already.
+        let age = (now - action.started_at).to_std().unwrap_or_default();
+        if age < self.config.sweep_lateness || age > MAX_HOOK_HEARTBEAT_TIMEOUT {
+            return None;
+        }
+        let timeout = self.hook_timeout(&action.group, &action.hook).await;
+        if !heartbeat_due(&action, timeout, now, &self.config) {
+            return None;
+        }
+        let input = LifecycleHeartbeat {
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
+            instance_id: event.instance_id.clone(),
+        };
+        match self.send_heartbeat(&input).await {
+            Ok(()) => Some(heartbeat_effect(&input)),
+            Err(e) => {
+                tracing::info!(instance = %event.instance_id, error = %e, "heartbeat of a late action failed; the sweep tries again");
+                None
+            }
+        }
+    }
+
+    async fn send_heartbeat(&self, input: &LifecycleHeartbeat) -> Result<(), AwsError> {
+        // A throttled or failed heartbeat is tried again at once (the SDK waits between its own
+        // attempts): the next sweep may be too late for this hook.
+        let mut answer = self
+            .aws
+            .autoscaling
+            .record_lifecycle_action_heartbeat(input)
+            .await;
+        for _ in 1..HEARTBEAT_ATTEMPTS {
+            if !answer.as_ref().is_err_and(AwsError::is_retryable) {
+                break;
+            }
+            answer = self
+                .aws
+                .autoscaling
+                .record_lifecycle_action_heartbeat(input)
+                .await;
+        }
+        answer
+    }
+
+    /// True when stepping the record with the sweep event would do nothing: no chain owed, no
+    /// command intent old enough to take over or recover, and no trigger enabled. Read from the
+    /// listed record, so the sweep spends no request on it; a record that changed since is
+    /// stepped by the event that changed it or by the next sweep.
+    fn is_idle(&self, record: &InstanceRecord) -> bool {
+        let lease = to_chrono(self.config.intent_lease);
+        let now = self.clock.now();
+        let sweep = Stimulus::Scheduled(ScheduledEvent {
+            rule: self.config.sweep_rule.clone(),
+        });
+        record.in_flight.is_none()
+            && record
+                .pending_command
+                .as_ref()
+                .is_none_or(|p| now - p.intent_at < lease)
+            && matches!(self.machine.step(record, &sweep), Decision::Stay { .. })
     }
 
     async fn mark_gone(&self, record: &InstanceRecord) -> Result<(), HandlerError> {
@@ -200,23 +349,11 @@ impl LifecycleHandler {
             token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
-        let action_change = match self
-            .aws
-            .autoscaling
-            .record_lifecycle_action_heartbeat(&input)
-            .await
-        {
+        let action_change = match self.send_heartbeat(&input).await {
             Ok(()) => {
                 let mut action = action;
                 action.last_heartbeat = Some(self.clock.now());
-                outcome.effects.push(Effect {
-                    service: "autoscaling".into(),
-                    operation: "RecordLifecycleActionHeartbeat".into(),
-                    details: json!({"group": input.group, "hook": input.hook, "instance_id": input.instance_id})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                });
+                outcome.effects.push(heartbeat_effect(&input));
                 Change::Set(action)
             }
             Err(e) if e.kind == AwsErrorKind::NoActiveLifecycleAction => {
@@ -235,7 +372,12 @@ impl LifecycleHandler {
             .await
         {
             Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // The heartbeat went through; only its time is not recorded, so the next sweep
+                // heartbeats again, earlier than needed. The record's other work goes on.
+                tracing::warn!(instance = %record.ident, error = %e, "failed to record a heartbeat");
+                Ok(())
+            }
         }
     }
 }

@@ -211,6 +211,7 @@ mod tests {
             metadata: None,
             origin: None,
             destination: None,
+            time: None,
         })
     }
 

@@ -24,6 +24,7 @@ pub struct MemoryStore {
     reads: AtomicU64,
     writes: AtomicU64,
     log: Mutex<ChangeLog>,
+    sweep_cursor: Mutex<Option<String>>,
 }
 
 /// One write in the change log: the record before and after it.
@@ -290,6 +291,24 @@ impl StateStore for MemoryStore {
             page.records.push(record.clone());
         }
         Ok(page)
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .sweep_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn save_sweep_cursor(&self, cursor: Option<&str>) -> Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        *self
+            .sweep_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = cursor.map(str::to_string);
+        Ok(())
     }
 
     async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {

@@ -83,6 +83,18 @@ pub trait StateStore: Send + Sync {
         limit: usize,
     ) -> Result<Page>;
 
+    /// Where the last sweep stopped for want of time (a page key of [`Self::query_active`]), so
+    /// that the next one goes on from there: `None` to start at the first record. Stores that
+    /// keep none start every sweep at the first record.
+    async fn sweep_cursor(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Remembers where the sweep stopped (`None`: it went round the whole index).
+    async fn save_sweep_cursor(&self, _cursor: Option<&str>) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes attributes the way cloud-init does (`update-item`, merge): used by tests, the
     /// simulator and local tooling. Never touches handler-owned attributes.
     async fn cloud_init_update(

@@ -21,23 +21,25 @@ async fn launched() -> Harness {
 }
 
 #[tokio::test]
-async fn sweep_heartbeats_only_when_half_the_hook_timeout_is_spent() {
+async fn sweep_heartbeats_only_when_the_next_sweep_could_come_too_late() {
+    // Default schedule: a sweep every 300 s that may come 240 s late, 30 s kept in reserve; a
+    // 900 s hook is due for a heartbeat once 330 s of it are spent.
     let h = launched().await;
     h.aws
-        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(200));
-    h.advance(Duration::from_secs(50));
+        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(900));
+    h.advance(Duration::from_secs(300));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         0,
-        "not due at 50 s of 200 s"
+        "not due at 300 s of 900 s: the next sweep comes in time"
     );
-    h.advance(Duration::from_secs(51));
+    h.advance(Duration::from_secs(30));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         1,
-        "due past 100 s"
+        "due at 330 s: a late next sweep could miss the hook"
     );
     h.sweep().await;
     assert_eq!(
@@ -45,16 +47,20 @@ async fn sweep_heartbeats_only_when_half_the_hook_timeout_is_spent() {
         1,
         "just sent: not due again"
     );
-    h.advance(Duration::from_secs(101));
+    let record = h.record(I).await;
+    assert!(record.lifecycle_action.unwrap().last_heartbeat.is_some());
+    h.advance(Duration::from_secs(100));
     h.sweep().await;
-    assert_eq!(h.count("RecordLifecycleActionHeartbeat"), 2);
+    assert_eq!(
+        h.count("RecordLifecycleActionHeartbeat"),
+        1,
+        "counted from the last heartbeat: 100 s of 900 s"
+    );
     assert_eq!(
         h.count("DescribeLifecycleHooks"),
         1,
         "hook timeouts are cached"
     );
-    let record = h.record(I).await;
-    assert!(record.lifecycle_action.unwrap().last_heartbeat.is_some());
 }
 
 #[tokio::test]
