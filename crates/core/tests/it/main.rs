@@ -1,5 +1,6 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod busy;
 mod events;
 mod handler_lifecycle;
 mod handler_matrix;
