@@ -2,6 +2,7 @@
 
 mod busy;
 mod events;
+mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
