@@ -112,7 +112,9 @@ fn print(outcome: &Outcome, format: OutputFormat) {
 }
 
 /// Runs each event; exit 0 when all were handled, 1 when one was rejected or failed (the store
-/// keeps every accepted change; a rejected event changes nothing), 3 on a usage error.
+/// keeps every accepted change; a rejected event changes nothing), 75 (`EX_TEMPFAIL`) when none
+/// was but one must be retried (another invocation was busy with the instance, or a retryable
+/// error), 3 on a usage error.
 pub async fn run(args: &Args) -> ExitCode {
     let machine = match &args.transitions {
         Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)),
@@ -170,7 +172,7 @@ pub async fn run(args: &Args) -> ExitCode {
         ..HandlerConfig::default()
     };
     let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));
-    let mut failed = false;
+    let mut exit = Exit::default();
     for path in &args.events {
         let payload = std::fs::read_to_string(path)
             .map_err(|e| format!("failed to read {}: {e}", path.display()))
@@ -178,31 +180,20 @@ pub async fn run(args: &Args) -> ExitCode {
         let payload = match payload {
             Ok(p) => p,
             Err(message) => {
-                failed = true;
                 let error = asg_lifecycle::event::DecodeError::Json { message };
-                print(&Outcome::rejected(None, None, &error), args.output);
+                exit.print(&Outcome::rejected(None, None, &error), args.output);
                 continue;
             }
         };
         let ctx = InvocationContext::with_budget(Duration::from_secs(900));
         let report = invoker.invoke(&payload, &ctx).await;
         if let Err(e) = report.envelope {
-            failed = true;
             let error = HandlerError::Decode(e);
-            print(&Outcome::rejected(None, None, &error), args.output);
+            exit.print(&Outcome::rejected(None, None, &error), args.output);
         }
-        for message in report.messages {
-            match message.result {
-                Ok(outcomes) => {
-                    for outcome in &outcomes {
-                        failed |= outcome.error.is_some();
-                        print(outcome, args.output);
-                    }
-                }
-                Err(e) => {
-                    failed = true;
-                    print(&Outcome::rejected(None, None, &e), args.output);
-                }
+        for message in &report.messages {
+            for outcome in &message.outcomes() {
+                exit.print(outcome, args.output);
             }
         }
     }
@@ -212,10 +203,38 @@ pub async fn run(args: &Args) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(3);
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    exit.code()
+}
+
+/// What the outcomes printed so far mean for the exit status.
+#[derive(Default)]
+struct Exit {
+    /// An event was rejected or failed.
+    failed: bool,
+    /// An event must be retried.
+    retry: bool,
+}
+
+impl Exit {
+    /// Prints `outcome` and notes what it means for the exit status.
+    fn print(&mut self, outcome: &Outcome, format: OutputFormat) {
+        let kind = outcome.outcome;
+        if kind.is_retried() {
+            self.retry = true;
+        } else if !kind.is_handled() || outcome.error.is_some() {
+            self.failed = true;
+        }
+        print(outcome, format);
+    }
+
+    fn code(&self) -> ExitCode {
+        if self.failed {
+            ExitCode::from(1)
+        } else if self.retry {
+            ExitCode::from(75)
+        } else {
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -160,6 +160,8 @@ mod tests {
             message_id: Some("m".into()),
             result,
             sweep_duration: None,
+            event_id: None,
+            instances: Vec::new(),
         }
     }
 

@@ -43,7 +43,11 @@ impl InvocationMetrics {
                 OutcomeKind::Duplicate => self.duplicates += 1,
                 OutcomeKind::Failed => self.task_failures += 1,
                 OutcomeKind::Rejected => self.rejected_events += 1,
-                OutcomeKind::Advanced | OutcomeKind::NoOp | OutcomeKind::Waiting => {}
+                OutcomeKind::Advanced
+                | OutcomeKind::NoOp
+                | OutcomeKind::Waiting
+                | OutcomeKind::Busy
+                | OutcomeKind::Retry => {}
             }
         }
     }

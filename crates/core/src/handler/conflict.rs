@@ -7,7 +7,8 @@
 //!   then gives up with the retryable [`HandlerError::Contention`].
 //! - An event id the record has processed is a no-op (`duplicate`).
 //! - A chain of another event interrupted on the record is finished first; a command status the
-//!   sweep recovered is processed once, like any redelivery.
+//!   sweep recovered is processed once, like any redelivery. When that chain fails for good on
+//!   the failure path it is cleared, and this event goes on: it is never refused for it.
 
 use super::admission::Admission;
 use super::run::ChainRun;
@@ -65,9 +66,27 @@ impl LifecycleHandler {
         }
         if let Some(other) = record.in_flight.clone().filter(|f| f.event_id != event_id) {
             tracing::info!(instance = ident, event = %other.event_id, "finishing an interrupted chain first");
-            outcome = self
+            let from = outcome.from.clone();
+            outcome = match self
                 .run_chain(record, (&other.event_id, &other.stimulus), ctx, outcome)
-                .await?;
+                .await
+            {
+                Ok(outcome) => outcome,
+                // A permanent error on the failure path cleared the interrupted chain: it
+                // never blocks this event, which goes on from the record as it is now.
+                Err(HandlerError::FailureHandling {
+                    message,
+                    retryable: false,
+                    ..
+                }) => {
+                    tracing::warn!(instance = ident, event = %other.event_id, error = %message, "the interrupted chain failed for good; going on with this event");
+                    let mut outcome = Outcome::new(Some(event_id), Some(ident));
+                    outcome.from = from;
+                    outcome.ignored_errors.push(message);
+                    outcome
+                }
+                Err(e) => return Err(e),
+            };
             record = self
                 .store
                 .get(ident)

@@ -1,5 +1,6 @@
 //! Handler errors, each classified retryable or not.
 
+use super::OutcomeKind;
 use crate::event::DecodeError;
 use crate::store::StoreError;
 use crate::tasks::TaskError;
@@ -87,6 +88,46 @@ impl HandlerError {
             | Self::Busy { .. }
             | Self::DeadlineNear { .. } => true,
             Self::FailureHandling { retryable, .. } => *retryable,
+        }
+    }
+
+    /// True when another invocation is working on the instance: nothing was done, and a retry
+    /// (or the next sweep) finds the work done or continues it.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. } | Self::Contention { .. })
+    }
+
+    /// The instance the error is about, when it names one.
+    #[must_use]
+    pub fn ident(&self) -> Option<&str> {
+        match self {
+            Self::Decode(_) | Self::Store(_) | Self::DeadlineNear { .. } => None,
+            Self::UnknownInstance { ident }
+            | Self::UnknownState { ident, .. }
+            | Self::TaskRetryable { ident, .. }
+            | Self::FailureHandling { ident, .. }
+            | Self::Busy { ident }
+            | Self::Contention { ident, .. } => Some(ident),
+        }
+    }
+
+    /// The outcome an event stopped by this error has: `busy` when another invocation is on the
+    /// instance, `retry` for any other retryable error, `rejected` for bad input (the payload,
+    /// an unknown instance or state), else `failed`.
+    #[must_use]
+    pub fn outcome_kind(&self) -> OutcomeKind {
+        if self.is_busy() {
+            OutcomeKind::Busy
+        } else if self.is_retryable() {
+            OutcomeKind::Retry
+        } else if matches!(
+            self,
+            Self::Decode(_) | Self::UnknownInstance { .. } | Self::UnknownState { .. }
+        ) {
+            OutcomeKind::Rejected
+        } else {
+            OutcomeKind::Failed
         }
     }
 }

@@ -5,8 +5,13 @@
 //! - Any other error moves the instance to the failure state with one conditional write that
 //!   records the error and an `error` transition; the chain goes on with the failure
 //!   transitions (e.g. completing the lifecycle action with `ABANDON`).
-//! - An error on the failure path is not handled again: it is returned
-//!   ([`HandlerError::FailureHandling`]), so failure handling never loops.
+//! - A retryable error on the failure path (a throttled or 5xx `ABANDON`) changes no state: the
+//!   failure tasks stay owed on the record (`InFlight`), and a redelivery, any later event for
+//!   the instance or the next sweep re-runs them (they are idempotent) and clears them.
+//! - A permanent error on the failure path is not handled again, so failure handling never
+//!   loops: it is recorded in `LastError`, the chain is cleared from `InFlight` (never replayed
+//!   by a later event) and returned ([`HandlerError::FailureHandling`], not retryable). Later
+//!   events and sweeps step the instance as the model says.
 
 use super::run::ChainRun;
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, TransitionTaken};
@@ -63,13 +68,7 @@ impl ChainRun<'_> {
     ) -> Result<(), HandlerError> {
         tracing::error!(instance = %self.ident, state = record.state(), error = %message, "moving to the failure state");
         if self.failure_mode {
-            self.outcome.error = Some(message.clone());
-            return Err(HandlerError::FailureHandling {
-                ident: self.ident.clone(),
-                state: record.state().to_string(),
-                message,
-                retryable: false,
-            });
+            return self.give_up(record, message).await;
         }
         let from = record.state().to_string();
         let failure = self.handler.machine.graph().failure.clone();
@@ -100,5 +99,35 @@ impl ChainRun<'_> {
             trigger: "error".into(),
         });
         Ok(())
+    }
+
+    /// Ends the chain after a permanent error on the failure path: the error is recorded in
+    /// `LastError`, the unfinished chain is cleared and the event marked processed, so that no
+    /// later event replays it; the instance stays where it is, and the next event or sweep steps
+    /// it again (the failure tasks are idempotent).
+    async fn give_up(
+        &mut self,
+        record: &mut InstanceRecord,
+        message: String,
+    ) -> Result<(), HandlerError> {
+        let group = self.group.take();
+        *record = self
+            .handler
+            .write(record)
+            .for_event(self.event_id)
+            .last_error(message.clone())
+            .changes(std::mem::take(&mut self.carry))
+            .indexed_for(record.state(), group.as_deref())
+            .group(group)
+            .ends_chain_or_owes(self.event_id, None)
+            .commit()
+            .await?;
+        self.outcome.error = Some(message.clone());
+        Err(HandlerError::FailureHandling {
+            ident: self.ident.clone(),
+            state: record.state().to_string(),
+            message,
+            retryable: false,
+        })
     }
 }

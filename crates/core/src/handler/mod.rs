@@ -278,7 +278,7 @@ impl LifecycleHandler {
                         Err(e) if ids.len() == 1 => return Err(e),
                         Err(e) => {
                             tracing::warn!(instance = %ident, error = %e, "instance rejected");
-                            outcomes.push(Outcome::rejected(Some(&event.id), Some(ident), &e));
+                            outcomes.push(Outcome::of_error(Some(&event.id), Some(ident), &e));
                         }
                     }
                 }
@@ -401,13 +401,10 @@ impl LifecycleHandler {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(e) => {
                     tracing::error!(instance = %ident, error = %e, "instance failed during a scheduled run");
-                    let mut outcome = Outcome::rejected(Some(&event.id), Some(&ident), &e);
-                    outcome.outcome = OutcomeKind::Failed;
-                    outcomes.push(outcome);
+                    outcomes.push(Outcome::of_error(Some(&event.id), Some(&ident), &e));
                     // The sweep is its own retry: failing it would have Lambda run it all again.
                     // Busy: another invocation is on it; the next sweep looks again.
-                    let busy = matches!(e, HandlerError::Busy { .. });
-                    if e.is_retryable() && !busy && !sweeping && first_retryable.is_none() {
+                    if e.is_retryable() && !e.is_busy() && !sweeping && first_retryable.is_none() {
                         first_retryable = Some(e);
                     }
                 }

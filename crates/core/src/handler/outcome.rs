@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::HandlerError;
 use crate::aws::Effect;
 
 /// The kind of outcome, as scripts see it.
@@ -16,10 +17,36 @@ pub enum OutcomeKind {
     Duplicate,
     /// The instance has not reached its initial state; the lifecycle action is remembered.
     Waiting,
-    /// The instance went to the failure state (or failure handling failed).
+    /// The instance went to the failure state, or an error stopped its handling for good
+    /// (failure handling failed permanently).
     Failed,
-    /// The event was refused: malformed, unknown kind, unknown instance.
+    /// The event was refused: malformed, unknown kind, unknown instance. Bad input only.
     Rejected,
+    /// Another invocation is working on the instance (it holds the transition's SSM intent, or
+    /// its writes kept winning over ours): nothing was done, and the delivery is retried.
+    Busy,
+    /// A retryable error stopped the event (throttling, 5xx, the invocation deadline): what the
+    /// chain owes is on the record, and the delivery is retried.
+    Retry,
+}
+
+impl OutcomeKind {
+    /// True when the event was handled: the delivery needs no retry and nothing was refused or
+    /// failed.
+    #[must_use]
+    pub fn is_handled(self) -> bool {
+        matches!(
+            self,
+            Self::Advanced | Self::NoOp | Self::Duplicate | Self::Waiting
+        )
+    }
+
+    /// True when the delivery is to be retried (another invocation is busy, or a retryable
+    /// error).
+    #[must_use]
+    pub fn is_retried(self) -> bool {
+        matches!(self, Self::Busy | Self::Retry)
+    }
 }
 
 /// One transition written.
@@ -38,7 +65,8 @@ pub struct TransitionTaken {
 pub struct Outcome {
     /// The event id (absent when the payload could not be decoded).
     pub event: Option<String>,
-    /// The instance (absent for a rejected payload or a scheduled event that found none).
+    /// The instance (absent only for a payload that could not be decoded, or a scheduled event
+    /// that found none).
     pub instance: Option<String>,
     /// The state before.
     pub from: Option<String>,
@@ -86,9 +114,29 @@ impl Outcome {
         instance: Option<&str>,
         error: &dyn std::error::Error,
     ) -> Self {
+        Self::stopped(event, instance, OutcomeKind::Rejected, error)
+    }
+
+    /// An event stopped by `error`, with the kind `kind`.
+    #[must_use]
+    pub fn stopped(
+        event: Option<&str>,
+        instance: Option<&str>,
+        kind: OutcomeKind,
+        error: &dyn std::error::Error,
+    ) -> Self {
         let mut outcome = Self::new(event, instance);
-        outcome.outcome = OutcomeKind::Rejected;
+        outcome.outcome = kind;
         outcome.error = Some(error.to_string());
         outcome
+    }
+
+    /// The outcome of handling `event` for `instance` that ended in `error`: `busy` when another
+    /// invocation is on the instance, `retry` for another retryable error, `rejected` for bad
+    /// input, else `failed`. The instance is the one the error names, else `instance`.
+    #[must_use]
+    pub fn of_error(event: Option<&str>, instance: Option<&str>, error: &HandlerError) -> Self {
+        let instance = error.ident().or(instance);
+        Self::stopped(event, instance, error.outcome_kind(), error)
     }
 }

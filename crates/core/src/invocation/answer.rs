@@ -93,6 +93,8 @@ mod tests {
             message_id: Some(id.into()),
             result: Ok(vec![Outcome::new(Some(id), Some("i-1"))]),
             sweep_duration: None,
+            event_id: None,
+            instances: Vec::new(),
         }
     }
 
@@ -104,6 +106,8 @@ mod tests {
                 attempts: 8,
             })),
             sweep_duration: None,
+            event_id: None,
+            instances: Vec::new(),
         }
     }
 
@@ -114,6 +118,8 @@ mod tests {
                 ident: "i-9".into(),
             })),
             sweep_duration: None,
+            event_id: None,
+            instances: Vec::new(),
         }
     }
 

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub use answer::{Answer, RetryableFailure};
 
 use crate::event::{DecodeError, Envelope, Event, Stimulus, decode_invocation};
-use crate::handler::{HandlerError, InvocationContext, LifecycleHandler, Outcome};
+use crate::handler::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
 
 /// Why a message was not handled.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +72,32 @@ pub struct MessageResult {
     pub result: Result<Vec<Outcome>, MessageError>,
     /// How long the message ran, when it was a scheduled event of the sweep rule and started.
     pub sweep_duration: Option<Duration>,
+    /// The event id (absent when the message could not be decoded).
+    pub event_id: Option<String>,
+    /// The instances the event addresses (none for a scheduled event).
+    pub instances: Vec<String>,
+}
+
+impl MessageResult {
+    /// The outcomes per instance, a failure included: every outcome names the event and the
+    /// instance when they are known (only a message that could not be decoded has neither).
+    #[must_use]
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        let error = match &self.result {
+            Ok(outcomes) => return outcomes.clone(),
+            Err(e) => e,
+        };
+        let event = self.event_id.as_deref();
+        let named = |instance: Option<&str>| match error {
+            MessageError::Handler(e) => Outcome::of_error(event, instance, e),
+            MessageError::Deadline => Outcome::stopped(event, instance, OutcomeKind::Retry, error),
+        };
+        let by_error = error.handler_error().and_then(HandlerError::ident);
+        if by_error.is_some() || self.instances.is_empty() {
+            return vec![named(by_error)];
+        }
+        self.instances.iter().map(|i| named(Some(i))).collect()
+    }
 }
 
 /// What one invocation produced: the envelope and every message's result, in order.
@@ -132,10 +158,21 @@ impl Invoker {
                 Err(e) => (Err(HandlerError::Decode(e.clone()).into()), None),
                 Ok(event) => self.handle_message(event, ctx).await,
             };
+            let event = message.event.as_ref().ok();
             messages.push(MessageResult {
                 message_id: message.message_id.clone(),
                 result,
                 sweep_duration,
+                event_id: event.map(|e| e.id.clone()),
+                instances: event
+                    .map(|e| {
+                        e.stimulus
+                            .instance_ids()
+                            .into_iter()
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
         InvocationReport {

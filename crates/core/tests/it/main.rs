@@ -1,6 +1,8 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod busy;
 mod events;
+mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
