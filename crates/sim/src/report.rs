@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::dead_letters::PoisonCounts;
 use super::invariants::Violation;
 
 /// Counts of what the delivery and handler faults did.
@@ -85,6 +86,8 @@ pub struct Report {
     pub simulated_s: f64,
     /// The longest invocation (request latencies added up), simulated seconds.
     pub longest_invocation_s: f64,
+    /// The injected poison payloads and where each ended up (all in a dead-letter store).
+    pub poison: PoisonCounts,
     /// Wall time of the run, milliseconds (the only field that differs between equal runs).
     pub wall_ms: u64,
 }
@@ -159,6 +162,12 @@ impl Report {
             f.injected_errors,
             f.rejected,
             f.sweeps
+        );
+        let p = &self.poison;
+        let _ = writeln!(
+            out,
+            "  poison          {} injected: {} kept by the function, {} by the on-failure destination, {} redriven; at most {} attempts",
+            p.injected, p.kept_by_function, p.kept_by_destination, p.redriven, p.max_attempts
         );
         let _ = writeln!(
             out,

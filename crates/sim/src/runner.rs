@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::asg::{Group, GroupConfig, Lifecycle};
+use super::dead_letters::{Injected, SimDeadLetters};
 pub use super::delivery::Delivery;
 use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
@@ -43,6 +44,8 @@ pub struct Runner {
     pub(super) settle_bound: Millis,
     pub(super) counts: FaultCounts,
     pub(super) lifecycles: usize,
+    pub(super) dead_letters: Arc<SimDeadLetters>,
+    pub(super) injected: Vec<Injected>,
 }
 
 impl Runner {
@@ -77,11 +80,13 @@ impl Runner {
             intent_lease: config.intent_lease,
             ..HandlerConfig::default()
         };
+        let dead_letters = Arc::new(SimDeadLetters::new(shared.clone()));
         let invoker = Invoker::new(
             LifecycleHandler::new(config.machine.clone(), store, aws)
                 .with_config(handler_config)
                 .with_clock(shared.clock.clone()),
-        );
+        )
+        .with_dead_letters(dead_letters.clone());
         let last_launch = ms(config.launch_interval) * i64::try_from(config.instances).unwrap_or(0);
         let fault_end = last_launch + ms(config.fault_window);
         let graph = config.machine.graph();
@@ -103,6 +108,8 @@ impl Runner {
             settle_bound,
             counts: FaultCounts::default(),
             lifecycles: 0,
+            dead_letters,
+            injected: Vec::new(),
         }
     }
 
@@ -139,6 +146,7 @@ impl Runner {
                 },
             );
         }
+        self.inject_poison();
         let period = Self::ms(self.config.sweep_period);
         self.queue.push(period, Job::Sweep);
         let limit = self.fault_end
@@ -426,6 +434,7 @@ impl Runner {
 
     fn finish(self, started: std::time::Instant) -> Report {
         let now = self.shared.now();
+        let poison = self.check_poison(now);
         let graph = self.config.machine.graph();
         let failure_path = graph.failure_path();
         let (mut ready, mut terminated, mut abandoned, mut failed, mut never) = (0, 0, 0, 0, 0);
@@ -497,6 +506,7 @@ impl Runner {
             settle_bound_s: seconds(self.settle_bound),
             simulated_s: seconds(now),
             longest_invocation_s: seconds(s.longest_invocation_ms),
+            poison,
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
