@@ -8,6 +8,7 @@
 //! | `store::StateStore` | [`DynamoStore`] (one table, conditional `UpdateItem` per transition) |
 //! | `watch::ChangeFeed` | [`StreamsFeed`] (the table's DynamoDB Stream) |
 //! | `aws::AutoScalingApi`, `aws::SsmApi` | [`SdkAutoScaling`], [`SdkSsm`] ([`aws_clients`]) |
+//! | `invocation::DeadLetters` | [`SqsDeadLetters`] (the dead-letter queue, `SendMessage`) |
 //! | `status::GroupMembership` | [`AutoScalingMembership`] |
 //! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
 //!
@@ -31,7 +32,8 @@ pub use codec::{parse_attribute, render_attribute};
 pub use dynamo::{DynamoStore, RetryPolicy};
 pub use membership::AutoScalingMembership;
 pub use sdk::{
-    SdkAutoScaling, SdkSsm, aws_clients, aws_clients_from, aws_clients_from_env, load_sdk_config,
+    SdkAutoScaling, SdkSsm, SqsDeadLetters, aws_clients, aws_clients_from, aws_clients_from_env,
+    load_sdk_config,
 };
 pub use streams::StreamsFeed;
 pub use waiter::{DescribeAutoScalingInstances, GetCommandInvocation, GetItem, sdk_operations};

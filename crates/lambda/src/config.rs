@@ -17,6 +17,10 @@ pub const ENV_TRANSITIONS_FILE: &str = "TRANSITIONS_FILE";
 pub const ENV_SWEEP_RULE: &str = "SWEEP_RULE";
 /// The CloudWatch namespace of the EMF metrics (default [`DEFAULT_METRICS_NAMESPACE`]).
 pub const ENV_METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+/// The URL of the dead-letter queue poison payloads are kept in, with their reason (optional:
+/// unset, a poison payload fails the invocation and Lambda's bounded retries end in the
+/// on-failure destination).
+pub const ENV_DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 /// The directory Lambda unpacks the deployment package into.
 pub const ENV_LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
 
@@ -69,6 +73,8 @@ pub struct LambdaConfig {
     pub metrics_namespace: String,
     /// The service dimension of the metrics (the function name, else `asg-lifecycle`).
     pub service: String,
+    /// The dead-letter queue's URL ([`ENV_DEAD_LETTER_QUEUE_URL`]).
+    pub dead_letter_queue_url: Option<String>,
     /// Time kept free before the invocation deadline when bounding a whole message: past it,
     /// the message is abandoned (and retried) rather than answered after Lambda's own timeout.
     pub hard_margin: Duration,
@@ -134,6 +140,7 @@ impl LambdaConfig {
             metrics_namespace: get(ENV_METRICS_NAMESPACE)
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
             service: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "asg-lifecycle".into()),
+            dead_letter_queue_url: get(ENV_DEAD_LETTER_QUEUE_URL),
             // Enough to post the answer after abandoning the work.
             hard_margin: Duration::from_secs(1),
         })

@@ -2,10 +2,15 @@
 //! deadline becomes the [`InvocationContext`], the core's answer becomes the response or a
 //! [`Diagnostic`], and every invocation prints its metrics line.
 //!
-//! Poison messages are logged and counted (`RejectedEvents`); messages handed back for a retry
-//! are logged and counted (`RetriedMessages`). The loop's guarantees are the core's
-//! ([`asg_lifecycle::invocation`]).
+//! Poison payloads are kept in the dead-letter queue with their reason (when the function has
+//! one: [`LambdaHandler::with_dead_letters`]), logged and counted (`RejectedEvents`,
+//! `DeadLetteredEvents`); one that could not be kept fails the invocation with type
+//! [`POISON_ERROR_TYPE`] (direct, SNS) or is a batch item failure (SQS), so that Lambda's bounded
+//! retries end in the on-failure destination, or the source queue's redrive keeps it. Messages
+//! handed back for a retry are logged and counted (`RetriedMessages`). The loop's guarantees are
+//! the core's ([`asg_lifecycle::invocation`]).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -14,9 +19,11 @@ use tokio::time::Instant;
 
 use super::metrics::InvocationMetrics;
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
-use asg_lifecycle::invocation::{InvocationReport, Invoker, RetryableFailure};
+use asg_lifecycle::invocation::{
+    DeadLetters, InvocationReport, Invoker, Kept, POISON_ERROR_TYPE, RetryableFailure,
+};
 
-/// The `errorType` of invocations answered with an error (retryable failures only).
+/// The `errorType` of invocations failed for a retryable error.
 pub const RETRYABLE_ERROR_TYPE: &str = "AsgLifecycle.Retryable";
 
 /// The lifecycle handler behind the Lambda runtime: answers each invocation and prints its
@@ -58,6 +65,13 @@ impl LambdaHandler {
         self
     }
 
+    /// Keeps poison payloads in `dead_letters` (the deployment's dead-letter queue).
+    #[must_use]
+    pub fn with_dead_letters(mut self, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        self.invoker = self.invoker.with_dead_letters(dead_letters);
+        self
+    }
+
     /// The lifecycle handler.
     #[must_use]
     pub fn handler(&self) -> &LifecycleHandler {
@@ -69,7 +83,9 @@ impl LambdaHandler {
     ///
     /// # Errors
     /// A [`Diagnostic`] of type [`RETRYABLE_ERROR_TYPE`] when a direct or SNS invocation met a
-    /// retryable error (Lambda retries it, then sends it to the on-failure destination).
+    /// retryable error, or [`POISON_ERROR_TYPE`] when its poison payload could not be kept
+    /// (Lambda retries it, at most `MaximumRetryAttempts` times, then sends it with the error to
+    /// the on-failure destination).
     pub async fn call(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
         let ctx = InvocationContext {
             deadline: deadline_instant(event.context.deadline()),
@@ -99,8 +115,7 @@ impl LambdaHandler {
 fn observe(report: &InvocationReport) -> InvocationMetrics {
     let mut metrics = InvocationMetrics::default();
     if let Err(e) = &report.envelope {
-        tracing::error!(error = %e, "poison payload acknowledged: no envelope or event could be decoded");
-        metrics.record_error(None, false);
+        poison(&mut metrics, "-", e, report.kept.as_ref(), None);
     }
     metrics
         .sweep_durations
@@ -113,19 +128,50 @@ fn observe(report: &InvocationReport) -> InvocationMetrics {
                 tracing::warn!(message_id = id, error = %e, "message handed back for a retry");
                 metrics.record_error(e.handler_error(), true);
             }
-            Err(e) => {
-                tracing::error!(message_id = id, error = %e, "poison message acknowledged: retrying cannot fix it");
-                metrics.record_error(e.handler_error(), false);
-            }
+            Err(e) => poison(
+                &mut metrics,
+                id,
+                e,
+                message.kept.as_ref(),
+                e.handler_error(),
+            ),
         }
     }
     metrics
 }
 
-/// The runtime's error for a retryable failure.
+/// Logs and counts a poison payload: kept (acknowledged) or handed back.
+fn poison(
+    metrics: &mut InvocationMetrics,
+    id: &str,
+    error: &dyn std::fmt::Display,
+    kept: Option<&Kept>,
+    handler_error: Option<&asg_lifecycle::handler::HandlerError>,
+) {
+    metrics.record_error(handler_error, false);
+    match kept {
+        Some(Kept::Yes) => {
+            metrics.record_dead_letter();
+            tracing::error!(message_id = id, error = %error, "poison payload kept in the dead-letter queue and acknowledged: retrying cannot fix it");
+        }
+        Some(Kept::No(Some(why))) => {
+            tracing::error!(message_id = id, error = %error, dead_letter_error = %why, "poison payload not kept (the dead-letter queue failed): handed back to the invoking service");
+        }
+        Some(Kept::No(None)) | None => {
+            tracing::error!(message_id = id, error = %error, "poison payload handed back to the invoking service (no dead-letter queue configured)");
+        }
+    }
+}
+
+/// The runtime's error for a failure handed back: retryable, or a poison payload not kept.
 fn diagnostic(failure: RetryableFailure) -> Diagnostic {
+    let error_type = if failure.poison {
+        POISON_ERROR_TYPE
+    } else {
+        RETRYABLE_ERROR_TYPE
+    };
     Diagnostic {
-        error_type: RETRYABLE_ERROR_TYPE.into(),
+        error_type: error_type.into(),
         error_message: failure.message,
     }
 }
@@ -152,12 +198,17 @@ mod tests {
         InvocationReport {
             envelope: Ok(envelope),
             messages,
+            kept: None,
         }
     }
 
     fn message(result: Result<Vec<Outcome>, MessageError>) -> MessageResult {
         MessageResult {
             message_id: Some("m".into()),
+            kept: result
+                .as_ref()
+                .is_err_and(|e| !e.is_retryable())
+                .then_some(Kept::Yes),
             result,
             sweep_duration: None,
             event_id: None,
@@ -169,9 +220,42 @@ mod tests {
     fn a_retryable_failure_is_a_retryable_diagnostic() {
         let e = diagnostic(RetryableFailure {
             message: "failed to write `i-1`: 8 conflicting writes in a row".into(),
+            poison: false,
         });
         assert_eq!(e.error_type, RETRYABLE_ERROR_TYPE);
         assert!(e.error_message.contains("conflicting writes"), "{e:?}");
+    }
+
+    #[test]
+    fn a_poison_direct_invocation_not_kept_fails_as_a_poison_event_with_its_reason() {
+        let mut unkept = message(Err(MessageError::Handler(HandlerError::UnknownInstance {
+            ident: "i-9".into(),
+        })));
+        unkept.message_id = None;
+        unkept.kept = Some(Kept::No(Some("SendMessage failed".into())));
+        let report = report(Envelope::Direct, vec![unkept]);
+        let e = report.answer().map_err(diagnostic).unwrap_err();
+        assert_eq!(e.error_type, POISON_ERROR_TYPE);
+        assert!(e.error_message.contains("i-9"), "{e:?}");
+        let metrics = observe(&report);
+        assert_eq!(
+            (metrics.rejected_events, metrics.dead_lettered_events),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn a_kept_poison_sqs_message_is_no_batch_item_failure_and_counts_as_dead_lettered() {
+        let kept = message(Err(MessageError::Handler(HandlerError::UnknownInstance {
+            ident: "i-9".into(),
+        })));
+        let report = report(Envelope::Sqs, vec![kept]);
+        assert_eq!(report.answer().unwrap(), json!({"batchItemFailures": []}));
+        let metrics = observe(&report);
+        assert_eq!(
+            (metrics.rejected_events, metrics.dead_lettered_events),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -234,6 +318,7 @@ mod tests {
                 message: "neither".into(),
             }),
             messages: Vec::new(),
+            kept: Some(Kept::Yes),
         };
         let metrics = observe(&report);
         assert_eq!(metrics.rejected_events, 1);

@@ -27,6 +27,7 @@
 //! | `GROUP_NAMES` | comma-separated Auto Scaling groups the sweep lists (required) |
 //! | `TRANSITIONS_FILE` | the model file ([`run_from_env`] only); default `transitions/cluster-node.yaml` under `LAMBDA_TASK_ROOT` or next to the binary, else the model compiled in |
 //! | `SWEEP_RULE` | the rule name the sweep's scheduled events carry (default `reconcile`) |
+//! | `DEAD_LETTER_QUEUE_URL` | the queue poison payloads are kept in with their reason (`SendMessage`); unset: a poison payload fails the invocation (type `AsgLifecycle.PoisonEvent`) and Lambda's bounded retries end in the on-failure destination |
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the EMF metrics (default `AsgLifecycle`) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | endpoints, read by the SDK itself (local servers) |
 //! | `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL` | log filter (default `info`) |
@@ -41,15 +42,16 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 pub use config::{
-    DEFAULT_METRICS_NAMESPACE, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT, ENV_METRICS_NAMESPACE,
-    ENV_SWEEP_RULE, ENV_TABLE_NAME, ENV_TRANSITIONS_FILE, InitError, LambdaConfig, ModelSource,
+    DEFAULT_METRICS_NAMESPACE, ENV_DEAD_LETTER_QUEUE_URL, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT,
+    ENV_METRICS_NAMESPACE, ENV_SWEEP_RULE, ENV_TABLE_NAME, ENV_TRANSITIONS_FILE, InitError,
+    LambdaConfig, ModelSource,
 };
 pub use invocation::{LambdaHandler, RETRYABLE_ERROR_TYPE, deadline_instant};
 pub use metrics::InvocationMetrics;
 
 use asg_lifecycle::handler::LifecycleHandler;
 use asg_lifecycle::machine::{Machine, Model};
-use asg_lifecycle_aws::DynamoStore;
+use asg_lifecycle_aws::{DynamoStore, SqsDeadLetters};
 
 /// The error `run*` return; the runtime's own.
 pub type Error = lambda_runtime::Error;
@@ -96,7 +98,8 @@ pub async fn run_with(machine: Machine) -> Result<(), Error> {
 }
 
 /// Builds the handler from the configuration: SDK configuration (default credential chain and
-/// region; endpoints from `AWS_ENDPOINT_URL*`), the store and the AWS clients.
+/// region; endpoints from `AWS_ENDPOINT_URL*`), the store, the AWS clients and the dead-letter
+/// queue.
 pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHandler {
     let sdk = asg_lifecycle_aws::load_sdk_config(None, None).await;
     let dynamo = asg_lifecycle_aws::dynamo::client_config(None, None)
@@ -110,9 +113,13 @@ pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHan
         asg_lifecycle_aws::aws_clients(&sdk),
     )
     .with_config(config.handler.clone());
-    LambdaHandler::new(handler)
+    let lambda = LambdaHandler::new(handler)
         .with_metrics(&config.metrics_namespace, &config.service)
-        .with_hard_margin(config.hard_margin)
+        .with_hard_margin(config.hard_margin);
+    match &config.dead_letter_queue_url {
+        Some(url) => lambda.with_dead_letters(Arc::new(SqsDeadLetters::from_config(&sdk, url))),
+        None => lambda,
+    }
 }
 
 async fn serve(config: LambdaConfig, machine: Machine) -> Result<(), Error> {
@@ -121,6 +128,7 @@ async fn serve(config: LambdaConfig, machine: Machine) -> Result<(), Error> {
         groups = ?config.groups,
         model = ?config.model,
         sweep_rule = %config.handler.sweep_rule,
+        dead_letter_queue = ?config.dead_letter_queue_url,
         initial = %machine.graph().initial,
         "initialized"
     );

@@ -6,7 +6,8 @@
 //! | `Transitions` | Count | transitions written |
 //! | `TaskFailures` | Count | instances sent to the failure path, errors passed over by `ignore_errors`, retryable task errors |
 //! | `Duplicates` | Count | events already processed (no-op) |
-//! | `RejectedEvents` | Count | poison events acknowledged without effect (malformed, unknown instance, ...) |
+//! | `RejectedEvents` | Count | poison events (malformed, unknown instance, ...): no effect, never retried forever |
+//! | `DeadLetteredEvents` | Count | poison events the function kept in the dead-letter queue with their reason |
 //! | `RetriedMessages` | Count | messages handed back for a retry (retryable errors, deadline) |
 //! | `SweepDuration` | Milliseconds | how long a run of the sweep rule took (only when one ran) |
 
@@ -25,8 +26,10 @@ pub struct InvocationMetrics {
     pub task_failures: u64,
     /// Duplicate events.
     pub duplicates: u64,
-    /// Poison events acknowledged.
+    /// Poison events (kept, or handed back when they could not be kept).
     pub rejected_events: u64,
+    /// Poison events kept in the dead-letter queue.
+    pub dead_lettered_events: u64,
     /// Messages handed back for a retry.
     pub retried_messages: u64,
     /// Sweep durations, one per sweep run.
@@ -52,7 +55,12 @@ impl InvocationMetrics {
         }
     }
 
-    /// Counts a message that failed: retried when `retried`, else acknowledged as poison.
+    /// Counts a poison payload kept in the dead-letter queue.
+    pub fn record_dead_letter(&mut self) {
+        self.dead_lettered_events += 1;
+    }
+
+    /// Counts a message that failed: retried when `retried`, else poison.
     pub fn record_error(&mut self, error: Option<&HandlerError>, retried: bool) {
         if retried {
             self.retried_messages += 1;
@@ -77,6 +85,7 @@ impl InvocationMetrics {
         count("TaskFailures", self.task_failures);
         count("Duplicates", self.duplicates);
         count("RejectedEvents", self.rejected_events);
+        count("DeadLetteredEvents", self.dead_lettered_events);
         count("RetriedMessages", self.retried_messages);
         if !self.sweep_durations.is_empty() {
             definitions.push(json!({"Name": "SweepDuration", "Unit": "Milliseconds"}));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::Rng;
 use serde_json::Value;
 
+use super::dead_letters::{KeptBy, MAX_RECEIVE_COUNT, maximum_retry_attempts};
 use super::exec::{Invocation, run_all};
 use super::faults::chance;
 use super::runner::Runner;
@@ -31,6 +32,9 @@ pub struct Delivery {
     pub label: String,
     /// 0 for the first delivery.
     pub attempt: u32,
+    /// For an injected poison payload: its index among the run's injected ones; `event` is
+    /// then the whole invocation payload, already wrapped.
+    pub poison: Option<usize>,
 }
 
 impl Runner {
@@ -68,6 +72,7 @@ impl Runner {
             ident: ident.to_string(),
             label: label.to_string(),
             attempt: 0,
+            poison: None,
         };
         Some((now + latency, delivery))
     }
@@ -104,6 +109,10 @@ impl Runner {
     pub(super) fn retry(&mut self, mut delivery: Delivery, why: &str) {
         let now = self.shared.now();
         delivery.attempt += 1;
+        if delivery.poison.is_some() && delivery.attempt >= poison_attempts(delivery.wrap) {
+            self.give_up_poison(&delivery, why);
+            return;
+        }
         let mut s = self.shared.lock();
         if delivery.attempt >= MAX_ATTEMPTS {
             s.checker.violation(
@@ -128,6 +137,22 @@ impl Runner {
         self.push(now + backoff, Job::Deliver(vec![delivery]));
     }
 
+    /// What the platform does with a poison payload handed back too often: Lambda's on-failure
+    /// destination keeps the invocation with its error; an SQS queue's redrive moves the message
+    /// to its dead-letter queue (its reason is in the function's log, keyed by message id).
+    fn give_up_poison(&mut self, delivery: &Delivery, why: &str) {
+        match delivery.wrap {
+            events::Wrap::Direct | events::Wrap::Sns => {
+                self.dead_letters
+                    .platform(KeptBy::Destination, why, &delivery.event);
+            }
+            events::Wrap::Sqs | events::Wrap::SqsSns => {
+                let record = delivery.event.pointer("/Records/0").unwrap_or(&Value::Null);
+                self.dead_letters.platform(KeptBy::Redrive, why, record);
+            }
+        }
+    }
+
     pub(super) fn deliver(&mut self, batch: Vec<Delivery>) {
         let now = self.shared.now();
         self.counts.invocations += batch.len() as u64;
@@ -138,6 +163,10 @@ impl Runner {
             .iter()
             .enumerate()
             .map(|(i, d)| {
+                if let Some(n) = d.poison {
+                    self.injected[n].attempts += 1;
+                    return (*d.event).clone();
+                }
                 let message_id = format!(
                     "m-{}-{i}-{}",
                     d.event.get("id").and_then(Value::as_str).unwrap_or(""),
@@ -189,6 +218,16 @@ impl Runner {
         if let Err(e) = &report.envelope {
             self.rejected(&delivery, &HandlerError::Decode(e.clone()));
         }
+        if delivery.poison.is_some()
+            && report.envelope.is_ok()
+            && report.messages.iter().all(|m| m.result.is_ok())
+        {
+            self.shared.lock().checker.violation(
+                &delivery.label,
+                now,
+                format!("the poison payload {} was accepted", delivery.label),
+            );
+        }
         for message in &report.messages {
             match &message.result {
                 // Handed back above, with the invocation or by its batch item failure.
@@ -216,6 +255,10 @@ impl Runner {
     pub(super) fn rejected(&mut self, delivery: &Delivery, error: &dyn std::fmt::Display) {
         let now = self.shared.now();
         self.counts.rejected += 1;
+        if delivery.poison.is_some() {
+            // Expected: where it ends up is checked at the end of the run.
+            return;
+        }
         self.shared.lock().checker.violation(
             &delivery.ident,
             now,
@@ -233,6 +276,16 @@ impl Runner {
             .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
             .collect();
         run_all(&self.shared, invocations)
+    }
+}
+
+/// The most invocations a poison payload may take in its envelope: Lambda's asynchronous
+/// invocation and its `MaximumRetryAttempts` retries, or the source queue's `maxReceiveCount`.
+#[must_use]
+pub fn poison_attempts(wrap: events::Wrap) -> u32 {
+    match wrap {
+        events::Wrap::Direct | events::Wrap::Sns => 1 + maximum_retry_attempts(),
+        events::Wrap::Sqs | events::Wrap::SqsSns => MAX_RECEIVE_COUNT,
     }
 }
 

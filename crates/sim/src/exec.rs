@@ -108,6 +108,8 @@ pub enum Target<'a> {
     ActiveIndex,
     /// The instance's Auto Scaling group.
     Group,
+    /// The stack's dead-letter queue (`SendMessage`).
+    DeadLetterQueue,
     /// A document sent to the instance (`SendCommand`).
     Command {
         /// The document name.
@@ -139,6 +141,7 @@ pub fn authorize(
             d.table_arn()
         ))],
         Target::Group => vec![Resource::arn(d.group_arn(&group))],
+        Target::DeadLetterQueue => vec![Resource::arn(d.queue_arn("DeadLetterQueue"))],
         Target::Command { document } => vec![
             Resource::arn(d.document_arn(document)),
             Resource::arn(d.instance_arn(ident))

@@ -86,6 +86,15 @@ impl Deployment {
         format!("arn:aws:ssm:{}:{account}:document/{document}", self.region)
     }
 
+    /// The ARN of a queue of the stack (its logical id in the template).
+    #[must_use]
+    pub fn queue_arn(&self, logical_id: &str) -> String {
+        format!(
+            "arn:aws:sqs:{}:{}:{}-{logical_id}-SIM",
+            self.region, self.account, self.stack
+        )
+    }
+
     /// The ARN of an EC2 instance.
     #[must_use]
     pub fn instance_arn(&self, instance: &str) -> String {
@@ -269,6 +278,16 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// The template as JSON, every scalar a string.
+///
+/// # Panics
+/// When the embedded template is not plain YAML (a build of the simulator checks it).
+#[must_use]
+pub fn template_json() -> Value {
+    let root = marked_yaml::parse_yaml(0, TEMPLATE).expect("template.yaml is plain YAML");
+    to_json(&root)
+}
+
 /// Every scalar as a string: YAML leaves types to the reader.
 fn to_json(node: &Node) -> Value {
     match node {
@@ -406,10 +425,7 @@ impl Resolver<'_> {
             .ok_or_else(|| format!("no resource {resource}"))?;
         Ok(match kind {
             "AWS::DynamoDB::Table" => d.table_arn(),
-            "AWS::SQS::Queue" => format!(
-                "arn:aws:sqs:{}:{}:{}-{resource}-SIM",
-                d.region, d.account, d.stack
-            ),
+            "AWS::SQS::Queue" => d.queue_arn(resource),
             "AWS::Logs::LogGroup" => format!(
                 "arn:aws:logs:{}:{}:log-group:/aws/lambda/{}-lifecycle-handler:*",
                 d.region, d.account, d.stack

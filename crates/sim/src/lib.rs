@@ -29,10 +29,13 @@
 //! Checked in every run (`invariants.rs`): transitions are edges and never recorded twice; lifecycle actions are
 //! completed at most once with one result and never left to time out while the instance
 //! progresses; at most one SSM command per transition attempt; every instance settles, and the
-//! group and the store agree (in service ⇔ a stable state).
+//! group and the store agree (in service ⇔ a stable state); no poison payload disappears (each
+//! injected one ends in a dead-letter store with its reason, after a bounded number of
+//! attempts: `dead_letters.rs`).
 
 mod asg;
 mod cloud_init;
+mod dead_letters;
 mod delivery;
 mod exec;
 mod faults;
@@ -49,6 +52,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use asg::SimAutoScaling;
+pub use dead_letters::{KeptBy, PoisonCounts, SimDeadLetters};
 pub use faults::{FaultProfile, Faults};
 pub use invariants::Violation;
 pub use latency::{Latencies, Latency};

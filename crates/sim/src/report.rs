@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::dead_letters::PoisonCounts;
 use super::invariants::Violation;
 
 /// Counts of what the delivery and handler faults did.
@@ -88,6 +89,8 @@ pub struct Report {
     /// The longest time between two sweep visits of one active record, simulated seconds (one
     /// sweep period when every sweep reaches every record).
     pub longest_sweep_gap_s: f64,
+    /// The injected poison payloads and where each ended up (all in a dead-letter store).
+    pub poison: PoisonCounts,
     /// Wall time of the run, milliseconds (the only field that differs between equal runs).
     pub wall_ms: u64,
 }
@@ -167,6 +170,12 @@ impl Report {
             f.injected_errors,
             f.rejected,
             f.sweeps
+        );
+        let p = &self.poison;
+        let _ = writeln!(
+            out,
+            "  poison          {} injected: {} kept by the function, {} by the on-failure destination, {} redriven; at most {} attempts",
+            p.injected, p.kept_by_function, p.kept_by_destination, p.redriven, p.max_attempts
         );
         let _ = writeln!(
             out,

@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::asg::{Group, GroupConfig, Lifecycle};
+use super::dead_letters::{Injected, SimDeadLetters};
 pub use super::delivery::Delivery;
 use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
@@ -48,6 +49,8 @@ pub struct Runner {
     /// When the sweep last visited each record, and the longest gap between two visits.
     pub(super) sweep_visits: BTreeMap<String, Millis>,
     pub(super) longest_sweep_gap: Millis,
+    pub(super) dead_letters: Arc<SimDeadLetters>,
+    pub(super) injected: Vec<Injected>,
 }
 
 impl Runner {
@@ -92,11 +95,13 @@ impl Runner {
                 .checker
                 .violation("-", 0, format!("configuration: {too_short}"));
         }
+        let dead_letters = Arc::new(SimDeadLetters::new(shared.clone()));
         let invoker = Invoker::new(
             LifecycleHandler::new(config.machine.clone(), store, aws)
                 .with_config(handler_config)
                 .with_clock(shared.clock.clone()),
-        );
+        )
+        .with_dead_letters(dead_letters.clone());
         let last_launch = ms(config.launch_interval) * i64::try_from(config.instances).unwrap_or(0);
         let fault_end = last_launch + ms(config.fault_window);
         let graph = config.machine.graph();
@@ -120,6 +125,8 @@ impl Runner {
             lifecycles: 0,
             sweep_visits: BTreeMap::new(),
             longest_sweep_gap: 0,
+            dead_letters,
+            injected: Vec::new(),
         }
     }
 
@@ -156,6 +163,7 @@ impl Runner {
                 },
             );
         }
+        self.inject_poison();
         let period = Self::ms(self.config.sweep_period);
         self.queue.push(period, Job::Sweep { attempt: 0 });
         let limit = self.fault_end
@@ -479,6 +487,7 @@ impl Runner {
 
     fn finish(self, started: std::time::Instant) -> Report {
         let now = self.shared.now();
+        let poison = self.check_poison(now);
         let graph = self.config.machine.graph();
         let failure_path = graph.failure_path();
         let (mut ready, mut terminated, mut abandoned, mut failed, mut never) = (0, 0, 0, 0, 0);
@@ -551,6 +560,7 @@ impl Runner {
             simulated_s: seconds(now),
             longest_invocation_s: seconds(s.longest_invocation_ms),
             longest_sweep_gap_s: seconds(self.longest_sweep_gap),
+            poison,
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }

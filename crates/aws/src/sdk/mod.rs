@@ -1,4 +1,5 @@
-//! The AWS traits over the AWS SDK for Rust: [`SdkAutoScaling`] and [`SdkSsm`].
+//! The AWS traits over the AWS SDK for Rust: [`SdkAutoScaling`], [`SdkSsm`] and the dead-letter
+//! queue ([`SqsDeadLetters`]).
 //!
 //! Build the clients once per process (in `main`, before the Lambda loop) and hand them to the
 //! handler: [`aws_clients`] when the caller already loaded an `SdkConfig` (and shares it with the
@@ -36,6 +37,7 @@
 
 mod autoscaling;
 mod errors;
+mod sqs;
 mod ssm;
 
 use std::sync::Arc;
@@ -47,6 +49,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use autoscaling::SdkAutoScaling;
 pub use errors::classify;
+pub use sqs::{MAX_REASON_ATTRIBUTE_CHARS, SqsDeadLetters};
 pub use ssm::{MAX_COMMENT_CHARS, SdkSsm};
 
 use asg_lifecycle::aws::AwsClients;

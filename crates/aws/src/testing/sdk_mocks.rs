@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::sdk::{MAX_ATTEMPTS, autoscaling_config, ssm_config};
-use crate::{SdkAutoScaling, SdkSsm};
+use crate::{SdkAutoScaling, SdkSsm, SqsDeadLetters};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
@@ -51,6 +51,14 @@ pub fn autoscaling(rules: &[&Rule]) -> SdkAutoScaling {
 pub fn ssm(rules: &[&Rule]) -> SdkSsm {
     let conf = ssm_config(&sdk_config()).interceptor(interceptor(rules));
     SdkSsm::new(aws_sdk_ssm::Client::from_conf(conf.build()))
+}
+
+/// The dead-letter queue adapter over a client answering from `rules`.
+#[must_use]
+pub fn dead_letters(rules: &[&Rule], queue_url: &str) -> SqsDeadLetters {
+    let sdk = sdk_config();
+    let conf = aws_sdk_sqs::config::Builder::from(&sdk).interceptor(interceptor(rules));
+    SqsDeadLetters::new(aws_sdk_sqs::Client::from_conf(conf.build()), queue_url)
 }
 
 /// The inputs a rule saw, in order.

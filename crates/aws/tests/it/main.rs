@@ -2,6 +2,7 @@
 
 mod aws_sdk_handler;
 mod aws_sdk_shapes;
+mod dead_letters_sqs;
 mod dynamo_handler;
 mod dynamo_retry;
 mod store_contract;

@@ -2,9 +2,9 @@
 //! sweep to keep alive.
 //!
 //! # Guarantees
-//! - A held action is heartbeated at the last sweep that comes before its hook would lapse by
-//!   the next one: when less than one sweep period plus the allowed lateness remains. A sweep
-//!   that starts late (by up to `sweep_lateness`) still comes in time.
+//! - A held action is heartbeated at every sweep that may be the last before its hook lapses:
+//!   when less than two sweep periods plus the allowed lateness remain. A sweep that starts late
+//!   (by up to `sweep_lateness`), or a tick lost whole, still leaves a sweep in time.
 //! - Time runs from when Auto Scaling started the action (the event's `time`) or from the last
 //!   heartbeat, never from when a late event happened to be processed.
 //! - A hook whose heartbeat timeout is not longer than one sweep period plus the lateness (and a
@@ -85,7 +85,9 @@ pub fn heartbeat_due(
 ) -> bool {
     let last = action.last_heartbeat.unwrap_or(action.started_at);
     let expires = last + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
-    let window = shortest_hook(config);
+    // Heartbeat when the hook could lapse before the sweep after next: a tick lost whole (every
+    // retry of it failed) is then survived too.
+    let window = config.sweep_period + shortest_hook(config);
     let next_chance = now + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     next_chance >= expires
 }
@@ -112,17 +114,21 @@ mod tests {
     }
 
     #[test]
-    fn a_fifteen_minute_hook_is_heartbeated_before_a_late_next_sweep_would_miss_it() {
+    fn a_hook_is_heartbeated_while_the_sweep_after_next_could_come_too_late() {
         let config = HandlerConfig::default();
         let hook = Duration::from_secs(900);
         let held = action(at(0));
-        // 300 s period + 240 s lateness + 30 s safety = 570 s: due once 330 s are spent.
-        assert!(!heartbeat_due(&held, hook, at(329), &config));
-        assert!(heartbeat_due(&held, hook, at(330), &config));
+        // Two 300 s periods + 240 s lateness + 30 s safety = 870 s: due once 30 s are spent.
+        assert!(!heartbeat_due(&held, hook, at(29), &config));
+        assert!(heartbeat_due(&held, hook, at(30), &config));
         let mut beaten = held.clone();
-        beaten.last_heartbeat = Some(at(330));
-        assert!(!heartbeat_due(&beaten, hook, at(600), &config));
-        assert!(heartbeat_due(&beaten, hook, at(660), &config));
+        beaten.last_heartbeat = Some(at(300));
+        assert!(!heartbeat_due(&beaten, hook, at(329), &config));
+        assert!(heartbeat_due(&beaten, hook, at(330), &config));
+        // An hour-long hook waits much longer.
+        let hour = Duration::from_secs(3600);
+        assert!(!heartbeat_due(&held, hour, at(2729), &config));
+        assert!(heartbeat_due(&held, hour, at(2730), &config));
     }
 
     #[test]

@@ -3,15 +3,22 @@
 
 use serde_json::{Value, json};
 
-use super::{InvocationReport, MessageResult};
+use super::dead_letter::envelope_name;
+use super::{InvocationReport, Kept, MessageResult};
 use crate::event::Envelope;
 
-/// The invocation must fail so that the service delivers it again (retryable failures only).
+/// The invocation must fail so that the service delivers it again: a retryable failure, or a
+/// poison payload that could not be kept in the dead-letter queue.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RetryableFailure {
-    /// The retryable errors, joined with `; `.
+    /// The errors handed back, joined with `; ` (for a poison payload: its reason, which the
+    /// on-failure destination keeps as the error message).
     pub message: String,
+    /// True when every error handed back is a poison payload not kept (reported with
+    /// [`POISON_ERROR_TYPE`](super::POISON_ERROR_TYPE), so that the on-failure destination
+    /// tells it from a retryable failure).
+    pub poison: bool,
 }
 
 /// The response body of a handled invocation, or the failure that makes it delivered again.
@@ -20,50 +27,51 @@ pub type Answer = Result<Value, RetryableFailure>;
 impl InvocationReport {
     /// The answer for the envelope:
     /// - SQS: `{"batchItemFailures": [{"itemIdentifier": messageId}]}` naming the messages with
-    ///   a retryable failure;
+    ///   a retryable failure or a poison payload not kept;
     /// - direct and SNS: `{"envelope", "outcomes", "rejected"}`, where `rejected` lists the
-    ///   messages acknowledged without effect (poison);
-    /// - a payload that is no envelope: acknowledged, with its decoding error in `rejected`.
+    ///   poison messages acknowledged without effect, each kept in the dead-letter queue
+    ///   (`"kept": true`);
+    /// - a payload that is no envelope: acknowledged once kept, with its decoding error in
+    ///   `rejected`.
     ///
     /// # Errors
-    /// A [`RetryableFailure`] for a direct or SNS invocation with a retryable failure, or an SQS
-    /// message with a retryable failure but no message id to report it by (then the whole batch
-    /// is delivered again: safe, since handling is idempotent).
+    /// A [`RetryableFailure`] for a direct or SNS invocation with a retryable failure or a
+    /// poison payload not kept, a payload that is no envelope and not kept, or an SQS message
+    /// to hand back without a message id to report it by (then the whole batch is delivered
+    /// again: safe, since handling is idempotent).
     pub fn answer(&self) -> Answer {
         match &self.envelope {
             Ok(envelope) => answer(*envelope, &self.messages),
-            Err(e) => Ok(json!({
+            Err(e) if self.kept.as_ref().is_some_and(Kept::is_kept) => Ok(json!({
                 "envelope": Value::Null,
                 "outcomes": [],
-                "rejected": [{"messageId": Value::Null, "error": e.to_string()}],
+                "rejected": [{"messageId": Value::Null, "error": e.to_string(), "kept": true}],
             })),
+            Err(e) => Err(RetryableFailure {
+                message: e.to_string(),
+                poison: true,
+            }),
         }
     }
 }
 
 fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
-    let retryable: Vec<&MessageResult> = results
-        .iter()
-        .filter(|r| {
-            r.result
-                .as_ref()
-                .is_err_and(super::MessageError::is_retryable)
-        })
-        .collect();
-    if envelope == Envelope::Sqs && retryable.iter().all(|r| r.message_id.is_some()) {
-        let failures: Vec<Value> = retryable
+    let handed_back: Vec<&MessageResult> = results.iter().filter(|r| r.is_handed_back()).collect();
+    if envelope == Envelope::Sqs && handed_back.iter().all(|r| r.message_id.is_some()) {
+        let failures: Vec<Value> = handed_back
             .iter()
             .map(|r| json!({"itemIdentifier": r.message_id}))
             .collect();
         return Ok(json!({ "batchItemFailures": failures }));
     }
-    if !retryable.is_empty() {
-        let messages: Vec<String> = retryable
+    if !handed_back.is_empty() {
+        let messages: Vec<String> = handed_back
             .iter()
             .filter_map(|r| r.result.as_ref().err().map(ToString::to_string))
             .collect();
         return Err(RetryableFailure {
             message: messages.join("; "),
+            poison: handed_back.iter().all(|r| r.is_poison()),
         });
     }
     let mut outcomes = Vec::new();
@@ -71,15 +79,11 @@ fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
     for r in results {
         match &r.result {
             Ok(o) => outcomes.extend(o.iter().cloned()),
-            Err(e) => rejected.push(json!({"messageId": r.message_id, "error": e.to_string()})),
+            Err(e) => rejected
+                .push(json!({"messageId": r.message_id, "error": e.to_string(), "kept": true})),
         }
     }
-    let envelope = match envelope {
-        Envelope::Direct => "direct",
-        Envelope::Sns => "sns",
-        Envelope::Sqs => "sqs",
-    };
-    Ok(json!({"envelope": envelope, "outcomes": outcomes, "rejected": rejected}))
+    Ok(json!({"envelope": envelope_name(envelope), "outcomes": outcomes, "rejected": rejected}))
 }
 
 #[cfg(test)]
@@ -95,6 +99,7 @@ mod tests {
             sweep_duration: None,
             event_id: None,
             instances: Vec::new(),
+            kept: None,
         }
     }
 
@@ -108,9 +113,11 @@ mod tests {
             sweep_duration: None,
             event_id: None,
             instances: Vec::new(),
+            kept: None,
         }
     }
 
+    /// A poison message, kept in the dead-letter queue.
     fn poison(id: &str) -> MessageResult {
         MessageResult {
             message_id: Some(id.into()),
@@ -120,6 +127,15 @@ mod tests {
             sweep_duration: None,
             event_id: None,
             instances: Vec::new(),
+            kept: Some(Kept::Yes),
+        }
+    }
+
+    /// A poison message the dead-letter queue did not take.
+    fn poison_not_kept(id: &str) -> MessageResult {
+        MessageResult {
+            kept: Some(Kept::No(Some("SendMessage failed (Throttled)".into()))),
+            ..poison(id)
         }
     }
 
@@ -127,6 +143,7 @@ mod tests {
         InvocationReport {
             envelope: Ok(envelope),
             messages: results,
+            kept: None,
         }
         .answer()
     }
@@ -179,6 +196,54 @@ mod tests {
         .unwrap_err();
         assert_eq!(failure.message.matches("conflicting writes").count(), 2);
         assert!(failure.message.contains("; "), "{failure:?}");
+    }
+
+    #[test]
+    fn a_kept_poison_message_is_acknowledged_and_listed_as_kept() {
+        let answer = answer_of(Envelope::Sns, vec![ok("s"), poison("p")]).unwrap();
+        assert_eq!(answer["rejected"][0]["messageId"], "p");
+        assert_eq!(answer["rejected"][0]["kept"], true);
+        assert!(
+            answer["rejected"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("i-9")
+        );
+    }
+
+    #[test]
+    fn a_poison_message_not_kept_is_handed_back_as_poison() {
+        let failure = answer_of(Envelope::Direct, vec![poison_not_kept("x")]).unwrap_err();
+        assert!(failure.poison, "{failure:?}");
+        assert!(failure.message.contains("i-9"), "{failure:?}");
+        let sqs = answer_of(Envelope::Sqs, vec![poison("a"), poison_not_kept("b")]).unwrap();
+        assert_eq!(sqs, json!({"batchItemFailures": [{"itemIdentifier": "b"}]}));
+    }
+
+    #[test]
+    fn a_retryable_failure_beside_a_poison_one_is_not_reported_as_poison() {
+        let failure =
+            answer_of(Envelope::Sns, vec![poison_not_kept("x"), retryable(None)]).unwrap_err();
+        assert!(!failure.poison, "{failure:?}");
+        assert!(failure.message.contains("conflicting writes") && failure.message.contains("i-9"));
+    }
+
+    #[test]
+    fn a_payload_that_is_no_envelope_is_acknowledged_only_once_kept() {
+        let report = |kept| InvocationReport {
+            envelope: Err(crate::event::DecodeError::UnknownEnvelope {
+                message: "neither".into(),
+            }),
+            messages: Vec::new(),
+            kept: Some(kept),
+        };
+        let kept = report(Kept::Yes).answer().unwrap();
+        assert_eq!(kept["rejected"][0]["kept"], true);
+        let failure = report(Kept::No(None)).answer().unwrap_err();
+        assert!(
+            failure.poison && failure.message.contains("neither"),
+            "{failure:?}"
+        );
     }
 
     #[test]

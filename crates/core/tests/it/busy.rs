@@ -166,6 +166,7 @@ fn a_message_cut_by_the_deadline_is_a_retry_naming_its_event_and_each_instance()
         sweep_duration: None,
         event_id: Some("ssm-1".into()),
         instances: vec!["i-1".into(), "i-2".into()],
+        kept: None,
     };
     let outcomes = message.outcomes();
     let named: Vec<_> = outcomes

@@ -21,25 +21,25 @@ async fn launched() -> Harness {
 }
 
 #[tokio::test]
-async fn sweep_heartbeats_only_when_the_next_sweep_could_come_too_late() {
+async fn sweep_heartbeats_only_when_the_sweep_after_next_could_come_too_late() {
     // Default schedule: a sweep every 300 s that may come 240 s late, 30 s kept in reserve; a
-    // 900 s hook is due for a heartbeat once 330 s of it are spent.
+    // 1000 s hook is due for a heartbeat once 1000 - (2 × 300 + 240 + 30) = 130 s are spent.
     let h = launched().await;
     h.aws
-        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(900));
-    h.advance(Duration::from_secs(300));
+        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(1000));
+    h.advance(Duration::from_secs(100));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         0,
-        "not due at 300 s of 900 s: the next sweep comes in time"
+        "not due at 100 s of 1000 s: the sweep after next comes in time"
     );
     h.advance(Duration::from_secs(30));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         1,
-        "due at 330 s: a late next sweep could miss the hook"
+        "due at 130 s: a lost next sweep and a late one after it could miss the hook"
     );
     h.sweep().await;
     assert_eq!(
@@ -54,7 +54,7 @@ async fn sweep_heartbeats_only_when_the_next_sweep_could_come_too_late() {
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         1,
-        "counted from the last heartbeat: 100 s of 900 s"
+        "counted from the last heartbeat: 100 s of 1000 s"
     );
     assert_eq!(
         h.count("DescribeLifecycleHooks"),

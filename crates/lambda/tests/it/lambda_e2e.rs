@@ -2,7 +2,8 @@
 //! on loopback (`runtime_api_and_fake_aws`), DynamoDB on moto_server, and a fake Auto Scaling and SSM
 //! endpoint in the test (moto lacks `CompleteLifecycleAction` and answers every SSM command
 //! `Success` at once). The binary uses the real SDK clients: the endpoints reach it through
-//! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_AUTO_SCALING` and `AWS_ENDPOINT_URL_SSM`.
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_AUTO_SCALING` and `AWS_ENDPOINT_URL_SSM`;
+//! poison payloads go to a dead-letter queue on moto_server (`AWS_ENDPOINT_URL_SQS`).
 
 use crate::runtime_api_and_fake_aws::{Reply, Server};
 
@@ -31,9 +32,21 @@ struct Function {
 }
 
 impl Function {
-    fn start(server: &Server, table: &str, model: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lifecycle-handler"))
-            .env_clear()
+    /// Starts the binary; `dead_letters` is `(SQS endpoint, queue URL)`.
+    fn start(
+        server: &Server,
+        table: &str,
+        model: &Path,
+        dead_letters: Option<(&str, &str)>,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lifecycle-handler"));
+        command.env_clear();
+        if let Some((endpoint, queue_url)) = dead_letters {
+            command
+                .env("AWS_ENDPOINT_URL_SQS", endpoint)
+                .env("DEAD_LETTER_QUEUE_URL", queue_url);
+        }
+        let mut child = command
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &server.addr)
             .env("AWS_LAMBDA_FUNCTION_NAME", "lifecycle")
@@ -95,6 +108,74 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A dead-letter queue on moto_server: the client and the queue's URL.
+async fn dead_letter_queue() -> (aws_sdk_sqs::Client, String) {
+    let sdk = asg_lifecycle_aws::load_sdk_config(Some(&moto_endpoint()), Some("us-east-1")).await;
+    let client = aws_sdk_sqs::Client::new(&sdk);
+    let name = asg_lifecycle_aws::testing::moto::unique_table("dlq");
+    let created = client.create_queue().queue_name(name).send().await.unwrap();
+    (client, created.queue_url().unwrap().to_string())
+}
+
+/// Every letter in the queue (bodies as JSON, with the `ErrorType` attribute checked).
+async fn letters(client: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
+    let mut letters = Vec::new();
+    loop {
+        let received = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages();
+        if messages.is_empty() {
+            return letters;
+        }
+        for message in messages {
+            let error_type = message
+                .message_attributes()
+                .and_then(|a| a.get("ErrorType"))
+                .and_then(|a| a.string_value());
+            assert_eq!(
+                error_type,
+                Some(asg_lifecycle::invocation::POISON_ERROR_TYPE)
+            );
+            letters.push(serde_json::from_str(message.body().unwrap()).unwrap());
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_poison_event_the_dead_letter_queue_cannot_take_fails_as_a_poison_event() {
+    // Nothing listens on port 9: SendMessage fails, so the payload is handed back to Lambda,
+    // whose bounded retries end in the on-failure destination with this error.
+    let server = Server::start();
+    let _function = Function::start(
+        &server,
+        "unused",
+        &model_file(),
+        Some(("http://127.0.0.1:9", "http://127.0.0.1:9/123456789012/dlq")),
+    );
+    let reply = server.invoke(json!({"hello": "world"}), REPLY_TIMEOUT);
+    let Reply::Error { body, .. } = reply else {
+        panic!("expected an invocation error, got {reply:?}");
+    };
+    assert_eq!(body["errorType"], "AsgLifecycle.PoisonEvent", "{body:#}");
+    assert!(
+        body["errorMessage"].as_str().unwrap().contains("Records"),
+        "the reason: {body:#}"
+    );
 }
 
 /// The init-failure test needs no DynamoDB: any URL will do there.
@@ -173,8 +254,14 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     ] {
         register(&store, ident, ip).await;
     }
+    let (sqs, queue_url) = dead_letter_queue().await;
     let server = Arc::new(Server::start());
-    let function = Function::start(&server, &table, &model_file());
+    let function = Function::start(
+        &server,
+        &table,
+        &model_file(),
+        Some((&moto_endpoint(), &queue_url)),
+    );
     let invoke = |payload: Value| {
         let server = server.clone();
         blocking(move || server.invoke(payload, REPLY_TIMEOUT))
@@ -202,8 +289,8 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     let dns = pending_command(&store, "i-0a").await;
     assert_ne!(dns, join);
 
-    // 3. SQS: a good message, a malformed one (dropped), a throttled launch (retryable: the
-    //    only batch item failure) and an event for an unknown instance (poison: dropped).
+    // 3. SQS: a good message, a malformed one (poison: kept), a throttled launch (retryable: the
+    //    only batch item failure) and an event for an unknown instance (poison: kept).
     server.throttle_send_command("i-0b", 1);
     let batch = sqs_batch(&[
         (
@@ -240,14 +327,46 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
         assert!(completions[0].body.contains(expected), "{completions:#?}");
     }
 
-    // 4. A poison event sent directly is acknowledged (answered, not failed): never retried.
+    // 4. A poison event sent directly is kept in the dead-letter queue, then acknowledged
+    //    (answered, not failed): never retried.
     let poison = json!({"id": "ev-poison", "source": "aws.autoscaling",
         "detail-type": "EC2 Instance-launch Lifecycle Action", "detail": {}});
-    let body = response_body(invoke(poison).await);
+    let body = response_body(invoke(poison.clone()).await);
     assert_eq!(
         body["rejected"].as_array().map(Vec::len),
         Some(1),
         "{body:#}"
+    );
+    assert_eq!(body["rejected"][0]["kept"], true, "{body:#}");
+    // Every poison payload is in the queue, as received, with its reason.
+    let letters = letters(&sqs, &queue_url).await;
+    assert_eq!(letters.len(), 3, "{letters:#?}");
+    let letter = |id: &str| {
+        letters
+            .iter()
+            .find(|l| l["messageId"] == id || l["payload"]["id"] == id)
+            .unwrap_or_else(|| panic!("no letter for {id}: {letters:#?}"))
+    };
+    assert_eq!(letter("m-bad")["payload"]["body"], "{not json");
+    assert!(
+        letter("m-bad")["reason"].as_str().unwrap().contains("JSON"),
+        "{letters:#?}"
+    );
+    assert!(
+        letter("m-unknown")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("i-0zzz")
+    );
+    assert_eq!(letter("ev-poison")["payload"], poison);
+    // A direct event that cannot be decoded is the whole payload: no envelope was recognised.
+    assert_eq!(letter("ev-poison")["envelope"], Value::Null);
+    assert!(
+        letter("ev-poison")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{letters:#?}"
     );
 
     // 5. A retryable failure of a direct event is an invocation error (Lambda retries it).
@@ -285,6 +404,7 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     let total = |name: &str| -> f64 { metrics.iter().filter_map(|m| m[name].as_f64()).sum() };
     assert!(total("Transitions") >= 5.0, "{metrics:#?}");
     assert_eq!(total("RejectedEvents"), 3.0, "{metrics:#?}");
+    assert_eq!(total("DeadLetteredEvents"), 3.0, "{metrics:#?}");
     assert_eq!(total("RetriedMessages"), 2.0, "{metrics:#?}");
     assert!(
         metrics[5].get("SweepDuration").is_some(),
@@ -314,7 +434,7 @@ fn an_invalid_model_fails_the_init_with_the_report() {
     )
     .unwrap();
     let server = Server::start();
-    let mut function = Function::start(&server, "unused", &model);
+    let mut function = Function::start(&server, "unused", &model, None);
     let reply = server
         .next_reply(REPLY_TIMEOUT)
         .expect("the function reports its init error");

@@ -137,26 +137,28 @@ fn operations_called(service: &str, path: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_role_grants_exactly_the_operations_the_function_calls() {
-    // What the Lambda links to reach AWS: the DynamoDB store and the Auto Scaling and SSM
-    // implementations of the task traits (`asg_lifecycle_lambda::build_handler`).
+    // What the Lambda links to reach AWS: the DynamoDB store, the Auto Scaling and SSM
+    // implementations of the task traits and the dead-letter queue
+    // (`asg_lifecycle_lambda::build_handler`).
     let mut called = BTreeSet::new();
     for (service, path) in [
         ("dynamodb", "crates/aws/src/dynamo/mod.rs"),
         ("autoscaling", "crates/aws/src/sdk/autoscaling.rs"),
         ("ssm", "crates/aws/src/sdk/ssm.rs"),
+        ("sqs", "crates/aws/src/sdk/sqs.rs"),
     ] {
         called.extend(operations_called(service, path));
     }
     assert!(called.contains("ssm:SendCommand") && called.contains("dynamodb:UpdateItem"));
-    // Granted for the platform, not for calls of ours: the runtime's log lines and Lambda's
-    // on-failure destination.
-    let platform: BTreeSet<String> = [
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "sqs:SendMessage",
-    ]
-    .map(String::from)
-    .into();
+    assert!(
+        called.contains("sqs:SendMessage"),
+        "poison payloads are kept"
+    );
+    // Granted for the platform, not for calls of ours: the runtime's log lines. (Lambda's
+    // on-failure destination uses `sqs:SendMessage` too, which the function calls itself.)
+    let platform: BTreeSet<String> = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        .map(String::from)
+        .into();
     let template = template();
     let granted: BTreeSet<String> = template["Resources"]["LifecycleRole"]["Properties"]
         ["Policies"][0]["PolicyDocument"]["Statement"]
@@ -224,4 +226,27 @@ fn the_function_runs_the_binary_with_the_configured_sweep_rule() {
             rule: "reconcile".into()
         })
     );
+}
+
+#[test]
+fn poison_payloads_and_failed_invocations_end_in_the_one_dead_letter_queue() {
+    let template = template();
+    let props = &template["Resources"]["LifecycleFunction"]["Properties"];
+    let queue = json!({"Ref": "DeadLetterQueue"});
+    assert_eq!(
+        props["Environment"]["Variables"][asg_lifecycle_lambda::ENV_DEAD_LETTER_QUEUE_URL],
+        queue,
+        "the function keeps poison payloads in the dead-letter queue"
+    );
+    let invoke = &props["EventInvokeConfig"];
+    assert_eq!(
+        invoke["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    );
+    let retries: u32 = invoke["MaximumRetryAttempts"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retries <= 2, "Lambda's retries are bounded: {retries}");
 }
