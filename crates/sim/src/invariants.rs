@@ -45,6 +45,19 @@ pub struct Checker {
     pub transitions: u64,
     /// When each instance first reached a stable state.
     pub ready_at: BTreeMap<String, Millis>,
+    /// SSM intents: the last unsent intent written per instance, and the attempts taken over.
+    intents: Intents,
+}
+
+/// The SSM intents the checker has seen written: an intent renewed unsent (same attempt, new
+/// `intent_at`) was taken over from a presumed-crashed writer; only then may the handler list
+/// commands for its attempt.
+#[derive(Default)]
+struct Intents {
+    /// The last unsent intent per instance: (attempt id, `intent_at`).
+    unsent: BTreeMap<String, (String, chrono::DateTime<chrono::Utc>)>,
+    /// Attempts whose intent was taken over.
+    taken_over: BTreeSet<String>,
 }
 
 impl Checker {
@@ -74,6 +87,7 @@ impl Checker {
             violation_count: 0,
             transitions: 0,
             ready_at: BTreeMap::new(),
+            intents: Intents::default(),
         }
     }
 
@@ -109,6 +123,7 @@ impl Checker {
     /// Checks a successful write: every transition is an edge of the model, continues from the
     /// last one, and no step is recorded twice.
     pub fn on_commit(&mut self, commit: &Commit, written: &InstanceRecord, now: Millis) {
+        self.note_intent(written, now);
         let Some(entry) = &commit.history else {
             return;
         };
@@ -162,6 +177,45 @@ impl Checker {
         }
         for problem in problems {
             self.violation(ident, now, problem);
+        }
+    }
+
+    /// Notes the unsent SSM intent a write left on the record; the same attempt renewed with a
+    /// new `intent_at` is a takeover.
+    fn note_intent(&mut self, written: &InstanceRecord, now: Millis) {
+        let ident = written.ident.as_str();
+        let unsent = written
+            .pending_command
+            .as_ref()
+            .filter(|p| p.command_id.is_none())
+            .map(|p| (p.attempt_id.clone(), p.intent_at));
+        let Some((attempt, at)) = unsent else {
+            self.intents.unsent.remove(ident);
+            return;
+        };
+        let renewed = self
+            .intents
+            .unsent
+            .get(ident)
+            .is_some_and(|(a, t)| *a == attempt && *t != at);
+        if renewed {
+            self.trail(ident, now, format!("SSM intent [{attempt}] taken over"));
+            self.intents.taken_over.insert(attempt.clone());
+        }
+        self.intents.unsent.insert(ident.to_string(), (attempt, at));
+    }
+
+    /// Checks a `ListCommands` for the attempt `tag`: only an invocation taking over an intent
+    /// looks for an earlier command; on the happy path the fresh intent's command is sent
+    /// without one.
+    pub fn on_list_commands(&mut self, ident: &str, tag: &str, now: Millis) {
+        self.trail(ident, now, format!("ListCommands [{tag}]"));
+        if !self.intents.taken_over.contains(tag) {
+            self.violation(
+                ident,
+                now,
+                format!("ListCommands for attempt `{tag}`, whose intent was never taken over (no ListCommands on the happy path)"),
+            );
         }
     }
 
@@ -267,5 +321,42 @@ impl Checker {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asg_lifecycle::record::PendingCommand;
+
+    fn with_intent(attempt: &str, at_secs: i64) -> InstanceRecord {
+        let mut record = InstanceRecord::new("i-1");
+        let at = chrono::DateTime::from_timestamp(at_secs, 0).unwrap_or_default();
+        record.pending_command = Some(PendingCommand::intent(attempt, "join", at));
+        record
+    }
+
+    fn checker() -> Checker {
+        let mut checker = Checker::new(&Arc::new(Machine::example()));
+        checker.register("i-1");
+        checker
+    }
+
+    #[test]
+    fn listing_commands_for_a_freshly_written_intent_is_a_violation() {
+        let mut checker = checker();
+        checker.note_intent(&with_intent("i-1:a:join:v1", 10), 10_000);
+        checker.on_list_commands("i-1", "i-1:a:join:v1", 11_000);
+        assert_eq!(checker.violation_count, 1);
+        assert!(checker.violations[0].message.contains("never taken over"));
+    }
+
+    #[test]
+    fn listing_commands_after_a_takeover_is_no_violation() {
+        let mut checker = checker();
+        checker.note_intent(&with_intent("i-1:a:join:v1", 10), 10_000);
+        checker.note_intent(&with_intent("i-1:a:join:v1", 100), 100_000);
+        checker.on_list_commands("i-1", "i-1:a:join:v1", 101_000);
+        assert_eq!(checker.violation_count, 0);
     }
 }

@@ -143,7 +143,9 @@ impl SsmApi for SimSsm {
     async fn find_command(&self, instance_id: &str, tag: &str) -> Result<Option<String>, AwsError> {
         authorize(&self.shared, instance_id, "ssm:ListCommands", &Target::Any)?;
         before_call(&self.shared, instance_id, "ListCommands").await?;
-        let s = self.shared.lock();
+        let now = self.shared.now();
+        let mut s = self.shared.lock();
+        s.checker.on_list_commands(instance_id, tag, now);
         Ok(s.commands.by_tag.get(tag).and_then(|ids| {
             ids.iter()
                 .find(|id| {

@@ -152,6 +152,7 @@ impl LifecycleHandler {
             attempt_id: &record.new_attempt_id(&state, UNSTARTED_TERMINATION),
             transition: (&state, &state, UNSTARTED_TERMINATION),
             ignore_errors: false,
+            fresh_intent: false,
         };
         let changes = match self.run_phase(&record, stimulus, &phase, outcome).await {
             PhaseEnd::Done { changes, .. } => changes,

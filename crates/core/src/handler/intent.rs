@@ -9,6 +9,9 @@
 //! - Past the lease an intent is taken over with a conditional write renewing it, so of two
 //!   invocations taking over at once only one sends: the other's write conflicts, and on reload
 //!   it finds the intent held elsewhere.
+//! - Only a taken-over intent is looked up with `ListCommands` before sending: an intent this
+//!   invocation wrote itself, conditionally, over a record that knew no such attempt is
+//!   exclusive (attempt ids are new per record version), so no command for it can exist.
 
 use super::HandlerError;
 use super::run::ChainRun;
@@ -51,6 +54,7 @@ impl ChainRun<'_> {
             return self.claim_intent(record, attempt_id).await;
         }
         let handler = self.handler;
+        let fresh = !knows_attempt(record, attempt_id);
         let intent = PendingCommand::intent(attempt_id, trigger, handler.clock.now());
         let owed = self.owed(false, attempt_id, Some((trigger, from, Vec::new())));
         let lifecycle_action = Change::from_option(changes.lifecycle_action.take());
@@ -65,7 +69,14 @@ impl ChainRun<'_> {
             .commit()
             .await?;
         self.own_intent = Some(attempt_id.to_string());
+        self.fresh_intent = fresh.then(|| attempt_id.to_string());
         Ok(())
+    }
+
+    /// True when this run wrote the intent of `attempt_id` itself over a record that knew no such
+    /// attempt: its command is sent without looking for an earlier one.
+    pub(super) fn holds_fresh_intent(&self, attempt_id: &str) -> bool {
+        self.fresh_intent.as_deref() == Some(attempt_id)
     }
 
     /// Makes sure this run holds the intent of `attempt_id`, written with the transition, before
@@ -100,6 +111,9 @@ impl ChainRun<'_> {
             let intent = PendingCommand::intent(attempt_id, trigger, self.handler.clock.now());
             changes.pending_command = Some(Some(intent));
             self.own_intent = Some(attempt_id.to_string());
+            if !knows_attempt(record, attempt_id) {
+                self.fresh_intent = Some(attempt_id.to_string());
+            }
         }
     }
 
@@ -152,4 +166,17 @@ impl ChainRun<'_> {
         self.own_intent = Some(attempt_id.to_string());
         Ok(())
     }
+}
+
+/// True when `record` already names the attempt `attempt_id` (as its pending command or its
+/// interrupted chain): a command for it may have been sent by an earlier invocation.
+fn knows_attempt(record: &InstanceRecord, attempt_id: &str) -> bool {
+    record
+        .pending_command
+        .as_ref()
+        .is_some_and(|p| p.attempt_id == attempt_id)
+        || record
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.attempt_id == attempt_id)
 }

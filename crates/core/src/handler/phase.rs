@@ -23,6 +23,9 @@ pub(super) struct Phase<'a> {
     pub(super) transition: (&'a str, &'a str, &'a str),
     /// Whether a non-retryable task error is passed over.
     pub(super) ignore_errors: bool,
+    /// Whether this invocation wrote the attempt's SSM intent itself (see
+    /// [`TaskContext::fresh_intent`]).
+    pub(super) fresh_intent: bool,
 }
 
 /// How a phase of tasks ended.
@@ -71,6 +74,7 @@ impl LifecycleHandler {
                 from,
                 to,
                 trigger,
+                fresh_intent: phase.fresh_intent,
                 now: self.clock.now(),
                 effects: Vec::new(),
                 changes: RecordChanges::default(),

@@ -30,6 +30,9 @@ pub(super) struct ChainRun<'a> {
     pub(super) failure_mode: bool,
     /// The attempt whose SSM intent this run wrote or claimed itself.
     pub(super) own_intent: Option<String>,
+    /// The attempt whose SSM intent this run wrote itself over a record that knew no such
+    /// attempt (not taken over): its command is sent without listing first.
+    pub(super) fresh_intent: Option<String>,
     /// What the run did so far.
     pub(super) outcome: Outcome,
 }
@@ -69,6 +72,7 @@ impl<'a> ChainRun<'a> {
             group,
             failure_mode: handler.machine.is_on_failure_path(record.state()),
             own_intent: None,
+            fresh_intent: None,
             outcome,
         }
     }

@@ -41,6 +41,7 @@ impl ChainRun<'_> {
                 attempt_id,
                 transition: (from, to, &trigger.name),
                 ignore_errors: trigger.ignore_errors,
+                fresh_intent: self.holds_fresh_intent(attempt_id),
             };
             match self.run_phase(&working, &phase).await {
                 PhaseEnd::Done {
@@ -124,6 +125,7 @@ impl ChainRun<'_> {
             attempt_id,
             transition: (from, &to, &trigger.name),
             ignore_errors: trigger.ignore_errors,
+            fresh_intent: self.holds_fresh_intent(attempt_id),
         };
         let (changes, started_async) = match self.run_phase(record, &phase).await {
             PhaseEnd::Done {

@@ -159,8 +159,9 @@ impl Task for HeartbeatTask {
 /// before the commands), `timeout_seconds`, `comment`.
 ///
 /// Sent at most once per transition attempt: the handler records the intent (attempt id) first;
-/// the command's comment carries the attempt id, and a retry finds an earlier command by listing
-/// instead of sending again.
+/// the command's comment carries the attempt id, and an invocation that takes over an intent
+/// finds an earlier command by listing instead of sending again. A freshly written intent is
+/// sent without listing: one SSM call per command on the happy path.
 pub struct SendCommandTask;
 
 const DEFAULT_DOCUMENT: &str = "AWS-RunShellScript";
@@ -344,9 +345,9 @@ impl Task for SendCommandTask {
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
         let input = Self::build(ctx, args).map_err(|m| fail(m, false))?;
-        // Always look before sending, even for an intent this invocation just wrote: one
-        // ListCommands is cheap insurance should two writers ever both believe they won.
-        if command_id.is_none() {
+        // Look for an earlier command only when the intent was taken over: one this invocation
+        // wrote itself with a conditional write is exclusive, and nothing can have been sent.
+        if command_id.is_none() && !ctx.fresh_intent {
             command_id = ctx
                 .aws
                 .ssm

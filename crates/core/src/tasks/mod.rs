@@ -107,6 +107,11 @@ pub struct TaskContext<'a> {
     pub to: &'a str,
     /// The trigger's name.
     pub trigger: &'a str,
+    /// True when this invocation wrote the attempt's intent itself, with a conditional write
+    /// over a record that knew no such attempt: no command for it can exist, so a task sends
+    /// without looking for one first. False when the intent was taken over (its writer presumed
+    /// crashed): an earlier command may exist and is looked for.
+    pub fresh_intent: bool,
     /// The current time.
     pub now: DateTime<Utc>,
     /// AWS calls made, for outputs.

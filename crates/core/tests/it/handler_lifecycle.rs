@@ -45,14 +45,8 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
     );
     assert_eq!(
         h.operations(),
-        [
-            "ListCommands",
-            "SendCommand",
-            "ListCommands",
-            "SendCommand",
-            "CompleteLifecycleAction"
-        ],
-        "every send is preceded by a look for an earlier one"
+        ["SendCommand", "SendCommand", "CompleteLifecycleAction"],
+        "one SSM call per command on the happy path: a fresh intent is sent without listing"
     );
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.input["result"], "CONTINUE");
@@ -311,9 +305,11 @@ async fn crash_after_send_command_before_the_write_sends_no_second_command() {
     h.register(I, "finished_cloud_init").await;
     assert!(h.deliver(&launch("launch-1", I)).await.is_err());
     assert_eq!(h.count("SendCommand"), 1);
-    // The retry (past the intent lease) finds the command by its tag instead of sending again.
+    // The retry (past the intent lease) takes the intent over and finds the command by its tag
+    // instead of sending again.
     h.deliver(&launch("launch-1", I)).await.unwrap();
     assert_eq!(h.count("SendCommand"), 1);
+    assert_eq!(h.count("ListCommands"), 1, "only the takeover lists");
     let record = memory.get(I).await.unwrap().unwrap();
     assert_eq!(
         record.pending_command.unwrap().command_id,
