@@ -147,7 +147,11 @@ async fn launch_event_sends_the_join_command_tagged_with_the_attempt() {
         commands.iter().any(|c| c.contains("/opt/cluster/join.sh")),
         "{commands:?}"
     );
-    assert_eq!(list.num_calls(), 1, "listed once, found nothing, sent");
+    assert_eq!(
+        list.num_calls(),
+        0,
+        "a freshly written intent is exclusive: sent without listing"
+    );
 }
 
 #[tokio::test]
