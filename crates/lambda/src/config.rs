@@ -15,6 +15,12 @@ pub const ENV_GROUP_NAMES: &str = "GROUP_NAMES";
 pub const ENV_TRANSITIONS_FILE: &str = "TRANSITIONS_FILE";
 /// The name the sweep's scheduled events carry (default [`HandlerConfig::default`]'s).
 pub const ENV_SWEEP_RULE: &str = "SWEEP_RULE";
+/// The function timeout in seconds (the template's `FunctionTimeout`): the SSM intent lease is
+/// kept longer, so that no live invocation's intent is taken over.
+pub const ENV_FUNCTION_TIMEOUT: &str = "FUNCTION_TIMEOUT";
+/// The sweep's schedule (the template's `SweepSchedule`, `rate(N minutes)`): heartbeats are
+/// scheduled against it.
+pub const ENV_SWEEP_SCHEDULE: &str = "SWEEP_SCHEDULE";
 /// The CloudWatch namespace of the EMF metrics (default [`DEFAULT_METRICS_NAMESPACE`]).
 pub const ENV_METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 /// The URL of the dead-letter queue poison payloads are kept in, with their reason (optional:
@@ -131,6 +137,26 @@ impl LambdaConfig {
                 });
             }
             handler.sweep_rule = rule;
+        }
+        if let Some(text) = get(ENV_FUNCTION_TIMEOUT) {
+            let seconds: u64 = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| (1..=900).contains(s))
+                .ok_or_else(|| InitError::InvalidVariable {
+                    name: ENV_FUNCTION_TIMEOUT,
+                    message: format!("`{text}` is not a number of seconds from 1 to 900"),
+                })?;
+            handler = handler.with_function_timeout(Duration::from_secs(seconds));
+        }
+        if let Some(text) = get(ENV_SWEEP_SCHEDULE) {
+            handler.sweep_period = parse_rate(&text).ok_or_else(|| InitError::InvalidVariable {
+                name: ENV_SWEEP_SCHEDULE,
+                message: format!(
+                    "`{text}` is not an EventBridge rate expression (`rate(5 minutes)`)"
+                ),
+            })?;
         }
         Ok(Self {
             table,
@@ -263,5 +289,62 @@ mod tests {
         let e = c.load_model().unwrap_err().to_string();
         assert!(e.contains("unknown-state"), "{e}");
         assert!(e.contains("bad.yaml:"), "{e}");
+    }
+}
+
+/// The period of an EventBridge rate expression: `rate(1 minute)`, `rate(5 minutes)`,
+/// `rate(2 hours)`, `rate(1 day)`.
+fn parse_rate(text: &str) -> Option<Duration> {
+    let inner = text.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (value, unit) = inner.trim().split_once(' ')?;
+    let value: u64 = value.parse().ok().filter(|v| *v > 0)?;
+    let unit_seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    value.checked_mul(unit_seconds).map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn rate_expressions_give_the_sweep_period() {
+        assert_eq!(
+            parse_rate("rate(5 minutes)"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse_rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_rate("cron(0 * * * ? *)"), None);
+        assert_eq!(parse_rate("rate(0 minutes)"), None);
+    }
+
+    #[test]
+    fn the_function_timeout_and_schedule_shape_the_handler() {
+        let env = |name: &str| match name {
+            ENV_TABLE_NAME => Some("t".to_string()),
+            ENV_GROUP_NAMES => Some("web".to_string()),
+            ENV_FUNCTION_TIMEOUT => Some("300".to_string()),
+            ENV_SWEEP_SCHEDULE => Some("rate(1 minute)".to_string()),
+            _ => None,
+        };
+        let config = LambdaConfig::from_lookup(env).unwrap();
+        assert_eq!(config.handler.intent_lease, Duration::from_secs(330));
+        assert_eq!(config.handler.sweep_period, Duration::from_secs(60));
+        let bad = |name: &str| match name {
+            ENV_FUNCTION_TIMEOUT => Some("1000".to_string()),
+            other => env(other),
+        };
+        assert!(matches!(
+            LambdaConfig::from_lookup(bad),
+            Err(InitError::InvalidVariable {
+                name: ENV_FUNCTION_TIMEOUT,
+                ..
+            })
+        ));
     }
 }

@@ -27,6 +27,8 @@
 //! | `GROUP_NAMES` | comma-separated Auto Scaling groups the sweep lists (required) |
 //! | `TRANSITIONS_FILE` | the model file ([`run_from_env`] only); default `transitions/cluster-node.yaml` under `LAMBDA_TASK_ROOT` or next to the binary, else the model compiled in |
 //! | `SWEEP_RULE` | the rule name the sweep's scheduled events carry (default `reconcile`) |
+//! | `SWEEP_SCHEDULE` | the sweep's `rate(...)` expression: heartbeats are scheduled against it (default `rate(5 minutes)`) |
+//! | `FUNCTION_TIMEOUT` | the function timeout in seconds: the SSM intent lease outlives it by 30 s (default 900) |
 //! | `DEAD_LETTER_QUEUE_URL` | the queue poison payloads are kept in with their reason (`SendMessage`); unset: a poison payload fails the invocation (type `AsgLifecycle.PoisonEvent`) and Lambda's bounded retries end in the on-failure destination |
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the EMF metrics (default `AsgLifecycle`) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | endpoints, read by the SDK itself (local servers) |

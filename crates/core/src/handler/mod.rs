@@ -78,6 +78,12 @@ impl Clock for SystemClock {
     }
 }
 
+/// Lambda's longest function timeout.
+pub const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Kept between the function timeout and the end of an SSM intent's lease.
+pub const INTENT_LEASE_MARGIN: Duration = Duration::from_secs(30);
+
 /// Handler settings.
 #[derive(Clone, Debug)]
 pub struct HandlerConfig {
@@ -99,7 +105,12 @@ pub struct HandlerConfig {
     pub page_size: usize,
     /// How long an SSM command intent written by another invocation is presumed to be that
     /// invocation's to send; past it, the writer is presumed crashed and the command is recovered.
+    /// Longer than the function timeout ([`Self::with_function_timeout`]): a live owner, however
+    /// slow, is never taken over.
     pub intent_lease: Duration,
+    /// How long a sent command may go without its status event before the sweep asks SSM
+    /// (`GetCommandInvocation`): the event is presumed lost.
+    pub status_grace: Duration,
     /// The heartbeat timeout assumed for a hook whose own cannot be read.
     pub heartbeat_timeout: Duration,
     /// How long a record must have been quiet before the sweep may mark its instance gone
@@ -134,8 +145,10 @@ impl Default for HandlerConfig {
             terminal_ttl: Duration::from_secs(7 * 24 * 3600),
             // DynamoDB returns at most 1 MB per page anyway.
             page_size: 500,
-            // Longer than one invocation's wait for SendCommand, shorter than a sweep period.
-            intent_lease: Duration::from_secs(60),
+            // Lambda's longest function timeout and a margin: safe whatever the deployment's.
+            intent_lease: MAX_FUNCTION_TIMEOUT + INTENT_LEASE_MARGIN,
+            // Status events come within seconds; a minute means it was lost.
+            status_grace: Duration::from_secs(60),
             // Auto Scaling's default heartbeat timeout for a lifecycle hook.
             heartbeat_timeout: Duration::from_secs(3600),
             // Ten minutes: far beyond DescribeAutoScalingInstances' propagation delay.
@@ -149,6 +162,16 @@ impl Default for HandlerConfig {
             // latency, few enough to stay well under Auto Scaling's request rate.
             sweep_concurrency: 32,
         }
+    }
+}
+
+impl HandlerConfig {
+    /// With the intent lease fitted to a function `timeout`: an intent outlives the invocation
+    /// that wrote it by [`INTENT_LEASE_MARGIN`], never less.
+    #[must_use]
+    pub fn with_function_timeout(mut self, timeout: Duration) -> Self {
+        self.intent_lease = timeout + INTENT_LEASE_MARGIN;
+        self
     }
 }
 

@@ -56,8 +56,8 @@ impl LifecycleHandler {
         if !waits {
             return None;
         }
-        let lease = Duration::from_std(self.config.intent_lease).unwrap_or_default();
-        if self.clock.now() - pending.intent_at < lease {
+        let grace = Duration::from_std(self.config.status_grace).unwrap_or_default();
+        if self.clock.now() - pending.intent_at < grace {
             return None;
         }
         let invocation = match self

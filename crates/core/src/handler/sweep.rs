@@ -10,7 +10,7 @@
 //!    action" clears it; none while the record is still pending (a boot that never ends lets the
 //!    hook time out);
 //! 3. **lost SSM event** — when the record is stepped with the sweep event (5.), a command the
-//!    state waits on, older than the intent lease, is asked about with `GetCommandInvocation`
+//!    state waits on, sent more than `status_grace` ago, is asked about with `GetCommandInvocation`
 //!    and a terminal answer is fed to the machine as if its event had come (`recovery.rs`);
 //! 4. **state timeout** — a state held longer than the model's `timeout` fires the state's
 //!    `timeout` trigger, or, when it has none, moves the instance to the failure state;
@@ -310,16 +310,23 @@ impl LifecycleHandler {
     /// listed record, so the sweep spends no request on it; a record that changed since is
     /// stepped by the event that changed it or by the next sweep.
     fn is_idle(&self, record: &InstanceRecord) -> bool {
-        let lease = to_chrono(self.config.intent_lease);
         let now = self.clock.now();
         let sweep = Stimulus::Scheduled(ScheduledEvent {
             rule: self.config.sweep_rule.clone(),
         });
+        // A sent command may need its status asked for; an unsent intent, taking over.
+        let patience = |p: &crate::record::PendingCommand| {
+            to_chrono(if p.command_id.is_some() {
+                self.config.status_grace
+            } else {
+                self.config.intent_lease
+            })
+        };
         record.in_flight.is_none()
             && record
                 .pending_command
                 .as_ref()
-                .is_none_or(|p| now - p.intent_at < lease)
+                .is_none_or(|p| now - p.intent_at < patience(p))
             && matches!(self.machine.step(record, &sweep), Decision::Stay { .. })
     }
 

@@ -34,7 +34,7 @@ pub fn invocation_context() -> InvocationContext {
 /// Build it with [`Harness::builder`]. The handler runs the example model over a fresh
 /// [`MemoryStore`] and a fresh [`LocalAws`], on the system clock, with the default
 /// [`HandlerConfig`] except `initial_wait` zero (a missing or pending record is answered at once,
-/// unless a test configures the wait). Each part can be replaced; the ones a test replaces are
+/// unless a test configures the wait) and an intent lease of 60 s (a one-minute function). Each part can be replaced; the ones a test replaces are
 /// the ones that test is about.
 pub struct Harness<S: StateStore + 'static = MemoryStore> {
     /// The handler under test.
@@ -74,6 +74,9 @@ impl Harness {
             clock: None,
             config: HandlerConfig {
                 initial_wait: Duration::ZERO,
+                // A one-minute function: takeovers of an expired intent happen within a test's
+                // few simulated minutes.
+                intent_lease: Duration::from_secs(60),
                 ..HandlerConfig::default()
             },
         }

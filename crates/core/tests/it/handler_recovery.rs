@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, AwsError, CommandInvocation, LocalAws, SendCommand, SsmApi};
 use asg_lifecycle::event::CommandStatus;
-use asg_lifecycle::handler::HandlerError;
+use asg_lifecycle::handler::{HandlerConfig, HandlerError};
 use asg_lifecycle::store::{MemoryStore, StateStore};
 use asg_lifecycle::testing::{Crash, FaultyStore, Harness, ManualClock, command, launch};
 use async_trait::async_trait;
@@ -76,6 +76,41 @@ async fn two_invocations_taking_over_an_expired_intent_send_one_command() {
     );
     let record = memory.get(I).await.unwrap().unwrap();
     assert!(record.pending_command.unwrap().command_id.is_some());
+}
+
+#[tokio::test]
+async fn an_owner_slower_than_a_minute_but_within_the_function_timeout_is_not_taken_over() {
+    let memory = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new());
+    // A 300 s function: the intent lease is 330 s.
+    let config = HandlerConfig {
+        initial_wait: Duration::ZERO,
+        ..HandlerConfig::default()
+    }
+    .with_function_timeout(Duration::from_secs(300));
+    let first = Harness::builder()
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .clock(clock.clone())
+        .config(config.clone())
+        .build();
+    first.register(I, "finished_cloud_init").await;
+    assert!(first.deliver(&launch("launch-1", I)).await.is_err());
+    // Two minutes on, the writer may still be running (a slow SendCommand): hands off.
+    clock.advance(Duration::from_secs(120));
+    let h = Harness::builder()
+        .store(memory.clone())
+        .aws(first.aws.clone())
+        .clock(clock.clone())
+        .config(config)
+        .build();
+    let busy = h.deliver(&launch("launch-1", I)).await;
+    assert!(matches!(busy, Err(HandlerError::Busy { .. })), "{busy:?}");
+    assert_eq!(h.count("SendCommand"), 0);
+    assert_eq!(h.count("ListCommands"), 0);
+    // Past the function timeout and the margin, the writer is dead: the intent is taken over.
+    clock.advance(Duration::from_secs(211));
+    h.deliver_ok(&launch("launch-1", I)).await;
+    assert_eq!(h.count("SendCommand"), 1);
 }
 
 #[tokio::test]
