@@ -47,7 +47,7 @@ pub use heartbeat::{HookTooShort, heartbeat_due, shortest_hook};
 pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
 
 use crate::aws::AwsClients;
-use crate::event::{Event, LifecycleTransition, Stimulus};
+use crate::event::{Event, Stimulus};
 use crate::machine::Machine;
 use crate::record::InstanceRecord;
 use crate::store::StateStore;
@@ -275,24 +275,19 @@ impl LifecycleHandler {
                 let mut outcomes = Vec::new();
                 let mut first_retryable = None;
                 for ident in &ids {
-                    // A late terminate action is kept alive before anything else: its instance
-                    // is running, and the record may not be writable right now (the token comes
-                    // from the event, not from the record).
-                    if let Stimulus::Lifecycle(action) = stimulus
-                        && action.transition == LifecycleTransition::Terminating
-                    {
-                        self.heartbeat_if_late(&event.id, action).await;
-                    }
+                    // A late lifecycle action is kept alive before anything else: the record may
+                    // not be readable or writable right now (the token comes from the event, not
+                    // from the record). For a launch whose boot never ends this holds the hook
+                    // one timeout longer, once: the sweep never heartbeats a pending record.
+                    let late_heartbeat = match stimulus {
+                        Stimulus::Lifecycle(action) => {
+                            self.heartbeat_if_late(&event.id, action).await
+                        }
+                        _ => None,
+                    };
                     match self.process_instance(ident, &event.id, stimulus, ctx).await {
                         Ok(mut outcome) => {
-                            if let Stimulus::Lifecycle(action) = stimulus
-                                && action.transition == LifecycleTransition::Launching
-                            {
-                                // A late launch action only once its instance is past its
-                                // pending states: a boot that never ends lets the hook lapse.
-                                self.heartbeat_late_action(&event.id, action, &mut outcome)
-                                    .await;
-                            }
+                            outcome.effects.extend(late_heartbeat);
                             outcomes.push(outcome);
                         }
                         Err(e) if e.is_retryable() => {

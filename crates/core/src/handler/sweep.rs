@@ -223,33 +223,6 @@ impl LifecycleHandler {
         Ok(outcome)
     }
 
-    /// Heartbeats the action a lifecycle event announced when it is held (the chain did not
-    /// complete it, the instance is past its pending states) and would lapse before the next
-    /// sweep: an event delivered late must not leave its hook to run out.
-    pub(super) async fn heartbeat_late_action(
-        &self,
-        event_id: &str,
-        event: &LifecycleEvent,
-        outcome: &mut Outcome,
-    ) {
-        let graph = self.machine.graph();
-        let Some(state) = outcome.to.clone() else {
-            return;
-        };
-        let held = !matches!(
-            outcome.outcome,
-            OutcomeKind::Rejected | OutcomeKind::Duplicate | OutcomeKind::Failed
-        ) && !graph.is_pending(&state)
-            && !graph.is_terminal(&state)
-            && !graph.stable.contains(state.as_str());
-        if !held {
-            return;
-        }
-        if let Some(effect) = self.heartbeat_if_late(event_id, event).await {
-            outcome.effects.push(effect);
-        }
-    }
-
     /// Heartbeats the action `event` announced when the event came so late that the action
     /// could lapse before the next sweep; the heartbeat made, if any.
     pub(super) async fn heartbeat_if_late(
