@@ -40,6 +40,7 @@ impl Faults {
                 command_failed: 0.01,
                 command_timed_out: 0.005,
                 cloud_init_never: 0.005,
+                agent_unregistered: 0.02,
             },
             Self::Harsh => FaultProfile {
                 duplicate: 0.2,
@@ -56,6 +57,7 @@ impl Faults {
                 command_failed: 0.03,
                 command_timed_out: 0.02,
                 cloud_init_never: 0.02,
+                agent_unregistered: 0.05,
             },
         }
     }
@@ -117,6 +119,9 @@ pub struct FaultProfile {
     pub command_timed_out: f64,
     /// Cloud-init never finishes (the instance stays pending).
     pub cloud_init_never: f64,
+    /// A `SendCommand` within five minutes of launch answered `InvalidInstanceId` (the SSM agent
+    /// has not registered yet).
+    pub agent_unregistered: f64,
 }
 
 /// Draws `true` with probability `p` (never drawing when `p` is zero, so a fault-free run

@@ -83,6 +83,31 @@ impl SsmApi for SimSsm {
         };
         authorize(&self.shared, ident, "ssm:SendCommand", &target)?;
         before_call(&self.shared, ident, OP).await?;
+        {
+            let now = self.shared.now();
+            let mut guard = self.shared.lock();
+            let s = &mut *guard;
+            let young = s
+                .group
+                .instances
+                .get(ident)
+                .is_some_and(|i| now - i.launched_at < 300_000);
+            let p = s.faults.agent_unregistered;
+            if young && chance(&mut s.rng, p) {
+                s.injected_errors += 1;
+                s.checker.trail(
+                    ident,
+                    now,
+                    format!("{OP}: InvalidInstanceId (the SSM agent has not registered yet)"),
+                );
+                return Err(AwsError {
+                    operation: OP.into(),
+                    kind: AwsErrorKind::InstanceNotReady,
+                    code: "InvalidInstanceId".into(),
+                    message: "Instances not in a valid state for account".into(),
+                });
+            }
+        }
         let now = self.shared.now();
         let id = {
             let mut guard = self.shared.lock();

@@ -13,6 +13,9 @@ use asg_lifecycle::aws::{AwsError, AwsErrorKind};
 const NO_ACTIVE_LIFECYCLE_ACTION: &str = "no active lifecycle action found";
 
 /// Error codes meaning "slow down" across Auto Scaling (awsQuery) and SSM (awsJson).
+/// SSM's answer for an instance its agent has not registered (yet).
+const INSTANCE_NOT_READY_CODE: &str = "InvalidInstanceId";
+
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -48,6 +51,9 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) 
         return AwsErrorKind::NoActiveLifecycleAction;
     }
     if let Some(code) = code {
+        if code == INSTANCE_NOT_READY_CODE {
+            return AwsErrorKind::InstanceNotReady;
+        }
         if THROTTLING_CODES.contains(&code) || status == Some(429) {
             return AwsErrorKind::Throttled;
         }
@@ -155,8 +161,16 @@ mod tests {
         );
         assert_eq!(classify(None, None, Some(429)), AwsErrorKind::Throttled);
         assert_eq!(
-            classify(Some("InvalidInstanceId"), None, Some(400)),
+            classify(Some("InvalidDocument"), None, Some(400)),
             AwsErrorKind::Permanent
+        );
+    }
+
+    #[test]
+    fn an_instance_ssm_does_not_know_yet_is_not_ready_rather_than_permanent() {
+        assert_eq!(
+            classify(Some("InvalidInstanceId"), None, Some(400)),
+            AwsErrorKind::InstanceNotReady
         );
     }
 }

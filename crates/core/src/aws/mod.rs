@@ -36,6 +36,9 @@ pub enum AwsErrorKind {
     Throttled,
     /// A 5xx or network error: retry later.
     Transient,
+    /// The instance is not (yet) managed by SSM (`InvalidInstanceId`): its agent may still be
+    /// registering, so the caller retries for a bounded time after the instance started.
+    InstanceNotReady,
     /// Anything else: retrying will not help.
     Permanent,
 }

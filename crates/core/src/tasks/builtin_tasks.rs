@@ -21,6 +21,26 @@ fn task_error(task: &str, error: &AwsError) -> TaskError {
     }
 }
 
+/// How long after an instance entered its state an SSM agent that has not registered yet
+/// (`InvalidInstanceId`) is waited for: the agent registers within a minute or two of boot.
+pub const SSM_REGISTRATION_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A failed `SendCommand`: `InvalidInstanceId` is retryable for [`SSM_REGISTRATION_GRACE`] after
+/// the instance entered its state (or after the lifecycle action started), permanent after.
+fn send_error(task: &str, error: &AwsError, ctx: &TaskContext<'_>) -> TaskError {
+    let mut failed = task_error(task, error);
+    if error.kind == AwsErrorKind::InstanceNotReady {
+        let since = ctx
+            .record
+            .entered_at
+            .or_else(|| ctx.record.lifecycle_action.as_ref().map(|a| a.started_at))
+            .unwrap_or(ctx.now);
+        let waited = (ctx.now - since).to_std().unwrap_or_default();
+        failed.retryable = waited < SSM_REGISTRATION_GRACE;
+    }
+    failed
+}
+
 /// The lifecycle action this task should act on: the stimulus's, else the one on the record.
 fn held_action(ctx: &TaskContext<'_>) -> Option<LifecycleAction> {
     if let Stimulus::Lifecycle(event) = ctx.stimulus {
@@ -363,7 +383,7 @@ impl Task for SendCommandTask {
                 .ssm
                 .send_command(&input)
                 .await
-                .map_err(|e| task_error(name, &e))?,
+                .map_err(|e| send_error(name, &e, ctx))?,
         };
         // Outputs show the model's arguments (templates unresolved), never resolved values.
         ctx.effects.push(effect(

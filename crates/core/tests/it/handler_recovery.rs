@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asg_lifecycle::aws::{AwsClients, AwsError, CommandInvocation, LocalAws, SendCommand, SsmApi};
+use asg_lifecycle::aws::{
+    AwsClients, AwsError, AwsErrorKind, CommandInvocation, LocalAws, SendCommand, SsmApi,
+};
 use asg_lifecycle::event::CommandStatus;
 use asg_lifecycle::handler::{HandlerConfig, HandlerError};
 use asg_lifecycle::store::{MemoryStore, StateStore};
@@ -33,6 +35,63 @@ impl SsmApi for YieldingSsm {
     ) -> Result<CommandInvocation, AwsError> {
         self.0.get_command_invocation(command_id, instance_id).await
     }
+}
+
+/// An SSM whose agent on the instance has not registered: every `SendCommand` answers
+/// `InvalidInstanceId`.
+struct UnregisteredSsm(Arc<LocalAws>);
+
+#[async_trait]
+impl SsmApi for UnregisteredSsm {
+    async fn send_command(&self, _input: &SendCommand) -> Result<String, AwsError> {
+        Err(AwsError {
+            operation: "SendCommand".into(),
+            kind: AwsErrorKind::InstanceNotReady,
+            code: "InvalidInstanceId".into(),
+            message: "Instances not in a valid state for account".into(),
+        })
+    }
+    async fn find_command(&self, instance_id: &str, tag: &str) -> Result<Option<String>, AwsError> {
+        self.0.find_command(instance_id, tag).await
+    }
+    async fn get_command_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<CommandInvocation, AwsError> {
+        self.0.get_command_invocation(command_id, instance_id).await
+    }
+}
+
+#[tokio::test]
+async fn an_ssm_agent_not_registered_yet_is_waited_for_then_given_up_on() {
+    let clock = Arc::new(ManualClock::new());
+    let aws = Arc::new(LocalAws::new());
+    let h = Harness::builder()
+        .clock(clock.clone())
+        .aws(aws.clone())
+        .clients(AwsClients {
+            autoscaling: aws.clone(),
+            ssm: Arc::new(UnregisteredSsm(aws.clone())),
+        })
+        .build();
+    h.register(I, "finished_cloud_init").await;
+    // Just booted: InvalidInstanceId means "not yet": the delivery is retried.
+    let early = h.deliver(&launch("launch-1", I)).await;
+    assert!(
+        early.as_ref().is_err_and(HandlerError::is_retryable),
+        "{early:?}"
+    );
+    assert_ne!(h.state(I).await, "failure");
+    // Ten minutes on, the agent is not coming: the instance takes the failure path.
+    clock.advance(Duration::from_secs(601));
+    let late = h.deliver(&launch("launch-1", I)).await;
+    assert!(
+        !late.as_ref().is_err_and(HandlerError::is_retryable),
+        "{late:?}"
+    );
+    let path = h.path(I).await;
+    assert!(path.iter().any(|s| s.ends_with(">failure")), "{path:?}");
 }
 
 #[tokio::test]
