@@ -80,4 +80,11 @@ impl<S: StateStore> StateStore for FaultyStore<S> {
     ) -> Result<(), StoreError> {
         self.inner.cloud_init_update(ident, attributes).await
     }
+    async fn sweep_cursor(&self) -> Result<Option<String>, StoreError> {
+        self.inner.sweep_cursor().await
+    }
+
+    async fn save_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), StoreError> {
+        self.inner.save_sweep_cursor(cursor).await
+    }
 }
