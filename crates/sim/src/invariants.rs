@@ -121,13 +121,30 @@ impl Checker {
     }
 
     /// Checks a successful write: every transition is an edge of the model, continues from the
-    /// last one, and no step is recorded twice.
+    /// last one, and no step is recorded twice; transitions written together share the write's
+    /// version.
     pub fn on_commit(&mut self, commit: &Commit, written: &InstanceRecord, now: Millis) {
         self.note_intent(written, now);
-        let Some(entry) = &commit.history else {
-            return;
-        };
-        let ident = commit.ident.as_str();
+        let before = self
+            .histories
+            .get(commit.ident.as_str())
+            .and_then(|h| h.last())
+            .map(|last| last.version);
+        for entry in &commit.history {
+            self.on_transition(commit.ident.as_str(), entry, before, written, now);
+        }
+    }
+
+    /// Checks one transition of a write; `before` is the version of the last transition written
+    /// by an earlier write.
+    fn on_transition(
+        &mut self,
+        ident: &str,
+        entry: &HistoryEntry,
+        before: Option<u64>,
+        written: &InstanceRecord,
+        now: Millis,
+    ) {
         self.transitions += 1;
         self.trail(
             ident,
@@ -153,7 +170,7 @@ impl Checker {
                     entry.from, entry.to, last.to
                 ));
             }
-            if entry.version <= last.version {
+            if before.is_some_and(|v| entry.version <= v) || entry.version < last.version {
                 problems.push(format!(
                     "transition {} → {} recorded at version {} after version {}",
                     entry.from, entry.to, entry.version, last.version

@@ -69,8 +69,13 @@ pub struct Report {
     pub store_reads: u64,
     /// Store writes (handler commits and cloud-init updates).
     pub store_writes: u64,
-    /// Store requests per transition written.
+    /// Store requests per transition written (the handler's and cloud-init's).
     pub store_requests_per_transition: f64,
+    /// The handler's store requests (cloud-init's left out), by who made them (`event`: a
+    /// lifecycle or SSM event; `sweep`: the scheduled sweep) and operation.
+    pub handler_store_requests: BTreeMap<String, u64>,
+    /// The handler's store requests per transition written.
+    pub handler_requests_per_transition: f64,
     /// Launch to a stable state, median, simulated seconds.
     pub time_to_ready_p50_s: f64,
     /// Launch to a stable state, 99th percentile, simulated seconds.
@@ -143,6 +148,17 @@ impl Report {
             self.store_reads,
             self.store_writes,
             self.store_requests_per_transition
+        );
+        let by_source = self
+            .handler_store_requests
+            .iter()
+            .map(|(what, n)| format!("{what} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "  handler store   {:.2} requests per transition ({by_source})",
+            self.handler_requests_per_transition
         );
         let _ = writeln!(
             out,

@@ -51,6 +51,8 @@ pub struct Runner {
     pub(super) longest_sweep_gap: Millis,
     pub(super) dead_letters: Arc<SimDeadLetters>,
     pub(super) injected: Vec<Injected>,
+    /// The SSM notifications the template's rule delivers.
+    pub(super) notifications: Vec<CommandEventKind>,
 }
 
 impl Runner {
@@ -110,6 +112,7 @@ impl Runner {
             .settle_bound
             .map_or(timeouts + 2 * ms(config.sweep_period) + 600_000, ms);
         Self {
+            notifications: crate::ssm::delivered_notifications(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             shared,
@@ -400,7 +403,7 @@ impl Runner {
         };
         let at = self.shared.clock.at(now);
         let mut deliveries = Vec::new();
-        for kind in [CommandEventKind::Command, CommandEventKind::Invocation] {
+        for kind in self.notifications.clone() {
             let id = self.next_id(0x3000);
             let event =
                 CommandStatusChange::new(&id, &command.instance, command_id, command.outcome)
@@ -450,7 +453,9 @@ impl Runner {
         let event = Scheduled::new(&id, &self.invoker.handler().config().sweep_rule)
             .at(self.shared.clock.at(now))
             .json();
+        self.shared.lock().sweeping = true;
         let reports = self.invoke(&[event]);
+        self.shared.lock().sweeping = false;
         self.note_sweep_visits(now, &reports);
         // A crashed or retryably failed asynchronous invocation is retried by Lambda, twice.
         let failed = reports
@@ -532,6 +537,10 @@ impl Runner {
             .collect();
         #[allow(clippy::cast_precision_loss)]
         let per_transition = round3((reads + writes) as f64 / s.checker.transitions.max(1) as f64);
+        let handler_requests: u64 = s.store_requests.values().sum();
+        #[allow(clippy::cast_precision_loss)]
+        let handler_per_transition =
+            round3(handler_requests as f64 / s.checker.transitions.max(1) as f64);
         #[allow(clippy::cast_precision_loss)]
         let seconds = |ms: Millis| round3(ms as f64 / 1000.0);
         Report {
@@ -552,6 +561,8 @@ impl Runner {
             store_reads: reads,
             store_writes: writes,
             store_requests_per_transition: per_transition,
+            handler_store_requests: s.store_requests.clone(),
+            handler_requests_per_transition: handler_per_transition,
             time_to_ready_p50_s: round3(quantile(&to_ready, 0.5)),
             time_to_ready_p99_s: round3(quantile(&to_ready, 0.99)),
             fault_counts: counts,

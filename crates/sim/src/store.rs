@@ -36,7 +36,7 @@ impl SimStore {
 
     async fn enter(&self, ident: &str, operation: &str) -> Result<()> {
         let (action, target) = match operation {
-            "get" => ("dynamodb:GetItem", Target::Table),
+            "get" | "cursor get" => ("dynamodb:GetItem", Target::Table),
             "query" => ("dynamodb:Query", Target::ActiveIndex),
             _ => ("dynamodb:UpdateItem", Target::Table),
         };
@@ -45,6 +45,10 @@ impl SimStore {
         stop_if_crashed(&self.shared).await;
         gate(&self.shared).await;
         let mut s = self.shared.lock();
+        let source = if s.sweeping { "sweep" } else { "event" };
+        *s.store_requests
+            .entry(format!("{source} {operation}"))
+            .or_default() += 1;
         let model = s.latencies.store;
         let latency = model.draw(&mut s.rng);
         self.shared.clock.pass(latency);
@@ -102,12 +106,12 @@ impl StateStore for SimStore {
     }
 
     async fn sweep_cursor(&self) -> Result<Option<String>> {
-        self.enter("-", "get").await?;
+        self.enter("-", "cursor get").await?;
         self.shared.memory.sweep_cursor().await
     }
 
     async fn save_sweep_cursor(&self, cursor: Option<&str>) -> Result<()> {
-        self.enter("-", "commit").await?;
+        self.enter("-", "cursor save").await?;
         self.shared.memory.save_sweep_cursor(cursor).await
     }
 

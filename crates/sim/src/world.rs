@@ -308,6 +308,10 @@ pub struct WorldState {
     pub iam: Policy,
     /// Calls the role denied, by action.
     pub denied_calls: BTreeMap<String, u64>,
+    /// True while the sweep's invocation runs.
+    pub sweeping: bool,
+    /// The handler's store requests, by who made them (`event` or `sweep`) and operation.
+    pub store_requests: BTreeMap<String, u64>,
 }
 
 /// The shared world: the clock, the in-memory store and the locked state.
@@ -353,6 +357,8 @@ impl Shared {
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
+                sweeping: false,
+                store_requests: BTreeMap::new(),
             }),
         }
     }

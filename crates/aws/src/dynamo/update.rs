@@ -123,7 +123,7 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     }
     let (mut history, mut recent) = (base.history.clone(), base.recent_events.clone());
     commit.apply_to_lists(&mut history, &mut recent);
-    if commit.history.is_some() {
+    if !commit.history.is_empty() {
         e.set_json(attr::HISTORY, &history);
     }
     if commit.mark_processed.is_some() {
@@ -208,7 +208,7 @@ mod tests {
         record.version = 7;
         record.history = (0..HISTORY_LIMIT).map(entry).collect();
         let mut commit = Commit::expecting(&record, Utc::now());
-        commit.history = Some(entry(99));
+        commit.history = vec![entry(99)];
         let e = commit_expression(&commit, commit.base.as_ref().unwrap());
         let history_name = e
             .names

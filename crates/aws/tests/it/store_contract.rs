@@ -49,7 +49,7 @@ fn transition(record: &InstanceRecord, to: &str, event: &str) -> Commit {
     let mut commit = Commit::expecting(record, Utc::now());
     commit.unprocessed_event = Some(event.to_string());
     commit.status = Some(to.to_string());
-    commit.history = Some(entry(record, to, event));
+    commit.history = vec![entry(record, to, event)];
     commit.mark_processed = Some(event.to_string());
     commit
 }

@@ -136,7 +136,7 @@ fn simulate_prints_one_json_object_and_exits_non_zero_on_a_violation() {
         .args([
             "simulate",
             "--instances",
-            "60",
+            "200",
             "--faults",
             "harsh",
             "--broken-store",
@@ -147,7 +147,7 @@ fn simulate_prints_one_json_object_and_exits_non_zero_on_a_violation() {
     let stderr = String::from_utf8_lossy(&broken.stderr);
     assert!(
         stderr.contains(
-            "reproduce with: asg-lifecycle simulate --instances 60 --seed 1 --faults harsh"
+            "reproduce with: asg-lifecycle simulate --instances 200 --seed 1 --faults harsh"
         ),
         "{stderr}"
     );

@@ -8,6 +8,9 @@
 //! - A terminate event for an instance whose lifecycle never started completes its hook with
 //!   `CONTINUE` at once, with the built-in `complete_lifecycle_action` task (idempotent), and the
 //!   record, if any, leaves the active index.
+//! - A terminate event for an instance whose lifecycle already ended (a terminal state, e.g.
+//!   abandoned after a failure) completes its hook with `CONTINUE` at once too: the machine has
+//!   nothing left to do, and holding the action would only delay the termination by a timeout.
 //! - Any other event for such an instance changes nothing; one for an instance with no record is
 //!   a non-retryable [`HandlerError::UnknownInstance`].
 
@@ -22,6 +25,7 @@ use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
 use crate::machine::Call;
 use crate::record::{InstanceRecord, LifecycleAction};
 use crate::store::{Change, StoreError};
+use crate::tasks::RecordChanges;
 use crate::wait::Poll;
 
 /// The trigger name the hook completion of an unstarted instance runs under.
@@ -49,13 +53,26 @@ impl LifecycleHandler {
         stimulus: &Stimulus,
         ctx: &InvocationContext,
     ) -> Result<Admission, HandlerError> {
+        let graph = self.machine.graph();
+        let terminating = matches!(stimulus, Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating);
+        let mut outcome = Outcome::new(Some(event_id), Some(ident));
         let existing = match self.store.get(ident).await? {
-            Some(record) if !self.machine.graph().is_pending(record.state()) => {
+            Some(record) if terminating && graph.is_terminal(record.state()) => {
+                let state = record.state().to_string();
+                (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
+                self.complete_at_once(&record, stimulus, &mut outcome)
+                    .await?;
+                outcome.reason = Some(
+                    "the instance's lifecycle already ended: nothing to do, the hook is completed"
+                        .into(),
+                );
+                return Ok(Admission::Answered(outcome));
+            }
+            Some(record) if !graph.is_pending(record.state()) => {
                 return Ok(Admission::Ready(record));
             }
             existing => existing,
         };
-        let mut outcome = Outcome::new(Some(event_id), Some(ident));
         match stimulus {
             Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating => {
                 self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome)
@@ -142,27 +159,8 @@ impl LifecycleHandler {
             .unwrap_or_else(|| InstanceRecord::new(ident));
         let state = record.state().to_string();
         outcome.from = Some(state.clone());
-        outcome.to = Some(state.clone());
-        let completion = [Call {
-            name: "complete_lifecycle_action".into(),
-            args: json!({"result": "CONTINUE"}),
-        }];
-        let phase = Phase {
-            calls: &completion,
-            attempt_id: &record.new_attempt_id(&state, UNSTARTED_TERMINATION),
-            transition: (&state, &state, UNSTARTED_TERMINATION),
-            ignore_errors: false,
-            fresh_intent: false,
-        };
-        let changes = match self.run_phase(&record, stimulus, &phase, outcome).await {
-            PhaseEnd::Done { changes, .. } => changes,
-            PhaseEnd::Failed(error) => {
-                return Err(HandlerError::TaskRetryable {
-                    ident: ident.to_string(),
-                    source: error,
-                });
-            }
-        };
+        outcome.to = Some(state);
+        let changes = self.complete_at_once(&record, stimulus, outcome).await?;
         outcome.reason = Some(
             "terminating before its lifecycle started: nothing to drain, the hook is completed"
                 .into(),
@@ -176,6 +174,35 @@ impl LifecycleHandler {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Completes the terminate action `stimulus` announces with `CONTINUE`, with the built-in
+    /// (idempotent) `complete_lifecycle_action` task; the record changes it asks for.
+    async fn complete_at_once(
+        &self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+        outcome: &mut Outcome,
+    ) -> Result<RecordChanges, HandlerError> {
+        let state = record.state().to_string();
+        let completion = [Call {
+            name: "complete_lifecycle_action".into(),
+            args: json!({"result": "CONTINUE"}),
+        }];
+        let phase = Phase {
+            calls: &completion,
+            attempt_id: &record.new_attempt_id(&state, UNSTARTED_TERMINATION),
+            transition: (&state, &state, UNSTARTED_TERMINATION),
+            ignore_errors: false,
+            fresh_intent: false,
+        };
+        match self.run_phase(record, stimulus, &phase, outcome).await {
+            PhaseEnd::Done { changes, .. } => Ok(changes),
+            PhaseEnd::Failed(error) => Err(HandlerError::TaskRetryable {
+                ident: record.ident.clone(),
+                source: error,
+            }),
+        }
     }
 
     /// Records the lifecycle action on a record that is missing or pending, so that the sweep

@@ -51,6 +51,9 @@ impl ChainRun<'_> {
         error: TaskError,
     ) -> Result<(), HandlerError> {
         if error.retryable {
+            // The transitions before the failed task are kept, as if written one by one: the
+            // chain is owed from there.
+            self.flush_owing(record).await?;
             return Err(HandlerError::TaskRetryable {
                 ident: self.ident.clone(),
                 source: error,
@@ -80,7 +83,6 @@ impl ChainRun<'_> {
         let owed = self.owed(ends, "failure", None);
         let group = self.group.take();
         *record = self
-            .handler
             .write(record)
             .for_event(self.event_id)
             .transition((&from, &failure, "error"), self.event_id, true)
@@ -91,6 +93,7 @@ impl ChainRun<'_> {
             .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
+        self.landed();
         self.failure_mode = true;
         self.outcome.error = Some(message);
         self.outcome.transitions.push(TransitionTaken {
@@ -111,17 +114,18 @@ impl ChainRun<'_> {
         message: String,
     ) -> Result<(), HandlerError> {
         let group = self.group.take();
+        let carry_taken = std::mem::take(&mut self.carry);
         *record = self
-            .handler
             .write(record)
             .for_event(self.event_id)
             .last_error(message.clone())
-            .changes(std::mem::take(&mut self.carry))
+            .changes(carry_taken)
             .indexed_for(record.state(), group.as_deref())
             .group(group)
             .ends_chain_or_owes(self.event_id, None)
             .commit()
             .await?;
+        self.landed();
         self.outcome.error = Some(message.clone());
         Err(HandlerError::FailureHandling {
             ident: self.ident.clone(),

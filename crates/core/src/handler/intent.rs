@@ -58,16 +58,18 @@ impl ChainRun<'_> {
         let intent = PendingCommand::intent(attempt_id, trigger, handler.clock.now());
         let owed = self.owed(false, attempt_id, Some((trigger, from, Vec::new())));
         let lifecycle_action = Change::from_option(changes.lifecycle_action.take());
-        *record = handler
+        let group = self.group.take();
+        *record = self
             .write(record)
             .for_event(self.event_id)
             .lifecycle_action(lifecycle_action)
             .pending_command(intent)
             .ends_chain_or_owes(self.event_id, owed)
-            .group(self.group.take())
+            .group(group)
             .indexed_for(record.state(), None)
             .commit()
             .await?;
+        self.landed();
         self.own_intent = Some(attempt_id.to_string());
         self.fresh_intent = fresh.then(|| attempt_id.to_string());
         Ok(())
@@ -157,12 +159,13 @@ impl ChainRun<'_> {
         else {
             return Ok(());
         };
-        let write = self.handler.write(record).for_event(self.event_id);
+        let write = self.write(record).for_event(self.event_id);
         let renewed = PendingCommand {
             intent_at: write.now(),
             ..pending.clone()
         };
         *record = write.pending_command(renewed).commit().await?;
+        self.landed();
         self.own_intent = Some(attempt_id.to_string());
         Ok(())
     }

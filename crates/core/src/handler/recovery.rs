@@ -29,31 +29,7 @@ impl LifecycleHandler {
         }
         let pending = record.pending_command.as_ref()?;
         let command_id = pending.command_id.as_deref()?;
-        // Only a record the machine would move on a command status waits for one; a stable
-        // record still naming its last command does not.
-        let synthetic = |status| {
-            Stimulus::Command(CommandEvent {
-                kind: CommandEventKind::Invocation,
-                command_id: command_id.to_string(),
-                instance_ids: vec![record.ident.clone()],
-                status,
-                document_name: None,
-                parameters: None,
-            })
-        };
-        let waits = [
-            CommandStatus::Success,
-            CommandStatus::Failed,
-            CommandStatus::TimedOut,
-        ]
-        .into_iter()
-        .any(|status| {
-            !matches!(
-                self.machine.step(record, &synthetic(status)),
-                Decision::Stay { .. }
-            )
-        });
-        if !waits {
+        if !self.waits_on_command(record) {
             return None;
         }
         let grace = Duration::from_std(self.config.status_grace).unwrap_or_default();
@@ -78,7 +54,43 @@ impl LifecycleHandler {
         tracing::info!(instance = %record.ident, command = command_id, %status, "recovered a command status the events did not bring");
         Some((
             format!("recovered:{command_id}:{status}"),
-            synthetic(status),
+            status_of(record, command_id, status),
         ))
     }
+
+    /// True when `record` waits on the status of its sent command: the machine would move on one.
+    /// A stable record still naming its last command does not.
+    pub(super) fn waits_on_command(&self, record: &InstanceRecord) -> bool {
+        let Some(command_id) = record
+            .pending_command
+            .as_ref()
+            .and_then(|p| p.command_id.as_deref())
+        else {
+            return false;
+        };
+        [
+            CommandStatus::Success,
+            CommandStatus::Failed,
+            CommandStatus::TimedOut,
+        ]
+        .into_iter()
+        .any(|status| {
+            !matches!(
+                self.machine.step(record, &status_of(record, command_id, status)),
+                Decision::Stay { .. }
+            )
+        })
+    }
+}
+
+/// A synthetic invocation status event of `command_id` on `record`'s instance.
+fn status_of(record: &InstanceRecord, command_id: &str, status: CommandStatus) -> Stimulus {
+    Stimulus::Command(CommandEvent {
+        kind: CommandEventKind::Invocation,
+        command_id: command_id.to_string(),
+        instance_ids: vec![record.ident.clone()],
+        status,
+        document_name: None,
+        parameters: None,
+    })
 }

@@ -7,10 +7,11 @@
 //! - What the stimulus brings (the lifecycle action, the group) is carried until a write
 //!   persists it, and persisted at most once.
 
-use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
+use super::write::{Deferred, Write};
+use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
 use crate::machine::Decision;
-use crate::record::{InFlight, InstanceRecord, LifecycleAction};
+use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction};
 use crate::tasks::RecordChanges;
 
 /// One event's chain of transitions for one instance, being run.
@@ -35,6 +36,8 @@ pub(super) struct ChainRun<'a> {
     pub(super) fresh_intent: Option<String>,
     /// What the run did so far.
     pub(super) outcome: Outcome,
+    /// Transitions fired and not written yet (see [`Deferred`]).
+    pub(super) deferred: Option<Deferred>,
 }
 
 impl<'a> ChainRun<'a> {
@@ -74,7 +77,59 @@ impl<'a> ChainRun<'a> {
             own_intent: None,
             fresh_intent: None,
             outcome,
+            deferred: None,
         }
+    }
+
+    /// A write of `record` as this run holds it, with the transitions deferred so far; call
+    /// [`Self::landed`] once it is committed.
+    pub(super) fn write<'b>(&'b self, record: &'b InstanceRecord) -> Write<'b> {
+        self.handler
+            .write(record)
+            .deferred(self.deferred.as_ref())
+    }
+
+    /// After a write of this run was committed: the deferred transitions are written.
+    pub(super) fn landed(&mut self) {
+        if let Some(deferred) = self.deferred.take() {
+            self.outcome.transitions.extend(deferred.taken);
+        }
+    }
+
+    /// Fires a transition without tasks in memory only: `record` enters `to`, and the next write
+    /// of the run records the transition.
+    pub(super) fn defer(
+        &mut self,
+        record: &mut InstanceRecord,
+        (from, to, trigger): (&str, &str, &str),
+    ) {
+        let now = self.handler.clock.now();
+        let deferred = self.deferred.get_or_insert_with(|| Deferred {
+            read_status: record.status.clone(),
+            ..Deferred::default()
+        });
+        deferred.history.push(HistoryEntry {
+            from: from.to_string(),
+            to: to.to_string(),
+            trigger: trigger.to_string(),
+            event_id: self.event_id.to_string(),
+            version: record.version + 1,
+            at: now,
+        });
+        deferred.taken.push(TransitionTaken {
+            from: from.to_string(),
+            to: to.to_string(),
+            trigger: trigger.to_string(),
+        });
+        if record.status.as_deref() != Some(to) {
+            record.entered_at = Some(now);
+        }
+        record.status = Some(to.to_string());
+    }
+
+    /// True when transitions wait for a write.
+    pub(super) fn has_deferred(&self) -> bool {
+        self.deferred.is_some()
     }
 
     /// True when the carried stimulus changes or group still wait for a write.

@@ -36,6 +36,7 @@ impl ChainRun<'_> {
         for _ in 0..handler.config.max_steps {
             if handler.near_deadline(self.ctx) {
                 self.outcome.reason = Some("the invocation deadline is near: the chain continues with the next event or sweep".into());
+                self.flush_owing(&mut record).await?;
                 self.finish(&record);
                 return Ok(());
             }
@@ -81,6 +82,7 @@ impl ChainRun<'_> {
             "stopped after {} steps (step limit)",
             handler.config.max_steps
         ));
+        self.flush_owing(&mut record).await?;
         self.finish(&record);
         Ok(())
     }
@@ -123,19 +125,43 @@ impl ChainRun<'_> {
             .in_flight
             .as_ref()
             .is_some_and(|f| f.event_id == self.event_id);
-        if !self.carries_anything() && !owes_end {
+        if !self.carries_anything() && !owes_end && !self.has_deferred() {
             return Ok(());
         }
+        let carry_taken = std::mem::take(&mut self.carry);
+        let group_taken = self.group.take();
         *record = self
-            .handler
             .write(record)
             .for_event(self.event_id)
-            .changes(std::mem::take(&mut self.carry))
-            .group(self.group.take())
+            .changes(carry_taken)
+            .group(group_taken)
             .indexed_for(record.state(), None)
             .ends_chain_or_owes(self.event_id, None)
             .commit()
             .await?;
+        self.landed();
+        Ok(())
+    }
+
+    /// Writes the deferred transitions of a chain cut short (the deadline, the step limit, a
+    /// retryable task error): the chain stays owed on the record, for the next event or sweep.
+    pub(super) async fn flush_owing(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
+        if !self.has_deferred() {
+            return Ok(());
+        }
+        let owed = self.owed(false, "chain", None);
+        let group = self.group.take();
+        let carry_taken = std::mem::take(&mut self.carry);
+        *record = self
+            .write(record)
+            .for_event(self.event_id)
+            .changes(carry_taken)
+            .group(group)
+            .indexed_for(record.state(), None)
+            .ends_chain_or_owes(self.event_id, owed)
+            .commit()
+            .await?;
+        self.landed();
         Ok(())
     }
 }

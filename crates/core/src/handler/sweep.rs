@@ -169,8 +169,19 @@ impl LifecycleHandler {
         {
             let timeout = self.hook_timeout(&action.group, &action.hook).await;
             if heartbeat_due(action, timeout, now, &self.config) {
-                self.heartbeat(record, &mut outcome).await?;
+                self.heartbeat(record, timeout, &mut outcome).await?;
             }
+        }
+
+        // Stepped first: a command status recovered now (its event was lost) or a chain finished
+        // now wins over the state's timeout. A step that failed (its side effects may have taken
+        // place, e.g. a hook completed before a throttled write) leaves the timeout to the next
+        // sweep, which steps again first.
+        if !self.is_idle(record) {
+            let step = self
+                .process_instance(ident, &event.id, &event.stimulus, ctx)
+                .await?;
+            merge(&mut outcome, step);
         }
 
         // The listed record tells whether a timeout may be due; only then is it read again.
@@ -181,7 +192,8 @@ impl LifecycleHandler {
                 .is_some_and(|(timeout, entered)| now - entered > to_chrono(timeout))
                 && r.in_flight.is_none()
         };
-        if timed_out(record)
+        if outcome.transitions.is_empty()
+            && timed_out(record)
             && let Some(current) = self.store.get(ident).await?
             && let (Some(timeout), Some(entered)) =
                 (graph.timeout_of(current.state()), current.entered_at)
@@ -209,10 +221,6 @@ impl LifecycleHandler {
             outcome.outcome = OutcomeKind::NoOp;
             return Ok(outcome);
         }
-        let step = self
-            .process_instance(ident, &event.id, &event.stimulus, ctx)
-            .await?;
-        merge(&mut outcome, step);
         outcome.outcome = if outcome.error.is_some() {
             OutcomeKind::Failed
         } else if outcome.transitions.is_empty() {
@@ -296,10 +304,10 @@ impl LifecycleHandler {
             })
         };
         record.in_flight.is_none()
-            && record
-                .pending_command
-                .as_ref()
-                .is_none_or(|p| now - p.intent_at < patience(p))
+            && record.pending_command.as_ref().is_none_or(|p| {
+                now - p.intent_at < patience(p)
+                    || (p.command_id.is_some() && !self.waits_on_command(record))
+            })
             && matches!(self.machine.step(record, &sweep), Decision::Stay { .. })
     }
 
@@ -315,9 +323,12 @@ impl LifecycleHandler {
         }
     }
 
+    /// Heartbeats the held action of `record` (hook heartbeat timeout `timeout`) and records
+    /// when, unless the next sweep heartbeats it anyway: the time would only cost a write.
     async fn heartbeat(
         &self,
         record: &InstanceRecord,
+        timeout: Duration,
         outcome: &mut Outcome,
     ) -> Result<(), HandlerError> {
         let Some(action) = record.lifecycle_action.clone() else {
@@ -331,9 +342,16 @@ impl LifecycleHandler {
         };
         let action_change = match self.send_heartbeat(&input).await {
             Ok(()) => {
-                let mut action = action;
-                action.last_heartbeat = Some(self.clock.now());
                 outcome.effects.push(heartbeat_effect(&input));
+                let now = self.clock.now();
+                let mut action = action;
+                action.last_heartbeat = Some(now);
+                let next_sweep = now + to_chrono(self.config.sweep_period);
+                if heartbeat_due(&action, timeout, next_sweep, &self.config) {
+                    // Due again at the next sweep even from now: recording the time changes
+                    // nothing (an older time only makes it more due).
+                    return Ok(());
+                }
                 Change::Set(action)
             }
             Err(e) if e.kind == AwsErrorKind::NoActiveLifecycleAction => {

@@ -33,6 +33,12 @@ impl ChainRun<'_> {
             if self.needs_intent(&trigger.before) {
                 self.hold_intent_before(record, attempt_id, (&trigger.name, from), &mut changes)
                     .await?;
+            } else {
+                // Deferred transitions are written before a task acts on the world: a record
+                // behind what AWS already did could be timed out into the failure path.
+                self.carry = changes;
+                self.flush_owing(record).await?;
+                changes = std::mem::take(&mut self.carry);
             }
             let mut working = record.clone();
             changes.apply_to(&mut working);
@@ -75,18 +81,26 @@ impl ChainRun<'_> {
         changes.apply_to(&mut hypothetical);
         hypothetical.status = Some(to.to_string());
         let ends = after.is_empty() && (stops || self.is_quiescent(&hypothetical));
+        if trigger.before.is_empty() && after.is_empty() && !stops && !ends {
+            // Nothing to do between this transition and the next: one write records both.
+            self.carry = changes;
+            self.defer(record, (from, to, &trigger.name));
+            tracing::info!(instance = %self.ident, from, to, trigger = %trigger.name, "transition (written with the next)");
+            return Ok(true);
+        }
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
+        let group_taken = self.group.take();
         *record = self
-            .handler
             .write(record)
             .for_event(self.event_id)
             .transition((from, to, &trigger.name), self.event_id, !internal)
             .changes(changes)
-            .group(self.group.take())
+            .group(group_taken)
             .indexed_for(to, None)
             .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
+        self.landed();
         self.outcome.transitions.push(TransitionTaken {
             from: from.to_string(),
             to: to.to_string(),
@@ -143,13 +157,13 @@ impl ChainRun<'_> {
         let ends = stops || self.is_quiescent(&hypothetical);
         let owed = self.owed(ends, attempt_id, None);
         *record = self
-            .handler
             .write(record)
             .for_event(self.event_id)
             .changes(changes)
             .ends_chain_or_owes(self.event_id, owed)
             .commit()
             .await?;
+        self.landed();
         Ok(!ends)
     }
 

@@ -16,6 +16,20 @@ use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, Pen
 use crate::store::{Activity, Change, Commit, StoreError};
 use crate::tasks::RecordChanges;
 
+/// Transitions fired but not written yet: transitions without tasks are written with the next
+/// write of the chain (the one that must happen before a task acts on the world, or that ends
+/// the chain), so a chain of them costs one write. Nothing outside the run saw them: a crash
+/// before that write loses nothing, the redelivered event steps the same way again.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Deferred {
+    /// `ItemStatus` as read (what the write expects).
+    pub(super) read_status: Option<String>,
+    /// The transitions, oldest first.
+    pub(super) history: Vec<HistoryEntry>,
+    /// The same, for the outcome once written.
+    pub(super) taken: Vec<super::TransitionTaken>,
+}
+
 /// A conditional write of one record, being built.
 #[must_use = "a write does nothing until it is committed"]
 pub(super) struct Write<'a> {
@@ -58,7 +72,7 @@ impl Write<'_> {
         if enters {
             self.commit.status = Some(to.to_string());
         }
-        self.commit.history = Some(HistoryEntry {
+        self.commit.history.push(HistoryEntry {
             from: from.to_string(),
             to: to.to_string(),
             trigger: trigger.to_string(),
@@ -66,6 +80,31 @@ impl Write<'_> {
             version: self.record.version + 1,
             at: self.commit.now,
         });
+        self
+    }
+
+    /// Also writes the transitions `deferred` since the record was read: the write expects the
+    /// state as read, enters the state the run has reached (unless a transition of this write
+    /// enters another) and records the deferred transitions first.
+    pub(super) fn deferred(mut self, deferred: Option<&Deferred>) -> Self {
+        let Some(deferred) = deferred else {
+            return self;
+        };
+        self.commit.expected_status.clone_from(&deferred.read_status);
+        if self.commit.status.is_none() {
+            self.commit.status.clone_from(&self.record.status);
+        }
+        let own = std::mem::take(&mut self.commit.history);
+        self.commit.history = deferred
+            .history
+            .iter()
+            .cloned()
+            .map(|mut entry| {
+                entry.at = self.commit.now;
+                entry
+            })
+            .chain(own)
+            .collect();
         self
     }
 

@@ -69,8 +69,9 @@ pub struct Commit {
     pub unprocessed_event: Option<String>,
     /// The new `ItemStatus`, when it changes.
     pub status: Option<String>,
-    /// A history entry to append.
-    pub history: Option<HistoryEntry>,
+    /// History entries to append, oldest first (several when transitions without tasks were
+    /// written together).
+    pub history: Vec<HistoryEntry>,
     /// An event id to add to `RecentEvents`.
     pub mark_processed: Option<String>,
     /// The lifecycle action.
@@ -159,11 +160,11 @@ impl Commit {
         }
     }
 
-    /// Appends the history entry and the processed event id to the bounded lists, dropping the
+    /// Appends the history entries and the processed event id to the bounded lists, dropping the
     /// oldest entries beyond [`HISTORY_LIMIT`] and [`RECENT_EVENTS_LIMIT`].
     pub fn apply_to_lists(&self, history: &mut Vec<HistoryEntry>, recent_events: &mut Vec<String>) {
-        if let Some(entry) = &self.history {
-            history.push(entry.clone());
+        if !self.history.is_empty() {
+            history.extend(self.history.iter().cloned());
             let excess = history.len().saturating_sub(HISTORY_LIMIT);
             history.drain(..excess);
         }

@@ -417,3 +417,24 @@ async fn a_terminate_event_before_the_lifecycle_started_completes_the_hook_at_on
         ("CompleteLifecycleAction", Some("CONTINUE"))
     );
 }
+
+#[tokio::test]
+async fn a_terminate_event_for_an_instance_whose_lifecycle_ended_completes_the_hook() {
+    let h = Harness::builder().build();
+    h.register(I, "finished_cloud_init").await;
+    h.deliver_ok(&launch("launch-1", I)).await;
+    let join = h.last_command_id();
+    h.deliver_ok(&command("ssm-1", I, &join, CommandStatus::Failed))
+        .await;
+    assert_eq!(h.state(I).await, "abandoned");
+    let version = h.record(I).await.version;
+    let outcome = h.deliver_ok(&terminate("term-1", I)).await;
+    assert_eq!(outcome.outcome, OutcomeKind::NoOp, "{outcome:#?}");
+    let last = h.aws.calls().pop().unwrap();
+    assert_eq!(
+        (last.operation, last.input["result"].as_str()),
+        ("CompleteLifecycleAction", Some("CONTINUE")),
+        "the hook is released at once instead of timing out"
+    );
+    assert_eq!(h.record(I).await.version, version, "the record is not touched");
+}

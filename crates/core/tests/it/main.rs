@@ -7,6 +7,7 @@ mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
 mod rust_model;
+mod store_requests;
 mod sweep;
 mod waiter;
 

@@ -23,23 +23,23 @@ async fn launched() -> Harness {
 #[tokio::test]
 async fn sweep_heartbeats_only_when_the_sweep_after_next_could_come_too_late() {
     // Default schedule: a sweep every 300 s that may come 240 s late, 30 s kept in reserve; a
-    // 1000 s hook is due for a heartbeat once 1000 - (2 × 300 + 240 + 30) = 130 s are spent.
+    // 1200 s hook is due for a heartbeat once 1200 - (2 × 300 + 240 + 30) = 330 s are spent.
     let h = launched().await;
     h.aws
-        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(1000));
-    h.advance(Duration::from_secs(100));
+        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(1200));
+    h.advance(Duration::from_secs(300));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         0,
-        "not due at 100 s of 1000 s: the sweep after next comes in time"
+        "not due at 300 s of 1200 s: the sweep after next comes in time"
     );
     h.advance(Duration::from_secs(30));
     h.sweep().await;
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         1,
-        "due at 130 s: a lost next sweep and a late one after it could miss the hook"
+        "due at 330 s: a lost next sweep and a late one after it could miss the hook"
     );
     h.sweep().await;
     assert_eq!(
@@ -54,12 +54,37 @@ async fn sweep_heartbeats_only_when_the_sweep_after_next_could_come_too_late() {
     assert_eq!(
         h.count("RecordLifecycleActionHeartbeat"),
         1,
-        "counted from the last heartbeat: 100 s of 1000 s"
+        "counted from the last heartbeat: 100 s of 1200 s"
     );
     assert_eq!(
         h.count("DescribeLifecycleHooks"),
         1,
         "hook timeouts are cached"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_due_again_at_the_next_sweep_is_heartbeated_without_a_write() {
+    // A 900 s hook (the deploy guide's) is due at every sweep whatever time is recorded: the
+    // heartbeat costs no store write.
+    let h = launched().await;
+    h.aws
+        .set_hook_timeout("web-asg", "launch-hook", Duration::from_secs(900));
+    let version = h.record(I).await.version;
+    for sweep in 1..=2 {
+        h.advance(Duration::from_secs(250));
+        h.sweep().await;
+        assert_eq!(
+            h.count("RecordLifecycleActionHeartbeat"),
+            sweep,
+            "heartbeated at sweep {sweep}"
+        );
+    }
+    let record = h.record(I).await;
+    assert_eq!(record.version, version, "no write for the heartbeats");
+    assert!(
+        record.lifecycle_action.unwrap().last_heartbeat.is_none(),
+        "nothing recorded"
     );
 }
 
@@ -117,6 +142,23 @@ async fn a_lost_ssm_status_event_is_recovered_by_the_sweep() {
         .await
         .unwrap();
     assert_eq!(h.state(I).await, "updating_dns");
+}
+
+#[tokio::test]
+async fn a_command_that_ended_before_the_state_timed_out_wins_over_the_timeout() {
+    // The join command succeeded within its 10-minute state, but its event was lost and the
+    // first sweep to ask comes after the state's timeout: the success is recovered first.
+    let h = launched().await;
+    let join = h.last_command_id();
+    h.aws.set_command_status(&join, "Success");
+    h.advance(Duration::from_secs(11 * 60));
+    h.sweep().await;
+    assert_eq!(h.state(I).await, "updating_dns");
+    assert!(
+        !h.path(I).await.iter().any(|step| step.contains("failure")),
+        "{:?}",
+        h.path(I).await
+    );
 }
 
 #[tokio::test]
