@@ -169,6 +169,7 @@ pub async fn run(args: &Args) -> ExitCode {
     };
     let config = HandlerConfig {
         initial_wait: args.initial_wait,
+        groups: args.groups.clone(),
         ..HandlerConfig::default()
     };
     let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));

@@ -128,7 +128,10 @@ impl LambdaConfig {
                     .and_then(|exe| exe.parent().map(Path::to_path_buf)),
             ),
         };
-        let mut handler = HandlerConfig::default();
+        let mut handler = HandlerConfig {
+            groups: groups.clone(),
+            ..HandlerConfig::default()
+        };
         if let Some(rule) = get(ENV_SWEEP_RULE) {
             if rule.contains('/') {
                 return Err(InitError::InvalidVariable {

@@ -14,7 +14,9 @@ use super::exec::{Target, after_call, authorize, before_call};
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsError, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat,
+    LifecycleHook, WaitingInstance,
 };
+use asg_lifecycle::event::LifecycleTransition;
 
 /// Where an instance is in its group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,6 +375,69 @@ impl AutoScalingApi for SimAutoScaling {
             ));
         }
         after_call(&self.shared, ident, OP).await
+    }
+
+    async fn waiting_instances(&self, group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeAutoScalingGroups",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeAutoScalingGroups").await?;
+        let idents: Vec<String> = self.shared.lock().group.instances.keys().cloned().collect();
+        for ident in &idents {
+            self.expire_due(ident);
+        }
+        let s = self.shared.lock();
+        if group != s.group.config.name {
+            return Ok(Vec::new());
+        }
+        Ok(s.group
+            .instances
+            .iter()
+            .filter_map(|(ident, instance)| {
+                let transition = match instance.lifecycle {
+                    Lifecycle::PendingWait => LifecycleTransition::Launching,
+                    Lifecycle::TerminatingWait => LifecycleTransition::Terminating,
+                    Lifecycle::InService | Lifecycle::Terminated => return None,
+                };
+                Some(WaitingInstance {
+                    instance_id: ident.clone(),
+                    transition,
+                })
+            })
+            .collect())
+    }
+
+    async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        authorize(
+            &self.shared,
+            "-",
+            "autoscaling:DescribeLifecycleHooks",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, "-", "DescribeLifecycleHooks").await?;
+        let s = self.shared.lock();
+        let config = &s.group.config;
+        if group != config.name {
+            return Ok(Vec::new());
+        }
+        let timeout = Some(std::time::Duration::from_millis(
+            u64::try_from(config.heartbeat_timeout_ms).unwrap_or(0),
+        ));
+        Ok(vec![
+            LifecycleHook {
+                name: "launch-hook".into(),
+                transition: LifecycleTransition::Launching,
+                heartbeat_timeout: timeout,
+            },
+            LifecycleHook {
+                name: "terminate-hook".into(),
+                transition: LifecycleTransition::Terminating,
+                heartbeat_timeout: timeout,
+            },
+        ])
     }
 
     async fn heartbeat_timeout(

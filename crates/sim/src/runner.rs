@@ -86,6 +86,7 @@ impl Runner {
             initial_wait: Duration::ZERO,
             intent_lease: config.intent_lease,
             sweep_period: config.sweep_period,
+            groups: vec![SIM_GROUP.into()],
             ..HandlerConfig::default()
         };
         if let Err(too_short) =

@@ -3,7 +3,12 @@
 use async_trait::async_trait;
 
 use super::errors::from_sdk_error;
-use asg_lifecycle::aws::{AutoScalingApi, AwsError, CompleteLifecycleAction, LifecycleHeartbeat};
+use asg_lifecycle::aws::{
+    AutoScalingApi, AwsError, CompleteLifecycleAction, LifecycleHeartbeat, LifecycleHook,
+    WaitingInstance,
+};
+use asg_lifecycle::event::LifecycleTransition;
+use aws_sdk_autoscaling::types::LifecycleState;
 
 /// Auto Scaling through the AWS SDK.
 ///
@@ -97,6 +102,63 @@ impl AutoScalingApi for SdkAutoScaling {
             .and_then(|h| h.heartbeat_timeout())
             .and_then(|seconds| u64::try_from(seconds).ok())
             .map(std::time::Duration::from_secs))
+    }
+
+    async fn waiting_instances(&self, group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
+        let mut waiting = Vec::new();
+        let mut pages = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk_error("DescribeAutoScalingGroups", &e))?;
+            for instance in page
+                .auto_scaling_groups()
+                .iter()
+                .filter(|g| g.auto_scaling_group_name() == Some(group))
+                .flat_map(|g| g.instances())
+            {
+                let transition = match instance.lifecycle_state() {
+                    Some(LifecycleState::PendingWait) => LifecycleTransition::Launching,
+                    Some(LifecycleState::TerminatingWait) => LifecycleTransition::Terminating,
+                    _ => continue,
+                };
+                if let Some(id) = instance.instance_id() {
+                    waiting.push(WaitingInstance {
+                        instance_id: id.to_string(),
+                        transition,
+                    });
+                }
+            }
+        }
+        Ok(waiting)
+    }
+
+    async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        let output = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error("DescribeLifecycleHooks", &e))?;
+        Ok(output
+            .lifecycle_hooks()
+            .iter()
+            .filter_map(|h| {
+                Some(LifecycleHook {
+                    name: h.lifecycle_hook_name()?.to_string(),
+                    transition: LifecycleTransition::from_api_name(h.lifecycle_transition()?)
+                        .ok()?,
+                    heartbeat_timeout: h
+                        .heartbeat_timeout()
+                        .and_then(|seconds| u64::try_from(seconds).ok())
+                        .map(std::time::Duration::from_secs),
+                })
+            })
+            .collect())
     }
 
     async fn group_members(

@@ -72,6 +72,15 @@ fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries
         "one completion per lifecycle"
     );
     assert!(
+        report.handler_requests_per_transition <= 2.0,
+        "at most one read and one write per transition on the happy path: {}",
+        report.render()
+    );
+    assert!(
+        !report.aws_calls.contains_key("ListCommands"),
+        "no ListCommands on the happy path"
+    );
+    assert!(
         report.time_to_ready_p50_s > 0.0
             && report.time_to_ready_p50_s <= report.time_to_ready_p99_s
     );

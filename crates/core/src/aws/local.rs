@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     AutoScalingApi, AwsError, AwsErrorKind, CommandInvocation, CompleteLifecycleAction,
-    LifecycleHeartbeat, SendCommand, SsmApi,
+    LifecycleHeartbeat, LifecycleHook, SendCommand, SsmApi, WaitingInstance,
 };
 
 /// One call recorded by [`LocalAws`].
@@ -32,6 +32,9 @@ struct State {
     command_status: BTreeMap<String, String>,
     hook_timeouts: BTreeMap<(String, String), std::time::Duration>,
     members: Option<BTreeSet<String>>,
+    /// Per group: the instances its hooks hold and its hooks (`DescribeAutoScalingGroups`,
+    /// `DescribeLifecycleHooks`), when set.
+    groups: BTreeMap<String, (Vec<WaitingInstance>, Vec<LifecycleHook>)>,
 }
 
 /// Records every call and answers deterministically: lifecycle actions complete once (a second
@@ -78,6 +81,14 @@ impl LocalAws {
     /// Sets which instances `DescribeAutoScalingInstances` finds (`None`: membership unknown).
     pub fn set_group_members(&self, members: Option<BTreeSet<String>>) {
         self.lock().members = members;
+    }
+
+    /// Sets the instances `group`'s hooks hold and the group's hooks; until then the group
+    /// reports neither (and no call is recorded).
+    pub fn set_waiting(&self, group: &str, waiting: Vec<WaitingInstance>, hooks: Vec<LifecycleHook>) {
+        self.lock()
+            .groups
+            .insert(group.to_string(), (waiting, hooks));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -182,6 +193,32 @@ impl AutoScalingApi for LocalAws {
             .hook_timeouts
             .get(&(group.to_string(), hook.to_string()))
             .copied())
+    }
+
+    async fn waiting_instances(&self, group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
+        let mut state = self.lock();
+        let Some((waiting, _)) = state.groups.get(group).cloned() else {
+            return Ok(Vec::new());
+        };
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "DescribeAutoScalingGroups",
+            input: json!({"group": group}),
+        });
+        Ok(waiting)
+    }
+
+    async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        let mut state = self.lock();
+        let Some((_, hooks)) = state.groups.get(group).cloned() else {
+            return Ok(Vec::new());
+        };
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "DescribeLifecycleHooks",
+            input: json!({"group": group}),
+        });
+        Ok(hooks)
     }
 
     async fn group_members(

@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::event::LifecycleTransition;
+
 pub use local::{LocalAws, RecordedCall};
 
 /// An AWS call failed.
@@ -79,6 +81,27 @@ pub struct LifecycleHeartbeat {
     pub instance_id: String,
 }
 
+/// An instance a lifecycle hook holds (`Pending:Wait` or `Terminating:Wait`), as
+/// `DescribeAutoScalingGroups` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingInstance {
+    /// The instance.
+    pub instance_id: String,
+    /// The transition its hooks hold it in.
+    pub transition: LifecycleTransition,
+}
+
+/// A lifecycle hook of a group, as `DescribeLifecycleHooks` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleHook {
+    /// The hook's name.
+    pub name: String,
+    /// The transition it holds instances in.
+    pub transition: LifecycleTransition,
+    /// Its heartbeat timeout, when reported.
+    pub heartbeat_timeout: Option<std::time::Duration>,
+}
+
 /// `SendCommand` input for one instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendCommand {
@@ -127,6 +150,17 @@ pub trait AutoScalingApi: Send + Sync {
         _hook: &str,
     ) -> Result<Option<std::time::Duration>, AwsError> {
         Ok(None)
+    }
+
+    /// `DescribeAutoScalingGroups`: the instances of `group` its lifecycle hooks hold. Empty when
+    /// not known (the sweep then adopts no action whose event has not come).
+    async fn waiting_instances(&self, _group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    /// `DescribeLifecycleHooks`: every lifecycle hook of `group`. Empty when not known.
+    async fn lifecycle_hooks(&self, _group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
+        Ok(Vec::new())
     }
 
     /// `DescribeAutoScalingInstances`: which of these instances still belong to a group.

@@ -78,6 +78,12 @@ impl LifecycleHandler {
                 self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome)
                     .await?;
             }
+            // An adopted launch (found by the sweep) never holds the sweep up.
+            Stimulus::Lifecycle(event) if super::is_adopted(event_id) => {
+                let record = existing.unwrap_or_else(|| InstanceRecord::new(ident));
+                self.remember_action(record, event_id, event, &mut outcome)
+                    .await?;
+            }
             Stimulus::Lifecycle(event) => match self.wait_for_initial(ident, ctx).await? {
                 Ok(record) => return Ok(Admission::Ready(record)),
                 Err(last) => {

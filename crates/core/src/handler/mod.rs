@@ -16,9 +16,10 @@
 //! duplicates), `admission` (instances before their initial state), `steps` (the step loop),
 //! `transition` (before tasks, write, after tasks), `phase` (running tasks), `failure`,
 //! `intent` (the SSM intent lease), `write` (the one builder of conditional writes) and `run`
-//! (the state of a chain run and its outcome); the sweep in `sweep` and `recovery`.
+//! (the state of a chain run and its outcome); the sweep in `sweep`, `recovery` and `adoption`.
 
 mod admission;
+mod adoption;
 mod conflict;
 mod error;
 mod failure;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+pub use adoption::{ADOPTED_EVENT_PREFIX, is_adopted};
 pub use error::HandlerError;
 pub use heartbeat::{HookTooShort, heartbeat_due, shortest_hook};
 pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
@@ -121,6 +123,9 @@ pub struct HandlerConfig {
     pub sweep_lateness: Duration,
     /// Active records the sweep works on at once.
     pub sweep_concurrency: usize,
+    /// The Auto Scaling groups whose held instances the sweep adopts when their lifecycle event
+    /// has not come (`DescribeAutoScalingGroups`); none by default.
+    pub groups: Vec<String>,
 }
 
 impl Default for HandlerConfig {
@@ -158,6 +163,7 @@ impl Default for HandlerConfig {
             // Enough to heartbeat thousands of held actions within a minute at control-plane
             // latency, few enough to stay well under Auto Scaling's request rate.
             sweep_concurrency: 32,
+            groups: Vec::new(),
         }
     }
 }

@@ -47,6 +47,11 @@ impl LifecycleHandler {
         } else {
             1
         };
+        let mut outcomes = Vec::new();
+        if sweeping {
+            // First the actions whose event has not come: they may be about to lapse.
+            outcomes = self.adopt_waiting(ctx, &|| budget.spent(self, ctx)).await;
+        }
         let mut start = resumed.clone();
         let mut wrapped = resumed.is_none();
         let mut more_pages = true;
@@ -55,7 +60,6 @@ impl LifecycleHandler {
         // the next sweep resumes when this one stops before it).
         let mut queue: VecDeque<Listed> = VecDeque::new();
         let mut running = FuturesUnordered::new();
-        let mut outcomes = Vec::new();
         let mut first_retryable = None;
         let mut stopped_at: Option<Option<String>> = None;
         let mut round_done = false;
