@@ -86,9 +86,9 @@ impl<'a> Checker<'a> {
             Some(t) => {
                 for problem in t.check_arguments(&call.args) {
                     // At the argument at fault when the file located it, else at the task.
-                    let loc = call
-                        .arg_locs
-                        .get(&problem.pointer)
+                    let loc = Some(&problem.pointer)
+                        .filter(|p| !p.is_empty())
+                        .and_then(|p| call.arg_locs.get(p))
                         .or(call.name.loc.as_ref());
                     self.push(
                         problem.code,

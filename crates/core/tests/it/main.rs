@@ -1,6 +1,7 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
 mod busy;
+mod command_data;
 mod events;
 mod failure_handling;
 mod handler_lifecycle;
