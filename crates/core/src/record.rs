@@ -237,7 +237,31 @@ pub struct RecordFormatError {
     pub message: String,
 }
 
+/// A version that has no successor: the record cannot be written again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("record version {version} cannot be incremented: it is the largest version there is")]
+pub struct VersionOverflow {
+    /// The version that has no successor.
+    pub version: u64,
+}
+
+/// The version a write over a record at `version` gives it.
+///
+/// # Errors
+/// [`VersionOverflow`] for `u64::MAX` (never reached by counting, only by a forged item).
+pub fn next_version(version: u64) -> Result<u64, VersionOverflow> {
+    version.checked_add(1).ok_or(VersionOverflow { version })
+}
+
 impl InstanceRecord {
+    /// The version the next write over this record gives it.
+    ///
+    /// # Errors
+    /// [`VersionOverflow`] when the record's version has no successor.
+    pub fn next_version(&self) -> Result<u64, VersionOverflow> {
+        next_version(self.version)
+    }
+
     /// A record that only names its instance.
     #[must_use]
     pub fn new(ident: impl Into<String>) -> Self {
@@ -334,6 +358,9 @@ impl InstanceRecord {
         record.version = field::<u64>(item, attr::VERSION)
             .map_err(|m| bad(attr::VERSION, m))?
             .unwrap_or(0);
+        // A version no write can follow is forged (counting from 0 never reaches it): refuse it
+        // here, so that no write over it has to add one to it.
+        next_version(record.version).map_err(|e| bad(attr::VERSION, e.to_string()))?;
         record.lifecycle_action =
             field(item, attr::LIFECYCLE_ACTION).map_err(|m| bad(attr::LIFECYCLE_ACTION, m))?;
         record.pending_command =
@@ -502,6 +529,29 @@ mod tests {
         assert!(held.yields_to(&event(LifecycleTransition::Terminating), "t2"));
         let launch = LifecycleAction::announced(&event(LifecycleTransition::Launching), "l", now);
         assert!(launch.yields_to(&event(LifecycleTransition::Terminating), "t"));
+    }
+
+    #[test]
+    fn the_next_version_is_checked() {
+        let mut record = InstanceRecord::new("i-1");
+        record.version = 41;
+        assert_eq!(record.next_version(), Ok(42));
+        record.version = u64::MAX;
+        assert_eq!(
+            record.next_version(),
+            Err(VersionOverflow { version: u64::MAX })
+        );
+        assert_eq!(next_version(u64::MAX - 1), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn a_stored_version_without_a_successor_is_a_format_error() {
+        let item = json!({"Ident": "i-4", "Version": u64::MAX});
+        let err = InstanceRecord::from_item("i-4", item.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.attribute, "Version");
+        assert!(err.message.contains("cannot be incremented"), "{err}");
+        let item = json!({"Ident": "i-4", "Version": u64::MAX - 1});
+        assert!(InstanceRecord::from_item("i-4", item.as_object().unwrap()).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
+mod properties;
 mod rust_model;
 mod sweep;
 mod waiter;
