@@ -381,6 +381,9 @@ impl InstanceRecord {
         record.gone = field(item, attr::GONE)
             .map_err(|m| bad(attr::GONE, m))?
             .unwrap_or(false);
+        record
+            .check_dates()
+            .map_err(|(attribute, message)| bad(attribute, message))?;
         for (name, value) in item {
             if name != attr::IDENT
                 && name != attr::ITEM_STATUS
@@ -390,6 +393,47 @@ impl InstanceRecord {
             }
         }
         Ok(record)
+    }
+
+    /// Checks that every date of the record has a four-digit year, as RFC 3339 writes dates and
+    /// as every date the handler writes has: a date at the ends of `chrono`'s range would make
+    /// the handler's date arithmetic (a hook's expiry, a deadline) overflow.
+    fn check_dates(&self) -> Result<(), (&'static str, String)> {
+        let supported = |at: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(at));
+        let check = |attribute: &'static str, dates: &[Option<&DateTime<Utc>>]| match dates
+            .iter()
+            .flatten()
+            .find(|at| !supported(at))
+        {
+            Some(at) => Err((
+                attribute,
+                format!("the date {at} is outside the years 0000 to 9999"),
+            )),
+            None => Ok(()),
+        };
+        if let Some(a) = &self.lifecycle_action {
+            check(
+                attr::LIFECYCLE_ACTION,
+                &[Some(&a.started_at), a.last_heartbeat.as_ref()],
+            )?;
+        }
+        if let Some(p) = &self.pending_command {
+            check(
+                attr::PENDING_COMMAND,
+                &[Some(&p.intent_at), p.deadline.as_ref()],
+            )?;
+        }
+        if let Some(f) = &self.in_flight {
+            let time = match &f.stimulus {
+                Stimulus::Lifecycle(event) => event.time.as_ref(),
+                Stimulus::Command(_) | Stimulus::Scheduled(_) => None,
+            };
+            check(attr::IN_FLIGHT, &[time])?;
+        }
+        check(attr::ENTERED_AT, &[self.entered_at.as_ref()])?;
+        let history: Vec<Option<&DateTime<Utc>>> =
+            self.history.iter().map(|h| Some(&h.at)).collect();
+        check(attr::HISTORY, &history)
     }
 
     /// Writes the record in its flat item form; absent fields are left out.
@@ -552,6 +596,26 @@ mod tests {
         assert!(err.message.contains("cannot be incremented"), "{err}");
         let item = json!({"Ident": "i-4", "Version": u64::MAX - 1});
         assert!(InstanceRecord::from_item("i-4", item.as_object().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_stored_date_beyond_year_9999_is_a_format_error_naming_its_attribute() {
+        let item = json!({"Ident": "i-5", "LifecycleAction": {
+            "Token": "t", "Hook": "h", "Group": "g",
+            "Transition": "autoscaling:EC2_INSTANCE_LAUNCHING", "EventId": "e",
+            "StartedAt": "+262142-12-31T23:59:59Z",
+        }});
+        let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.attribute, "LifecycleAction");
+        assert!(
+            err.message.contains("outside the years 0000 to 9999"),
+            "{err}"
+        );
+        let item = json!({"Ident": "i-5", "EnteredAt": "+10000-01-01T00:00:00Z"});
+        let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
+        assert_eq!(err.attribute, "EnteredAt");
+        let item = json!({"Ident": "i-5", "EnteredAt": "9999-12-31T23:59:59Z"});
+        assert!(InstanceRecord::from_item("i-5", item.as_object().unwrap()).is_ok());
     }
 
     #[test]

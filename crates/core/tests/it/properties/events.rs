@@ -80,7 +80,10 @@ fn spec() -> impl Strategy<Value = EventSpec> {
                 document,
                 at
             }),
-        (prop_oneof![Just("reconcile".to_string()), string()], time())
+        (
+            prop_oneof![Just("reconcile".to_string()), "[.A-Za-z0-9_-]{1,64}"],
+            time()
+        )
             .prop_map(|(rule, at)| EventSpec::Scheduled { rule, at }),
     ]
 }

@@ -9,12 +9,13 @@ use asg_lifecycle::record::{
 };
 use asg_lifecycle::store::MemoryStore;
 use asg_lifecycle::testing::{Harness, launch, scheduled, terminate};
+use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use serde_json::{Map, Value, json};
 
 use super::config;
-use super::generators::{json, json_mutations, mutate, string, time};
+use super::generators::{json, json_mutations, mutate, string};
 
 const IDENT: &str = "i-0abc";
 
@@ -31,6 +32,16 @@ fn read(item: &Map<String, Value>) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// A date a record may hold: mostly near now, sometimes anywhere in the years 0000–9999 (dates
+/// outside them are refused when read; mutations put some there).
+fn stored_time() -> impl Strategy<Value = DateTime<Utc>> {
+    prop_oneof![
+        3 => 1_700_000_000i64..1_900_000_000,
+        1 => -62_167_219_200i64..=253_402_300_799,
+    ]
+    .prop_map(|s| DateTime::from_timestamp(s, 0).unwrap_or_default())
 }
 
 fn state() -> impl Strategy<Value = String> {
@@ -74,8 +85,8 @@ fn lifecycle_action() -> impl Strategy<Value = LifecycleAction> {
         ]),
         // A `null` metadata is stored as no metadata: both mean none.
         prop::option::of(json().prop_filter("metadata, not null", |m| !m.is_null())),
-        time(),
-        prop::option::of(time()),
+        stored_time(),
+        prop::option::of(stored_time()),
     )
         .prop_map(
             |(token, transition, metadata, started_at, last_heartbeat)| LifecycleAction {
@@ -95,8 +106,8 @@ fn pending_command() -> impl Strategy<Value = PendingCommand> {
     (
         string(),
         prop::option::of(string()),
-        prop::option::of(time()),
-        time(),
+        prop::option::of(stored_time()),
+        stored_time(),
     )
         .prop_map(
             |(attempt_id, command_id, deadline, intent_at)| PendingCommand {
@@ -111,13 +122,15 @@ fn pending_command() -> impl Strategy<Value = PendingCommand> {
 
 fn history() -> impl Strategy<Value = Vec<HistoryEntry>> {
     prop::collection::vec(
-        (state(), state(), version(), time()).prop_map(|(from, to, version, at)| HistoryEntry {
-            from,
-            to,
-            trigger: "go".into(),
-            event_id: "ev-0".into(),
-            version,
-            at,
+        (state(), state(), version(), stored_time()).prop_map(|(from, to, version, at)| {
+            HistoryEntry {
+                from,
+                to,
+                trigger: "go".into(),
+                event_id: "ev-0".into(),
+                version,
+                at,
+            }
         }),
         0..3,
     )
@@ -135,7 +148,7 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
             prop::option::of(lifecycle_action()),
             prop::option::of(pending_command()),
             any::<bool>(),
-            prop::option::of(time()),
+            prop::option::of(stored_time()),
         ),
         (
             history(),
