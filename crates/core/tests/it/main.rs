@@ -8,6 +8,7 @@ mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
 mod properties;
+mod register_script;
 mod rust_model;
 mod sweep;
 mod waiter;
