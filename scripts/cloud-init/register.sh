@@ -5,7 +5,7 @@
 #   register.sh finished [--table T] [--region R] [--attr NAME=VALUE]...   # last cloud-init step
 #
 # `new` records the instance (ItemStatus `new` unless a state is already there, InstanceIp, extra
-# attributes); `finished` sets the model's initial state (`finished_cloud_init`), which lets the
+# attributes; an explicit `--attr InstanceIp=ADDRESS` replaces the address IMDS gives); `finished` sets the model's initial state (`finished_cloud_init`), which lets the
 # handler start the lifecycle. Both use `aws dynamodb update-item` (a merge): never `put-item`,
 # which would erase the lifecycle action and history the handler may already have stored.
 #
@@ -45,10 +45,21 @@ meta() { curl -sfS --retry 5 -H "X-aws-ec2-metadata-token: $token" "$imds/latest
 instance_id=$(meta instance-id) || die "failed to read the instance id from IMDS"
 [ -n "$region" ] || region=$(meta placement/region) || die "failed to read the region from IMDS"
 
-# A JSON string literal (escapes backslashes, quotes and control characters).
+# A JSON string literal: `\` and `"` escaped, and every control character U+0001-U+001F (a NUL
+# cannot reach a shell argument): \b \f \n \r \t by name, the others as \u00XX.
+control_chars=()
+for code in $(seq 1 31); do
+    # `x` keeps a newline from being stripped by the command substitution.
+    char=$(printf "\\$(printf '%03o' "$code")x"); control_chars[code]=${char%x}
+done
 json_string() {
-    local s=$1
-    s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\r'/\\r}; s=${s//$'\t'/\\t}
+    local s=$1 code
+    s=${s//\\/\\\\}; s=${s//\"/\\\"}
+    s=${s//$'\b'/\\b}; s=${s//$'\f'/\\f}; s=${s//$'\n'/\\n}; s=${s//$'\r'/\\r}; s=${s//$'\t'/\\t}
+    for code in "${!control_chars[@]}"; do
+        case $code in 8|9|10|12|13) continue ;; esac
+        s=${s//"${control_chars[code]}"/$(printf '\\u%04x' "$code")}
+    done
     printf '"%s"' "$s"
 }
 
@@ -56,14 +67,33 @@ names='"#st": "ItemStatus"'
 values=""
 add_value() { values+="${values:+, }$(json_string "$1"): {\"S\": $(json_string "$2")}"; }
 
+# The extra attributes, checked: NAME=VALUE, not the handler's, each named once (an update that
+# names one attribute twice is refused by DynamoDB).
+handler_owned=" Ident ItemStatus Version LifecycleAction PendingCommand InFlight EnteredAt RecentEvents History LastError GroupName ActiveGroup ExpiresAt Gone "
+seen=" "
+explicit_ip=""
+for pair in ${extra[@]+"${extra[@]}"}; do
+    name=${pair%%=*}
+    [ "$name" != "$pair" ] && [ -n "$name" ] || die "--attr wants NAME=VALUE, got '$pair'"
+    case "$handler_owned" in *" $name "*) die "attribute $name belongs to the handler" ;; esac
+    case "$seen" in *" $name "*) die "attribute $name is given twice with --attr" ;; esac
+    seen+="$name "
+    [ "$name" != InstanceIp ] || explicit_ip=yes
+done
+
 if [ "$mode" = new ]; then
-    ip=$(meta local-ipv4) || die "failed to read local-ipv4 from IMDS"
     # Never moves a record back: a state already there (a re-run of cloud-init) is kept.
-    update='SET #st = if_not_exists(#st, :pending), #ip = :ip'
+    update='SET #st = if_not_exists(#st, :pending)'
     condition=''
-    names+=', "#ip": "InstanceIp"'
     add_value :pending "$pending"
-    add_value :ip "$ip"
+    # An explicit --attr InstanceIp=ADDRESS replaces the address IMDS gives (set below with the
+    # other attributes); otherwise IMDS's local-ipv4 is recorded.
+    if [ -z "$explicit_ip" ]; then
+        ip=$(meta local-ipv4) || die "failed to read local-ipv4 from IMDS"
+        update+=', #ip = :ip'
+        names+=', "#ip": "InstanceIp"'
+        add_value :ip "$ip"
+    fi
 else
     update='SET #st = :initial'
     # Only from a pending state: a late re-run must not undo the handler's progress.
@@ -72,12 +102,9 @@ else
     add_value :initial "$initial"
 fi
 
-handler_owned=" Ident ItemStatus Version LifecycleAction PendingCommand InFlight EnteredAt RecentEvents History LastError GroupName ActiveGroup ExpiresAt Gone "
 n=0
 for pair in ${extra[@]+"${extra[@]}"}; do
     name=${pair%%=*}; value=${pair#*=}
-    [ "$name" != "$pair" ] && [ -n "$name" ] || die "--attr wants NAME=VALUE, got '$pair'"
-    case "$handler_owned" in *" $name "*) die "attribute $name belongs to the handler" ;; esac
     update+=", #x$n = :x$n"
     names+=", \"#x$n\": $(json_string "$name")"
     add_value ":x$n" "$value"

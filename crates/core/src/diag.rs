@@ -23,6 +23,9 @@
 //! | `unsupported-version` | a waiter model is not `version: 2` |
 //! | `invalid-placeholder` | a `${Name}` placeholder is malformed |
 //! | `invalid-expression` | an acceptor's `argument` is not a valid JMESPath expression |
+//! | `template-in-command` | a `${...}` in the command text of an SSM command (templates never reach a shell: pass values in `env`) |
+//! | `invalid-env-name` | an `env` name is not a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`) |
+//! | `env-unsupported-document` | `env` with an SSM document whose shell is not known, so its values cannot be quoted for it |
 
 use std::fmt;
 
@@ -86,11 +89,17 @@ pub enum Code {
     InvalidPlaceholder,
     /// An acceptor's `argument` is not a valid JMESPath expression.
     InvalidExpression,
+    /// A `${...}` in the command text of an SSM command: templates never reach a shell.
+    TemplateInCommand,
+    /// An `env` name is not a shell variable name.
+    InvalidEnvName,
+    /// `env` with an SSM document whose shell is not known.
+    EnvUnsupportedDocument,
 }
 
 impl Code {
     /// Every code, in the order of the module's table.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 23] = [
         Self::ParseError,
         Self::UnreadableFile,
         Self::ReadError,
@@ -111,6 +120,9 @@ impl Code {
         Self::UnsupportedVersion,
         Self::InvalidPlaceholder,
         Self::InvalidExpression,
+        Self::TemplateInCommand,
+        Self::InvalidEnvName,
+        Self::EnvUnsupportedDocument,
     ];
 
     /// The code as printed: kebab-case, stable across releases.
@@ -137,6 +149,9 @@ impl Code {
             Self::UnsupportedVersion => "unsupported-version",
             Self::InvalidPlaceholder => "invalid-placeholder",
             Self::InvalidExpression => "invalid-expression",
+            Self::TemplateInCommand => "template-in-command",
+            Self::InvalidEnvName => "invalid-env-name",
+            Self::EnvUnsupportedDocument => "env-unsupported-document",
         }
     }
 }

@@ -237,7 +237,31 @@ pub struct RecordFormatError {
     pub message: String,
 }
 
+/// A version that has no successor: the record cannot be written again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("record version {version} cannot be incremented: it is the largest version there is")]
+pub struct VersionOverflow {
+    /// The version that has no successor.
+    pub version: u64,
+}
+
+/// The version a write over a record at `version` gives it.
+///
+/// # Errors
+/// [`VersionOverflow`] for `u64::MAX` (never reached by counting, only by a forged item).
+pub fn next_version(version: u64) -> Result<u64, VersionOverflow> {
+    version.checked_add(1).ok_or(VersionOverflow { version })
+}
+
 impl InstanceRecord {
+    /// The version the next write over this record gives it.
+    ///
+    /// # Errors
+    /// [`VersionOverflow`] when the record's version has no successor.
+    pub fn next_version(&self) -> Result<u64, VersionOverflow> {
+        next_version(self.version)
+    }
+
     /// A record that only names its instance.
     #[must_use]
     pub fn new(ident: impl Into<String>) -> Self {
@@ -334,6 +358,9 @@ impl InstanceRecord {
         record.version = field::<u64>(item, attr::VERSION)
             .map_err(|m| bad(attr::VERSION, m))?
             .unwrap_or(0);
+        // A version no write can follow is forged (counting from 0 never reaches it): refuse it
+        // here, so that no write over it has to add one to it.
+        next_version(record.version).map_err(|e| bad(attr::VERSION, e.to_string()))?;
         record.lifecycle_action =
             field(item, attr::LIFECYCLE_ACTION).map_err(|m| bad(attr::LIFECYCLE_ACTION, m))?;
         record.pending_command =
@@ -354,6 +381,9 @@ impl InstanceRecord {
         record.gone = field(item, attr::GONE)
             .map_err(|m| bad(attr::GONE, m))?
             .unwrap_or(false);
+        record
+            .check_dates()
+            .map_err(|(attribute, message)| bad(attribute, message))?;
         for (name, value) in item {
             if name != attr::IDENT
                 && name != attr::ITEM_STATUS
@@ -363,6 +393,47 @@ impl InstanceRecord {
             }
         }
         Ok(record)
+    }
+
+    /// Checks that every date of the record has a four-digit year, as RFC 3339 writes dates and
+    /// as every date the handler writes has: a date at the ends of `chrono`'s range would make
+    /// the handler's date arithmetic (a hook's expiry, a deadline) overflow.
+    fn check_dates(&self) -> Result<(), (&'static str, String)> {
+        let supported = |at: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(at));
+        let check = |attribute: &'static str, dates: &[Option<&DateTime<Utc>>]| match dates
+            .iter()
+            .flatten()
+            .find(|at| !supported(at))
+        {
+            Some(at) => Err((
+                attribute,
+                format!("the date {at} is outside the years 0000 to 9999"),
+            )),
+            None => Ok(()),
+        };
+        if let Some(a) = &self.lifecycle_action {
+            check(
+                attr::LIFECYCLE_ACTION,
+                &[Some(&a.started_at), a.last_heartbeat.as_ref()],
+            )?;
+        }
+        if let Some(p) = &self.pending_command {
+            check(
+                attr::PENDING_COMMAND,
+                &[Some(&p.intent_at), p.deadline.as_ref()],
+            )?;
+        }
+        if let Some(f) = &self.in_flight {
+            let time = match &f.stimulus {
+                Stimulus::Lifecycle(event) => event.time.as_ref(),
+                Stimulus::Command(_) | Stimulus::Scheduled(_) => None,
+            };
+            check(attr::IN_FLIGHT, &[time])?;
+        }
+        check(attr::ENTERED_AT, &[self.entered_at.as_ref()])?;
+        let history: Vec<Option<&DateTime<Utc>>> =
+            self.history.iter().map(|h| Some(&h.at)).collect();
+        check(attr::HISTORY, &history)
     }
 
     /// Writes the record in its flat item form; absent fields are left out.
@@ -426,88 +497,5 @@ mod erased {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn cloud_init_item_reads_as_version_zero_with_attributes() {
-        let item = json!({"Ident": "i-1", "ItemStatus": "new", "InstanceIp": "10.0.0.5"});
-        let record = InstanceRecord::from_item("i-1", item.as_object().unwrap()).unwrap();
-        assert_eq!(record.version, 0);
-        assert_eq!(record.state(), "new");
-        assert_eq!(record.attribute_str("InstanceIp"), Some("10.0.0.5"));
-    }
-
-    #[test]
-    fn item_round_trips_through_the_flat_form() {
-        let mut record = InstanceRecord::new("i-2");
-        record.status = Some("ready".into());
-        record.version = 4;
-        record.recent_events = vec!["e1".into()];
-        record.attributes.insert("Role".into(), json!("worker"));
-        let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
-        assert_eq!(back, record);
-    }
-
-    #[test]
-    fn attempt_ids_are_readable_when_short_and_hashed_when_long() {
-        let mut record = InstanceRecord::new("i-1");
-        record.version = 3;
-        assert_eq!(
-            record.new_attempt_id("ready", "drain"),
-            "i-1:ready:drain:v3"
-        );
-        let long = record.new_attempt_id(&"s".repeat(80), "t");
-        assert!(long.starts_with("i-1:") && long.ends_with(":v3") && long.len() <= 80);
-        assert_eq!(long, record.new_attempt_id(&"s".repeat(80), "t"), "stable");
-    }
-
-    #[test]
-    fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
-        let mut record = InstanceRecord::new("i-1");
-        record.version = 5;
-        record.in_flight = Some(InFlight {
-            event_id: "e1".into(),
-            stimulus: Stimulus::Scheduled(crate::event::ScheduledEvent {
-                rule: "reconcile".into(),
-            }),
-            attempt_id: "i-1:a:go:v4".into(),
-            pending_after: Vec::new(),
-            trigger: Some("go".into()),
-            from: Some("a".into()),
-        });
-        assert_eq!(record.attempt_id("e1", "a", "go"), "i-1:a:go:v4");
-        assert_eq!(record.attempt_id("e2", "a", "go"), "i-1:a:go:v5");
-        assert_eq!(record.attempt_id("e1", "b", "go"), "i-1:b:go:v5");
-    }
-
-    #[test]
-    fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
-        let event = |transition| LifecycleEvent {
-            transition,
-            instance_id: "i-1".into(),
-            group: "g".into(),
-            hook: "h".into(),
-            token: None,
-            metadata: None,
-            origin: None,
-            destination: None,
-            time: None,
-        };
-        let now = Utc::now();
-        let held = LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t", now);
-        assert!(!held.yields_to(&event(LifecycleTransition::Launching), "l"));
-        assert!(!held.yields_to(&event(LifecycleTransition::Terminating), "t"));
-        assert!(held.yields_to(&event(LifecycleTransition::Terminating), "t2"));
-        let launch = LifecycleAction::announced(&event(LifecycleTransition::Launching), "l", now);
-        assert!(launch.yields_to(&event(LifecycleTransition::Terminating), "t"));
-    }
-
-    #[test]
-    fn a_malformed_handler_attribute_is_named_in_the_error() {
-        let item = json!({"Ident": "i-3", "Version": "three"});
-        let err = InstanceRecord::from_item("i-3", item.as_object().unwrap()).unwrap_err();
-        assert_eq!(err.attribute, "Version");
-    }
-}
+#[path = "record_tests.rs"]
+mod tests;

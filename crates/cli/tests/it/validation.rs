@@ -41,6 +41,9 @@ fn each_broken_file_reports_its_code_at_its_line() {
         ("duplicate-state", 7),
         ("missing-failure-path", 2),
         ("multiple-commands", 9),
+        ("template-in-command", 12),
+        ("invalid-env-name", 12),
+        ("env-unsupported-document", 13),
     ];
     for (code, line) in cases {
         let found = problems(code);

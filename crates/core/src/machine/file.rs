@@ -23,12 +23,13 @@
 //!
 //! Parsing keeps every position and collects every problem; unknown keys are rejected.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use marked_yaml::{Node, types::MarkedScalarNode};
 use serde_json::Value;
 
-use super::spec::{CallSpec, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
+use super::spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
 use crate::diag::{Code, ValidationReport};
 use crate::yaml::{self, Reader};
 
@@ -99,13 +100,18 @@ impl Parser<'_> {
                 Node::Scalar(s) if !s.as_str().is_empty() => calls.push(CallSpec {
                     name: self.named(s),
                     args: Value::Null,
+                    arg_locs: BTreeMap::new(),
                 }),
                 Node::Mapping(map) if map.len() == 1 => {
-                    let (key, args) = map.iter().next().expect("one entry");
-                    calls.push(CallSpec {
-                        name: self.named(key),
-                        args: yaml::to_json(args),
-                    });
+                    if let Some((key, args)) = map.iter().next() {
+                        let mut arg_locs = BTreeMap::new();
+                        self.locate(args, String::new(), &mut arg_locs);
+                        calls.push(CallSpec {
+                            name: self.named(key),
+                            args: yaml::to_json(args),
+                            arg_locs,
+                        });
+                    }
                 }
                 other => self.reader.problem(
                     Code::InvalidValue,
@@ -115,6 +121,36 @@ impl Parser<'_> {
             }
         }
         calls
+    }
+
+    /// Records where `node` (at JSON pointer `pointer`) and each node inside it were written.
+    fn locate(&self, node: &Node, pointer: String, locs: &mut BTreeMap<String, Loc>) {
+        let at = match node {
+            Node::Mapping(_) => yaml::first_key(node),
+            _ => *node.span(),
+        };
+        match node {
+            Node::Scalar(_) => {}
+            Node::Sequence(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.locate(item, format!("{pointer}/{index}"), locs);
+                }
+            }
+            Node::Mapping(map) => {
+                for (key, value) in map.iter() {
+                    let name = key.as_str().replace('~', "~0").replace('/', "~1");
+                    let child = format!("{pointer}/{name}");
+                    // A value is located at its key: `NAME: value` points at NAME.
+                    if let Some(loc) = self.reader.loc(key.span()) {
+                        locs.insert(child.clone(), loc);
+                    }
+                    self.locate(value, child, locs);
+                }
+            }
+        }
+        if let Some(loc) = self.reader.loc(&at) {
+            locs.entry(pointer).or_insert(loc);
+        }
     }
 
     fn trigger(&mut self, node: &Node) -> Option<TriggerSpec> {
@@ -258,12 +294,22 @@ impl Parser<'_> {
     }
 }
 
-/// Parses durations such as `90s`, `10m`, `1h30m`, `2d`.
+/// The longest duration a model may declare: 100 years, far beyond any state's timeout and
+/// well inside what dates and `chrono` durations hold, so that no arithmetic on it overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Parses durations such as `90s`, `10m`, `1h30m`, `2d`, of at most [`MAX_DURATION`].
 ///
 /// # Errors
-/// A message naming the text that is not a duration.
+/// A message naming the text that is not a duration, or that is longer than [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m)");
+    let too_long = || {
+        format!(
+            "`{text}` is longer than the longest duration allowed ({}d)",
+            MAX_DURATION.as_secs() / 86_400
+        )
+    };
     let mut total = 0u64;
     let mut digits = String::new();
     let mut seen_unit = false;
@@ -272,15 +318,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             digits.push(ch);
             continue;
         }
-        let unit = match ch {
+        let unit: u64 = match ch {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
             _ => return Err(bad()),
         };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total += n * unit;
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        // More digits than a u64 holds is a duration too long, not a malformed one.
+        let n: u64 = digits.parse().map_err(|_| too_long())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .filter(|&seconds| seconds <= MAX_DURATION.as_secs())
+            .ok_or_else(too_long)?;
         digits.clear();
         seen_unit = true;
     }
@@ -310,7 +364,17 @@ pub fn parse_model(file: &str, text: &str) -> Result<ModelSpec, ValidationReport
         "transitions",
     ];
     parser.reader.check_keys(&root, KEYS, "the model");
-    let map = root.as_mapping().expect("top level is a mapping");
+    let Some(map) = root.as_mapping() else {
+        // The loader only returns mappings; a root of another kind is reported, never unwrapped.
+        parser.reader.problem(
+            Code::ParseError,
+            "the top level must be a mapping".into(),
+            root.span(),
+        );
+        return Err(ValidationReport {
+            problems: parser.reader.problems,
+        });
+    };
     let mut spec = ModelSpec {
         file: file.to_string(),
         ..ModelSpec::default()
@@ -389,6 +453,26 @@ mod tests {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("m").is_err(), "a unit without a number");
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_a_message_not_an_overflow() {
+        for text in [
+            "18446744073709551615m",
+            "307445734561825861m",
+            "99999999999999999999999s",
+            "213503982334601d",
+            "36500d1s",
+            "5124095576030431h5124095576030431h",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(
+                err.contains("longer than the longest duration"),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod validate;
 use std::sync::Arc;
 
 pub use crate::diag::{Code, Problem, ValidationReport};
-pub use file::{parse_duration, parse_model};
+pub use file::{MAX_DURATION, parse_duration, parse_model};
 pub use graph::{Call, Graph, Transition, Trigger};
 pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
 pub use render::{Format, render};

@@ -2,6 +2,8 @@
 
 pub use crate::diag::Loc;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 /// A name with the place it was written.
@@ -31,6 +33,9 @@ pub struct CallSpec {
     pub name: Named,
     /// Its arguments (`null` when none).
     pub args: Value,
+    /// Where each argument was written, by JSON pointer (`/commands/0`), when it came from a
+    /// file: validation locates a problem with an argument there.
+    pub arg_locs: BTreeMap<String, Loc>,
 }
 
 impl CallSpec {
@@ -40,6 +45,7 @@ impl CallSpec {
         Self {
             name: Named::new(name),
             args: Value::Null,
+            arg_locs: BTreeMap::new(),
         }
     }
 
@@ -49,6 +55,7 @@ impl CallSpec {
         Self {
             name: Named::new(name),
             args,
+            arg_locs: BTreeMap::new(),
         }
     }
 }

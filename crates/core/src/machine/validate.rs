@@ -84,11 +84,16 @@ impl<'a> Checker<'a> {
                 );
             }
             Some(t) => {
-                if let Err(message) = t.check_args(&call.args) {
+                for problem in t.check_arguments(&call.args) {
+                    // At the argument at fault when the file located it, else at the task.
+                    let loc = Some(&problem.pointer)
+                        .filter(|p| !p.is_empty())
+                        .and_then(|p| call.arg_locs.get(p))
+                        .or(call.name.loc.as_ref());
                     self.push(
-                        Code::InvalidArguments,
-                        format!("task `{}`: {message}", call.name.name),
-                        call.name.loc.as_ref(),
+                        problem.code,
+                        format!("task `{}`: {}", call.name.name, problem.message),
+                        loc,
                     );
                 }
             }

@@ -5,6 +5,7 @@
 
 mod builtin_conditions;
 mod builtin_tasks;
+mod send_command;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,11 +15,16 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::aws::{AwsClients, Effect};
+use crate::diag::Code;
 use crate::event::Stimulus;
 use crate::record::{InstanceRecord, LifecycleAction, PendingCommand};
 
 pub use builtin_conditions::builtin_conditions;
-pub use builtin_tasks::{SendCommandTask, builtin_tasks};
+pub use builtin_tasks::builtin_tasks;
+pub use send_command::{
+    DEFAULT_DOCUMENT, SendCommandError, SendCommandTask, ShellPlatform, posix_single_quote,
+    powershell_single_quote,
+};
 
 /// What a condition sees.
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +138,30 @@ pub struct TaskError {
     pub retryable: bool,
 }
 
+/// A problem with a task's arguments, found when the model is validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgumentProblem {
+    /// What kind of mistake it is.
+    pub code: Code,
+    /// What is wrong.
+    pub message: String,
+    /// Where in the arguments: a JSON pointer (`/commands/0`, `/env/NAME`), `""` for the whole.
+    /// A model file locates it at that node's line and column.
+    pub pointer: String,
+}
+
+impl ArgumentProblem {
+    /// An `invalid-arguments` problem about the arguments as a whole.
+    #[must_use]
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            code: Code::InvalidArguments,
+            message: message.into(),
+            pointer: String::new(),
+        }
+    }
+}
+
 /// A named action.
 #[async_trait]
 pub trait Task: Send + Sync {
@@ -159,6 +189,15 @@ pub trait Task: Send + Sync {
     /// A message naming what is wrong.
     fn check_args(&self, _args: &Value) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Every problem with the arguments, typed and located (validation calls this). By default
+    /// the message of [`Task::check_args`] as an `invalid-arguments` problem.
+    fn check_arguments(&self, args: &Value) -> Vec<ArgumentProblem> {
+        match self.check_args(args) {
+            Ok(()) => Vec::new(),
+            Err(message) => vec![ArgumentProblem::invalid(message)],
+        }
     }
 }
 

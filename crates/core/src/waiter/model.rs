@@ -29,6 +29,7 @@ use marked_yaml::{Node, Span};
 use serde_json::Value;
 
 use crate::diag::{Code, Loc, Problem, ValidationReport};
+use crate::machine::MAX_DURATION;
 use crate::yaml::{self, Reader, first_key};
 
 use super::matcher::placeholders;
@@ -311,12 +312,17 @@ impl Parser<'_> {
             .required(node, "delay", &what, name_span)
             .and_then(|n| {
                 let secs = n.as_scalar().and_then(|s| s.as_str().parse::<f64>().ok());
-                match secs {
-                    Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+                // At most the longest duration a model may declare: later sums of instants and
+                // delays then cannot overflow.
+                match secs.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+                    Some(delay) if delay <= MAX_DURATION => Some(delay),
                     _ => {
                         self.reader.problem(
                             Code::InvalidValue,
-                            "`delay` must be a number of seconds ≥ 0".into(),
+                            format!(
+                                "`delay` must be a number of seconds from 0 to {}",
+                                MAX_DURATION.as_secs()
+                            ),
                             n.span(),
                         );
                         None

@@ -165,7 +165,12 @@ impl Waiter {
         params: &Map<String, Value>,
         options: &WaitOptions,
     ) -> Result<Attempt> {
-        let delay = options.delay.unwrap_or(self.config.delay);
+        // A delay longer than any model may declare (an option given in code or on the command
+        // line) is cut to that longest delay, so that adding it to an instant cannot overflow.
+        let delay = options
+            .delay
+            .unwrap_or(self.config.delay)
+            .min(crate::machine::MAX_DURATION);
         let max_attempts = options
             .max_attempts
             .unwrap_or(self.config.max_attempts)

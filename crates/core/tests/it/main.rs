@@ -1,11 +1,14 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
 mod busy;
+mod command_data;
 mod events;
 mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
+mod properties;
+mod register_script;
 mod rust_model;
 mod store_requests;
 mod sweep;

@@ -384,7 +384,7 @@ waiters:
     assert_eq!(
         lines,
         [
-            "w.yaml:5:12: error[invalid-value]: `delay` must be a number of seconds ≥ 0",
+            "w.yaml:5:12: error[invalid-value]: `delay` must be a number of seconds from 0 to 3153600000",
             "w.yaml:8:16: error[invalid-value]: `state` must be success, failure or retry",
             "w.yaml:14:19: error[invalid-expression]: `Items[?` is not a valid JMESPath expression: \
              Parse error: Unexpected nud token -- found Eof",

@@ -1,0 +1,128 @@
+//! Unit tests of the instance record: the flat item form, attempt ids, checked versions and dates.
+
+use super::*;
+use serde_json::json;
+
+#[test]
+fn cloud_init_item_reads_as_version_zero_with_attributes() {
+    let item = json!({"Ident": "i-1", "ItemStatus": "new", "InstanceIp": "10.0.0.5"});
+    let record = InstanceRecord::from_item("i-1", item.as_object().unwrap()).unwrap();
+    assert_eq!(record.version, 0);
+    assert_eq!(record.state(), "new");
+    assert_eq!(record.attribute_str("InstanceIp"), Some("10.0.0.5"));
+}
+
+#[test]
+fn item_round_trips_through_the_flat_form() {
+    let mut record = InstanceRecord::new("i-2");
+    record.status = Some("ready".into());
+    record.version = 4;
+    record.recent_events = vec!["e1".into()];
+    record.attributes.insert("Role".into(), json!("worker"));
+    let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
+    assert_eq!(back, record);
+}
+
+#[test]
+fn attempt_ids_are_readable_when_short_and_hashed_when_long() {
+    let mut record = InstanceRecord::new("i-1");
+    record.version = 3;
+    assert_eq!(
+        record.new_attempt_id("ready", "drain"),
+        "i-1:ready:drain:v3"
+    );
+    let long = record.new_attempt_id(&"s".repeat(80), "t");
+    assert!(long.starts_with("i-1:") && long.ends_with(":v3") && long.len() <= 80);
+    assert_eq!(long, record.new_attempt_id(&"s".repeat(80), "t"), "stable");
+}
+
+#[test]
+fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
+    let mut record = InstanceRecord::new("i-1");
+    record.version = 5;
+    record.in_flight = Some(InFlight {
+        event_id: "e1".into(),
+        stimulus: Stimulus::Scheduled(crate::event::ScheduledEvent {
+            rule: "reconcile".into(),
+        }),
+        attempt_id: "i-1:a:go:v4".into(),
+        pending_after: Vec::new(),
+        trigger: Some("go".into()),
+        from: Some("a".into()),
+    });
+    assert_eq!(record.attempt_id("e1", "a", "go"), "i-1:a:go:v4");
+    assert_eq!(record.attempt_id("e2", "a", "go"), "i-1:a:go:v5");
+    assert_eq!(record.attempt_id("e1", "b", "go"), "i-1:b:go:v5");
+}
+
+#[test]
+fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
+    let event = |transition| LifecycleEvent {
+        transition,
+        instance_id: "i-1".into(),
+        group: "g".into(),
+        hook: "h".into(),
+        token: None,
+        metadata: None,
+        origin: None,
+        destination: None,
+        time: None,
+    };
+    let now = Utc::now();
+    let held = LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t", now);
+    assert!(!held.yields_to(&event(LifecycleTransition::Launching), "l"));
+    assert!(!held.yields_to(&event(LifecycleTransition::Terminating), "t"));
+    assert!(held.yields_to(&event(LifecycleTransition::Terminating), "t2"));
+    let launch = LifecycleAction::announced(&event(LifecycleTransition::Launching), "l", now);
+    assert!(launch.yields_to(&event(LifecycleTransition::Terminating), "t"));
+}
+
+#[test]
+fn the_next_version_is_checked() {
+    let mut record = InstanceRecord::new("i-1");
+    record.version = 41;
+    assert_eq!(record.next_version(), Ok(42));
+    record.version = u64::MAX;
+    assert_eq!(
+        record.next_version(),
+        Err(VersionOverflow { version: u64::MAX })
+    );
+    assert_eq!(next_version(u64::MAX - 1), Ok(u64::MAX));
+}
+
+#[test]
+fn a_stored_version_without_a_successor_is_a_format_error() {
+    let item = json!({"Ident": "i-4", "Version": u64::MAX});
+    let err = InstanceRecord::from_item("i-4", item.as_object().unwrap()).unwrap_err();
+    assert_eq!(err.attribute, "Version");
+    assert!(err.message.contains("cannot be incremented"), "{err}");
+    let item = json!({"Ident": "i-4", "Version": u64::MAX - 1});
+    assert!(InstanceRecord::from_item("i-4", item.as_object().unwrap()).is_ok());
+}
+
+#[test]
+fn a_stored_date_beyond_year_9999_is_a_format_error_naming_its_attribute() {
+    let item = json!({"Ident": "i-5", "LifecycleAction": {
+        "Token": "t", "Hook": "h", "Group": "g",
+        "Transition": "autoscaling:EC2_INSTANCE_LAUNCHING", "EventId": "e",
+        "StartedAt": "+262142-12-31T23:59:59Z",
+    }});
+    let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
+    assert_eq!(err.attribute, "LifecycleAction");
+    assert!(
+        err.message.contains("outside the years 0000 to 9999"),
+        "{err}"
+    );
+    let item = json!({"Ident": "i-5", "EnteredAt": "+10000-01-01T00:00:00Z"});
+    let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
+    assert_eq!(err.attribute, "EnteredAt");
+    let item = json!({"Ident": "i-5", "EnteredAt": "9999-12-31T23:59:59Z"});
+    assert!(InstanceRecord::from_item("i-5", item.as_object().unwrap()).is_ok());
+}
+
+#[test]
+fn a_malformed_handler_attribute_is_named_in_the_error() {
+    let item = json!({"Ident": "i-3", "Version": "three"});
+    let err = InstanceRecord::from_item("i-3", item.as_object().unwrap()).unwrap_err();
+    assert_eq!(err.attribute, "Version");
+}
