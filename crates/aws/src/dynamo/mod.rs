@@ -299,6 +299,7 @@ impl StateStore for DynamoStore {
                 .map(|r| BaseLists::of(&r))
                 .unwrap_or_default(),
         };
+        commit.new_version()?;
         let expression = update::commit_expression(commit, &base);
         let output = retry::retrying(&self.retry, "commit", &commit.ident, || {
             self.client

@@ -113,7 +113,8 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     // update
     e.set(
         attr::VERSION,
-        AttributeValue::N((commit.expected_version + 1).to_string()),
+        // Checked before the request is built (`Commit::new_version`).
+        AttributeValue::N(commit.expected_version.saturating_add(1).to_string()),
     );
     if let Some(new) = &commit.status {
         e.set(attr::ITEM_STATUS, AttributeValue::S(new.clone()));

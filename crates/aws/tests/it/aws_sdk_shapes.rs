@@ -6,6 +6,7 @@
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat, SendCommand, SsmApi,
 };
+use asg_lifecycle::event::LifecycleTransition;
 use asg_lifecycle_aws::sdk::MAX_ATTEMPTS;
 use asg_lifecycle_aws::testing::sdk_mocks::{Seen, autoscaling, ssm};
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
@@ -435,4 +436,97 @@ async fn find_command_answers_none_after_the_last_page() {
         .unwrap();
     assert_eq!(found, None);
     assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn waiting_instances_lists_the_groups_instances_held_by_a_hook() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::{
+        DescribeAutoScalingGroupsInput, DescribeAutoScalingGroupsOutput,
+    };
+    use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LifecycleState};
+    let instance = |id: &str, state: LifecycleState| {
+        Instance::builder()
+            .instance_id(id)
+            .lifecycle_state(state)
+            .availability_zone("us-east-1a")
+            .health_status("Healthy")
+            .protected_from_scale_in(false)
+            .build()
+    };
+    let seen = Seen::<DescribeAutoScalingGroupsInput>::default();
+    let s = seen.clone();
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .then_compute_output(move |req| {
+            s.push(req);
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    AutoScalingGroup::builder()
+                        .auto_scaling_group_name("web-asg")
+                        .min_size(0)
+                        .max_size(10)
+                        .desired_capacity(3)
+                        .default_cooldown(300)
+                        .availability_zones("us-east-1a")
+                        .health_check_type("EC2")
+                        .created_time(aws_sdk_autoscaling::primitives::DateTime::from_secs(0))
+                        .instances(instance("i-launching", LifecycleState::PendingWait))
+                        .instances(instance("i-serving", LifecycleState::InService))
+                        .instances(instance("i-leaving", LifecycleState::TerminatingWait))
+                        .build(),
+                )
+                .build()
+        });
+    let api = autoscaling(&[&rule]);
+    let waiting = api.waiting_instances("web-asg").await.unwrap();
+    assert_eq!(
+        seen.all()[0].auto_scaling_group_names(),
+        ["web-asg".to_string()]
+    );
+    let found: Vec<(&str, LifecycleTransition)> = waiting
+        .iter()
+        .map(|w| (w.instance_id.as_str(), w.transition))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("i-launching", LifecycleTransition::Launching),
+            ("i-leaving", LifecycleTransition::Terminating)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_reads_names_transitions_and_timeouts() {
+    use aws_sdk_autoscaling::operation::describe_lifecycle_hooks::DescribeLifecycleHooksOutput;
+    use aws_sdk_autoscaling::types::LifecycleHook as SdkHook;
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_lifecycle_hooks).then_output(|| {
+        DescribeLifecycleHooksOutput::builder()
+            .lifecycle_hooks(
+                SdkHook::builder()
+                    .lifecycle_hook_name("launch-hook")
+                    .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                    .heartbeat_timeout(900)
+                    .build(),
+            )
+            .lifecycle_hooks(
+                SdkHook::builder()
+                    .lifecycle_hook_name("odd-hook")
+                    .lifecycle_transition("autoscaling:SOMETHING_ELSE")
+                    .build(),
+            )
+            .build()
+    });
+    let api = autoscaling(&[&rule]);
+    let hooks = api.lifecycle_hooks("web-asg").await.unwrap();
+    assert_eq!(
+        hooks.len(),
+        1,
+        "a hook of an unknown transition is left out: {hooks:?}"
+    );
+    assert_eq!(hooks[0].name, "launch-hook");
+    assert_eq!(hooks[0].transition, LifecycleTransition::Launching);
+    assert_eq!(
+        hooks[0].heartbeat_timeout,
+        Some(std::time::Duration::from_secs(900))
+    );
 }

@@ -85,7 +85,12 @@ impl LocalAws {
 
     /// Sets the instances `group`'s hooks hold and the group's hooks; until then the group
     /// reports neither (and no call is recorded).
-    pub fn set_waiting(&self, group: &str, waiting: Vec<WaitingInstance>, hooks: Vec<LifecycleHook>) {
+    pub fn set_waiting(
+        &self,
+        group: &str,
+        waiting: Vec<WaitingInstance>,
+        hooks: Vec<LifecycleHook>,
+    ) {
         self.lock()
             .groups
             .insert(group.to_string(), (waiting, hooks));

@@ -52,6 +52,7 @@ impl LifecycleHandler {
                     continue;
                 }
             };
+            self.remember_hook_timeouts(group, &hooks);
             let mut waiting = waiting.into_iter();
             let mut running = FuturesUnordered::new();
             loop {
@@ -60,9 +61,8 @@ impl LifecycleHandler {
                         break;
                     };
                     let hooks = &hooks;
-                    let work: InstanceWork<'_> = Box::pin(async move {
-                        self.adopt(group, &instance, hooks, ctx).await
-                    });
+                    let work: InstanceWork<'_> =
+                        Box::pin(async move { self.adopt(group, &instance, hooks, ctx).await });
                     running.push(self.clock.concurrently(work));
                 }
                 let Some(result) = running.next().await else {
@@ -79,6 +79,25 @@ impl LifecycleHandler {
             }
         }
         outcomes
+    }
+
+    /// Keeps the hooks' heartbeat timeouts, as if read one by one (`hook_timeout`).
+    fn remember_hook_timeouts(&self, group: &str, hooks: &[LifecycleHook]) {
+        let mut cache = self
+            .hook_timeouts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for hook in hooks {
+            let Some(timeout) = hook.heartbeat_timeout else {
+                continue;
+            };
+            let known = cache.insert((group.to_string(), hook.name.clone()), timeout);
+            if known.is_none()
+                && let Err(too_short) = self.config.check_hook(group, &hook.name, timeout)
+            {
+                tracing::error!(group, hook = %hook.name, error = %too_short, "the sweep cannot keep this hook alive");
+            }
+        }
     }
 
     /// Adopts one held instance unless its record holds an action of the transition already

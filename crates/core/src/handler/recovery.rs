@@ -76,7 +76,8 @@ impl LifecycleHandler {
         .into_iter()
         .any(|status| {
             !matches!(
-                self.machine.step(record, &status_of(record, command_id, status)),
+                self.machine
+                    .step(record, &status_of(record, command_id, status)),
                 Decision::Stay { .. }
             )
         })

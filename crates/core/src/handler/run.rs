@@ -84,9 +84,7 @@ impl<'a> ChainRun<'a> {
     /// A write of `record` as this run holds it, with the transitions deferred so far; call
     /// [`Self::landed`] once it is committed.
     pub(super) fn write<'b>(&'b self, record: &'b InstanceRecord) -> Write<'b> {
-        self.handler
-            .write(record)
-            .deferred(self.deferred.as_ref())
+        self.handler.write(record).deferred(self.deferred.as_ref())
     }
 
     /// After a write of this run was committed: the deferred transitions are written.
@@ -113,7 +111,7 @@ impl<'a> ChainRun<'a> {
             to: to.to_string(),
             trigger: trigger.to_string(),
             event_id: self.event_id.to_string(),
-            version: record.version + 1,
+            version: record.version.saturating_add(1),
             at: now,
         });
         deferred.taken.push(TransitionTaken {

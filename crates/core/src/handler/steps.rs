@@ -145,7 +145,10 @@ impl ChainRun<'_> {
 
     /// Writes the deferred transitions of a chain cut short (the deadline, the step limit, a
     /// retryable task error): the chain stays owed on the record, for the next event or sweep.
-    pub(super) async fn flush_owing(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
+    pub(super) async fn flush_owing(
+        &mut self,
+        record: &mut InstanceRecord,
+    ) -> Result<(), HandlerError> {
         if !self.has_deferred() {
             return Ok(());
         }

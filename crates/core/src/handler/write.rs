@@ -77,7 +77,8 @@ impl Write<'_> {
             to: to.to_string(),
             trigger: trigger.to_string(),
             event_id: event_id.to_string(),
-            version: self.record.version + 1,
+            // An overflow fails the commit (`Commit::check`, `Commit::new_version`).
+            version: self.record.version.saturating_add(1),
             at: self.commit.now,
         });
         self
@@ -90,7 +91,9 @@ impl Write<'_> {
         let Some(deferred) = deferred else {
             return self;
         };
-        self.commit.expected_status.clone_from(&deferred.read_status);
+        self.commit
+            .expected_status
+            .clone_from(&deferred.read_status);
         if self.commit.status.is_none() {
             self.commit.status.clone_from(&self.record.status);
         }

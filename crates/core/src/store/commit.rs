@@ -133,11 +133,20 @@ impl Commit {
         }
     }
 
+    /// The version the write gives the record.
+    ///
+    /// # Errors
+    /// [`StoreError::VersionOverflow`] when the expected version has no successor.
+    pub fn new_version(&self) -> Result<u64> {
+        Ok(crate::record::next_version(self.expected_version)?)
+    }
+
     /// Checks the expectation against the current record (`None` when absent).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when it does not hold.
     pub fn check(&self, current: Option<&InstanceRecord>) -> Result<()> {
+        self.new_version()?;
         let (status, version, processed) = match current {
             Some(r) => (
                 r.status.as_deref(),
@@ -179,7 +188,8 @@ impl Commit {
 
     /// Applies the write to a record (the in-memory semantics of the DynamoDB update).
     pub fn apply(&self, record: &mut InstanceRecord) {
-        record.version = self.expected_version + 1;
+        // Checked by `check` (`new_version`) before any write is applied.
+        record.version = self.expected_version.saturating_add(1);
         if let Some(status) = &self.status {
             if record.status.as_deref() != Some(status) {
                 record.entered_at = Some(self.now);

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// A stored record could not be read.
     #[error(transparent)]
     Format(#[from] crate::record::RecordFormatError),
+    /// The record's version has no successor: no write can follow it.
+    #[error(transparent)]
+    VersionOverflow(#[from] crate::record::VersionOverflow),
     /// Anything else.
     #[error("store request failed: {message}")]
     Other {

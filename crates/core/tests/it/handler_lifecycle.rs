@@ -436,5 +436,9 @@ async fn a_terminate_event_for_an_instance_whose_lifecycle_ended_completes_the_h
         ("CompleteLifecycleAction", Some("CONTINUE")),
         "the hook is released at once instead of timing out"
     );
-    assert_eq!(h.record(I).await.version, version, "the record is not touched");
+    assert_eq!(
+        h.record(I).await.version,
+        version,
+        "the record is not touched"
+    );
 }

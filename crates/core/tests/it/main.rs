@@ -1,5 +1,6 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod adoption;
 mod busy;
 mod command_data;
 mod events;
