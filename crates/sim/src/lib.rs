@@ -43,6 +43,7 @@ pub mod iam;
 mod invariants;
 mod latency;
 mod report;
+mod rules;
 mod runner;
 mod ssm;
 mod store;

@@ -32,6 +32,8 @@ pub struct FaultCounts {
     pub rejected: u64,
     /// Sweeps run.
     pub sweeps: u64,
+    /// Keepalive passes run (the sweep rule's second target).
+    pub keepalives: u64,
 }
 
 /// The report of one run.
@@ -175,7 +177,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "  faults          {} invocations, {} retried, {} crashed, {} overlapped; events {} duplicated, {} delayed, {} dropped; {} errors injected; {} rejected; {} sweeps",
+            "  faults          {} invocations, {} retried, {} crashed, {} overlapped; events {} duplicated, {} delayed, {} dropped; {} errors injected; {} rejected; {} sweeps, {} keepalive passes",
             f.invocations,
             f.retried,
             f.crashes,
@@ -185,7 +187,8 @@ impl Report {
             f.dropped,
             f.injected_errors,
             f.rejected,
-            f.sweeps
+            f.sweeps,
+            f.keepalives
         );
         let p = &self.poison;
         let _ = writeln!(

@@ -53,6 +53,8 @@ pub struct Runner {
     pub(super) injected: Vec<Injected>,
     /// The SSM notifications the template's rule delivers.
     pub(super) notifications: Vec<CommandEventKind>,
+    /// True when each sweep tick also invokes the keepalive pass (the template's second target).
+    pub(super) keepalive: bool,
 }
 
 impl Runner {
@@ -113,7 +115,8 @@ impl Runner {
             .settle_bound
             .map_or(timeouts + 2 * ms(config.sweep_period) + 600_000, ms);
         Self {
-            notifications: crate::ssm::delivered_notifications(),
+            notifications: crate::rules::delivered_notifications(),
+            keepalive: crate::rules::keepalive_target(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             shared,
@@ -169,7 +172,14 @@ impl Runner {
         }
         self.inject_poison();
         let period = Self::ms(self.config.sweep_period);
-        self.queue.push(period, Job::Sweep { attempt: 0 });
+        self.queue.push(
+            period,
+            Job::Sweep {
+                attempt: 0,
+                tick: true,
+                keepalive: false,
+            },
+        );
         let limit = self.fault_end
             + self.settle_bound
             + Self::ms(self.config.heartbeat_timeout) * 2
@@ -291,7 +301,11 @@ impl Runner {
             }
             Job::ScaleIn { ident } => self.scale_in(&ident, now),
             Job::Deliver(batch) => self.deliver(batch),
-            Job::Sweep { attempt } => self.sweep(now, attempt),
+            Job::Sweep {
+                attempt,
+                tick,
+                keepalive,
+            } => self.sweep(now, attempt, tick, keepalive),
             Job::SettleCheck { ident, generation } => {
                 let record = self.record(&ident);
                 let mut s = self.shared.lock();
@@ -432,10 +446,30 @@ impl Runner {
         debug_assert!(command.outcome != CommandStatus::InProgress);
     }
 
-    fn sweep(&mut self, now: Millis, attempt: u32) {
-        if attempt == 0 {
+    fn sweep(&mut self, now: Millis, attempt: u32, tick: bool, keepalive: bool) {
+        if tick && !keepalive {
             let period = Self::ms(self.config.sweep_period);
-            self.queue.push(now + period, Job::Sweep { attempt: 0 });
+            self.queue.push(
+                now + period,
+                Job::Sweep {
+                    attempt: 0,
+                    tick: true,
+                    keepalive: false,
+                },
+            );
+            if self.keepalive {
+                // The rule's second target: delivered and retried on its own.
+                self.queue.push(
+                    now,
+                    Job::Sweep {
+                        attempt: 0,
+                        tick: true,
+                        keepalive: true,
+                    },
+                );
+            }
+        }
+        if tick {
             // EventBridge could not invoke the function at first: it retries with backoff, so
             // the tick comes late rather than never.
             let late = {
@@ -445,19 +479,36 @@ impl Runner {
             };
             if let Some(late) = late {
                 self.counts.delayed += 1;
-                self.queue.push(now + late, Job::Sweep { attempt: 1 });
+                // Once delivered, the invocation has Lambda's retries like any other.
+                self.queue.push(
+                    now + late,
+                    Job::Sweep {
+                        attempt: 0,
+                        tick: false,
+                        keepalive,
+                    },
+                );
                 return;
             }
         }
-        self.counts.sweeps += 1;
+        let config = self.invoker.handler().config();
+        let rule = if keepalive {
+            self.counts.keepalives += 1;
+            config.keepalive_rule()
+        } else {
+            self.counts.sweeps += 1;
+            config.sweep_rule.clone()
+        };
         let id = self.next_id(0x4000);
-        let event = Scheduled::new(&id, &self.invoker.handler().config().sweep_rule)
+        let event = Scheduled::new(&id, &rule)
             .at(self.shared.clock.at(now))
             .json();
         self.shared.lock().sweeping = true;
         let reports = self.invoke(&[event]);
         self.shared.lock().sweeping = false;
-        self.note_sweep_visits(now, &reports);
+        if !keepalive {
+            self.note_sweep_visits(now, &reports);
+        }
         // A crashed or retryably failed asynchronous invocation is retried by Lambda, twice.
         let failed = reports
             .first()
@@ -469,6 +520,8 @@ impl Runner {
                 now + retry_in,
                 Job::Sweep {
                     attempt: attempt + 1,
+                    tick: false,
+                    keepalive,
                 },
             );
         }

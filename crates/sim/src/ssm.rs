@@ -12,36 +12,7 @@ use super::exec::{Target, after_call, authorize, before_call};
 use super::faults::chance;
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{AwsError, AwsErrorKind, CommandInvocation, SendCommand, SsmApi};
-use asg_lifecycle::event::{CommandEventKind, CommandStatus};
-
-use super::iam::template_json;
-
-/// The SSM notifications `template.yaml`'s `CommandStatusRule` delivers to the function.
-///
-/// # Panics
-/// When the rule names no SSM status-change notification (a template the simulator cannot run).
-#[must_use]
-pub fn delivered_notifications() -> Vec<CommandEventKind> {
-    let template = template_json();
-    let pattern = &template["Resources"]["CommandStatusRule"]["Properties"]["EventPattern"];
-    let kinds: Vec<CommandEventKind> = pattern["detail-type"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| match t.as_str() {
-            Some("EC2 Command Status-change Notification") => Some(CommandEventKind::Command),
-            Some("EC2 Command Invocation Status-change Notification") => {
-                Some(CommandEventKind::Invocation)
-            }
-            _ => None,
-        })
-        .collect();
-    assert!(
-        !kinds.is_empty(),
-        "template.yaml's CommandStatusRule delivers no SSM status-change notification"
-    );
-    kinds
-}
+use asg_lifecycle::event::CommandStatus;
 
 /// One command on one instance.
 #[derive(Clone, Debug)]

@@ -245,8 +245,13 @@ pub enum Job {
     /// EventBridge retrying a failed invoke, or Lambda retrying a failed asynchronous
     /// invocation (up to two retries, about one and two minutes later).
     Sweep {
-        /// 0 for the tick itself.
+        /// Lambda's attempt: 0 for the first invocation (the tick, or the tick EventBridge
+        /// delivered late), then its two retries.
         attempt: u32,
+        /// True for the schedule's tick itself (EventBridge may deliver it late).
+        tick: bool,
+        /// True for the rule's keepalive target, false for the sweep.
+        keepalive: bool,
     },
     /// The instance must have settled by now.
     SettleCheck {

@@ -2,10 +2,11 @@
 //! in Auto Scaling by the sweep and handled as if their event had come.
 //!
 //! # Guarantees
-//! - Every sweep asks Auto Scaling which instances of the configured groups its hooks hold
-//!   (`DescribeAutoScalingGroups`, one call per group) and which hooks the group has
-//!   (`DescribeLifecycleHooks`).
-//! - A held instance whose record holds no action of that transition gets, for each of the
+//! - At the end of every sweep, Auto Scaling is asked which instances of the configured groups
+//!   its hooks hold (`DescribeAutoScalingGroups`, one call per group) and which hooks the group
+//!   has (`DescribeLifecycleHooks`).
+//! - A held instance whose record holds no action of that transition (told by the sweep's
+//!   listing when it went round the whole index, else by a read) gets, for each of the
 //!   group's hooks of the transition, a lifecycle event without a token (Auto Scaling takes the
 //!   instance id instead): heartbeated at once, since when the action started is unknown and it
 //!   may be about to lapse, then stepped like the real event. Its id is stable per instance, hook
@@ -15,11 +16,13 @@
 //! - The real event, when it comes, replaces the adopted action: it brings the token and the
 //!   action's start.
 
+use std::collections::BTreeSet;
+
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::{HandlerError, InstanceWork, InvocationContext, LifecycleHandler, Outcome};
-use crate::aws::{LifecycleHook, WaitingInstance};
+use crate::aws::{AwsError, LifecycleHook, WaitingInstance};
 use crate::event::{Event, LifecycleEvent, Stimulus};
 
 /// The id prefix of adopted lifecycle events.
@@ -31,11 +34,12 @@ impl LifecycleHandler {
     pub(super) async fn adopt_waiting(
         &self,
         ctx: &InvocationContext,
+        listed: Option<&BTreeSet<(String, String)>>,
         spent: &(dyn Fn() -> bool + Sync),
     ) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         for group in &self.config.groups {
-            let waiting = match self.aws.autoscaling.waiting_instances(group).await {
+            let waiting = match attempts(|| self.aws.autoscaling.waiting_instances(group)).await {
                 Ok(waiting) => waiting,
                 Err(e) => {
                     tracing::warn!(group, error = %e, "failed to list the instances the group's hooks hold; none adopted this sweep");
@@ -45,7 +49,7 @@ impl LifecycleHandler {
             if waiting.is_empty() {
                 continue;
             }
-            let hooks = match self.aws.autoscaling.lifecycle_hooks(group).await {
+            let hooks = match attempts(|| self.aws.autoscaling.lifecycle_hooks(group)).await {
                 Ok(hooks) => hooks,
                 Err(e) => {
                     tracing::warn!(group, error = %e, "failed to list the group's lifecycle hooks; none adopted this sweep");
@@ -62,7 +66,9 @@ impl LifecycleHandler {
                     };
                     let hooks = &hooks;
                     let work: InstanceWork<'_> =
-                        Box::pin(async move { self.adopt(group, &instance, hooks, ctx).await });
+                        Box::pin(
+                            async move { self.adopt(group, &instance, hooks, listed, ctx).await },
+                        );
                     running.push(self.clock.concurrently(work));
                 }
                 let Some(result) = running.next().await else {
@@ -107,16 +113,23 @@ impl LifecycleHandler {
         group: &str,
         instance: &WaitingInstance,
         hooks: &[LifecycleHook],
+        listed: Option<&BTreeSet<(String, String)>>,
         ctx: &InvocationContext,
     ) -> Result<Outcome, HandlerError> {
         let ident = instance.instance_id.as_str();
         let transition = instance.transition;
-        let record = self.store.get(ident).await?;
-        let held = record.as_ref().is_some_and(|r| {
-            r.lifecycle_action
-                .as_ref()
-                .is_some_and(|a| a.transition == transition.api_name())
-        });
+        let held = match listed {
+            // An action an event brought since the listing is kept: an adopted event never
+            // replaces a held action of its transition (`ChainRun::new`).
+            Some(listed) => {
+                listed.contains(&(ident.to_string(), transition.api_name().to_string()))
+            }
+            None => self.store.get(ident).await?.is_some_and(|r| {
+                r.lifecycle_action
+                    .as_ref()
+                    .is_some_and(|a| a.transition == transition.api_name())
+            }),
+        };
         let mut adopted = Outcome::new(None, Some(ident));
         if held {
             return Ok(adopted);
@@ -173,6 +186,23 @@ impl LifecycleHandler {
         }
         Ok(adopted)
     }
+}
+
+/// Calls `call` up to three times in a row while it fails retryably: a listing the sweep skips
+/// waits a whole period, which a held action may not survive.
+async fn attempts<T, F, Fut>(call: F) -> Result<T, AwsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut answer = call().await;
+    for _ in 1..3 {
+        if !answer.as_ref().is_err_and(AwsError::is_retryable) {
+            break;
+        }
+        answer = call().await;
+    }
+    answer
 }
 
 /// True for the id of an adopted lifecycle event.

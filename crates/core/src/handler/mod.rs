@@ -25,6 +25,7 @@ mod error;
 mod failure;
 mod heartbeat;
 mod intent;
+mod keepalive;
 mod outcome;
 mod phase;
 mod recovery;
@@ -44,6 +45,7 @@ use tokio::time::Instant;
 pub use adoption::{ADOPTED_EVENT_PREFIX, is_adopted};
 pub use error::HandlerError;
 pub use heartbeat::{HookTooShort, heartbeat_due, shortest_hook};
+pub use keepalive::KEEPALIVE_SUFFIX;
 pub use outcome::{Outcome, OutcomeKind, TransitionTaken};
 
 use crate::aws::AwsClients;
@@ -169,6 +171,12 @@ impl Default for HandlerConfig {
 }
 
 impl HandlerConfig {
+    /// The rule name of the keepalive pass: the sweep rule's second target.
+    #[must_use]
+    pub fn keepalive_rule(&self) -> String {
+        format!("{}{KEEPALIVE_SUFFIX}", self.sweep_rule)
+    }
+
     /// With the intent lease fitted to a function `timeout`: an intent outlives the invocation
     /// that wrote it by [`INTENT_LEASE_MARGIN`], never less.
     #[must_use]

@@ -53,10 +53,18 @@ impl<'a> ChainRun<'a> {
         let mut carry = RecordChanges::default();
         let mut group = None;
         if let Stimulus::Lifecycle(event) = stimulus {
-            if record
-                .lifecycle_action
-                .as_ref()
-                .is_none_or(|held| held.yields_to(event, event_id))
+            // An adopted event (the sweep's, without a token) never replaces an action of its
+            // transition that a real event brought.
+            let adopted_over_held = super::is_adopted(event_id)
+                && record
+                    .lifecycle_action
+                    .as_ref()
+                    .is_some_and(|held| held.transition == event.transition.api_name());
+            if !adopted_over_held
+                && record
+                    .lifecycle_action
+                    .as_ref()
+                    .is_none_or(|held| held.yields_to(event, event_id))
             {
                 let action = LifecycleAction::announced(event, event_id, handler.clock.now());
                 carry.lifecycle_action = Some(Some(action));

@@ -19,6 +19,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
+use super::sweep::FailedHeartbeats;
 use super::{HandlerError, InstanceWork, InvocationContext, LifecycleHandler, Outcome};
 use crate::event::{Event, Stimulus};
 use crate::record::InstanceRecord;
@@ -32,6 +33,10 @@ impl LifecycleHandler {
         let sweeping =
             matches!(&event.stimulus, Stimulus::Scheduled(s) if s.rule == self.config.sweep_rule);
         let budget = Budget::start(self, ctx);
+        if matches!(&event.stimulus, Stimulus::Scheduled(s) if s.rule == self.config.keepalive_rule())
+        {
+            return self.keepalive(event, &|| budget.spent(self, ctx)).await;
+        }
         // The sweep goes on where the last one ran out of time, round the whole index; other
         // scheduled flows start at the first record and fail retryably when cut short.
         let resumed = if sweeping {
@@ -47,11 +52,11 @@ impl LifecycleHandler {
         } else {
             1
         };
+        let failed = FailedHeartbeats::default();
+        let failed_heartbeats = &failed;
         let mut outcomes = Vec::new();
-        if sweeping {
-            // First the actions whose event has not come: they may be about to lapse.
-            outcomes = self.adopt_waiting(ctx, &|| budget.spent(self, ctx)).await;
-        }
+        // The lifecycle actions the listed records hold: which held instances need adopting.
+        let mut held = BTreeSet::new();
         let mut start = resumed.clone();
         let mut wrapped = resumed.is_none();
         let mut more_pages = true;
@@ -93,6 +98,10 @@ impl LifecycleHandler {
                     } else {
                         None
                     };
+                    held.extend(page.records.iter().filter_map(|r| {
+                        let action = r.lifecycle_action.as_ref()?;
+                        Some((r.ident.clone(), action.transition.clone()))
+                    }));
                     let page_key = start.clone();
                     match page.next {
                         Some(next) => start = Some(next),
@@ -122,7 +131,7 @@ impl LifecycleHandler {
                 let ident = record.ident.clone();
                 let work: InstanceWork<'_> = Box::pin(async move {
                     if sweeping {
-                        self.sweep_instance(&record, gone.as_deref(), event, ctx)
+                        self.sweep_instance(&record, gone.as_deref(), event, ctx, failed_heartbeats)
                             .await
                     } else {
                         self.process_instance(&record.ident, &event.id, &event.stimulus, ctx)
@@ -148,7 +157,16 @@ impl LifecycleHandler {
                 }
             }
         }
+        drop(running);
         if sweeping {
+            outcomes.extend(self.retry_heartbeats(failed).await);
+            // Round the whole index, the listing tells which held instances no record holds;
+            // else each is read.
+            let listed = stopped_at.is_none().then_some(&held);
+            outcomes.extend(
+                self.adopt_waiting(ctx, listed, &|| budget.spent(self, ctx))
+                    .await,
+            );
             let cursor = stopped_at.clone().flatten();
             if (cursor.is_some() || resumed.is_some())
                 && let Err(e) = self.store.save_sweep_cursor(cursor.as_deref()).await

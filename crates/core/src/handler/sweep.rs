@@ -37,7 +37,7 @@ const MAX_HOOK_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(7200);
 const HEARTBEAT_ATTEMPTS: usize = 3;
 
 /// The heartbeat as reported in outcomes.
-fn heartbeat_effect(input: &LifecycleHeartbeat) -> Effect {
+pub(super) fn heartbeat_effect(input: &LifecycleHeartbeat) -> Effect {
     Effect {
         service: "autoscaling".into(),
         operation: "RecordLifecycleActionHeartbeat".into(),
@@ -68,7 +68,34 @@ fn merge(into: &mut Outcome, from: Outcome) {
     }
 }
 
+/// Heartbeats that failed during a sweep, tried again at its end: the next sweep may come too
+/// late for their hooks.
+pub(super) type FailedHeartbeats = std::sync::Mutex<Vec<LifecycleHeartbeat>>;
+
 impl LifecycleHandler {
+    /// Tries the sweep's failed heartbeats again (each [`HEARTBEAT_ATTEMPTS`] times more); the
+    /// heartbeats made.
+    pub(super) async fn retry_heartbeats(&self, failed: FailedHeartbeats) -> Vec<Outcome> {
+        let failed = failed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut outcomes = Vec::new();
+        for input in failed {
+            let mut outcome = Outcome::new(None, Some(&input.instance_id));
+            match self.send_heartbeat(&input).await {
+                Ok(()) => {
+                    outcome.effects.push(heartbeat_effect(&input));
+                    outcome.reason = Some("heartbeat tried again at the end of the sweep".into());
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    tracing::warn!(instance = %input.instance_id, error = %e, "heartbeat failed again; the next sweep tries again");
+                }
+            }
+        }
+        outcomes
+    }
+
     /// Which of a page's quiet instances no longer belong to any group (one call per 50
     /// instances), or `None` when that cannot be told. Only the instances asked about can be
     /// found gone: one that became quiet while the sweep ran is asked about by the next sweep.
@@ -106,7 +133,7 @@ impl LifecycleHandler {
         entered && action
     }
 
-    async fn hook_timeout(&self, group: &str, hook: &str) -> Duration {
+    pub(super) async fn hook_timeout(&self, group: &str, hook: &str) -> Duration {
         let key = (group.to_string(), hook.to_string());
         let cached = self
             .hook_timeouts
@@ -145,6 +172,7 @@ impl LifecycleHandler {
         gone: Option<&BTreeSet<String>>,
         event: &Event,
         ctx: &InvocationContext,
+        failed_heartbeats: &FailedHeartbeats,
     ) -> Result<Outcome, HandlerError> {
         let ident = record.ident.as_str();
         let mut outcome = Outcome::new(Some(&event.id), Some(ident));
@@ -169,7 +197,8 @@ impl LifecycleHandler {
         {
             let timeout = self.hook_timeout(&action.group, &action.hook).await;
             if heartbeat_due(action, timeout, now, &self.config) {
-                self.heartbeat(record, timeout, &mut outcome).await?;
+                self.heartbeat(record, timeout, &mut outcome, failed_heartbeats)
+                    .await?;
             }
         }
 
@@ -265,7 +294,7 @@ impl LifecycleHandler {
         }
     }
 
-    async fn send_heartbeat(&self, input: &LifecycleHeartbeat) -> Result<(), AwsError> {
+    pub(super) async fn send_heartbeat(&self, input: &LifecycleHeartbeat) -> Result<(), AwsError> {
         // A throttled or failed heartbeat is tried again at once (the SDK waits between its own
         // attempts): the next sweep may be too late for this hook.
         let mut answer = self
@@ -330,6 +359,7 @@ impl LifecycleHandler {
         record: &InstanceRecord,
         timeout: Duration,
         outcome: &mut Outcome,
+        failed_heartbeats: &FailedHeartbeats,
     ) -> Result<(), HandlerError> {
         let Some(action) = record.lifecycle_action.clone() else {
             return Ok(());
@@ -359,7 +389,11 @@ impl LifecycleHandler {
                 Change::Clear
             }
             Err(e) => {
-                tracing::warn!(instance = %record.ident, error = %e, "heartbeat failed; the next sweep tries again");
+                tracing::warn!(instance = %record.ident, error = %e, "heartbeat failed; tried again once the sweep visited the other records");
+                failed_heartbeats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(input);
                 return Ok(());
             }
         };
