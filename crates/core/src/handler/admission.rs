@@ -8,9 +8,10 @@
 //! - A terminate event for an instance whose lifecycle never started completes its hook with
 //!   `CONTINUE` at once, with the built-in `complete_lifecycle_action` task (idempotent), and the
 //!   record, if any, leaves the active index.
-//! - A terminate event for an instance whose lifecycle already ended (a terminal state, e.g.
-//!   abandoned after a failure) completes its hook with `CONTINUE` at once too: the machine has
-//!   nothing left to do, and holding the action would only delay the termination by a timeout.
+//! - A terminate event for an instance whose lifecycle already ended (a terminal state) completes
+//!   its hook at once too, with `ABANDON` when it ended on the failure path (as that path would
+//!   have) and `CONTINUE` otherwise: the machine has nothing left to do, and holding the action
+//!   would only delay the termination by a timeout.
 //! - Any other event for such an instance changes nothing; one for an instance with no record is
 //!   a non-retryable [`HandlerError::UnknownInstance`].
 
@@ -60,7 +61,14 @@ impl LifecycleHandler {
             Some(record) if terminating && graph.is_terminal(record.state()) => {
                 let state = record.state().to_string();
                 (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
-                self.complete_at_once(&record, stimulus, &mut outcome)
+                // The result the failure path would give when the lifecycle ended there: the
+                // instance leaves either way, and the record's own answers never contradict.
+                let result = if self.machine.is_on_failure_path(record.state()) {
+                    "ABANDON"
+                } else {
+                    "CONTINUE"
+                };
+                self.complete_at_once(&record, stimulus, result, &mut outcome)
                     .await?;
                 outcome.reason = Some(
                     "the instance's lifecycle already ended: nothing to do, the hook is completed"
@@ -166,7 +174,9 @@ impl LifecycleHandler {
         let state = record.state().to_string();
         outcome.from = Some(state.clone());
         outcome.to = Some(state);
-        let changes = self.complete_at_once(&record, stimulus, outcome).await?;
+        let changes = self
+            .complete_at_once(&record, stimulus, "CONTINUE", outcome)
+            .await?;
         outcome.reason = Some(
             "terminating before its lifecycle started: nothing to drain, the hook is completed"
                 .into(),
@@ -182,18 +192,19 @@ impl LifecycleHandler {
         Ok(())
     }
 
-    /// Completes the terminate action `stimulus` announces with `CONTINUE`, with the built-in
+    /// Completes the terminate action `stimulus` announces with `result`, with the built-in
     /// (idempotent) `complete_lifecycle_action` task; the record changes it asks for.
     async fn complete_at_once(
         &self,
         record: &InstanceRecord,
         stimulus: &Stimulus,
+        result: &str,
         outcome: &mut Outcome,
     ) -> Result<RecordChanges, HandlerError> {
         let state = record.state().to_string();
         let completion = [Call {
             name: "complete_lifecycle_action".into(),
-            args: json!({"result": "CONTINUE"}),
+            args: json!({ "result": result }),
         }];
         let phase = Phase {
             calls: &completion,

@@ -433,8 +433,8 @@ async fn a_terminate_event_for_an_instance_whose_lifecycle_ended_completes_the_h
     let last = h.aws.calls().pop().unwrap();
     assert_eq!(
         (last.operation, last.input["result"].as_str()),
-        ("CompleteLifecycleAction", Some("CONTINUE")),
-        "the hook is released at once instead of timing out"
+        ("CompleteLifecycleAction", Some("ABANDON")),
+        "the hook is released at once, as the failure path would, instead of timing out"
     );
     assert_eq!(
         h.record(I).await.version,
