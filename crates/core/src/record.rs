@@ -87,6 +87,13 @@ pub struct LifecycleAction {
     /// The last heartbeat sent for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_heartbeat: Option<DateTime<Utc>>,
+    /// Where the instance comes from (`EC2`, `WarmPool`, `AutoScalingGroup`), when the event
+    /// said (groups with a warm pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Where it goes (`AutoScalingGroup`, `WarmPool`, `EC2`), when the event said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 impl LifecycleAction {
@@ -104,6 +111,8 @@ impl LifecycleAction {
             metadata: event.metadata.clone(),
             started_at: event.time.map_or(now, |t| t.min(now)),
             last_heartbeat: None,
+            origin: event.origin.clone(),
+            destination: event.destination.clone(),
         }
     }
 

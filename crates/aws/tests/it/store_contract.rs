@@ -239,6 +239,8 @@ async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
         metadata: Some(json!({"role": "worker", "n": 3})),
         started_at: Utc::now(),
         last_heartbeat: None,
+        origin: None,
+        destination: None,
     });
     commit.last_error = Change::Set("boom".into());
     commit.group = Some(GROUP_A.into());

@@ -69,6 +69,7 @@ pub struct LifecycleAction {
     token: Option<String>,
     at: DateTime<Utc>,
     notification_metadata: Option<String>,
+    moves: Option<(String, String)>,
 }
 
 impl LifecycleAction {
@@ -84,7 +85,17 @@ impl LifecycleAction {
             token: None,
             at: default_time(),
             notification_metadata: None,
+            moves: None,
         }
+    }
+
+    /// `Origin` and `Destination` (default: `EC2` → `AutoScalingGroup` for a launch,
+    /// `AutoScalingGroup` → `EC2` for a termination; groups with a warm pool also move instances
+    /// from and to `WarmPool`).
+    #[must_use]
+    pub fn moves(mut self, origin: &str, destination: &str) -> Self {
+        self.moves = Some((origin.to_string(), destination.to_string()));
+        self
     }
 
     /// The event `id` of the launch of `instance` (`autoscaling:EC2_INSTANCE_LAUNCHING`).
@@ -162,14 +173,16 @@ impl LifecycleAction {
         if let Some(metadata) = &self.notification_metadata {
             detail.insert("NotificationMetadata".into(), json!(metadata));
         }
-        detail.insert(
-            "Origin".into(),
-            json!(if launching { "EC2" } else { "AutoScalingGroup" }),
-        );
-        detail.insert(
-            "Destination".into(),
-            json!(if launching { "AutoScalingGroup" } else { "EC2" }),
-        );
+        let (origin, destination) = self.moves.clone().unwrap_or_else(|| {
+            let (origin, destination) = if launching {
+                ("EC2", "AutoScalingGroup")
+            } else {
+                ("AutoScalingGroup", "EC2")
+            };
+            (origin.to_string(), destination.to_string())
+        });
+        detail.insert("Origin".into(), json!(origin));
+        detail.insert("Destination".into(), json!(destination));
         json!({
             "version": "0", "id": self.id, "detail-type": detail_type, "source": "aws.autoscaling",
             "account": ACCOUNT, "time": time(self.at), "region": REGION,

@@ -106,6 +106,8 @@ mod tests {
             metadata: None,
             started_at: started,
             last_heartbeat: None,
+            origin: None,
+            destination: None,
         }
     }
 

@@ -16,6 +16,21 @@ fn lifecycle_transition(ctx: ConditionContext<'_>) -> Option<LifecycleTransition
     LifecycleTransition::from_api_name(&action.transition).ok()
 }
 
+/// The warm-pool value of Auto Scaling's lifecycle events.
+const WARM_POOL: &str = "WarmPool";
+
+/// `(Origin, Destination)` of the lifecycle action this stimulus announces, or else of the one
+/// the record holds.
+fn lifecycle_move(ctx: ConditionContext<'_>) -> (Option<String>, Option<String>) {
+    if let Stimulus::Lifecycle(event) = ctx.stimulus {
+        return (event.origin.clone(), event.destination.clone());
+    }
+    ctx.record
+        .lifecycle_action
+        .as_ref()
+        .map_or((None, None), |a| (a.origin.clone(), a.destination.clone()))
+}
+
 /// The status of the command the record waits for, when the stimulus reports on it.
 fn pending_command_status(ctx: ConditionContext<'_>) -> Option<CommandStatus> {
     let Stimulus::Command(event) = ctx.stimulus else {
@@ -76,6 +91,8 @@ fn status_is(
 /// |---|---|
 /// | `is_launching` | the stimulus (or the lifecycle action the record holds) is a launch |
 /// | `is_terminating` | likewise, a termination |
+/// | `into_warm_pool` | that lifecycle action moves the instance into the warm pool (`Destination: WarmPool`): a launch into the pool, or a scale-in that returns it there |
+/// | `from_warm_pool` | that lifecycle action moves it out of the warm pool (`Origin: WarmPool`): into service, or to termination |
 /// | `is_scheduled` | the stimulus is a scheduled event whose rule is named after the trigger or its destination (or `rule: NAME`) |
 /// | `command_succeeded` | the stimulus reports `Success` for the record's pending command |
 /// | `command_failed` | ... `Failed` or `Cancelled` |
@@ -96,6 +113,18 @@ pub fn builtin_conditions() -> Vec<Named> {
             "is_terminating",
             Arc::new(|ctx: ConditionContext<'_>, _: &Value| {
                 Ok(lifecycle_transition(ctx) == Some(LifecycleTransition::Terminating))
+            }),
+        ),
+        (
+            "into_warm_pool",
+            Arc::new(|ctx: ConditionContext<'_>, _: &Value| {
+                Ok(lifecycle_move(ctx).1.as_deref() == Some(WARM_POOL))
+            }),
+        ),
+        (
+            "from_warm_pool",
+            Arc::new(|ctx: ConditionContext<'_>, _: &Value| {
+                Ok(lifecycle_move(ctx).0.as_deref() == Some(WARM_POOL))
             }),
         ),
         (

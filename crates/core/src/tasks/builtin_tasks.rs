@@ -51,6 +51,8 @@ pub(super) fn held_action(ctx: &TaskContext<'_>) -> Option<LifecycleAction> {
             metadata: event.metadata.clone(),
             started_at: ctx.now,
             last_heartbeat: None,
+            origin: None,
+            destination: None,
         });
     }
     ctx.record.lifecycle_action.clone()

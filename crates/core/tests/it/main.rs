@@ -14,6 +14,7 @@ mod rust_model;
 mod store_requests;
 mod sweep;
 mod waiter;
+mod warm_pool;
 
 /// The workspace root: models, fixtures and the template are read from there.
 pub fn repo_root() -> std::path::PathBuf {

@@ -93,6 +93,8 @@ fn lifecycle_action() -> impl Strategy<Value = LifecycleAction> {
                 metadata,
                 started_at,
                 last_heartbeat,
+                origin: None,
+                destination: None,
             },
         )
 }
