@@ -41,6 +41,10 @@ pub struct Args {
     /// How often the `reconcile` rule fires.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     sweep_period: Duration,
+    /// Share of launches that go into the group's warm pool first (0 to 1; with a warm pool,
+    /// scale-ins return instances to it while it has room). 0 simulates a group without one.
+    #[arg(long, default_value_t = 0.2, value_parser = parse_share)]
+    warm_pool: f64,
     /// Request latencies: `realistic` (DynamoDB ≈ 5 ms, Auto Scaling and SSM ≈ 60 ms median,
     /// long tails) or `none` (every request instantaneous).
     #[arg(long, value_enum, default_value = "realistic")]
@@ -60,6 +64,13 @@ pub enum LatencyLevel {
     Realistic,
     /// No time at all.
     None,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|share| (0.0..=1.0).contains(share))
+        .ok_or_else(|| format!("`{text}` is not a share from 0 to 1"))
 }
 
 fn parse_faults(text: &str) -> Result<Faults, String> {
@@ -102,6 +113,10 @@ pub fn run(args: &Args) -> ExitCode {
     }
     if args.broken_store {
         command.push_str(" --broken-store");
+    }
+    if (args.warm_pool - config.warm_pool).abs() > f64::EPSILON {
+        command.push_str(&format!(" --warm-pool {}", args.warm_pool));
+        config.warm_pool = args.warm_pool;
     }
     if args.latency == LatencyLevel::None {
         command.push_str(" --latency none");

@@ -117,13 +117,16 @@ impl LifecycleAction {
     }
 
     /// True when `event` (with id `event_id`) replaces this held action: it is another event,
-    /// and not a late launch event over a held terminate action (the terminate hook is the one
-    /// Auto Scaling waits on).
+    /// announces an action no older than the held one, and is not a late launch event over a
+    /// held terminate action (the terminate hook is the one Auto Scaling waits on).
     #[must_use]
     pub fn yields_to(&self, event: &LifecycleEvent, event_id: &str) -> bool {
         let late_launch = self.transition == LifecycleTransition::Terminating.api_name()
             && event.transition == LifecycleTransition::Launching;
-        self.event_id != event_id && !late_launch
+        // A late event for an action older than the held one (e.g. the launch into the warm pool
+        // redelivered after the launch out of it) never replaces it.
+        let older = event.time.is_some_and(|t| t < self.started_at);
+        self.event_id != event_id && !late_launch && !older
     }
 }
 

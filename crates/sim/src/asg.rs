@@ -1,6 +1,8 @@
-//! The simulated Auto Scaling group: lifecycle hooks that hold instances in `Pending:Wait` and
-//! `Terminating:Wait`, heartbeat and global timeouts with a default result, and "No active
-//! Lifecycle Action found" once an action is completed or timed out.
+//! The simulated Auto Scaling group: lifecycle hooks that hold instances in `Pending:Wait`,
+//! `Terminating:Wait` and, with a warm pool, `Warmed:Pending:Wait`; heartbeat and global timeouts
+//! with a default result, and "No active Lifecycle Action found" once an action is completed or
+//! timed out. Instances launched into the warm pool wait there (`Warmed:Stopped`) until they are
+//! moved into service by a second launch action; scale-ins may return instances to the pool.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +23,10 @@ use asg_lifecycle::event::LifecycleTransition;
 /// Where an instance is in its group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
+    /// Held by the launch hook on its way into the warm pool.
+    WarmedPendingWait,
+    /// In the warm pool (stopped), not in service.
+    Warmed,
     /// Held by the launch hook.
     PendingWait,
     /// In service.
@@ -57,6 +63,8 @@ pub struct HookAction {
     pub token: String,
     /// Launch (true) or terminate.
     pub launching: bool,
+    /// True when the action moves the instance into the warm pool (`Destination: WarmPool`).
+    pub into_pool: bool,
     /// When it started.
     pub started: Millis,
     /// The heartbeat deadline.
@@ -93,6 +101,16 @@ pub struct GroupConfig {
     pub scale_in_fraction: f64,
     /// How long an instance serves before it is scaled in: a range in milliseconds.
     pub lifetime_ms: (Millis, Millis),
+    /// Share of launches that go into the warm pool first.
+    pub warm_pool_fraction: f64,
+    /// True when scale-ins return instances to the warm pool (`ReuseOnScaleIn`), while it holds
+    /// fewer than `pool_capacity`.
+    pub reuse_on_scale_in: bool,
+    /// How many instances the warm pool holds at most: a scale-in beyond it terminates.
+    pub pool_capacity: usize,
+    /// How long a prepared instance waits in the warm pool before it is moved into service: a
+    /// range in milliseconds.
+    pub pool_stay_ms: (Millis, Millis),
 }
 
 /// The group's state.
@@ -102,6 +120,8 @@ pub struct Group {
     pub config: GroupConfig,
     /// Instances by id.
     pub instances: BTreeMap<String, SimInstance>,
+    /// Warm-pool places taken: by instances on their way into the pool or in it.
+    pool_slots: usize,
 }
 
 impl Group {
@@ -111,6 +131,7 @@ impl Group {
         Self {
             config,
             instances: BTreeMap::new(),
+            pool_slots: 0,
         }
     }
 
@@ -119,6 +140,7 @@ impl Group {
         HookAction {
             token,
             launching,
+            into_pool: false,
             started: now,
             deadline: now + hb,
             global: now + (hb * 100).min(48 * 3600 * 1000),
@@ -126,20 +148,30 @@ impl Group {
         }
     }
 
-    /// Launches an instance into `Pending:Wait`; returns the action's heartbeat deadline.
+    /// Launches an instance into `Pending:Wait`, or `Warmed:Pending:Wait` when it goes `into_pool`;
+    /// returns the action's heartbeat deadline.
     pub fn launch(
         &mut self,
         ident: &str,
         token: String,
         cloud_init_never: bool,
+        into_pool: bool,
         now: Millis,
     ) -> Millis {
-        let action = self.start_action(token, true, now);
+        let action = HookAction {
+            into_pool,
+            ..self.start_action(token, true, now)
+        };
         let deadline = action.deadline;
+        self.pool_slots += usize::from(into_pool);
         self.instances.insert(
             ident.to_string(),
             SimInstance {
-                lifecycle: Lifecycle::PendingWait,
+                lifecycle: if into_pool {
+                    Lifecycle::WarmedPendingWait
+                } else {
+                    Lifecycle::PendingWait
+                },
                 actions: vec![action],
                 launched_at: now,
                 cloud_init_never,
@@ -148,10 +180,31 @@ impl Group {
         deadline
     }
 
-    /// Moves an in-service instance to `Terminating:Wait`; the heartbeat deadline, or `None` when
-    /// the instance is not in service.
-    pub fn scale_in(&mut self, ident: &str, token: String, now: Millis) -> Option<Millis> {
-        let action = self.start_action(token, false, now);
+    /// Moves a warm-pool instance into service: a new launch action holds it in `Pending:Wait`;
+    /// the heartbeat deadline, or `None` when the instance is not in the pool.
+    pub fn leave_pool(&mut self, ident: &str, token: String, now: Millis) -> Option<Millis> {
+        let action = self.start_action(token, true, now);
+        let instance = self.instances.get_mut(ident)?;
+        if instance.lifecycle != Lifecycle::Warmed {
+            return None;
+        }
+        let deadline = action.deadline;
+        instance.lifecycle = Lifecycle::PendingWait;
+        instance.actions.push(action);
+        self.pool_slots = self.pool_slots.saturating_sub(1);
+        Some(deadline)
+    }
+
+    /// Moves an in-service instance to `Terminating:Wait`, on its way to termination or back into
+    /// the warm pool (when the group reuses instances and the pool has room); the heartbeat
+    /// deadline and whether it returns to the pool, or `None` when the instance is not in service.
+    pub fn scale_in(&mut self, ident: &str, token: String, now: Millis) -> Option<(Millis, bool)> {
+        let into_pool =
+            self.config.reuse_on_scale_in && self.pool_slots < self.config.pool_capacity;
+        let action = HookAction {
+            into_pool,
+            ..self.start_action(token, false, now)
+        };
         let instance = self.instances.get_mut(ident)?;
         if instance.lifecycle != Lifecycle::InService {
             return None;
@@ -159,7 +212,8 @@ impl Group {
         let deadline = action.deadline;
         instance.lifecycle = Lifecycle::TerminatingWait;
         instance.actions.push(action);
-        Some(deadline)
+        self.pool_slots += usize::from(into_pool);
+        Some((deadline, into_pool))
     }
 
     /// The instance's active action matching `token` (any active one when no token is given).
@@ -174,12 +228,14 @@ impl Group {
         matches.then_some((&mut instance.lifecycle, action))
     }
 
-    /// Applies a lifecycle action's result to the instance.
-    fn conclude(lifecycle: &mut Lifecycle, launching: bool, result: &str) {
-        *lifecycle = if launching && result == "CONTINUE" {
-            Lifecycle::InService
-        } else {
-            Lifecycle::Terminated
+    /// Applies a lifecycle action's result to the instance: `CONTINUE` takes it where the action
+    /// goes (into service, into the warm pool, or out); `ABANDON` terminates it.
+    fn conclude(lifecycle: &mut Lifecycle, action: &HookAction, result: &str) {
+        let continues = result == "CONTINUE";
+        *lifecycle = match (action.launching, action.into_pool, continues) {
+            (_, true, true) => Lifecycle::Warmed,
+            (true, false, true) => Lifecycle::InService,
+            _ => Lifecycle::Terminated,
         };
     }
 
@@ -193,8 +249,7 @@ impl Group {
             return false;
         }
         action.end = ActionEnd::TimedOut { at: now };
-        let launching = action.launching;
-        Self::conclude(lifecycle, launching, &default);
+        Self::conclude(lifecycle, action, &default);
         true
     }
 }
@@ -311,9 +366,9 @@ impl AutoScalingApi for SimAutoScaling {
                 result: input.result.clone(),
                 at: now,
             };
-            let launching = action.launching;
-            Group::conclude(lifecycle, launching, &input.result);
+            Group::conclude(lifecycle, action, &input.result);
             let in_service = *lifecycle == Lifecycle::InService;
+            let prepared = *lifecycle == Lifecycle::Warmed && action.launching;
             s.checker.trail(
                 ident,
                 now,
@@ -331,6 +386,17 @@ impl AutoScalingApi for SimAutoScaling {
                         },
                     ));
                 }
+            }
+            if prepared {
+                // Prepared in the pool: moved into service when the group needs it.
+                let (low, high) = s.group.config.pool_stay_ms;
+                let at = now + s.rng.random_range(low..=high.max(low));
+                s.outbox.push((
+                    at,
+                    Job::LeavePool {
+                        ident: ident.to_string(),
+                    },
+                ));
             }
         }
         after_call(&self.shared, ident, OP).await
@@ -393,18 +459,30 @@ impl AutoScalingApi for SimAutoScaling {
         if group != s.group.config.name {
             return Ok(Vec::new());
         }
+        // The group tells its reuse policy, not where each instance goes.
+        let scale_in_to = if s.group.config.reuse_on_scale_in {
+            "WarmPool"
+        } else {
+            "EC2"
+        };
         Ok(s.group
             .instances
             .iter()
             .filter_map(|(ident, instance)| {
-                let transition = match instance.lifecycle {
-                    Lifecycle::PendingWait => LifecycleTransition::Launching,
-                    Lifecycle::TerminatingWait => LifecycleTransition::Terminating,
-                    Lifecycle::InService | Lifecycle::Terminated => return None,
+                // Warm-pool instances are not listed by DescribeAutoScalingGroups (only by
+                // DescribeWarmPool), as in AWS.
+                let (transition, destination) = match instance.lifecycle {
+                    Lifecycle::PendingWait => (LifecycleTransition::Launching, "AutoScalingGroup"),
+                    Lifecycle::TerminatingWait => (LifecycleTransition::Terminating, scale_in_to),
+                    Lifecycle::WarmedPendingWait
+                    | Lifecycle::Warmed
+                    | Lifecycle::InService
+                    | Lifecycle::Terminated => return None,
                 };
                 Some(WaitingInstance {
                     instance_id: ident.clone(),
                     transition,
+                    destination: Some(destination.to_string()),
                 })
             })
             .collect())
@@ -500,13 +578,17 @@ mod tests {
             launch_default_result: "ABANDON".into(),
             scale_in_fraction: 1.0,
             lifetime_ms: (10, 20),
+            warm_pool_fraction: 0.0,
+            reuse_on_scale_in: false,
+            pool_capacity: 0,
+            pool_stay_ms: (10, 20),
         })
     }
 
     #[test]
     fn an_action_times_out_with_the_default_result_only_after_its_deadline() {
         let mut g = group();
-        g.launch("i-1", "t1".into(), false, 0);
+        g.launch("i-1", "t1".into(), false, false, 0);
         assert!(!g.expire("i-1", "t1", 999));
         assert!(g.expire("i-1", "t1", 1000));
         assert_eq!(g.instances["i-1"].lifecycle, Lifecycle::Terminated);
@@ -519,10 +601,10 @@ mod tests {
     #[test]
     fn scale_in_needs_an_instance_in_service() {
         let mut g = group();
-        g.launch("i-1", "t1".into(), false, 0);
+        g.launch("i-1", "t1".into(), false, false, 0);
         assert_eq!(g.scale_in("i-1", "t2".into(), 5), None);
         let (lifecycle, _) = g.active_mut("i-1", Some("t1")).unwrap();
         *lifecycle = Lifecycle::InService;
-        assert_eq!(g.scale_in("i-1", "t2".into(), 5), Some(1005));
+        assert_eq!(g.scale_in("i-1", "t2".into(), 5), Some((1005, false)));
     }
 }

@@ -283,11 +283,26 @@ impl Checker {
         let graph = self.machine.graph();
         let state = record.map_or("", InstanceRecord::state);
         match instance.lifecycle {
-            Lifecycle::PendingWait | Lifecycle::TerminatingWait => Err(format!(
-                "still held by its lifecycle hook ({:?}); the store says `{state}`",
-                instance.lifecycle
-            )),
+            Lifecycle::PendingWait | Lifecycle::TerminatingWait | Lifecycle::WarmedPendingWait => {
+                Err(format!(
+                    "still held by its lifecycle hook ({:?}); the store says `{state}`",
+                    instance.lifecycle
+                ))
+            }
             Lifecycle::InService if graph.stable.contains(state) => Ok(()),
+            // Prepared in the warm pool: the record rests, neither ended nor failed nor pending.
+            Lifecycle::Warmed
+                if record.is_some()
+                    && !graph.is_terminal(state)
+                    && !graph.is_pending(state)
+                    && !self.machine.is_on_failure_path(state)
+                    && !graph.stable.contains(state) =>
+            {
+                Ok(())
+            }
+            Lifecycle::Warmed => Err(format!(
+                "in the warm pool, but the store says `{state}`, not a resting state"
+            )),
             Lifecycle::InService => Err(format!(
                 "in service, but the store says `{state}`, not a stable state"
             )),

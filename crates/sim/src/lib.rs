@@ -91,6 +91,9 @@ pub struct SimConfig {
     pub scale_in_fraction: f64,
     /// How long an instance serves before it is scaled in (a range).
     pub lifetime: (Duration, Duration),
+    /// Share of launches that go into the group's warm pool first (prepared, then moved into
+    /// service by a second launch action); the same share of scale-ins returns instances to it.
+    pub warm_pool: f64,
     /// The handler's SSM intent lease.
     pub intent_lease: Duration,
     /// A deliberately broken store (to prove the invariants can fail).
@@ -124,6 +127,8 @@ impl SimConfig {
             // Most instances are scaled in again; the rest show that in service ⇔ ready.
             scale_in_fraction: 0.9,
             lifetime: (Duration::from_secs(120), Duration::from_secs(1200)),
+            // A group with a warm pool: one launch in five is prepared there first.
+            warm_pool: 0.2,
             // Longer than one invocation's SendCommand, shorter than a sweep period.
             intent_lease: Duration::from_secs(60),
             broken: None,

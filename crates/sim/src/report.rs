@@ -47,6 +47,8 @@ pub struct Report {
     pub faults: String,
     /// Instances in service and in a stable state at the end.
     pub ready: usize,
+    /// Instances prepared and resting in the warm pool at the end.
+    pub warmed: usize,
     /// Instances that reached a terminal state outside the failure path.
     pub terminated: usize,
     /// Instances that reached a terminal state through the failure path.
@@ -130,9 +132,10 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  lifecycles      {} (ready {}, terminated {}, abandoned {}, failed {} of which {} never initialized)",
+            "  lifecycles      {} (ready {}, in the warm pool {}, terminated {}, abandoned {}, failed {} of which {} never initialized)",
             self.lifecycles,
             self.ready,
+            self.warmed,
             self.terminated,
             self.abandoned,
             self.failed,

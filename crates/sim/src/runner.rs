@@ -68,6 +68,12 @@ impl Runner {
             launch_default_result: "ABANDON".into(),
             scale_in_fraction: config.scale_in_fraction,
             lifetime_ms: (ms(config.lifetime.0), ms(config.lifetime.1)),
+            warm_pool_fraction: config.warm_pool,
+            reuse_on_scale_in: config.warm_pool > 0.0,
+            // A pool of a tenth of the group: most scale-ins beyond it terminate.
+            pool_capacity: config.instances.div_ceil(10),
+            // Moved into service one to ten minutes after it is prepared.
+            pool_stay_ms: (60_000, 600_000),
         });
         let shared = Arc::new(Shared::new(
             config.seed,
@@ -300,6 +306,7 @@ impl Runner {
                 }
             }
             Job::ScaleIn { ident } => self.scale_in(&ident, now),
+            Job::LeavePool { ident } => self.leave_pool(&ident, now),
             Job::Deliver(batch) => self.deliver(batch),
             Job::Sweep {
                 attempt,
@@ -344,13 +351,22 @@ impl Runner {
             let never = s.faults.cloud_init_never;
             cloud_init::plan(&mut self.rng, self.config.machine.graph(), never)
         };
+        let into_pool = {
+            let mut s = self.shared.lock();
+            let p = s.group.config.warm_pool_fraction;
+            chance(&mut s.rng, p)
+        };
         let deadline = {
             let mut s = self.shared.lock();
             s.checker.register(ident);
-            s.checker
-                .trail(ident, now, "scale out: launched into Pending:Wait");
+            let place = if into_pool {
+                "scale out: launched into the warm pool (Warmed:Pending:Wait)"
+            } else {
+                "scale out: launched into Pending:Wait"
+            };
+            s.checker.trail(ident, now, place);
             s.group
-                .launch(ident, token.clone(), plan.never_finishes, now)
+                .launch(ident, token.clone(), plan.never_finishes, into_pool, now)
         };
         self.lifecycles += 1;
         self.queue.push(
@@ -370,13 +386,54 @@ impl Runner {
         };
         self.settle_check(ident, now, 1, extra);
         let id = self.next_id(0x1000);
+        let destination = if into_pool {
+            "WarmPool"
+        } else {
+            "AutoScalingGroup"
+        };
         let event = LifecycleAction::launching(&id, ident)
             .group(SIM_GROUP)
             .token(&token)
             .notification_metadata(SIM_NOTIFICATION_METADATA)
+            .moves("EC2", destination)
             .at(self.shared.clock.at(now))
             .json();
         self.emit(event, ident, "launch event", false);
+    }
+
+    /// Moves a prepared warm-pool instance into service: a second launch action.
+    fn leave_pool(&mut self, ident: &str, now: Millis) {
+        let token = self.next_id(0x7000);
+        let moved = {
+            let mut s = self.shared.lock();
+            let deadline = s.group.leave_pool(ident, token.clone(), now);
+            if deadline.is_some() {
+                s.checker
+                    .trail(ident, now, "leaves the warm pool: Pending:Wait");
+            }
+            deadline.map(|d| (d, s.group.instances[ident].actions.len()))
+        };
+        let Some((deadline, generation)) = moved else {
+            return;
+        };
+        self.lifecycles += 1;
+        self.queue.push(
+            deadline,
+            Job::HookDeadline {
+                ident: ident.to_string(),
+                token: token.clone(),
+            },
+        );
+        self.settle_check(ident, now, generation, 0);
+        let id = self.next_id(0x1000);
+        let event = LifecycleAction::launching(&id, ident)
+            .group(SIM_GROUP)
+            .token(&token)
+            .notification_metadata(SIM_NOTIFICATION_METADATA)
+            .moves("WarmPool", "AutoScalingGroup")
+            .at(self.shared.clock.at(now))
+            .json();
+        self.emit(event, ident, "launch event (from the warm pool)", false);
     }
 
     fn scale_in(&mut self, ident: &str, now: Millis) {
@@ -384,12 +441,18 @@ impl Runner {
         let scaled = {
             let mut s = self.shared.lock();
             let deadline = s.group.scale_in(ident, token.clone(), now);
+            let into_pool = deadline.is_some_and(|(_, into_pool)| into_pool);
             if deadline.is_some() {
-                s.checker.trail(ident, now, "scale in: Terminating:Wait");
+                let place = if into_pool {
+                    "scale in: Terminating:Wait, back to the warm pool"
+                } else {
+                    "scale in: Terminating:Wait"
+                };
+                s.checker.trail(ident, now, place);
             }
-            deadline.map(|d| (d, s.group.instances[ident].actions.len()))
+            deadline.map(|(d, into_pool)| (d, s.group.instances[ident].actions.len(), into_pool))
         };
-        let Some((deadline, generation)) = scaled else {
+        let Some((deadline, generation, into_pool)) = scaled else {
             return;
         };
         self.lifecycles += 1;
@@ -402,10 +465,12 @@ impl Runner {
         );
         self.settle_check(ident, now, generation, 0);
         let id = self.next_id(0x2000);
+        let destination = if into_pool { "WarmPool" } else { "EC2" };
         let event = LifecycleAction::terminating(&id, ident)
             .group(SIM_GROUP)
             .token(&token)
             .notification_metadata(SIM_NOTIFICATION_METADATA)
+            .moves("AutoScalingGroup", destination)
             .at(self.shared.clock.at(now))
             .json();
         self.emit(event, ident, "terminate event", false);
@@ -550,6 +615,7 @@ impl Runner {
         let graph = self.config.machine.graph();
         let failure_path = graph.failure_path();
         let (mut ready, mut terminated, mut abandoned, mut failed, mut never) = (0, 0, 0, 0, 0);
+        let mut warmed = 0;
         let mut to_ready = Vec::new();
         let instances = self.shared.lock().group.instances.clone();
         for (ident, instance) in &instances {
@@ -565,8 +631,12 @@ impl Runner {
                 #[allow(clippy::cast_precision_loss)]
                 to_ready.push((at - instance.launched_at) as f64 / 1000.0);
             }
+            let resting_in_pool = instance.lifecycle == crate::asg::Lifecycle::Warmed
+                && s.checker.settled(instance, record.as_ref()).is_ok();
             if graph.stable.contains(state) {
                 ready += 1;
+            } else if resting_in_pool {
+                warmed += 1;
             } else if graph.is_terminal(state) && failure_path.contains(state) {
                 abandoned += 1;
             } else if graph.is_terminal(state) {
@@ -602,6 +672,7 @@ impl Runner {
             instances: self.config.instances,
             faults: self.config.faults.to_string(),
             ready,
+            warmed,
             terminated,
             abandoned,
             failed,

@@ -253,6 +253,11 @@ pub enum Job {
         /// True for the rule's keepalive target, false for the sweep.
         keepalive: bool,
     },
+    /// A warm-pool instance is moved into service.
+    LeavePool {
+        /// The instance.
+        ident: String,
+    },
     /// The instance must have settled by now.
     SettleCheck {
         /// The instance.

@@ -114,22 +114,34 @@ impl AutoScalingApi for SdkAutoScaling {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk_error("DescribeAutoScalingGroups", &e))?;
-            for instance in page
+            for asg in page
                 .auto_scaling_groups()
                 .iter()
                 .filter(|g| g.auto_scaling_group_name() == Some(group))
-                .flat_map(|g| g.instances())
             {
-                let transition = match instance.lifecycle_state() {
-                    Some(LifecycleState::PendingWait) => LifecycleTransition::Launching,
-                    Some(LifecycleState::TerminatingWait) => LifecycleTransition::Terminating,
-                    _ => continue,
-                };
-                if let Some(id) = instance.instance_id() {
-                    waiting.push(WaitingInstance {
-                        instance_id: id.to_string(),
-                        transition,
-                    });
+                let reuse = asg
+                    .warm_pool_configuration()
+                    .and_then(|w| w.instance_reuse_policy())
+                    .and_then(|p| p.reuse_on_scale_in())
+                    .unwrap_or(false);
+                for instance in asg.instances() {
+                    let (transition, destination) = match instance.lifecycle_state() {
+                        Some(LifecycleState::PendingWait) => {
+                            (LifecycleTransition::Launching, "AutoScalingGroup")
+                        }
+                        Some(LifecycleState::TerminatingWait) => (
+                            LifecycleTransition::Terminating,
+                            if reuse { "WarmPool" } else { "EC2" },
+                        ),
+                        _ => continue,
+                    };
+                    if let Some(id) = instance.instance_id() {
+                        waiting.push(WaitingInstance {
+                            instance_id: id.to_string(),
+                            transition,
+                            destination: Some(destination.to_string()),
+                        });
+                    }
                 }
             }
         }

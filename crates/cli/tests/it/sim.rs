@@ -22,7 +22,7 @@ fn fifty_seeds_of_two_hundred_instances_under_harsh_faults_break_no_invariant() 
                     let config = SimConfig::new(seed, CHAOS_INSTANCES).with_faults(Faults::Harsh);
                     let command = config.command_line();
                     let report = simulate(config);
-                    assert_eq!(report.ready + report.terminated + report.abandoned + report.failed, CHAOS_INSTANCES);
+                    assert_eq!(report.ready + report.warmed + report.terminated + report.abandoned + report.failed, CHAOS_INSTANCES);
                     if !report.passed() {
                         let first = report.violations.first().map(|v| format!("{} at {}: {}", v.instance, v.at, v.message)).unwrap_or_default();
                         failures.lock().unwrap().push(format!("seed {seed}: {} violation(s), first: {first}\n  reproduce with: {command}", report.violation_count));
@@ -60,7 +60,12 @@ fn one_seed_gives_one_report() {
 fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries() {
     let report = simulate(SimConfig::new(3, 100).with_faults(Faults::None));
     assert!(report.passed(), "{}", report.render());
-    assert_eq!(report.ready + report.terminated, 100, "{}", report.render());
+    assert_eq!(
+        report.ready + report.warmed + report.terminated,
+        100,
+        "{}",
+        report.render()
+    );
     assert_eq!(
         report.fault_counts.retried
             + report.fault_counts.crashes

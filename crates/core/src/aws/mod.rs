@@ -89,6 +89,10 @@ pub struct WaitingInstance {
     pub instance_id: String,
     /// The transition its hooks hold it in.
     pub transition: LifecycleTransition,
+    /// Where the action takes it, as far as the group tells: `AutoScalingGroup` for a launch;
+    /// for a termination `WarmPool` when the group returns scaled-in instances to its warm pool
+    /// (`ReuseOnScaleIn`), else `EC2`.
+    pub destination: Option<String>,
 }
 
 /// A lifecycle hook of a group, as `DescribeLifecycleHooks` lists it.

@@ -8,10 +8,11 @@
 //! - A terminate event for an instance whose lifecycle never started completes its hook with
 //!   `CONTINUE` at once, with the built-in `complete_lifecycle_action` task (idempotent), and the
 //!   record, if any, leaves the active index.
-//! - A terminate event for an instance whose lifecycle already ended (a terminal state) completes
-//!   its hook at once too, with `ABANDON` when it ended on the failure path (as that path would
-//!   have) and `CONTINUE` otherwise: the machine has nothing left to do, and holding the action
-//!   would only delay the termination by a timeout.
+//! - A lifecycle event for an instance whose lifecycle already ended (a terminal state) completes
+//!   its hook at once too: a launch with `ABANDON` (an ended instance never enters service), a
+//!   termination with `ABANDON` when the lifecycle ended on the failure path (as that path would
+//!   have) and `CONTINUE` otherwise. The machine has nothing left to do, and holding the action
+//!   would only delay Auto Scaling by a timeout.
 //! - Any other event for such an instance changes nothing; one for an instance with no record is
 //!   a non-retryable [`HandlerError::UnknownInstance`].
 
@@ -55,15 +56,21 @@ impl LifecycleHandler {
         ctx: &InvocationContext,
     ) -> Result<Admission, HandlerError> {
         let graph = self.machine.graph();
-        let terminating = matches!(stimulus, Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating);
+        let lifecycle = match stimulus {
+            Stimulus::Lifecycle(event) => Some(event.transition),
+            _ => None,
+        };
         let mut outcome = Outcome::new(Some(event_id), Some(ident));
         let existing = match self.store.get(ident).await? {
-            Some(record) if terminating && graph.is_terminal(record.state()) => {
+            Some(record) if lifecycle.is_some() && graph.is_terminal(record.state()) => {
                 let state = record.state().to_string();
                 (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
-                // The result the failure path would give when the lifecycle ended there: the
+                // A launch never puts an ended instance in service; a termination gets the
+                // result the failure path would give when the lifecycle ended there: the
                 // instance leaves either way, and the record's own answers never contradict.
-                let result = if self.machine.is_on_failure_path(record.state()) {
+                let result = if lifecycle == Some(LifecycleTransition::Launching)
+                    || self.machine.is_on_failure_path(record.state())
+                {
                     "ABANDON"
                 } else {
                     "CONTINUE"

@@ -158,7 +158,7 @@ impl LifecycleHandler {
                     token: None,
                     metadata: None,
                     origin: None,
-                    destination: None,
+                    destination: instance.destination.clone(),
                     time: Some(started),
                 }),
             };

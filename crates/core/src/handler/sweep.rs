@@ -384,6 +384,15 @@ impl LifecycleHandler {
                 }
                 Change::Set(action)
             }
+            // A chain still owed may need the action (where it goes, e.g. back into the warm
+            // pool): it is kept until that chain clears it; the record is stepped next.
+            Err(e)
+                if e.kind == AwsErrorKind::NoActiveLifecycleAction
+                    && record.in_flight.is_some() =>
+            {
+                tracing::info!(instance = %record.ident, "no active lifecycle action; kept for the chain the record owes");
+                return Ok(());
+            }
             Err(e) if e.kind == AwsErrorKind::NoActiveLifecycleAction => {
                 tracing::info!(instance = %record.ident, "no active lifecycle action: it was completed or timed out");
                 Change::Clear

@@ -14,7 +14,7 @@
 //! | a terminal state off the failure path (`terminated`) | `Terminated` (`Current` in a model without stable states, whose lifecycle ends at launch) |
 //! | marked gone (left its group before a terminal state), off the failure path | `Terminated` |
 //! | any other state from which a stable state can still be reached (`join_cluster`) | `InProgress` |
-//! | any other state, which can only end in a terminal state (`draining`) | `Terminating` |
+//! | any other state, which can only end in a terminal state or back in the warm pool (`draining`) | `Terminating` |
 //! | a state the model does not declare | `Unknown` |
 //!
 //! The [`Resolver`] adds `NotFound` (a group member with no record) and `Unknown` (the record
@@ -123,6 +123,30 @@ pub fn aggregate(
     }
 }
 
+/// The states reachable from `state` without a transition into the warm pool (conditioned on
+/// `into_warm_pool`): such a transition takes the instance out of service, so a scale-in that
+/// may return it to the pool is still `Terminating`.
+fn back_in_service_from(graph: &Graph, state: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![state.to_string()];
+    while let Some(state) = stack.pop() {
+        if !seen.insert(state.clone()) {
+            continue;
+        }
+        for t in graph.outgoing(&state) {
+            let into_pool = t
+                .trigger
+                .conditions
+                .iter()
+                .any(|c| c.name == "into_warm_pool");
+            if let Some(dest) = t.dest.as_ref().filter(|_| !into_pool) {
+                stack.push(dest.clone());
+            }
+        }
+    }
+    seen
+}
+
 /// The status rules of one model, precomputed from its graph.
 #[derive(Clone, Debug)]
 pub struct StatusRules {
@@ -158,8 +182,7 @@ impl StatusRules {
             .filter(|s| !failed.contains(*s) && !current.contains(*s) && !terminated.contains(*s))
             .filter(|s| {
                 graph.is_pending(s)
-                    || graph
-                        .reachable_from([(*s).clone()])
+                    || back_in_service_from(graph, s)
                         .iter()
                         .any(|r| current.contains(r))
             })

@@ -27,9 +27,14 @@ fn hooks() -> Vec<LifecycleHook> {
 }
 
 fn held(transition: LifecycleTransition) -> Vec<WaitingInstance> {
+    let destination = match transition {
+        LifecycleTransition::Launching => "AutoScalingGroup",
+        LifecycleTransition::Terminating => "EC2",
+    };
     vec![WaitingInstance {
         instance_id: I.into(),
         transition,
+        destination: Some(destination.into()),
     }]
 }
 

@@ -26,11 +26,21 @@ fn completions(h: &Harness) -> Vec<String> {
 /// Drives the launch chain's two commands to success.
 async fn join_and_register_dns(h: &Harness, n: &str) {
     let join = h.last_command_id();
-    h.deliver_ok(&command(&format!("ssm-join-{n}"), I, &join, CommandStatus::Success))
-        .await;
+    h.deliver_ok(&command(
+        &format!("ssm-join-{n}"),
+        I,
+        &join,
+        CommandStatus::Success,
+    ))
+    .await;
     let dns = h.last_command_id();
-    h.deliver_ok(&command(&format!("ssm-dns-{n}"), I, &dns, CommandStatus::Success))
-        .await;
+    h.deliver_ok(&command(
+        &format!("ssm-dns-{n}"),
+        I,
+        &dns,
+        CommandStatus::Success,
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -91,4 +101,54 @@ async fn a_launch_without_a_warm_pool_joins_at_once() {
     let launch = LifecycleAction::launching("launch-1", I).event();
     h.deliver_ok(&launch).await;
     assert_eq!(h.state(I).await, "join_cluster");
+}
+
+#[tokio::test]
+async fn a_late_event_for_an_older_action_never_replaces_the_held_one() {
+    use chrono::{Duration, Utc};
+    let h = Harness::builder().build();
+    h.register(I, "finished_cloud_init").await;
+    let now = Utc::now();
+    let into_pool = LifecycleAction::launching("launch-1", I)
+        .moves("EC2", "WarmPool")
+        .at(now - Duration::minutes(10));
+    h.deliver_ok(&into_pool.event()).await;
+    let from_pool = LifecycleAction::launching("launch-2", I)
+        .token("token-from-pool")
+        .moves("WarmPool", "AutoScalingGroup")
+        .at(now - Duration::minutes(1));
+    h.deliver_ok(&from_pool.event()).await;
+    assert_eq!(h.state(I).await, "join_cluster");
+    // The launch into the pool, redelivered late: the held action stays the newer one.
+    h.deliver_ok(
+        &LifecycleAction::launching("launch-1-again", I)
+            .moves("EC2", "WarmPool")
+            .at(now - Duration::minutes(10))
+            .event(),
+    )
+    .await;
+    let held = h.record(I).await.lifecycle_action.unwrap();
+    assert_eq!(held.token.as_deref(), Some("token-from-pool"));
+    assert_eq!(held.origin.as_deref(), Some("WarmPool"));
+}
+
+#[tokio::test]
+async fn a_launch_for_an_ended_lifecycle_is_abandoned_at_once() {
+    let h = Harness::builder().build();
+    h.register(I, "finished_cloud_init").await;
+    h.deliver_ok(&LifecycleAction::launching("launch-1", I).event())
+        .await;
+    let join = h.last_command_id();
+    h.deliver_ok(&command("ssm-1", I, &join, CommandStatus::Failed))
+        .await;
+    assert_eq!(h.state(I).await, "abandoned");
+    let from_pool = LifecycleAction::launching("launch-2", I)
+        .moves("WarmPool", "AutoScalingGroup")
+        .event();
+    h.deliver_ok(&from_pool).await;
+    assert_eq!(
+        completions(&h).last().map(String::as_str),
+        Some("launch-hook:ABANDON")
+    );
+    assert_eq!(h.state(I).await, "abandoned");
 }
