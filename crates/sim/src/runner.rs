@@ -662,6 +662,16 @@ impl Runner {
         #[allow(clippy::cast_precision_loss)]
         let per_transition = round3((reads + writes) as f64 / s.checker.transitions.max(1) as f64);
         let handler_requests: u64 = s.store_requests.values().sum();
+        let record_requests: u64 = s
+            .store_requests
+            .iter()
+            .filter(|(what, _)| what.ends_with(" get") || what.ends_with(" commit"))
+            .filter(|(what, _)| !what.contains("cursor"))
+            .map(|(_, n)| n)
+            .sum();
+        #[allow(clippy::cast_precision_loss)]
+        let record_per_transition =
+            round3(record_requests as f64 / s.checker.transitions.max(1) as f64);
         #[allow(clippy::cast_precision_loss)]
         let handler_per_transition =
             round3(handler_requests as f64 / s.checker.transitions.max(1) as f64);
@@ -688,6 +698,7 @@ impl Runner {
             store_requests_per_transition: per_transition,
             handler_store_requests: s.store_requests.clone(),
             handler_requests_per_transition: handler_per_transition,
+            record_requests_per_transition: record_per_transition,
             time_to_ready_p50_s: round3(quantile(&to_ready, 0.5)),
             time_to_ready_p99_s: round3(quantile(&to_ready, 0.99)),
             fault_counts: counts,

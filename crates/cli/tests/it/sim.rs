@@ -77,8 +77,8 @@ fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries
         "one completion per lifecycle"
     );
     assert!(
-        report.handler_requests_per_transition <= 2.0,
-        "at most one read and one write per transition on the happy path: {}",
+        report.record_requests_per_transition <= 2.0,
+        "at most one read and one write of a record per transition on the happy path: {}",
         report.render()
     );
     assert!(
