@@ -153,8 +153,29 @@ impl Runner {
         }
     }
 
-    pub(super) fn deliver(&mut self, batch: Vec<Delivery>) {
+    pub(super) fn deliver(&mut self, mut batch: Vec<Delivery>) {
         let now = self.shared.now();
+        let free = self.free_environments(now);
+        if batch.len() > free {
+            // Beyond the reserved concurrency Lambda throttles: it keeps an asynchronous
+            // invocation and tries again (the SQS poller likewise), without an attempt used.
+            for delivery in batch.split_off(free) {
+                self.counts.throttled += 1;
+                let later = self.shared.lock().rng.random_range(1_000..=30_000);
+                self.shared.lock().checker.trail(
+                    &delivery.ident,
+                    now,
+                    format!(
+                        "{} throttled: {} invocations already run (reserved concurrency)",
+                        delivery.label, self.concurrency
+                    ),
+                );
+                self.push(now + later, Job::Deliver(vec![delivery]));
+            }
+            if batch.is_empty() {
+                return;
+            }
+        }
         self.counts.invocations += batch.len() as u64;
         if batch.len() > 1 {
             self.counts.overlapped += batch.len() as u64;
@@ -268,14 +289,28 @@ impl Runner {
 
     /// Runs payloads through the invocation loop, overlapped when there are several; `None` for
     /// an invocation that crashed.
-    pub(super) fn invoke(&self, payloads: &[Value]) -> Vec<Option<InvocationReport>> {
+    pub(super) fn invoke(&mut self, payloads: &[Value]) -> Vec<Option<InvocationReport>> {
+        let now = self.shared.now();
         let ctx = InvocationContext::with_budget(self.config.function_timeout);
-        let _timer = self.timer.enter();
-        let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
-            .iter()
-            .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
-            .collect();
-        run_all(&self.shared, invocations)
+        let results = {
+            let _timer = self.timer.enter();
+            let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
+                .iter()
+                .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
+                .collect();
+            run_all(&self.shared, invocations)
+        };
+        // Each invocation holds an execution environment for as long as it ran.
+        let elapsed = std::mem::take(&mut self.shared.lock().last_elapsed);
+        self.busy_until
+            .extend(elapsed.into_iter().map(|took| now + took.max(1)));
+        results
+    }
+
+    /// Execution environments free at `now` under the reserved concurrency.
+    pub(super) fn free_environments(&mut self, now: Millis) -> usize {
+        self.busy_until.retain(|&until| until > now);
+        self.concurrency.saturating_sub(self.busy_until.len())
     }
 }
 

@@ -347,6 +347,7 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
     s.interleave = false;
     let longest = elapsed.iter().copied().max().unwrap_or(0);
     s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
+    s.last_elapsed = elapsed;
     drop(s);
     results
 }

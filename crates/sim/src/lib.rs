@@ -102,6 +102,8 @@ pub struct SimConfig {
     pub latencies: Latencies,
     /// The function timeout: every invocation's budget (the template's `FunctionTimeout`).
     pub function_timeout: Duration,
+    /// The function's reserved concurrency; `None`: the template's (`ReservedConcurrency`).
+    pub reserved_concurrency: Option<usize>,
 }
 
 impl SimConfig {
@@ -137,6 +139,7 @@ impl SimConfig {
             latencies: Latencies::REALISTIC,
             // The template's default `FunctionTimeout`.
             function_timeout: Duration::from_secs(60),
+            reserved_concurrency: None,
         }
     }
 

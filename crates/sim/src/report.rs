@@ -34,6 +34,8 @@ pub struct FaultCounts {
     pub sweeps: u64,
     /// Keepalive passes run (the sweep rule's second target).
     pub keepalives: u64,
+    /// Invocations Lambda throttled (the reserved concurrency was in use) and ran later.
+    pub throttled: u64,
 }
 
 /// The report of one run.
@@ -184,7 +186,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "  faults          {} invocations, {} retried, {} crashed, {} overlapped; events {} duplicated, {} delayed, {} dropped; {} errors injected; {} rejected; {} sweeps, {} keepalive passes",
+            "  faults          {} invocations, {} retried, {} crashed, {} overlapped; events {} duplicated, {} delayed, {} dropped; {} errors injected; {} rejected; {} sweeps, {} keepalive passes; {} throttled",
             f.invocations,
             f.retried,
             f.crashes,
@@ -195,7 +197,8 @@ impl Report {
             f.injected_errors,
             f.rejected,
             f.sweeps,
-            f.keepalives
+            f.keepalives,
+            f.throttled
         );
         let p = &self.poison;
         let _ = writeln!(

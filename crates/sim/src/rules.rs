@@ -45,3 +45,21 @@ pub fn keepalive_target() -> bool {
                 .any(|t| t["Id"].as_str() == Some("lifecycle-keepalive"))
         })
 }
+
+/// The function's reserved concurrency: the default of the template's `ReservedConcurrency`
+/// parameter, which `ReservedConcurrentExecutions` references.
+///
+/// # Panics
+/// When the template does not set it (the simulator cannot run an unlimited function).
+#[must_use]
+pub fn reserved_concurrency() -> usize {
+    let template = template_json();
+    let function = &template["Resources"]["LifecycleFunction"]["Properties"];
+    let reference = function["ReservedConcurrentExecutions"]["Ref"]
+        .as_str()
+        .expect("template.yaml's function sets ReservedConcurrentExecutions from a parameter");
+    template["Parameters"][reference]["Default"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .expect("the reserved concurrency parameter has a numeric default")
+}

@@ -55,6 +55,10 @@ pub struct Runner {
     pub(super) notifications: Vec<CommandEventKind>,
     /// True when each sweep tick also invokes the keepalive pass (the template's second target).
     pub(super) keepalive: bool,
+    /// The function's reserved concurrency (the template's): invocations beyond it are throttled.
+    pub(super) concurrency: usize,
+    /// Until when each busy execution environment runs its invocation.
+    pub(super) busy_until: Vec<Millis>,
 }
 
 impl Runner {
@@ -123,6 +127,10 @@ impl Runner {
         Self {
             notifications: crate::rules::delivered_notifications(),
             keepalive: crate::rules::keepalive_target(),
+            concurrency: config
+                .reserved_concurrency
+                .unwrap_or_else(crate::rules::reserved_concurrency),
+            busy_until: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             shared,
@@ -555,6 +563,20 @@ impl Runner {
                 );
                 return;
             }
+        }
+        if self.free_environments(now) == 0 {
+            // Throttled: Lambda keeps the asynchronous invocation and tries again shortly.
+            self.counts.throttled += 1;
+            let later = self.shared.lock().rng.random_range(1_000..=30_000);
+            self.queue.push(
+                now + later,
+                Job::Sweep {
+                    attempt,
+                    tick: false,
+                    keepalive,
+                },
+            );
+            return;
         }
         let config = self.invoker.handler().config();
         let rule = if keepalive {

@@ -320,6 +320,8 @@ pub struct WorldState {
     pub denied_calls: BTreeMap<String, u64>,
     /// True while the sweep's invocation runs.
     pub sweeping: bool,
+    /// How long each invocation of the last batch run took, simulated milliseconds.
+    pub last_elapsed: Vec<Millis>,
     /// The handler's store requests, by who made them (`event` or `sweep`) and operation.
     pub store_requests: BTreeMap<String, u64>,
 }
@@ -368,6 +370,7 @@ impl Shared {
                 deployment,
                 denied_calls: BTreeMap::new(),
                 sweeping: false,
+                last_elapsed: Vec::new(),
                 store_requests: BTreeMap::new(),
             }),
         }

@@ -44,6 +44,16 @@ fn fifty_seeds_of_two_hundred_instances_under_harsh_faults_break_no_invariant() 
 }
 
 #[test]
+fn invocations_beyond_the_reserved_concurrency_are_throttled_and_run_later() {
+    let mut config = SimConfig::new(5, 100).with_faults(Faults::Default);
+    // Two execution environments: the sweep and its keepalive take both at every tick.
+    config.reserved_concurrency = Some(2);
+    let report = simulate(config);
+    assert!(report.fault_counts.throttled > 0, "{}", report.render());
+    assert!(report.passed(), "{}", report.render());
+}
+
+#[test]
 fn one_seed_gives_one_report() {
     let run = || simulate(SimConfig::new(7, 120).with_faults(Faults::Harsh)).deterministic();
     let (a, b) = (run(), run());
