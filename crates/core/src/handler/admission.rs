@@ -8,8 +8,9 @@
 //! - A terminate event for an instance whose lifecycle never started completes its hook with
 //!   `CONTINUE` at once, with the built-in `complete_lifecycle_action` task (idempotent), and the
 //!   record, if any, leaves the active index.
-//! - A lifecycle event for an instance whose lifecycle already ended (a terminal state) completes
-//!   its hook at once too: a launch with `ABANDON` (an ended instance never enters service), a
+//! - A lifecycle event for an instance whose lifecycle already ended (a terminal state), for an
+//!   action that started after that end, completes its hook at once too (one that started before
+//!   was handled by that end: its late delivery changes nothing): a launch with `ABANDON` (an ended instance never enters service), a
 //!   termination with `ABANDON` when the lifecycle ended on the failure path (as that path would
 //!   have) and `CONTINUE` otherwise. The machine has nothing left to do, and holding the action
 //!   would only delay Auto Scaling by a timeout.
@@ -60,11 +61,26 @@ impl LifecycleHandler {
             Stimulus::Lifecycle(event) => Some(event.transition),
             _ => None,
         };
+        // An action that started before the lifecycle ended was handled by its end (completed on
+        // the way, or by the failure path): a late delivery of it changes nothing.
+        let started = match stimulus {
+            Stimulus::Lifecycle(event) => event.time,
+            _ => None,
+        };
         let mut outcome = Outcome::new(Some(event_id), Some(ident));
         let existing = match self.store.get(ident).await? {
             Some(record) if lifecycle.is_some() && graph.is_terminal(record.state()) => {
                 let state = record.state().to_string();
                 (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
+                if started
+                    .zip(record.entered_at)
+                    .is_some_and(|(started, ended)| started < ended)
+                {
+                    outcome.reason = Some(
+                        "an action older than the end of the lifecycle: handled by that end".into(),
+                    );
+                    return Ok(Admission::Answered(outcome));
+                }
                 // A launch never puts an ended instance in service; a termination gets the
                 // result the failure path would give when the lifecycle ended there: the
                 // instance leaves either way, and the record's own answers never contradict.

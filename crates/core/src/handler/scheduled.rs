@@ -79,17 +79,20 @@ impl LifecycleHandler {
                         stopped_at = Some(start.clone());
                         break;
                     }
-                    let page = match self
-                        .store
-                        .query_active(None, start.as_deref(), self.config.page_size)
-                        .await
-                    {
+                    let page = match self.list_page(start.as_deref()).await {
                         Ok(page) => page,
                         Err(e) if start.is_some() && start == resumed && !e.is_retryable() => {
                             tracing::warn!(error = %e, "the sweep cursor is no longer valid; starting at the first record");
                             start = None;
                             wrapped = true;
                             continue;
+                        }
+                        // The sweep stops at the page it cannot list, as when its time runs out:
+                        // what it did counts, and the next sweep goes on from there.
+                        Err(e) if sweeping && e.is_retryable() => {
+                            tracing::warn!(error = %e, "failed to list a page of active records; the next sweep goes on from it");
+                            stopped_at = Some(start.clone());
+                            break;
                         }
                         Err(e) => return Err(e.into()),
                     };
@@ -189,6 +192,33 @@ impl LifecycleHandler {
             Some(e) => Err(e),
             None => Ok(outcomes),
         }
+    }
+}
+
+impl LifecycleHandler {
+    /// A page of active records from `start`, tried three times in a row while the store fails
+    /// retryably: one throttled page must not cost the sweep the rest of the index.
+    pub(super) async fn list_page(
+        &self,
+        start: Option<&str>,
+    ) -> Result<crate::store::Page, crate::store::StoreError> {
+        let mut answer = self
+            .store
+            .query_active(None, start, self.config.page_size)
+            .await;
+        for _ in 1..3 {
+            if !answer
+                .as_ref()
+                .is_err_and(crate::store::StoreError::is_retryable)
+            {
+                break;
+            }
+            answer = self
+                .store
+                .query_active(None, start, self.config.page_size)
+                .await;
+        }
+        answer
     }
 }
 

@@ -152,3 +152,23 @@ async fn a_launch_for_an_ended_lifecycle_is_abandoned_at_once() {
     );
     assert_eq!(h.state(I).await, "abandoned");
 }
+
+#[tokio::test]
+async fn a_late_delivery_of_an_action_older_than_the_end_of_the_lifecycle_changes_nothing() {
+    use chrono::{Duration, Utc};
+    let h = Harness::builder().build();
+    h.register(I, "finished_cloud_init").await;
+    h.deliver_ok(&LifecycleAction::launching("launch-1", I).event())
+        .await;
+    let join = h.last_command_id();
+    h.deliver_ok(&command("ssm-1", I, &join, CommandStatus::Failed))
+        .await;
+    assert_eq!(h.state(I).await, "abandoned");
+    let before = completions(&h).len();
+    // The launch event, delivered again long after: its action ended with the lifecycle.
+    let late = LifecycleAction::launching("launch-1-again", I)
+        .at(Utc::now() - Duration::hours(1))
+        .event();
+    let outcome = h.deliver_ok(&late).await;
+    assert_eq!(completions(&h).len(), before, "{outcome:#?}");
+}
