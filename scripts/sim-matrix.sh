@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-100}"
 instances="${2:-300}"
-cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
-bin="${CARGO_TARGET_DIR:-target}/release/asg-lifecycle"
+# ASG_LIFECYCLE_BIN: a binary to run instead of building one (e.g. a copy, while you rebuild).
+bin="${ASG_LIFECYCLE_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
+  bin="${CARGO_TARGET_DIR:-target}/release/asg-lifecycle"
+fi
 status=0
 for cell in "10m 5m" "15m 5m" "60m 5m" "5m 1m"; do
   set -- $cell
