@@ -438,7 +438,7 @@ impl InstanceRecord {
         if let Some(f) = &self.in_flight {
             let time = match &f.stimulus {
                 Stimulus::Lifecycle(event) => event.time.as_ref(),
-                Stimulus::Command(_) | Stimulus::Scheduled(_) => None,
+                Stimulus::Command(_) | Stimulus::Scheduled(_) | Stimulus::Registered(_) => None,
             };
             check(attr::IN_FLIGHT, &[time])?;
         }

@@ -1,4 +1,5 @@
-//! Invocation envelopes: EventBridge direct, SNS-wrapped and SQS batches.
+//! Invocation envelopes: EventBridge direct, SNS-wrapped, SQS batches, and batches of the table's
+//! DynamoDB stream (registrations reaching the initial state).
 
 use serde_json::Value;
 
@@ -13,6 +14,9 @@ pub enum Envelope {
     Sns,
     /// `Records[].body` holds the event (or an SNS notification of it) as a JSON string.
     Sqs,
+    /// `Records[]` are DynamoDB stream records of the instance table (`eventSource`
+    /// `aws:dynamodb`): each is a registration; its `dynamodb.SequenceNumber` is its message id.
+    Stream,
 }
 
 /// One message of an invocation, decoded or not.
@@ -61,9 +65,13 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, DecodeError> {
             Envelope::Sns
         } else if first.get("body").is_some() {
             Envelope::Sqs
+        } else if first.get("eventSource").and_then(Value::as_str) == Some("aws:dynamodb") {
+            Envelope::Stream
         } else {
             return Err(DecodeError::UnknownEnvelope {
-                message: "records are neither SNS (`Sns.Message`) nor SQS (`body`)".into(),
+                message:
+                    "records are neither SNS (`Sns.Message`), SQS (`body`) nor DynamoDB stream records"
+                        .into(),
             });
         };
         let messages = records
@@ -89,6 +97,9 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, DecodeError> {
 }
 
 fn decode_record(envelope: Envelope, index: usize, record: &Value) -> Message {
+    if envelope == Envelope::Stream {
+        return super::stream::decode_stream_record(index, record);
+    }
     let (name, message_id, body) = match envelope {
         Envelope::Sns => (
             "SNS",

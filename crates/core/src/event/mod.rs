@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 pub mod payload;
 mod ssm;
+mod stream;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,18 @@ pub enum Stimulus {
     Command(CommandEvent),
     /// A scheduled event.
     Scheduled(ScheduledEvent),
+    /// An instance's registration reached the initial state (the table's stream).
+    Registered(RegistrationEvent),
+}
+
+/// An instance's record changed to the model's initial state (cloud-init finished), as the
+/// table's stream tells: the instance may continue at once, without waiting for the sweep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationEvent {
+    /// The instance (the record's key).
+    pub instance_id: String,
+    /// `ItemStatus` of the new image.
+    pub status: String,
 }
 
 impl Stimulus {
@@ -62,6 +75,7 @@ impl Stimulus {
             Self::Lifecycle(l) => vec![l.instance_id.as_str()],
             Self::Command(c) => c.instance_ids.iter().map(String::as_str).collect(),
             Self::Scheduled(_) => Vec::new(),
+            Self::Registered(r) => vec![r.instance_id.as_str()],
         }
     }
 
@@ -75,6 +89,7 @@ impl Stimulus {
             },
             Self::Command(_) => "ssm-command",
             Self::Scheduled(_) => "scheduled",
+            Self::Registered(_) => "registration",
         }
     }
 }

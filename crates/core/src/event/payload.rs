@@ -374,6 +374,94 @@ pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
     }
 }
 
+/// A change of an instance's record in the table's DynamoDB stream (`NEW_AND_OLD_IMAGES`), as the
+/// function's event source mapping delivers it: the record's status going from `old` (`None`: an
+/// insert) to `new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordChange {
+    sequence: String,
+    instance: String,
+    old: Option<String>,
+    new: String,
+    at: DateTime<Utc>,
+}
+
+impl RecordChange {
+    /// The change with sequence number `sequence` of `instance`'s status to `new`.
+    #[must_use]
+    pub fn new(sequence: &str, instance: &str, new: &str) -> Self {
+        Self {
+            sequence: sequence.to_string(),
+            instance: instance.to_string(),
+            old: None,
+            new: new.to_string(),
+            at: default_time(),
+        }
+    }
+
+    /// The status before (the change is a modification).
+    #[must_use]
+    pub fn from(mut self, old: &str) -> Self {
+        self.old = Some(old.to_string());
+        self
+    }
+
+    /// When the change happened.
+    #[must_use]
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.at = at;
+        self
+    }
+
+    /// The stream record.
+    #[must_use]
+    pub fn record(&self) -> Value {
+        let image =
+            |status: &str| json!({"Ident": {"S": self.instance}, "ItemStatus": {"S": status}});
+        #[allow(clippy::cast_precision_loss)]
+        let created = self.at.timestamp_millis() as f64 / 1000.0;
+        let mut dynamodb = json!({
+            "ApproximateCreationDateTime": created,
+            "Keys": {"Ident": {"S": self.instance}},
+            "NewImage": image(&self.new),
+            "SequenceNumber": self.sequence, "SizeBytes": 120,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if let Some(old) = &self.old {
+            dynamodb["OldImage"] = image(old);
+        }
+        json!({
+            "eventID": format!("ev-{}", self.sequence),
+            "eventName": if self.old.is_some() { "MODIFY" } else { "INSERT" },
+            "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": REGION,
+            "dynamodb": dynamodb,
+            "eventSourceARN": format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/asg-lifecycle/stream/2026-01-01T00:00:00.000"),
+        })
+    }
+
+    /// The invocation payload: a stream batch of this one record.
+    #[must_use]
+    pub fn json(&self) -> Value {
+        json!({ "Records": [self.record()] })
+    }
+
+    /// The decoded event.
+    ///
+    /// # Panics
+    /// Never for a built payload: each kind is decoded by this module's tests.
+    #[must_use]
+    pub fn event(&self) -> Event {
+        let invocation = super::decode_invocation(&self.json())
+            .unwrap_or_else(|e| panic!("a built stream record decodes: {e}"));
+        invocation
+            .messages
+            .into_iter()
+            .next()
+            .and_then(|m| m.event.ok())
+            .unwrap_or_else(|| panic!("a built stream record decodes"))
+    }
+}
+
 /// An SQS batch of `(message id, body)` messages; a body need not be valid JSON (a poison
 /// message is one).
 #[must_use]

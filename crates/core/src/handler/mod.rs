@@ -135,9 +135,10 @@ impl Default for HandlerConfig {
         Self {
             // The rule name the SAM template gives the sweep schedule.
             sweep_rule: "reconcile".into(),
-            // Cloud-init usually finishes within seconds of the launch event; longer waits are
-            // the sweep's job, so the invocation is not held open for minutes.
-            initial_wait: Duration::from_secs(20),
+            // No waiting for cloud-init inside an invocation: the registration's change to the
+            // initial state (the table's stream) continues the instance, the sweep is the safety
+            // net, and a Lambda is never held polling.
+            initial_wait: Duration::ZERO,
             initial_poll_interval: Duration::from_secs(2),
             // Enough for one more conditional write after the last step.
             deadline_margin: Duration::from_secs(3),

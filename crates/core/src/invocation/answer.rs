@@ -57,7 +57,8 @@ impl InvocationReport {
 
 fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
     let handed_back: Vec<&MessageResult> = results.iter().filter(|r| r.is_handed_back()).collect();
-    if envelope == Envelope::Sqs && handed_back.iter().all(|r| r.message_id.is_some()) {
+    let batch = matches!(envelope, Envelope::Sqs | Envelope::Stream);
+    if batch && handed_back.iter().all(|r| r.message_id.is_some()) {
         let failures: Vec<Value> = handed_back
             .iter()
             .map(|r| json!({"itemIdentifier": r.message_id}))

@@ -77,6 +77,7 @@ pub fn envelope_name(envelope: Envelope) -> &'static str {
         Envelope::Direct => "direct",
         Envelope::Sns => "sns",
         Envelope::Sqs => "sqs",
+        Envelope::Stream => "dynamodb-stream",
     }
 }
 

@@ -287,7 +287,7 @@ impl Invoker {
 fn record(payload: &Value, envelope: Envelope, index: usize) -> Value {
     match envelope {
         Envelope::Direct => payload.clone(),
-        Envelope::Sns | Envelope::Sqs => payload
+        Envelope::Sns | Envelope::Sqs | Envelope::Stream => payload
             .get("Records")
             .and_then(|r| r.get(index))
             .cloned()

@@ -221,8 +221,15 @@ async fn launch_event_before_registration_loses_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn launch_event_waits_within_the_invocation_for_cloud_init() {
-    let h = Harness::builder().config(HandlerConfig::default()).build();
+async fn launch_event_waits_within_the_invocation_for_cloud_init_when_configured_to() {
+    // Off by default (the registration's stream record continues the instance); a deployment
+    // without the stream may still wait.
+    let h = Harness::builder()
+        .config(HandlerConfig {
+            initial_wait: Duration::from_secs(20),
+            ..HandlerConfig::default()
+        })
+        .build();
     h.register(I, "new").await;
     let store = h.store.clone();
     tokio::spawn(async move {

@@ -10,6 +10,7 @@ mod handler_matrix;
 mod handler_recovery;
 mod properties;
 mod register_script;
+mod registration;
 mod rust_model;
 mod store_requests;
 mod sweep;

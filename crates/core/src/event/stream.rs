@@ -1,0 +1,125 @@
+//! DynamoDB stream records of the instance table: a registration reaching the initial state.
+//!
+//! The template's event source mapping lets through only the change of `ItemStatus` to the
+//! initial state (its filter); this decoder still checks what it reads, and each record carries
+//! its own result, so one bad record does not hide the others.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::envelope::Message;
+use super::{DecodeError, Event, RegistrationEvent, Stimulus};
+
+/// The name of the instance table's key attribute.
+const KEY: &str = "Ident";
+/// The name of the state attribute.
+const STATUS: &str = "ItemStatus";
+
+/// Decodes one stream record (`index` in its batch).
+pub(super) fn decode_stream_record(index: usize, record: &Value) -> Message {
+    let message_id = record
+        .pointer("/dynamodb/SequenceNumber")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let event = decode(record).map_err(|inner| DecodeError::InRecord {
+        envelope: "DynamoDB stream",
+        index,
+        inner: Box::new(inner),
+    });
+    Message { message_id, event }
+}
+
+fn string_attribute<'a>(image: &'a Value, name: &'static str) -> Result<&'a str, DecodeError> {
+    image
+        .get(name)
+        .ok_or(DecodeError::MissingField { field: name })?
+        .get("S")
+        .and_then(Value::as_str)
+        .ok_or_else(|| DecodeError::InvalidField {
+            field: name,
+            message: "expected a DynamoDB string (`{\"S\": ...}`)".into(),
+        })
+}
+
+fn decode(record: &Value) -> Result<Event, DecodeError> {
+    let id = record
+        .get("eventID")
+        .and_then(Value::as_str)
+        .ok_or(DecodeError::MissingField { field: "eventID" })?;
+    let name = record
+        .get("eventName")
+        .and_then(Value::as_str)
+        .ok_or(DecodeError::MissingField { field: "eventName" })?;
+    if !matches!(name, "INSERT" | "MODIFY") {
+        return Err(DecodeError::InvalidField {
+            field: "eventName",
+            message: format!("`{name}`: only an insert or a change registers an instance"),
+        });
+    }
+    let image = record
+        .pointer("/dynamodb/NewImage")
+        .ok_or(DecodeError::MissingField {
+            field: "dynamodb.NewImage",
+        })?;
+    let instance_id = string_attribute(image, KEY)?.to_string();
+    let status = string_attribute(image, STATUS)?.to_string();
+    let time = record
+        .pointer("/dynamodb/ApproximateCreationDateTime")
+        .and_then(Value::as_f64)
+        .and_then(|seconds| {
+            #[allow(clippy::cast_possible_truncation)]
+            DateTime::<Utc>::from_timestamp_millis((seconds * 1000.0) as i64)
+        });
+    Ok(Event {
+        // Stream event ids are unique per change: a redelivered batch repeats them.
+        id: format!("stream:{id}"),
+        time,
+        stimulus: Stimulus::Registered(RegistrationEvent {
+            instance_id,
+            status,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::event::{Envelope, Stimulus, decode_invocation};
+
+    fn record(seq: &str, image: serde_json::Value) -> serde_json::Value {
+        json!({
+            "eventID": format!("e-{seq}"), "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {"ApproximateCreationDateTime": 1_800_000_000.0,
+                "Keys": {"Ident": {"S": "i-0abc"}}, "NewImage": image,
+                "SequenceNumber": seq, "SizeBytes": 90, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+        })
+    }
+
+    #[test]
+    fn a_stream_batch_decodes_each_record_on_its_own() {
+        let good = record(
+            "100",
+            json!({"Ident": {"S": "i-0abc"}, "ItemStatus": {"S": "finished_cloud_init"}}),
+        );
+        let bad = record("101", json!({"Ident": {"S": "i-0abc"}}));
+        let invocation = decode_invocation(&json!({"Records": [good, bad]})).unwrap();
+        assert_eq!(invocation.envelope, Envelope::Stream);
+        let first = invocation.messages[0].event.as_ref().unwrap();
+        assert_eq!(first.id, "stream:e-100");
+        assert!(matches!(&first.stimulus, Stimulus::Registered(r)
+            if r.instance_id == "i-0abc" && r.status == "finished_cloud_init"));
+        assert_eq!(invocation.messages[0].message_id.as_deref(), Some("100"));
+        let err = invocation.messages[1]
+            .event
+            .as_ref()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DynamoDB stream") && err.contains("ItemStatus"),
+            "{err}"
+        );
+    }
+}
