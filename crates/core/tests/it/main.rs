@@ -13,6 +13,7 @@ mod register_script;
 mod rust_model;
 mod store_requests;
 mod sweep;
+mod trust;
 mod waiter;
 
 /// The workspace root: models, fixtures and the template are read from there.
