@@ -12,6 +12,7 @@ mod properties;
 mod register_script;
 mod rust_model;
 mod store_requests;
+mod stored_values;
 mod sweep;
 mod trust;
 mod waiter;

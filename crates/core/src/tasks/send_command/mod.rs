@@ -119,6 +119,7 @@ impl SendCommandTask {
         ctx: &TaskContext<'_>,
         argument: &str,
         template: &str,
+        resolved: &mut Vec<String>,
     ) -> Result<String, SendCommandError> {
         let unresolved = |reason: String| SendCommandError::Unresolved {
             argument: argument.to_string(),
@@ -131,7 +132,9 @@ impl SendCommandTask {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let end = after.find('}').unwrap_or(after.len());
-            out.push_str(&Self::lookup(ctx, &after[..end]).map_err(unresolved)?);
+            let value = Self::lookup(ctx, &after[..end]).map_err(unresolved)?;
+            out.push_str(&value);
+            resolved.push(value);
             rest = after.get(end + 1..).unwrap_or_default();
         }
         out.push_str(rest);
@@ -174,6 +177,16 @@ impl SendCommandTask {
     /// # Errors
     /// A [`SendCommandError`] naming the argument at fault; nothing is sent.
     pub fn build(ctx: &TaskContext<'_>, args: &Value) -> Result<SendCommand, SendCommandError> {
+        Self::build_resolving(ctx, args).map(|(input, _)| input)
+    }
+
+    /// [`Self::build`], with every value a reference resolved to and every line holding one:
+    /// what an error message must not quote.
+    fn build_resolving(
+        ctx: &TaskContext<'_>,
+        args: &Value,
+    ) -> Result<(SendCommand, Vec<String>), SendCommandError> {
+        let mut resolved = Vec::new();
         if let Some((_, first)) = problems(args).into_iter().next() {
             return Err(first);
         }
@@ -208,7 +221,7 @@ impl SendCommandTask {
                 let argument = format!("parameters.{name}");
                 let resolved = values
                     .iter()
-                    .map(|v| Self::resolve(ctx, &argument, v))
+                    .map(|v| Self::resolve(ctx, &argument, v, &mut resolved))
                     .collect::<Result<Vec<_>, _>>()?;
                 parameters.insert(name.clone(), resolved);
             }
@@ -219,11 +232,16 @@ impl SendCommandTask {
         {
             for (name, template) in env {
                 let argument = format!("env.{name}");
-                let value = Self::resolve(ctx, &argument, template.as_str().unwrap_or_default())?;
+                let template = template.as_str().unwrap_or_default();
+                let value = Self::resolve(ctx, &argument, template, &mut resolved)?;
                 if value.contains('\0') {
                     return Err(SendCommandError::NulInValue { name: name.clone() });
                 }
-                lines.push(shell.assignment(name, &value));
+                let line = shell.assignment(name, &value);
+                if template.contains("${") {
+                    resolved.push(line.clone());
+                }
+                lines.push(line);
             }
         }
         lines.extend(parameter_commands);
@@ -237,7 +255,7 @@ impl SendCommandTask {
             Some(c) => format!("{c} [{}]", ctx.attempt_id),
             None => format!("asg-lifecycle {} [{}]", ctx.trigger, ctx.attempt_id),
         };
-        Ok(SendCommand {
+        let input = SendCommand {
             instance_id: ctx.record.ident.clone(),
             document,
             parameters,
@@ -247,8 +265,28 @@ impl SendCommandTask {
                 .and_then(|t| i32::try_from(t).ok()),
             // SSM limits comments to 100 characters; the tag is kept whole at the end.
             comment: truncate_front(&comment, 100),
-        })
+        };
+        Ok((input, resolved))
     }
+}
+
+/// The shortest resolved value an error message is scrubbed of: shorter ones would blank out
+/// ordinary words (and hide little).
+const SCRUB_MIN_CHARS: usize = 4;
+
+/// `message` with every resolved value (longest first) replaced by a marker: an AWS error may
+/// quote the parameters it refused, and the message is stored (`LastError`) and reported.
+fn scrub(message: &str, resolved: &[String]) -> String {
+    let mut values: Vec<&String> = resolved
+        .iter()
+        .filter(|v| v.chars().count() >= SCRUB_MIN_CHARS)
+        .collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = message.to_string();
+    for value in values {
+        out = out.replace(value.as_str(), "<resolved value>");
+    }
+    out
 }
 
 fn truncate_front(text: &str, limit: usize) -> String {
@@ -282,7 +320,8 @@ impl Task for SendCommandTask {
         };
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
-        let input = Self::build(ctx, args).map_err(|e| fail(e.to_string(), false))?;
+        let (input, resolved) =
+            Self::build_resolving(ctx, args).map_err(|e| fail(e.to_string(), false))?;
         // Look for an earlier command only when the intent was taken over: one this invocation
         // wrote itself with a conditional write is exclusive, and nothing can have been sent.
         if command_id.is_none() && !ctx.fresh_intent {
@@ -296,12 +335,11 @@ impl Task for SendCommandTask {
         let recovered = command_id.is_some();
         let command_id = match command_id {
             Some(id) => id,
-            None => ctx
-                .aws
-                .ssm
-                .send_command(&input)
-                .await
-                .map_err(|e| send_error(name, &e, ctx))?,
+            None => ctx.aws.ssm.send_command(&input).await.map_err(|e| {
+                let mut failed = send_error(name, &e, ctx);
+                failed.message = scrub(&failed.message, &resolved);
+                failed
+            })?,
         };
         // Outputs show the model's arguments (templates unresolved), never resolved values.
         ctx.effects.push(effect(
