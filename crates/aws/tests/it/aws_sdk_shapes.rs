@@ -15,11 +15,14 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
 use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::{
     RecordLifecycleActionHeartbeatInput, RecordLifecycleActionHeartbeatOutput,
 };
+use aws_sdk_ssm::operation::describe_instance_information::{
+    DescribeInstanceInformationInput, DescribeInstanceInformationOutput,
+};
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
 use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
 use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
-use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
+use aws_sdk_ssm::types::{Command, CommandInvocationStatus, InstanceInformation};
 use aws_smithy_mocks::mock;
 
 /// An awsQuery (Auto Scaling) error body.
@@ -261,6 +264,57 @@ async fn send_command_sends_document_parameters_comment_and_instance() {
     assert_eq!(req.timeout_seconds(), Some(600));
     assert!(req.cloud_watch_output_config().is_none());
     assert!(req.output_s3_bucket_name().is_none());
+}
+
+#[tokio::test]
+async fn instance_private_ip_filters_by_instance_id_and_reads_the_ip_address() {
+    let seen = Seen::<DescribeInstanceInformationInput>::default();
+    let s = seen.clone();
+    let rule =
+        mock!(aws_sdk_ssm::Client::describe_instance_information).then_compute_output(move |req| {
+            s.push(req);
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(
+                    InstanceInformation::builder()
+                        .instance_id("i-0abc")
+                        .ip_address("10.1.2.3")
+                        .build(),
+                )
+                .build()
+        });
+    let ip = ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap();
+    assert_eq!(ip.as_deref(), Some("10.1.2.3"));
+    let req = &seen.all()[0];
+    assert_eq!(req.filters().len(), 1);
+    assert_eq!(req.filters()[0].key(), "InstanceIds");
+    assert_eq!(req.filters()[0].values(), ["i-0abc".to_string()]);
+    assert!(req.instance_information_filter_list().is_empty());
+    assert_eq!(req.max_results(), None, "one instance: no paging");
+}
+
+#[tokio::test]
+async fn an_instance_ssm_does_not_list_has_no_private_ip() {
+    let rule = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .then_output(|| DescribeInstanceInformationOutput::builder().build());
+    assert_eq!(
+        ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap(),
+        None
+    );
+    // Another instance in the answer is not this one's address.
+    let rule = mock!(aws_sdk_ssm::Client::describe_instance_information).then_output(|| {
+        DescribeInstanceInformationOutput::builder()
+            .instance_information_list(
+                InstanceInformation::builder()
+                    .instance_id("i-0other")
+                    .ip_address("10.9.9.9")
+                    .build(),
+            )
+            .build()
+    });
+    assert_eq!(
+        ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

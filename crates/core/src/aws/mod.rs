@@ -189,6 +189,23 @@ pub trait SsmApi: Send + Sync {
         command_id: &str,
         instance_id: &str,
     ) -> Result<CommandInvocation, AwsError>;
+
+    /// `DescribeInstanceInformation` filtered by instance id: the IP address SSM reports for
+    /// the instance (`IPAddress`), `None` when SSM lists no such instance (its agent has not
+    /// registered yet). What `${instance:private_ip}` resolves to.
+    ///
+    /// # Errors
+    /// By default, a permanent error: the client cannot describe instances.
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        Err(AwsError {
+            operation: "DescribeInstanceInformation".into(),
+            kind: AwsErrorKind::Permanent,
+            code: "Unsupported".into(),
+            message: format!(
+                "this SSM client cannot describe instances, so the private IP of {instance_id} is unknown"
+            ),
+        })
+    }
 }
 
 /// The AWS clients handed to tasks.

@@ -45,8 +45,14 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
     );
     assert_eq!(
         h.operations(),
-        ["SendCommand", "SendCommand", "CompleteLifecycleAction"],
-        "one SSM call per command on the happy path: a fresh intent is sent without listing"
+        [
+            "DescribeInstanceInformation",
+            "SendCommand",
+            "DescribeInstanceInformation",
+            "SendCommand",
+            "CompleteLifecycleAction"
+        ],
+        "per command on the happy path, the address from SSM and the send: a fresh intent is sent without listing"
     );
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.input["result"], "CONTINUE");
