@@ -8,6 +8,7 @@ mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
+mod malformed_records;
 mod properties;
 mod register_script;
 mod rust_model;
