@@ -105,10 +105,12 @@ pub fn json_to_item(map: &Map<String, Value>) -> Item {
         .collect()
 }
 
-/// Reads a record from an item.
+/// Reads a record from an item. A malformed handler-owned attribute is left out and named in
+/// the record's `malformed`, with its stored value in the API's typed JSON form (`{"S": "x"}`),
+/// on which the next write conditions.
 ///
 /// # Errors
-/// When `Ident` is missing or not a string, or a handler-owned attribute is malformed.
+/// When `Ident` is missing or not a string: the item names no instance.
 pub fn record_from_item(item: &Item) -> Result<InstanceRecord, RecordFormatError> {
     let ident = match item.get(attr::IDENT) {
         Some(AttributeValue::S(s)) => s.clone(),
@@ -120,7 +122,14 @@ pub fn record_from_item(item: &Item) -> Result<InstanceRecord, RecordFormatError
             });
         }
     };
-    InstanceRecord::from_item(&ident, &item_to_json(item))
+    let mut record = InstanceRecord::from_item(&ident, &item_to_json(item))?;
+    // A write conditions on a malformed value exactly as stored: keep its typed form.
+    for malformed in &mut record.malformed {
+        if let Some(value) = item.get(&malformed.attribute) {
+            malformed.raw = render_attribute(value);
+        }
+    }
+    Ok(record)
 }
 
 /// A DynamoDB attribute value in the API's JSON form (`{"S": "x"}`), rendered.
@@ -257,6 +266,36 @@ pub fn from_stream_item(image: &HashMap<String, StreamAttributeValue>) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_attribute_keeps_its_stored_value_in_typed_form() {
+        let mut item = Item::new();
+        item.insert(attr::IDENT.into(), AttributeValue::S("i-1".into()));
+        item.insert(attr::VERSION.into(), AttributeValue::Ss(vec!["1".into()]));
+        item.insert(attr::IN_FLIGHT.into(), AttributeValue::N("4".into()));
+        let record = record_from_item(&item).unwrap();
+        assert_eq!(record.version, 0);
+        let raw = |name: &str| {
+            record
+                .malformed
+                .iter()
+                .find(|m| m.attribute == name)
+                .map(|m| m.raw.clone())
+        };
+        assert_eq!(raw(attr::VERSION), Some(json!({"SS": ["1"]})));
+        assert_eq!(raw(attr::IN_FLIGHT), Some(json!({"N": "4"})));
+        assert_eq!(
+            parse_attribute(&raw(attr::VERSION).unwrap()).unwrap(),
+            item[attr::VERSION],
+            "exactly what is stored"
+        );
+        let mut no_ident = item.clone();
+        no_ident.remove(attr::IDENT);
+        assert_eq!(
+            record_from_item(&no_ident).unwrap_err().attribute,
+            attr::IDENT
+        );
+    }
 
     #[test]
     fn json_values_round_trip_through_attribute_values() {

@@ -3,6 +3,11 @@
 //! Cloud-init owns `Ident`, `InstanceIp`, its own extra attributes and the first `ItemStatus`
 //! values; the handler owns everything else. A record converts to and from a flat JSON object whose
 //! keys are the DynamoDB attribute names, so the JSON store file and the table hold the same shape.
+//!
+//! Every instance can write any item of the table today, so a handler-owned attribute may hold
+//! anything. Reading never refuses a record for one (`record_decode.rs`): a malformed attribute is
+//! left out and named in [`InstanceRecord::malformed`], and the next handler write repairs the
+//! item. Only an item without an `Ident` cannot be read.
 
 use std::collections::BTreeMap;
 
@@ -69,7 +74,9 @@ pub const HISTORY_LIMIT: usize = 50;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LifecycleAction {
-    /// The lifecycle action token.
+    /// The lifecycle action token, as the event brought it: kept for display only. The handler
+    /// never sends it (actions are addressed by the record's own instance id): a record is
+    /// instance-writable, so a token read from one may be another instance's.
     pub token: Option<String>,
     /// The lifecycle hook name.
     pub hook: String,
@@ -235,9 +242,24 @@ pub struct InstanceRecord {
     pub expires_at: Option<i64>,
     /// True when the instance left its group before reaching a terminal state.
     pub gone: bool,
+    /// Handler-owned attributes (and `ItemStatus`) that were malformed when read: left out of
+    /// this record, removed or overwritten by the next handler write. Never stored.
+    pub malformed: Vec<MalformedAttribute>,
 }
 
-/// A record that could not be read from its stored form.
+/// A stored attribute that could not be read: the record was read without it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MalformedAttribute {
+    /// The attribute's name.
+    pub attribute: String,
+    /// What was wrong with it.
+    pub message: String,
+    /// The stored value as the store read it (DynamoDB: its typed JSON form, `{"S": "x"}`):
+    /// a write conditions on it where the attribute arbitrates (`Version`, `ItemStatus`).
+    pub raw: Value,
+}
+
+/// An item that cannot be read as a record at all (it names no instance).
 #[derive(Debug, thiserror::Error)]
 #[error("failed to read attribute `{attribute}` of record `{ident}`: {message}")]
 pub struct RecordFormatError {
@@ -335,119 +357,6 @@ impl InstanceRecord {
         self.attributes.get(name).and_then(Value::as_str)
     }
 
-    /// Reads a record from its flat item form (`{"Ident": ..., "ItemStatus": ..., ...}`).
-    ///
-    /// # Errors
-    /// When a handler-owned attribute has the wrong shape.
-    pub fn from_item(ident: &str, item: &Map<String, Value>) -> Result<Self, RecordFormatError> {
-        let bad = |attribute: &str, message: String| RecordFormatError {
-            ident: ident.to_string(),
-            attribute: attribute.to_string(),
-            message,
-        };
-        fn field<T: serde::de::DeserializeOwned>(
-            item: &Map<String, Value>,
-            name: &str,
-        ) -> Result<Option<T>, String> {
-            match item.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => serde_json::from_value(v.clone())
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-            }
-        }
-        let mut record = Self::new(ident);
-        record.status = match item.get(attr::ITEM_STATUS) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => {
-                return Err(bad(
-                    attr::ITEM_STATUS,
-                    format!("expected a string, found {other}"),
-                ));
-            }
-        };
-        record.version = field::<u64>(item, attr::VERSION)
-            .map_err(|m| bad(attr::VERSION, m))?
-            .unwrap_or(0);
-        // A version no write can follow is forged (counting from 0 never reaches it): refuse it
-        // here, so that no write over it has to add one to it.
-        next_version(record.version).map_err(|e| bad(attr::VERSION, e.to_string()))?;
-        record.lifecycle_action =
-            field(item, attr::LIFECYCLE_ACTION).map_err(|m| bad(attr::LIFECYCLE_ACTION, m))?;
-        record.pending_command =
-            field(item, attr::PENDING_COMMAND).map_err(|m| bad(attr::PENDING_COMMAND, m))?;
-        record.in_flight = field(item, attr::IN_FLIGHT).map_err(|m| bad(attr::IN_FLIGHT, m))?;
-        record.entered_at = field(item, attr::ENTERED_AT).map_err(|m| bad(attr::ENTERED_AT, m))?;
-        record.recent_events = field(item, attr::RECENT_EVENTS)
-            .map_err(|m| bad(attr::RECENT_EVENTS, m))?
-            .unwrap_or_default();
-        record.history = field(item, attr::HISTORY)
-            .map_err(|m| bad(attr::HISTORY, m))?
-            .unwrap_or_default();
-        record.last_error = field(item, attr::LAST_ERROR).map_err(|m| bad(attr::LAST_ERROR, m))?;
-        record.group = field(item, attr::GROUP).map_err(|m| bad(attr::GROUP, m))?;
-        record.active_group =
-            field(item, attr::ACTIVE_GROUP).map_err(|m| bad(attr::ACTIVE_GROUP, m))?;
-        record.expires_at = field(item, attr::EXPIRES_AT).map_err(|m| bad(attr::EXPIRES_AT, m))?;
-        record.gone = field(item, attr::GONE)
-            .map_err(|m| bad(attr::GONE, m))?
-            .unwrap_or(false);
-        record
-            .check_dates()
-            .map_err(|(attribute, message)| bad(attribute, message))?;
-        for (name, value) in item {
-            if name != attr::IDENT
-                && name != attr::ITEM_STATUS
-                && !attr::HANDLER_OWNED.contains(&name.as_str())
-            {
-                record.attributes.insert(name.clone(), value.clone());
-            }
-        }
-        Ok(record)
-    }
-
-    /// Checks that every date of the record has a four-digit year, as RFC 3339 writes dates and
-    /// as every date the handler writes has: a date at the ends of `chrono`'s range would make
-    /// the handler's date arithmetic (a hook's expiry, a deadline) overflow.
-    fn check_dates(&self) -> Result<(), (&'static str, String)> {
-        let supported = |at: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(at));
-        let check = |attribute: &'static str, dates: &[Option<&DateTime<Utc>>]| match dates
-            .iter()
-            .flatten()
-            .find(|at| !supported(at))
-        {
-            Some(at) => Err((
-                attribute,
-                format!("the date {at} is outside the years 0000 to 9999"),
-            )),
-            None => Ok(()),
-        };
-        if let Some(a) = &self.lifecycle_action {
-            check(
-                attr::LIFECYCLE_ACTION,
-                &[Some(&a.started_at), a.last_heartbeat.as_ref()],
-            )?;
-        }
-        if let Some(p) = &self.pending_command {
-            check(
-                attr::PENDING_COMMAND,
-                &[Some(&p.intent_at), p.deadline.as_ref()],
-            )?;
-        }
-        if let Some(f) = &self.in_flight {
-            let time = match &f.stimulus {
-                Stimulus::Lifecycle(event) => event.time.as_ref(),
-                Stimulus::Command(_) | Stimulus::Scheduled(_) | Stimulus::Registered(_) => None,
-            };
-            check(attr::IN_FLIGHT, &[time])?;
-        }
-        check(attr::ENTERED_AT, &[self.entered_at.as_ref()])?;
-        let history: Vec<Option<&DateTime<Utc>>> =
-            self.history.iter().map(|h| Some(&h.at)).collect();
-        check(attr::HISTORY, &history)
-    }
-
     /// Writes the record in its flat item form; absent fields are left out.
     #[must_use]
     pub fn to_item(&self) -> Map<String, Value> {
@@ -507,6 +416,9 @@ mod erased {
         }
     }
 }
+
+#[path = "record_decode.rs"]
+mod decode;
 
 #[cfg(test)]
 #[path = "record_tests.rs"]

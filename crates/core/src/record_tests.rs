@@ -90,39 +90,117 @@ fn the_next_version_is_checked() {
     assert_eq!(next_version(u64::MAX - 1), Ok(u64::MAX));
 }
 
-#[test]
-fn a_stored_version_without_a_successor_is_a_format_error() {
-    let item = json!({"Ident": "i-4", "Version": u64::MAX});
-    let err = InstanceRecord::from_item("i-4", item.as_object().unwrap()).unwrap_err();
-    assert_eq!(err.attribute, "Version");
-    assert!(err.message.contains("cannot be incremented"), "{err}");
-    let item = json!({"Ident": "i-4", "Version": u64::MAX - 1});
-    assert!(InstanceRecord::from_item("i-4", item.as_object().unwrap()).is_ok());
+fn read(item: &serde_json::Value) -> InstanceRecord {
+    let ident = item["Ident"].as_str().unwrap();
+    InstanceRecord::from_item(ident, item.as_object().unwrap()).unwrap()
+}
+
+fn malformed(record: &InstanceRecord) -> Vec<&str> {
+    record
+        .malformed
+        .iter()
+        .map(|m| m.attribute.as_str())
+        .collect()
 }
 
 #[test]
-fn a_stored_date_beyond_year_9999_is_a_format_error_naming_its_attribute() {
-    let item = json!({"Ident": "i-5", "LifecycleAction": {
-        "Token": "t", "Hook": "h", "Group": "g",
-        "Transition": "autoscaling:EC2_INSTANCE_LAUNCHING", "EventId": "e",
-        "StartedAt": "+262142-12-31T23:59:59Z",
-    }});
-    let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
-    assert_eq!(err.attribute, "LifecycleAction");
+fn a_stored_version_without_a_successor_restarts_from_the_history() {
+    let record = read(&json!({"Ident": "i-4", "Version": u64::MAX}));
+    assert_eq!(malformed(&record), ["Version"]);
     assert!(
-        err.message.contains("outside the years 0000 to 9999"),
-        "{err}"
+        record.malformed[0]
+            .message
+            .contains("cannot be incremented"),
+        "{:?}",
+        record.malformed
     );
-    let item = json!({"Ident": "i-5", "EnteredAt": "+10000-01-01T00:00:00Z"});
-    let err = InstanceRecord::from_item("i-5", item.as_object().unwrap()).unwrap_err();
-    assert_eq!(err.attribute, "EnteredAt");
-    let item = json!({"Ident": "i-5", "EnteredAt": "9999-12-31T23:59:59Z"});
-    assert!(InstanceRecord::from_item("i-5", item.as_object().unwrap()).is_ok());
+    assert_eq!(
+        record.malformed[0].raw,
+        json!(u64::MAX),
+        "kept to condition on"
+    );
+    assert_eq!(record.version, 0);
+    let ok = read(&json!({"Ident": "i-4", "Version": u64::MAX - 1}));
+    assert_eq!(ok.version, u64::MAX - 1);
+    assert!(ok.malformed.is_empty());
 }
 
 #[test]
-fn a_malformed_handler_attribute_is_named_in_the_error() {
-    let item = json!({"Ident": "i-3", "Version": "three"});
-    let err = InstanceRecord::from_item("i-3", item.as_object().unwrap()).unwrap_err();
-    assert_eq!(err.attribute, "Version");
+fn a_stored_date_beyond_year_9999_leaves_its_attribute_out() {
+    let record = read(
+        &json!({"Ident": "i-5", "ItemStatus": "ready", "LifecycleAction": {
+            "Token": "t", "Hook": "h", "Group": "g",
+            "Transition": "autoscaling:EC2_INSTANCE_LAUNCHING", "EventId": "e",
+            "StartedAt": "+262142-12-31T23:59:59Z",
+        }}),
+    );
+    assert_eq!(malformed(&record), ["LifecycleAction"]);
+    assert!(record.lifecycle_action.is_none());
+    assert!(
+        record.malformed[0]
+            .message
+            .contains("outside the years 0000 to 9999"),
+        "{:?}",
+        record.malformed
+    );
+    assert_eq!(record.state(), "ready", "the rest is read");
+    let record = read(&json!({"Ident": "i-5", "EnteredAt": "+10000-01-01T00:00:00Z"}));
+    assert_eq!(malformed(&record), ["EnteredAt"]);
+    let record = read(&json!({"Ident": "i-5", "EnteredAt": "9999-12-31T23:59:59Z"}));
+    assert!(record.malformed.is_empty());
+}
+
+#[test]
+fn every_malformed_handler_attribute_is_left_out_and_named() {
+    let record = read(&json!({
+        "Ident": "i-3", "ItemStatus": "ready", "Version": "three", "InFlight": 7,
+        "PendingCommand": "x", "LifecycleAction": [], "History": {"a": 1},
+        "RecentEvents": "e1", "LastError": {"no": 1}, "Gone": "yes", "Role": "kept",
+        "History2": "not handler-owned",
+    }));
+    let mut names = malformed(&record);
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "Gone",
+            "History",
+            "InFlight",
+            "LastError",
+            "LifecycleAction",
+            "PendingCommand",
+            "RecentEvents",
+            "Version",
+        ]
+    );
+    assert_eq!(record.state(), "ready");
+    assert_eq!(record.version, 0);
+    assert!(record.in_flight.is_none() && record.history.is_empty() && !record.gone);
+    assert_eq!(record.attribute_str("Role"), Some("kept"));
+    assert_eq!(record.attribute_str("History2"), Some("not handler-owned"));
+    let note = InstanceRecord::repair_note(&record.malformed).unwrap();
+    assert!(
+        note.contains("`InFlight`") && note.contains("`Version`"),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_malformed_version_restarts_from_the_newest_version_the_history_names() {
+    let record = read(&json!({"Ident": "i-6", "Version": -3, "History": [
+        {"From": "a", "To": "b", "Trigger": "t", "EventId": "e", "Version": 4, "At": "2026-01-01T00:00:00Z"},
+        {"From": "b", "To": "c", "Trigger": "t", "EventId": "f", "Version": 9, "At": "2026-01-01T00:00:01Z"},
+    ]}));
+    assert_eq!(malformed(&record), ["Version"]);
+    assert_eq!(record.version, 9);
+}
+
+#[test]
+fn a_state_that_is_no_string_reads_as_none_and_only_an_empty_ident_is_refused() {
+    let record = read(&json!({"Ident": "i-7", "ItemStatus": 5}));
+    assert_eq!(record.status, None);
+    assert_eq!(malformed(&record), ["ItemStatus"]);
+    assert_eq!(record.malformed[0].raw, json!(5));
+    let err = InstanceRecord::from_item("", &serde_json::Map::new()).unwrap_err();
+    assert_eq!(err.attribute, "Ident");
 }

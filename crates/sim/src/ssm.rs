@@ -213,6 +213,47 @@ impl SsmApi for SimSsm {
             }),
         }
     }
+
+    /// Lists a launched instance with [`private_ip`], unless its agent has not registered yet
+    /// (a young instance, as often as `SendCommand` answers `InvalidInstanceId`).
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        const OP: &str = "DescribeInstanceInformation";
+        authorize(
+            &self.shared,
+            instance_id,
+            "ssm:DescribeInstanceInformation",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, instance_id, OP).await?;
+        let listed = {
+            let now = self.shared.now();
+            let mut guard = self.shared.lock();
+            let s = &mut *guard;
+            let launched = s.group.instances.get(instance_id).map(|i| i.launched_at);
+            let young = launched.is_some_and(|at| now - at < 300_000);
+            let p = s.faults.agent_unregistered;
+            let unregistered = young && chance(&mut s.rng, p);
+            if unregistered {
+                s.injected_errors += 1;
+                s.checker.trail(
+                    instance_id,
+                    now,
+                    format!("{OP}: not listed (the SSM agent has not registered yet)"),
+                );
+            }
+            launched.is_some() && !unregistered
+        };
+        after_call(&self.shared, instance_id, OP).await?;
+        Ok(listed.then(|| private_ip(instance_id)))
+    }
+}
+
+/// The private IP SSM reports for a simulated instance: the address cloud-init writes for it
+/// ([`cloud_init::address`](super::cloud_init::address) of the number in its id).
+#[must_use]
+pub fn private_ip(ident: &str) -> String {
+    let n = u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0);
+    super::cloud_init::address(n)
 }
 
 #[cfg(test)]
@@ -226,5 +267,14 @@ mod tests {
             "i-1:a:join:v1"
         );
         assert_eq!(attempt_tag("x [y] [z]"), "z");
+    }
+
+    #[test]
+    fn the_reported_ip_is_the_address_cloud_init_writes() {
+        assert_eq!(private_ip("i-00000000000102ff"), "10.1.2.255");
+        assert_eq!(
+            private_ip("i-0000000000000007"),
+            crate::cloud_init::address(7)
+        );
     }
 }

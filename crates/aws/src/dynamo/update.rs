@@ -57,6 +57,20 @@ impl Expression {
         self.remove.push(n);
     }
 
+    /// True when the update sets or removes `attribute`.
+    fn touches(&self, attribute: &str) -> bool {
+        self.names
+            .iter()
+            .filter(|(_, a)| *a == attribute)
+            .any(|(placeholder, _)| {
+                self.remove.contains(placeholder)
+                    || self
+                        .set
+                        .iter()
+                        .any(|part| part.starts_with(&format!("{placeholder} = ")))
+            })
+    }
+
     fn change<T: Serialize>(&mut self, attribute: &str, change: &Change<T>) {
         match change {
             Change::Keep => {}
@@ -93,18 +107,26 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     let mut e = Expression::default();
     // condition
     let status = e.name(attr::ITEM_STATUS);
-    let cond = match &commit.expected_status {
-        Some(s) => format!("{status} = {}", e.value(AttributeValue::S(s.clone()))),
-        None => format!("attribute_not_exists({status})"),
+    let cond = match (&commit.expected_status, commit.repairs(attr::ITEM_STATUS)) {
+        (Some(s), _) => format!("{status} = {}", e.value(AttributeValue::S(s.clone()))),
+        // Read as no state: the malformed value must still be the stored one.
+        (None, Some(malformed)) => format!("{status} = {}", e.value(stored(&malformed.raw))),
+        (None, None) => format!("attribute_not_exists({status})"),
     };
     e.condition.push(cond);
     let version = e.name(attr::VERSION);
-    let expected = e.value(AttributeValue::N(commit.expected_version.to_string()));
-    e.condition.push(if commit.expected_version == 0 {
-        format!("(attribute_not_exists({version}) OR {version} = {expected})")
+    if let Some(malformed) = commit.repairs(attr::VERSION) {
+        // The malformed version as stored: of two writes that read it, only the first holds.
+        let raw = e.value(stored(&malformed.raw));
+        e.condition.push(format!("{version} = {raw}"));
     } else {
-        format!("{version} = {expected}")
-    });
+        let expected = e.value(AttributeValue::N(commit.expected_version.to_string()));
+        e.condition.push(if commit.expected_version == 0 {
+            format!("(attribute_not_exists({version}) OR {version} = {expected})")
+        } else {
+            format!("{version} = {expected}")
+        });
+    }
     if let Some(event) = &commit.unprocessed_event {
         let recent = e.name(attr::RECENT_EVENTS);
         let v = e.value(AttributeValue::S(event.clone()));
@@ -133,7 +155,7 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     e.change(attr::LIFECYCLE_ACTION, &commit.lifecycle_action);
     e.change(attr::PENDING_COMMAND, &commit.pending_command);
     e.change(attr::IN_FLIGHT, &commit.in_flight);
-    e.change(attr::LAST_ERROR, &commit.last_error);
+    e.change(attr::LAST_ERROR, &commit.last_error_change());
     if let Some(group) = &commit.group {
         e.set(attr::GROUP, AttributeValue::S(group.clone()));
     }
@@ -151,7 +173,19 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     if commit.gone {
         e.set(attr::GONE, AttributeValue::Bool(true));
     }
+    // Malformed attributes the write does not set are removed: the item is repaired.
+    for malformed in &commit.repair {
+        if !e.touches(&malformed.attribute) {
+            e.remove(&malformed.attribute);
+        }
+    }
     e
+}
+
+/// A malformed attribute's stored value as an attribute value: the typed form the codec keeps
+/// (`{"S": "x"}`), else the plain JSON form.
+fn stored(raw: &Value) -> AttributeValue {
+    crate::codec::parse_attribute(raw).unwrap_or_else(|_| to_attribute(raw))
 }
 
 /// The merge cloud-init does: `SET` of its own attributes (and `ItemStatus`), never a
@@ -239,6 +273,87 @@ mod tests {
         commit.last_error = Change::Clear;
         commit.activity = Activity::Inactive { expires_at: 5 };
         let e = commit_expression(&commit, &BaseLists::default());
+        let text = format!("{} {}", e.update().unwrap(), e.condition().unwrap());
+        for name in e.names.keys().chain(e.values.keys()) {
+            assert!(text.contains(name.as_str()), "{name} unused in {text}");
+        }
+    }
+
+    /// The update and condition with every placeholder replaced by its name or value.
+    fn spelled(e: &Expression) -> (String, String) {
+        let spell = |text: String| {
+            let mut out = text;
+            let mut names: Vec<_> = e.names.iter().collect();
+            names.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+            for (placeholder, name) in names {
+                out = out.replace(placeholder.as_str(), name);
+            }
+            let mut values: Vec<_> = e.values.iter().collect();
+            values.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+            for (placeholder, value) in values {
+                out = out.replace(placeholder.as_str(), &format!("{value:?}"));
+            }
+            out
+        };
+        (
+            spell(e.update().unwrap_or_default()),
+            spell(e.condition().unwrap_or_default()),
+        )
+    }
+
+    fn read(item: serde_json::Value) -> InstanceRecord {
+        let item = crate::codec::json_to_item(item.as_object().unwrap());
+        crate::codec::record_from_item(&item).unwrap()
+    }
+
+    #[test]
+    fn a_malformed_version_is_conditioned_on_as_stored_and_overwritten() {
+        let record = read(serde_json::json!({"Ident": "i-1", "ItemStatus": "a", "Version": "x"}));
+        assert_eq!(record.version, 0);
+        let commit = Commit::expecting(&record, Utc::now());
+        let e = commit_expression(&commit, commit.base.as_ref().unwrap());
+        let (update, condition) = spelled(&e);
+        assert!(
+            condition.contains(r#"Version = S("x")"#),
+            "the write holds only while the malformed value is stored: {condition}"
+        );
+        assert!(
+            !condition.contains("attribute_not_exists(Version)"),
+            "{condition}"
+        );
+        assert!(update.contains(r#"Version = N("1")"#), "{update}");
+        assert!(
+            !update.contains("REMOVE Version"),
+            "set, not removed: {update}"
+        );
+    }
+
+    #[test]
+    fn malformed_attributes_the_write_does_not_set_are_removed_and_noted() {
+        let record = read(serde_json::json!({
+            "Ident": "i-1", "ItemStatus": 7, "Version": 2, "InFlight": "junk",
+            "PendingCommand": 3, "LastError": {"x": 1}
+        }));
+        let mut commit = Commit::expecting(&record, Utc::now());
+        commit.pending_command = Change::Clear;
+        let e = commit_expression(&commit, commit.base.as_ref().unwrap());
+        let (update, condition) = spelled(&e);
+        assert!(
+            condition.contains(r#"ItemStatus = N("7")"#),
+            "read as no state, conditioned on as stored: {condition}"
+        );
+        let removed = update.split("REMOVE ").nth(1).unwrap_or_default();
+        for name in ["InFlight", "PendingCommand", "ItemStatus"] {
+            assert_eq!(
+                removed.matches(name).count(),
+                1,
+                "{name} removed once: {update}"
+            );
+        }
+        assert!(
+            update.contains("LastError = S(\"malformed attributes were left out and repaired"),
+            "{update}"
+        );
         let text = format!("{} {}", e.update().unwrap(), e.condition().unwrap());
         for name in e.names.keys().chain(e.values.keys()) {
             assert!(text.contains(name.as_str()), "{name} unused in {text}");

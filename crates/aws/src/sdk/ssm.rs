@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_ssm::config::retry::RetryConfig;
-use aws_sdk_ssm::types::Command;
+use aws_sdk_ssm::types::{Command, InstanceInformationStringFilter};
 
 use super::errors::from_sdk_error;
 use asg_lifecycle::aws::{AwsError, AwsErrorKind, CommandInvocation, SendCommand, SsmApi};
@@ -29,6 +29,10 @@ const LIST_PAGE_SIZE: i32 = 50;
 ///
 /// `find_command` pages through `ListCommands` for the instance (the service lists the newest
 /// first) and answers the first page's newest command whose comment contains the tag.
+///
+/// `instance_private_ip` asks `DescribeInstanceInformation` with the one filter
+/// `InstanceIds = [instance]` and answers the listed instance's `IPAddress` (`None` when SSM
+/// lists no such instance: its agent has not registered yet).
 ///
 /// # Errors
 /// Every call maps SDK errors with the crate's classification (throttling and server faults are
@@ -174,6 +178,39 @@ impl SsmApi for SdkSsm {
             instance_id: output.instance_id().unwrap_or(instance_id).to_string(),
             status,
         })
+    }
+
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        let operation = "DescribeInstanceInformation";
+        let filter = InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .values(instance_id)
+            .build()
+            .map_err(|e| AwsError {
+                operation: operation.into(),
+                kind: AwsErrorKind::Permanent,
+                code: "InvalidRequest".into(),
+                message: e.to_string(),
+            })?;
+        let output = self
+            .client
+            .describe_instance_information()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(operation, &e))?;
+        // Filtered by id, so at most this instance is listed; another one would be SSM's error.
+        let listed = output
+            .instance_information_list()
+            .iter()
+            .find(|i| i.instance_id() == Some(instance_id));
+        match listed {
+            None => Ok(None),
+            Some(info) => info
+                .ip_address()
+                .map(|ip| Some(ip.to_string()))
+                .ok_or_else(|| missing(operation, "IP address")),
+        }
     }
 }
 

@@ -14,10 +14,11 @@ use asg_lifecycle_aws::testing::sdk_mocks::{Seen, clients};
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
     CompleteLifecycleActionInput, CompleteLifecycleActionOutput,
 };
+use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
 use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
 use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
-use aws_sdk_ssm::types::Command;
+use aws_sdk_ssm::types::{Command, InstanceInformation};
 use aws_smithy_mocks::{Rule, mock};
 
 const INSTANCE: &str = "i-0abc";
@@ -37,8 +38,10 @@ fn command_succeeded(id: &str, command_id: &str) -> Event {
 async fn on_sdk_mocks(autoscaling_rules: &[&Rule], ssm_rules: &[&Rule]) -> Harness {
     // The intent lease is zero so that a redelivery recovers an interrupted send at once, as it
     // would after the lease of a crashed invocation ran out.
+    let describe = describe_rule();
+    let ssm_rules: Vec<&Rule> = ssm_rules.iter().copied().chain([&describe]).collect();
     let h = Harness::builder()
-        .clients(clients(autoscaling_rules, ssm_rules))
+        .clients(clients(autoscaling_rules, &ssm_rules))
         .config(HandlerConfig {
             intent_lease: Duration::ZERO,
             ..HandlerConfig::default()
@@ -46,6 +49,22 @@ async fn on_sdk_mocks(autoscaling_rules: &[&Rule], ssm_rules: &[&Rule]) -> Harne
         .build();
     h.register(INSTANCE, "finished_cloud_init").await;
     h
+}
+
+/// `DescribeInstanceInformation` listing the instance with [`INSTANCE_IP`]: where the example
+/// model's `${instance:private_ip}` comes from.
+fn describe_rule() -> Rule {
+    mock!(aws_sdk_ssm::Client::describe_instance_information).then_compute_output(|req| {
+        let asked = req.filters()[0].values()[0].clone();
+        DescribeInstanceInformationOutput::builder()
+            .instance_information_list(
+                InstanceInformation::builder()
+                    .instance_id(asked)
+                    .ip_address(INSTANCE_IP)
+                    .build(),
+            )
+            .build()
+    })
 }
 
 /// `ListCommands` answering from the commands `SendCommand` was asked for so far: SSM's view.
@@ -189,7 +208,7 @@ async fn crash_after_send_before_write_sends_no_second_command() {
 }
 
 #[tokio::test]
-async fn full_launch_completes_the_lifecycle_action_with_the_token() {
+async fn full_launch_completes_the_lifecycle_action_by_instance_id() {
     let sent = Seen::default();
     let completed = Seen::default();
     let (send, list) = ssm_rules(&sent, false);
@@ -214,7 +233,12 @@ async fn full_launch_completes_the_lifecycle_action_with_the_token() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].auto_scaling_group_name(), Some("web-asg"));
     assert_eq!(calls[0].lifecycle_hook_name(), Some("launch-hook"));
-    assert_eq!(calls[0].lifecycle_action_token(), Some("tok-launch"));
+    assert_eq!(calls[0].instance_id(), Some(INSTANCE));
+    assert_eq!(
+        calls[0].lifecycle_action_token(),
+        None,
+        "never a token, even the event's own"
+    );
     assert_eq!(calls[0].lifecycle_action_result(), Some("CONTINUE"));
 }
 

@@ -15,11 +15,14 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::{
 use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::{
     RecordLifecycleActionHeartbeatInput, RecordLifecycleActionHeartbeatOutput,
 };
+use aws_sdk_ssm::operation::describe_instance_information::{
+    DescribeInstanceInformationInput, DescribeInstanceInformationOutput,
+};
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
 use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
 use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::primitives::DateTime;
-use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
+use aws_sdk_ssm::types::{Command, CommandInvocationStatus, InstanceInformation};
 use aws_smithy_mocks::mock;
 
 /// An awsQuery (Auto Scaling) error body.
@@ -37,11 +40,10 @@ fn json_error(code: &str, message: &str) -> String {
     format!(r#"{{"__type":"{code}","message":"{message}"}}"#)
 }
 
-fn complete_input(token: Option<&str>) -> CompleteLifecycleAction {
+fn complete_input() -> CompleteLifecycleAction {
     CompleteLifecycleAction {
         group: "web-asg".into(),
         hook: "launch-hook".into(),
-        token: token.map(str::to_string),
         instance_id: "i-0abc".into(),
         result: "CONTINUE".into(),
     }
@@ -77,7 +79,7 @@ fn command(id: &str, comment: &str, requested_secs: i64) -> Command {
 // --- Auto Scaling -------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn complete_lifecycle_action_sends_group_hook_token_and_result() {
+async fn complete_lifecycle_action_names_group_hook_instance_and_result_never_a_token() {
     let seen = Seen::<CompleteLifecycleActionInput>::default();
     let s = seen.clone();
     let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_compute_output(
@@ -87,43 +89,26 @@ async fn complete_lifecycle_action_sends_group_hook_token_and_result() {
         },
     );
     let api = autoscaling(&[&rule]);
-    api.complete_lifecycle_action(&complete_input(Some("tok-1")))
+    api.complete_lifecycle_action(&complete_input())
         .await
         .unwrap();
-    let calls = seen.all();
-    assert_eq!(calls.len(), 1);
-    let req = &calls[0];
-    assert_eq!(req.auto_scaling_group_name(), Some("web-asg"));
-    assert_eq!(req.lifecycle_hook_name(), Some("launch-hook"));
-    assert_eq!(req.lifecycle_action_token(), Some("tok-1"));
-    assert_eq!(req.lifecycle_action_result(), Some("CONTINUE"));
-    assert_eq!(
-        req.instance_id(),
-        None,
-        "the token names the action; no instance id"
-    );
-}
-
-#[tokio::test]
-async fn complete_lifecycle_action_without_token_names_the_instance() {
-    let seen = Seen::<CompleteLifecycleActionInput>::default();
-    let s = seen.clone();
-    let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_compute_output(
-        move |req| {
-            s.push(req);
-            CompleteLifecycleActionOutput::builder().build()
-        },
-    );
-    let mut input = complete_input(None);
+    let mut input = complete_input();
     input.result = "ABANDON".into();
-    autoscaling(&[&rule])
-        .complete_lifecycle_action(&input)
-        .await
-        .unwrap();
-    let req = &seen.all()[0];
-    assert_eq!(req.instance_id(), Some("i-0abc"));
-    assert_eq!(req.lifecycle_action_token(), None);
-    assert_eq!(req.lifecycle_action_result(), Some("ABANDON"));
+    api.complete_lifecycle_action(&input).await.unwrap();
+    let calls = seen.all();
+    assert_eq!(calls.len(), 2);
+    for req in &calls {
+        assert_eq!(req.auto_scaling_group_name(), Some("web-asg"));
+        assert_eq!(req.lifecycle_hook_name(), Some("launch-hook"));
+        assert_eq!(req.instance_id(), Some("i-0abc"));
+        assert_eq!(
+            req.lifecycle_action_token(),
+            None,
+            "a token could only come from an instance-writable record"
+        );
+    }
+    assert_eq!(calls[0].lifecycle_action_result(), Some("CONTINUE"));
+    assert_eq!(calls[1].lifecycle_action_result(), Some("ABANDON"));
 }
 
 #[tokio::test]
@@ -139,7 +124,7 @@ async fn no_active_lifecycle_action_maps_to_its_own_kind() {
         )
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input(Some("tok-1")))
+        .complete_lifecycle_action(&complete_input())
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::NoActiveLifecycleAction);
@@ -166,7 +151,7 @@ async fn other_validation_errors_are_permanent_with_code_and_message() {
         )
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input(Some("tok-1")))
+        .complete_lifecycle_action(&complete_input())
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Permanent);
@@ -175,7 +160,7 @@ async fn other_validation_errors_are_permanent_with_code_and_message() {
 }
 
 #[tokio::test]
-async fn record_heartbeat_sends_group_hook_and_token() {
+async fn record_heartbeat_names_group_hook_and_instance_never_a_token() {
     let seen = Seen::<RecordLifecycleActionHeartbeatInput>::default();
     let s = seen.clone();
     let rule = mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat)
@@ -184,21 +169,17 @@ async fn record_heartbeat_sends_group_hook_and_token() {
             RecordLifecycleActionHeartbeatOutput::builder().build()
         });
     let api = autoscaling(&[&rule]);
-    let mut input = LifecycleHeartbeat {
+    let input = LifecycleHeartbeat {
         group: "web-asg".into(),
         hook: "launch-hook".into(),
-        token: Some("tok-1".into()),
         instance_id: "i-0abc".into(),
     };
-    api.record_lifecycle_action_heartbeat(&input).await.unwrap();
-    input.token = None;
     api.record_lifecycle_action_heartbeat(&input).await.unwrap();
     let calls = seen.all();
     assert_eq!(calls[0].auto_scaling_group_name(), Some("web-asg"));
     assert_eq!(calls[0].lifecycle_hook_name(), Some("launch-hook"));
-    assert_eq!(calls[0].lifecycle_action_token(), Some("tok-1"));
-    assert_eq!(calls[1].lifecycle_action_token(), None);
-    assert_eq!(calls[1].instance_id(), Some("i-0abc"));
+    assert_eq!(calls[0].instance_id(), Some("i-0abc"));
+    assert_eq!(calls[0].lifecycle_action_token(), None);
 }
 
 #[tokio::test]
@@ -212,7 +193,6 @@ async fn throttling_is_retried_by_the_sdk_then_mapped_throttled() {
         .record_lifecycle_action_heartbeat(&LifecycleHeartbeat {
             group: "web-asg".into(),
             hook: "launch-hook".into(),
-            token: Some("tok-1".into()),
             instance_id: "i-0abc".into(),
         })
         .await
@@ -235,7 +215,7 @@ async fn a_500_is_retried_and_succeeds_when_the_service_recovers() {
         .output(|| CompleteLifecycleActionOutput::builder().build())
         .build();
     autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input(Some("tok-1")))
+        .complete_lifecycle_action(&complete_input())
         .await
         .unwrap();
     assert_eq!(rule.num_calls(), 2);
@@ -249,7 +229,7 @@ async fn a_persistent_500_maps_to_transient() {
         .repeatedly()
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input(Some("tok-1")))
+        .complete_lifecycle_action(&complete_input())
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Transient, "{err:?}");
@@ -284,6 +264,57 @@ async fn send_command_sends_document_parameters_comment_and_instance() {
     assert_eq!(req.timeout_seconds(), Some(600));
     assert!(req.cloud_watch_output_config().is_none());
     assert!(req.output_s3_bucket_name().is_none());
+}
+
+#[tokio::test]
+async fn instance_private_ip_filters_by_instance_id_and_reads_the_ip_address() {
+    let seen = Seen::<DescribeInstanceInformationInput>::default();
+    let s = seen.clone();
+    let rule =
+        mock!(aws_sdk_ssm::Client::describe_instance_information).then_compute_output(move |req| {
+            s.push(req);
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(
+                    InstanceInformation::builder()
+                        .instance_id("i-0abc")
+                        .ip_address("10.1.2.3")
+                        .build(),
+                )
+                .build()
+        });
+    let ip = ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap();
+    assert_eq!(ip.as_deref(), Some("10.1.2.3"));
+    let req = &seen.all()[0];
+    assert_eq!(req.filters().len(), 1);
+    assert_eq!(req.filters()[0].key(), "InstanceIds");
+    assert_eq!(req.filters()[0].values(), ["i-0abc".to_string()]);
+    assert!(req.instance_information_filter_list().is_empty());
+    assert_eq!(req.max_results(), None, "one instance: no paging");
+}
+
+#[tokio::test]
+async fn an_instance_ssm_does_not_list_has_no_private_ip() {
+    let rule = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .then_output(|| DescribeInstanceInformationOutput::builder().build());
+    assert_eq!(
+        ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap(),
+        None
+    );
+    // Another instance in the answer is not this one's address.
+    let rule = mock!(aws_sdk_ssm::Client::describe_instance_information).then_output(|| {
+        DescribeInstanceInformationOutput::builder()
+            .instance_information_list(
+                InstanceInformation::builder()
+                    .instance_id("i-0other")
+                    .ip_address("10.9.9.9")
+                    .build(),
+            )
+            .build()
+    });
+    assert_eq!(
+        ssm(&[&rule]).instance_private_ip("i-0abc").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

@@ -320,3 +320,63 @@ async fn a_transition_costs_one_read_and_one_write_and_nothing_scans() {
     assert_eq!(counter.count("Query"), 2, "{:?}", counter.all());
     assert_eq!(counter.count("Scan"), 0, "{:?}", counter.all());
 }
+
+/// An instance writes malformed handler attributes into its own item (any `UpdateItem` its
+/// role allows): the launch is still handled, the write repairs the item, and of two writes
+/// that read the malformed `Version` only one wins.
+#[tokio::test]
+async fn malformed_handler_attributes_are_repaired_by_the_next_write() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let h = on_moto().await;
+    let ident = "i-0forged";
+    h.register(ident, "finished_cloud_init").await;
+    let forge = |version: AttributeValue| {
+        h.store
+            .client()
+            .update_item()
+            .table_name(h.store.table())
+            .key("Ident", AttributeValue::S(ident.into()))
+            .update_expression("SET #v = :v, #f = :f, #h = :h")
+            .expression_attribute_names("#v", "Version")
+            .expression_attribute_names("#f", "InFlight")
+            .expression_attribute_names("#h", "History")
+            .expression_attribute_values(":v", version)
+            .expression_attribute_values(":f", AttributeValue::S("junk".into()))
+            .expression_attribute_values(":h", AttributeValue::N("3".into()))
+            .send()
+    };
+    forge(AttributeValue::S("x".into())).await.unwrap();
+    let read = h.store.get(ident).await.unwrap().unwrap();
+    assert_eq!(read.malformed.len(), 3, "{:?}", read.malformed);
+    // Two writers over the same read: one wins, the other conflicts.
+    let mut first = Commit::expecting(&read, chrono::Utc::now());
+    first.last_error = asg_lifecycle::store::Change::Set("first".into());
+    let second = Commit::expecting(&read, chrono::Utc::now());
+    let won = h.store.commit(&first).await.unwrap();
+    assert_eq!(won.version, 1);
+    assert!(won.malformed.is_empty(), "{:?}", won.malformed);
+    assert!(won.in_flight.is_none() && won.history.is_empty());
+    assert!(matches!(
+        h.store.commit(&second).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Forged again: the launch is handled over it, and the item is repaired.
+    forge(AttributeValue::Ss(vec!["1".into()])).await.unwrap();
+    h.deliver_ok(&launch("launch-1", ident)).await;
+    let record = h.store.get(ident).await.unwrap().unwrap();
+    assert_eq!(record.state(), "join_cluster");
+    assert!(record.malformed.is_empty(), "{:?}", record.malformed);
+    assert!(
+        record.in_flight.is_none()
+            || record
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.event_id == "launch-1")
+    );
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("`Version`"))
+    );
+}

@@ -11,7 +11,23 @@ fn moto() -> String {
     )
 }
 
+/// The example model with the instance's address read from the record: moto implements no
+/// `DescribeInstanceInformation`, which the shipped model's `${instance:private_ip}` calls.
+fn model_for_moto(dir: &Path) -> std::path::PathBuf {
+    let shipped =
+        std::fs::read_to_string(crate::repo_root().join("transitions/cluster-node.yaml")).unwrap();
+    assert!(shipped.contains("${instance:private_ip}"));
+    let path = dir.join("model.yaml");
+    std::fs::write(
+        &path,
+        shipped.replace("${instance:private_ip}", "${attr:InstanceIp}"),
+    )
+    .unwrap();
+    path
+}
+
 fn invoke(store: &Path, event: &Path) -> Value {
+    let model = model_for_moto(store.parent().unwrap());
     let output = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
         .args([
             "invoke",
@@ -26,6 +42,8 @@ fn invoke(store: &Path, event: &Path) -> Value {
         .arg(moto())
         .arg("--store")
         .arg(store)
+        .arg("--transitions")
+        .arg(model)
         .arg(event)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -35,12 +35,17 @@ struct State {
     /// Per group: the instances its hooks hold and its hooks (`DescribeAutoScalingGroups`,
     /// `DescribeLifecycleHooks`), when set.
     groups: BTreeMap<String, (Vec<WaitingInstance>, Vec<LifecycleHook>)>,
+    /// Private IPs `DescribeInstanceInformation` reports, by instance (`None`: not listed).
+    private_ips: BTreeMap<String, Option<String>>,
+    /// The private IP of every instance not set one by one, when set.
+    default_private_ip: Option<String>,
 }
 
 /// Records every call and answers deterministically: lifecycle actions complete once (a second
 /// completion answers "No active Lifecycle Action found"), command ids are derived from the
-/// comment tag, and command invocations report the status set with [`LocalAws::set_command_status`]
-/// (`InProgress` by default).
+/// comment tag, command invocations report the status set with [`LocalAws::set_command_status`]
+/// (`InProgress` by default), and instances report the private IP set for them (by default
+/// [`LocalAws::private_ip_for`]).
 #[derive(Default)]
 pub struct LocalAws {
     state: Mutex<State>,
@@ -96,6 +101,33 @@ impl LocalAws {
             .insert(group.to_string(), (waiting, hooks));
     }
 
+    /// Sets what `DescribeInstanceInformation` reports as `instance`'s IP address (`None`: SSM
+    /// does not list the instance).
+    pub fn set_private_ip(&self, instance: &str, ip: Option<&str>) {
+        self.lock()
+            .private_ips
+            .insert(instance.to_string(), ip.map(str::to_string));
+    }
+
+    /// Sets the IP address reported for every instance not given one with
+    /// [`Self::set_private_ip`] (`None`, the default: each gets [`Self::private_ip_for`]).
+    pub fn set_default_private_ip(&self, ip: Option<&str>) {
+        self.lock().default_private_ip = ip.map(str::to_string);
+    }
+
+    /// The private IP [`LocalAws`] reports for an instance nothing was set for: an address in
+    /// `10.0.0.0/8` derived from the instance id, stable across runs.
+    #[must_use]
+    pub fn private_ip_for(instance_id: &str) -> String {
+        let hash = fnv1a(instance_id);
+        format!(
+            "10.{}.{}.{}",
+            (hash >> 16) & 0xff,
+            (hash >> 8) & 0xff,
+            (hash & 0xff).max(1)
+        )
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
@@ -105,25 +137,23 @@ impl LocalAws {
     /// The command id [`LocalAws`] gives a command with this comment tag.
     #[must_use]
     pub fn command_id_for(tag: &str) -> String {
-        // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in tag.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("cmd-{hash:016x}")
+        format!("cmd-{:016x}", fnv1a(tag))
     }
 }
 
-/// A lifecycle action's identity: group, hook, and the token (or the instance without one).
-fn action_key(
-    group: &str,
-    hook: &str,
-    token: Option<&String>,
-    instance_id: &str,
-) -> (String, String, String) {
-    let id = token.map_or(instance_id, String::as_str);
-    (group.to_string(), hook.to_string(), id.to_string())
+/// FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
+fn fnv1a(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// A lifecycle action's identity: group, hook and instance (how the handler addresses it).
+fn action_key(group: &str, hook: &str, instance_id: &str) -> (String, String, String) {
+    (group.to_string(), hook.to_string(), instance_id.to_string())
 }
 
 /// What Auto Scaling answers for an action already completed or timed out.
@@ -148,12 +178,7 @@ impl AutoScalingApi for LocalAws {
             operation: "CompleteLifecycleAction",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = action_key(
-            &input.group,
-            &input.hook,
-            input.token.as_ref(),
-            &input.instance_id,
-        );
+        let key = action_key(&input.group, &input.hook, &input.instance_id);
         if state.completed.insert(key) {
             Ok(())
         } else {
@@ -171,12 +196,7 @@ impl AutoScalingApi for LocalAws {
             operation: "RecordLifecycleActionHeartbeat",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = action_key(
-            &input.group,
-            &input.hook,
-            input.token.as_ref(),
-            &input.instance_id,
-        );
+        let key = action_key(&input.group, &input.hook, &input.instance_id);
         if state.completed.contains(&key) {
             return Err(no_active_action("RecordLifecycleActionHeartbeat"));
         }
@@ -317,6 +337,24 @@ impl SsmApi for LocalAws {
             command_id: command_id.to_string(),
             instance_id: instance_id.to_string(),
             status,
+        })
+    }
+
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        let mut state = self.lock();
+        state.calls.push(RecordedCall {
+            service: "ssm",
+            operation: "DescribeInstanceInformation",
+            input: json!({"instance_id": instance_id}),
+        });
+        Ok(match state.private_ips.get(instance_id) {
+            Some(ip) => ip.clone(),
+            None => Some(
+                state
+                    .default_private_ip
+                    .clone()
+                    .unwrap_or_else(|| Self::private_ip_for(instance_id)),
+            ),
         })
     }
 }

@@ -54,30 +54,32 @@ impl AwsError {
 }
 
 /// `CompleteLifecycleAction` input.
+///
+/// The action is addressed by group, hook and instance id, never by a lifecycle action token:
+/// the handler takes the instance id from the record's key (or the event from AWS), while a
+/// token could only come from a record an instance can write (see `docs/cloud-init.md`, "What
+/// the handler trusts"). An instance can at worst address its own actions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompleteLifecycleAction {
     /// The group.
     pub group: String,
     /// The hook.
     pub hook: String,
-    /// The token, when known.
-    pub token: Option<String>,
-    /// The instance (used when there is no token).
+    /// The instance whose active action of the hook is completed.
     pub instance_id: String,
     /// `CONTINUE` or `ABANDON`.
     pub result: String,
 }
 
-/// `RecordLifecycleActionHeartbeat` input.
+/// `RecordLifecycleActionHeartbeat` input, addressed like [`CompleteLifecycleAction`]: by
+/// instance id, never by token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleHeartbeat {
     /// The group.
     pub group: String,
     /// The hook.
     pub hook: String,
-    /// The token, when known.
-    pub token: Option<String>,
-    /// The instance.
+    /// The instance whose active action of the hook is heartbeated.
     pub instance_id: String,
 }
 
@@ -191,6 +193,23 @@ pub trait SsmApi: Send + Sync {
         command_id: &str,
         instance_id: &str,
     ) -> Result<CommandInvocation, AwsError>;
+
+    /// `DescribeInstanceInformation` filtered by instance id: the IP address SSM reports for
+    /// the instance (`IPAddress`), `None` when SSM lists no such instance (its agent has not
+    /// registered yet). What `${instance:private_ip}` resolves to.
+    ///
+    /// # Errors
+    /// By default, a permanent error: the client cannot describe instances.
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        Err(AwsError {
+            operation: "DescribeInstanceInformation".into(),
+            kind: AwsErrorKind::Permanent,
+            code: "Unsupported".into(),
+            message: format!(
+                "this SSM client cannot describe instances, so the private IP of {instance_id} is unknown"
+            ),
+        })
+    }
 }
 
 /// The AWS clients handed to tasks.

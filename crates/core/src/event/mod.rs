@@ -191,7 +191,6 @@ mod stimulus_tests {
                 instance_ids: vec!["i-1".into()],
                 status: CommandStatus::Success,
                 document_name: None,
-                parameters: None,
             }),
             Stimulus::Scheduled(ScheduledEvent {
                 rule: "reconcile".into(),

@@ -2,6 +2,13 @@
 //!
 //! `aws_lambda_events`' own type for this event expects `parameters` as a string map and fails on
 //! real events (where it is an object of arrays, or a JSON string), so the detail is typed here.
+//!
+//! # Guarantees
+//! - `detail.parameters` is never kept: a command-level notification carries the command's
+//!   parameters as sent, i.e. the resolved `env` lines (`export NAME='value'`). The decoded
+//!   event, which the handler stores while a chain is in flight (`InFlight`), holds the
+//!   command id, instances, status and document name only, so no resolved value reaches the
+//!   table, its stream or its backups through it.
 
 use std::fmt;
 
@@ -111,8 +118,6 @@ pub struct CommandEvent {
     pub status: CommandStatus,
     /// `detail.document-name`.
     pub document_name: Option<String>,
-    /// `detail.parameters`, normalized to an object (a JSON string is parsed).
-    pub parameters: Option<Value>,
 }
 
 fn instance_from_arn(arn: &str) -> Option<String> {
@@ -178,30 +183,12 @@ pub(super) fn decode(
             ids
         }
     };
-    let parameters = match detail.get("parameters") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            Some(
-                serde_json::from_str(s).map_err(|e| DecodeError::InvalidField {
-                    field: "detail.parameters",
-                    message: format!("a string that is not JSON: {e}"),
-                })?,
-            )
-        }
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => {
-            return Err(DecodeError::InvalidField {
-                field: "detail.parameters",
-                message: "expected an object or a JSON string".into(),
-            });
-        }
-    };
+    // `detail.parameters` (the resolved command lines) is deliberately not read: see the module.
     Ok(CommandEvent {
         kind,
         command_id,
         instance_ids,
         status,
         document_name: text("document-name")?,
-        parameters,
     })
 }

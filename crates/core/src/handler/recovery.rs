@@ -92,6 +92,5 @@ fn status_of(record: &InstanceRecord, command_id: &str, status: CommandStatus) -
         instance_ids: vec![record.ident.clone()],
         status,
         document_name: None,
-        parameters: None,
     })
 }

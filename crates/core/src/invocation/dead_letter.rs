@@ -9,6 +9,10 @@
 //!   type, the envelope, the message id and the request id.
 //! - **A letter always fits one SQS message** (256 KiB): a payload too large to fit is kept as
 //!   the start of its JSON text, marked `payloadTruncated`.
+//! - **No resolved command parameters are kept**: an SSM notification's `detail.parameters`
+//!   (the command lines as sent, resolved `env` values included) is replaced by a marker, in the
+//!   payload and in any SNS or SQS message text it carries, as the handler never keeps them
+//!   either (only a payload that is not JSON at all is kept as received).
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -44,6 +48,7 @@ impl DeadLetter {
     /// `payloadText` with its beginning and `payloadTruncated: true`).
     #[must_use]
     pub fn body(&self) -> String {
+        let payload = without_command_parameters(&self.payload);
         let envelope = self.envelope.map(envelope_name);
         let mut letter = json!({
             "errorType": POISON_ERROR_TYPE,
@@ -51,13 +56,13 @@ impl DeadLetter {
             "envelope": envelope,
             "messageId": self.message_id,
             "requestId": self.request_id,
-            "payload": self.payload,
+            "payload": payload,
         });
         let whole = letter.to_string();
         if whole.len() <= MAX_LETTER_BYTES {
             return whole;
         }
-        let text = self.payload.to_string();
+        let text = payload.to_string();
         let room = MAX_LETTER_BYTES.saturating_sub(whole.len() - text.len() + 64);
         let mut cut = room.min(text.len());
         while !text.is_char_boundary(cut) {
@@ -67,6 +72,46 @@ impl DeadLetter {
         letter["payloadText"] = Value::String(text[..cut].to_string());
         letter["payloadTruncated"] = Value::Bool(true);
         letter.to_string()
+    }
+}
+
+/// What replaces an SSM notification's `detail.parameters` in a letter.
+pub const DROPPED_PARAMETERS: &str = "<dropped: the command's resolved parameters>";
+
+/// `value` with every `detail.parameters` replaced by [`DROPPED_PARAMETERS`], also inside JSON
+/// object text (an SQS `body`, an SNS `Message`).
+fn without_command_parameters(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| {
+                    let v = match (key.as_str(), v) {
+                        ("detail", Value::Object(detail)) if detail.contains_key("parameters") => {
+                            let mut detail = detail.clone();
+                            detail.insert("parameters".into(), DROPPED_PARAMETERS.into());
+                            without_command_parameters(&Value::Object(detail))
+                        }
+                        _ => without_command_parameters(v),
+                    };
+                    (key.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_command_parameters).collect()),
+        Value::String(text) if text.trim_start().starts_with('{') => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(inner) => {
+                    let scrubbed = without_command_parameters(&inner);
+                    if scrubbed == inner {
+                        value.clone()
+                    } else {
+                        Value::String(scrubbed.to_string())
+                    }
+                }
+                Err(_) => value.clone(),
+            }
+        }
+        other => other.clone(),
     }
 }
 
@@ -135,6 +180,30 @@ mod tests {
         assert_eq!(body["messageId"], "m-1");
         assert_eq!(body["requestId"], "req-1");
         assert_eq!(body["payload"], json!({"body": "not json"}));
+    }
+
+    #[test]
+    fn resolved_command_parameters_are_not_kept_even_inside_message_text() {
+        let event = json!({"source": "aws.ssm", "detail": {
+            "status": "Success",
+            "parameters": {"commands": ["export DB_PASSWORD='s3cret'", "/opt/join.sh"]}
+        }});
+        let sqs = json!({"messageId": "m-1", "body": event.to_string()});
+        for payload in [
+            event.clone(),
+            sqs,
+            json!({"Records": [{"Sns": {"Message": event.to_string()}}]}),
+        ] {
+            let body = letter(payload).body();
+            assert!(!body.contains("s3cret"), "{body}");
+            assert!(
+                body.contains("<dropped: the command's resolved parameters>"),
+                "{body}"
+            );
+            assert!(body.contains("Success"), "the rest is kept: {body}");
+        }
+        let plain = letter(json!({"body": "not json"})).body();
+        assert!(plain.contains("not json"));
     }
 
     #[test]

@@ -222,7 +222,6 @@ mod tests {
             instance_ids: vec!["i-1".into()],
             status,
             document_name: None,
-            parameters: None,
         })
     }
 

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Result, StoreError};
 use crate::record::{
-    HISTORY_LIMIT, HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand,
-    RECENT_EVENTS_LIMIT,
+    HISTORY_LIMIT, HistoryEntry, InFlight, InstanceRecord, LifecycleAction, MalformedAttribute,
+    PendingCommand, RECENT_EVENTS_LIMIT,
 };
 
 /// A change to an optional attribute.
@@ -97,6 +97,11 @@ pub struct Commit {
     /// from these; the `Version` condition guarantees they are the stored ones. `None`: the store
     /// reads them first.
     pub base: Option<BaseLists>,
+    /// The attributes the record was read without, because they were malformed (set by
+    /// [`Commit::expecting`]). The write repairs them: it conditions on the stored value of
+    /// `Version` and `ItemStatus` when those are among them, removes every one it does not set,
+    /// and notes them in `LastError` ([`Commit::last_error_change`]).
+    pub repair: Vec<MalformedAttribute>,
 }
 
 /// `History` and `RecentEvents` of a record as read.
@@ -129,7 +134,24 @@ impl Commit {
             expected_version: record.version,
             now,
             base: Some(BaseLists::of(record)),
+            repair: record.malformed.clone(),
             ..Self::default()
+        }
+    }
+
+    /// The malformed stored value of `attribute` the write repairs, if any.
+    #[must_use]
+    pub fn repairs(&self, attribute: &str) -> Option<&MalformedAttribute> {
+        self.repair.iter().find(|m| m.attribute == attribute)
+    }
+
+    /// What the write does to `LastError`: an error the commit sets, else the note of the
+    /// attributes it repairs, else the commit's own change.
+    #[must_use]
+    pub fn last_error_change(&self) -> Change<String> {
+        match (&self.last_error, InstanceRecord::repair_note(&self.repair)) {
+            (Change::Set(_), _) | (_, None) => self.last_error.clone(),
+            (_, Some(note)) => Change::Set(note),
         }
     }
 
@@ -200,7 +222,9 @@ impl Commit {
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
         self.in_flight.apply(&mut record.in_flight);
-        self.last_error.apply(&mut record.last_error);
+        self.last_error_change().apply(&mut record.last_error);
+        // Every malformed attribute is left out of the record already: the write repairs them.
+        record.malformed.clear();
         if let Some(group) = &self.group {
             record.group = Some(group.clone());
         }

@@ -64,7 +64,8 @@ pub struct HarnessBuilder<S: StateStore + 'static = MemoryStore> {
 
 impl Harness {
     /// A builder with every default: the example model, a fresh memory store, a fresh AWS fake,
-    /// the system clock, no initial wait.
+    /// the system clock, no initial wait. The AWS fake (given or fresh) reports [`INSTANCE_IP`]
+    /// as every instance's private IP unless a test sets another one afterwards.
     pub fn builder() -> HarnessBuilder {
         HarnessBuilder {
             store: Arc::new(MemoryStore::new()),
@@ -144,6 +145,9 @@ impl<S: StateStore + 'static> HarnessBuilder<S> {
     /// The harness.
     pub fn build(self) -> Harness<S> {
         let aws = self.aws.unwrap_or_else(|| Arc::new(LocalAws::new()));
+        // SSM reports the address cloud-init writes (`register`): models reading it either way
+        // send the same command.
+        aws.set_default_private_ip(Some(INSTANCE_IP));
         let clients = self.clients.unwrap_or_else(|| AwsClients::local(&aws));
         let machine = Arc::new(self.machine.unwrap_or_else(Machine::example));
         let handler = handler(

@@ -35,6 +35,9 @@ impl SsmApi for YieldingSsm {
     ) -> Result<CommandInvocation, AwsError> {
         self.0.get_command_invocation(command_id, instance_id).await
     }
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        self.0.instance_private_ip(instance_id).await
+    }
 }
 
 /// An SSM whose agent on the instance has not registered: every `SendCommand` answers
@@ -60,6 +63,9 @@ impl SsmApi for UnregisteredSsm {
         instance_id: &str,
     ) -> Result<CommandInvocation, AwsError> {
         self.0.get_command_invocation(command_id, instance_id).await
+    }
+    async fn instance_private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        self.0.instance_private_ip(instance_id).await
     }
 }
 

@@ -8,12 +8,15 @@ mod failure_handling;
 mod handler_lifecycle;
 mod handler_matrix;
 mod handler_recovery;
+mod malformed_records;
 mod properties;
 mod register_script;
 mod registration;
 mod rust_model;
 mod store_requests;
+mod stored_values;
 mod sweep;
+mod trust;
 mod waiter;
 mod warm_pool;
 

@@ -321,11 +321,15 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
     assert_eq!(completions.len(), 1, "{completions:#?}");
     for expected in [
         "AutoScalingGroupName=web-asg",
-        "LifecycleActionToken=token-a",
+        "InstanceId=i-0a",
         "LifecycleActionResult=CONTINUE",
     ] {
         assert!(completions[0].body.contains(expected), "{completions:#?}");
     }
+    assert!(
+        !completions[0].body.contains("LifecycleActionToken"),
+        "addressed by instance id, never by a token: {completions:#?}"
+    );
 
     // 4. A poison event sent directly is kept in the dead-letter queue, then acknowledged
     //    (answered, not failed): never retried.

@@ -311,6 +311,15 @@ fn fake_aws(stream: &TcpStream, request: &Request, fake: &Fake) {
                 }})
             }
             "ListCommands" => json!({"Commands": []}),
+            // Every instance is registered with SSM, with an address derived from its id.
+            "DescribeInstanceInformation" => {
+                let instance = input["Filters"][0]["Values"][0].as_str().unwrap_or("");
+                let last = instance.bytes().last().unwrap_or(b'0');
+                json!({"InstanceInformationList": [{
+                    "InstanceId": instance, "IPAddress": format!("10.0.0.{last}"),
+                    "PingStatus": "Online"
+                }]})
+            }
             "GetCommandInvocation" => json!({
                 "CommandId": input["CommandId"], "InstanceId": input["InstanceId"],
                 "Status": "InProgress", "StatusDetails": "InProgress"

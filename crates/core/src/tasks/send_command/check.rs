@@ -34,6 +34,13 @@ fn segment(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
+/// The `${instance:NAME}` references: facts about the instance read from AWS when the command
+/// is built, never from the record.
+pub(super) const INSTANCE_FACTS: &[&str] = &[PRIVATE_IP];
+/// `${instance:private_ip}`: the private IP address SSM reports for the instance
+/// (`DescribeInstanceInformation`, its `IPAddress`).
+pub(super) const PRIVATE_IP: &str = "private_ip";
+
 /// The references of the `${...}` templates in `text`, each checked to be one `send_command`
 /// resolves.
 pub(super) fn references(text: &str) -> Result<Vec<&str>, String> {
@@ -47,12 +54,15 @@ pub(super) fn references(text: &str) -> Result<Vec<&str>, String> {
         let reference = &after[..end];
         let known = matches!(reference, "instance_id" | "group")
             || reference
+                .strip_prefix("instance:")
+                .is_some_and(|fact| INSTANCE_FACTS.contains(&fact))
+            || reference
                 .strip_prefix("attr:")
                 .or_else(|| reference.strip_prefix("metadata:"))
                 .is_some_and(|name| !name.is_empty());
         if !known {
             return Err(format!(
-                "unknown reference `${{{reference}}}` (known: ${{attr:NAME}}, ${{metadata:KEY}}, ${{instance_id}}, ${{group}})"
+                "unknown reference `${{{reference}}}` (known: ${{instance:private_ip}}, ${{attr:NAME}}, ${{metadata:KEY}}, ${{instance_id}}, ${{group}})"
             ));
         }
         found.push(reference);

@@ -2,9 +2,25 @@
 //!
 //! Command text — the `commands` lines, and the `commands` and `commandLine` parameters of any
 //! document — is sent as written and may not contain `${`: templates never reach a shell.
-//! Record and metadata values (`${attr:NAME}`, `${metadata:KEY}`, `${instance_id}`, `${group}`)
-//! reach the instance only as data: in the other document parameters, or in `env`, whose
-//! variables are set before the commands with the quoting rules of the document's shell:
+//! Values (`${instance:private_ip}`, `${attr:NAME}`, `${metadata:KEY}`, `${instance_id}`,
+//! `${group}`) reach the instance only as data: in the other document parameters, or in `env`,
+//! whose variables are set before the commands with the quoting rules of the document's shell.
+//!
+//! Where each value comes from, and so how far it can be trusted (records are writable by the
+//! instances themselves; see `docs/cloud-init.md`, "What the handler trusts"):
+//!
+//! | reference | source | trust |
+//! |---|---|---|
+//! | `${instance_id}` | the record's key | AWS: the instance the event or listing named |
+//! | `${instance:private_ip}` | SSM `DescribeInstanceInformation` (`IPAddress`), read when the command is built, checked to be an IP address | AWS (as the instance's own SSM agent reported it) |
+//! | `${group}` | the lifecycle event, else the record | AWS for an event of this invocation; else instance-written |
+//! | `${metadata:KEY}` | the hook's notification metadata, from the event, else the record | as `${group}` |
+//! | `${attr:NAME}` | a record attribute | instance-written, untrusted: data for the instance's own commands only, never an address another system acts on |
+//!
+//! Resolved values are never stored: outputs show the model's arguments, and an AWS error that
+//! quotes the resolved lines is scrubbed of them before it becomes the record's `LastError`.
+//!
+//! The quoting rules:
 //!
 //! | document | `env: {NAME: value}` becomes |
 //! |---|---|
@@ -27,11 +43,11 @@ mod shell;
 
 pub use shell::{ShellPlatform, posix_single_quote, powershell_single_quote};
 
-use check::{COMMAND_TEXT_PARAMETERS, problems, references};
+use check::{COMMAND_TEXT_PARAMETERS, PRIVATE_IP, problems, references};
 
 use super::builtin_tasks::{effect, held_action, send_error, task_error};
 use super::{ArgumentProblem, Task, TaskContext, TaskError};
-use crate::aws::SendCommand;
+use crate::aws::{AwsError, AwsErrorKind, SendCommand};
 use crate::diag::Code;
 use crate::record::PendingCommand;
 
@@ -101,11 +117,62 @@ impl SendCommandError {
     }
 }
 
+/// What `${instance:…}` references resolve to: read from AWS by the task before it builds the
+/// command, never from the record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct InstanceFacts {
+    /// The private IP address SSM reports for the instance.
+    private_ip: Option<String>,
+}
+
+/// True when any `${instance:private_ip}` appears in the arguments.
+fn needs_private_ip(args: &Value) -> bool {
+    let reference = format!("${{instance:{PRIVATE_IP}}}");
+    let mut stack = vec![args];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(s) if s.contains(&reference) => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The private IP of `instance` as SSM reports it; errors as a failed `SendCommand` would be
+/// (an instance SSM does not list yet is [`AwsErrorKind::InstanceNotReady`]).
+async fn read_private_ip(ctx: &TaskContext<'_>) -> Result<String, AwsError> {
+    let instance = &ctx.record.ident;
+    let operation = "DescribeInstanceInformation";
+    let reported = ctx.aws.ssm.instance_private_ip(instance).await?;
+    let Some(ip) = reported else {
+        return Err(AwsError {
+            operation: operation.into(),
+            kind: AwsErrorKind::InstanceNotReady,
+            code: "InstanceNotListed".into(),
+            message: format!("SSM lists no instance information for {instance} yet"),
+        });
+    };
+    // SSM's answer is checked anyway: only an address can reach the command.
+    ip.parse::<std::net::IpAddr>()
+        .map(|_| ip.clone())
+        .map_err(|_| AwsError {
+            operation: operation.into(),
+            kind: AwsErrorKind::Permanent,
+            code: "InvalidIpAddress".into(),
+            message: format!(
+                "SSM reports `{ip}` as the IP address of {instance}: not an IP address"
+            ),
+        })
+}
+
 /// `send_command` — runs an SSM document on the instance; its status event continues the machine.
 ///
 /// Arguments: `document` (default `AWS-RunShellScript`), `commands` (literal lines),
 /// `parameters` (document parameters; values other than command text may reference
-/// `${attr:NAME}`, `${metadata:KEY}`, `${instance_id}`, `${group}`), `env` (variables set before
+/// `${instance:private_ip}`, `${attr:NAME}`, `${metadata:KEY}`, `${instance_id}`, `${group}`),
+/// `env` (variables set before
 /// the commands, quoted for the document's shell; see the module), `timeout_seconds`, `comment`.
 ///
 /// Sent at most once per transition attempt: the handler records the intent (attempt id) first;
@@ -117,8 +184,10 @@ pub struct SendCommandTask;
 impl SendCommandTask {
     fn resolve(
         ctx: &TaskContext<'_>,
+        facts: &InstanceFacts,
         argument: &str,
         template: &str,
+        resolved: &mut Vec<String>,
     ) -> Result<String, SendCommandError> {
         let unresolved = |reason: String| SendCommandError::Unresolved {
             argument: argument.to_string(),
@@ -131,18 +200,33 @@ impl SendCommandTask {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let end = after.find('}').unwrap_or(after.len());
-            out.push_str(&Self::lookup(ctx, &after[..end]).map_err(unresolved)?);
+            let value = Self::lookup(ctx, facts, &after[..end]).map_err(unresolved)?;
+            out.push_str(&value);
+            resolved.push(value);
             rest = after.get(end + 1..).unwrap_or_default();
         }
         out.push_str(rest);
         Ok(out)
     }
 
-    fn lookup(ctx: &TaskContext<'_>, reference: &str) -> Result<String, String> {
+    fn lookup(
+        ctx: &TaskContext<'_>,
+        facts: &InstanceFacts,
+        reference: &str,
+    ) -> Result<String, String> {
         let text = |v: &Value| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
+        if let Some(fact) = reference.strip_prefix("instance:") {
+            return match fact {
+                PRIVATE_IP => facts
+                    .private_ip
+                    .clone()
+                    .ok_or_else(|| "the instance's private IP was not read from SSM".to_string()),
+                other => Err(format!("unknown instance fact `{other}`")),
+            };
+        }
         if let Some(name) = reference.strip_prefix("attr:") {
             return ctx
                 .record
@@ -173,7 +257,20 @@ impl SendCommandTask {
     ///
     /// # Errors
     /// A [`SendCommandError`] naming the argument at fault; nothing is sent.
+    /// `${instance:…}` references are read from AWS only when the task runs: here they are
+    /// unresolved errors.
     pub fn build(ctx: &TaskContext<'_>, args: &Value) -> Result<SendCommand, SendCommandError> {
+        Self::build_resolving(ctx, args, &InstanceFacts::default()).map(|(input, _)| input)
+    }
+
+    /// [`Self::build`], with every value a reference resolved to and every line holding one:
+    /// what an error message must not quote.
+    fn build_resolving(
+        ctx: &TaskContext<'_>,
+        args: &Value,
+        facts: &InstanceFacts,
+    ) -> Result<(SendCommand, Vec<String>), SendCommandError> {
+        let mut resolved = Vec::new();
         if let Some((_, first)) = problems(args).into_iter().next() {
             return Err(first);
         }
@@ -208,7 +305,7 @@ impl SendCommandTask {
                 let argument = format!("parameters.{name}");
                 let resolved = values
                     .iter()
-                    .map(|v| Self::resolve(ctx, &argument, v))
+                    .map(|v| Self::resolve(ctx, facts, &argument, v, &mut resolved))
                     .collect::<Result<Vec<_>, _>>()?;
                 parameters.insert(name.clone(), resolved);
             }
@@ -219,11 +316,16 @@ impl SendCommandTask {
         {
             for (name, template) in env {
                 let argument = format!("env.{name}");
-                let value = Self::resolve(ctx, &argument, template.as_str().unwrap_or_default())?;
+                let template = template.as_str().unwrap_or_default();
+                let value = Self::resolve(ctx, facts, &argument, template, &mut resolved)?;
                 if value.contains('\0') {
                     return Err(SendCommandError::NulInValue { name: name.clone() });
                 }
-                lines.push(shell.assignment(name, &value));
+                let line = shell.assignment(name, &value);
+                if template.contains("${") {
+                    resolved.push(line.clone());
+                }
+                lines.push(line);
             }
         }
         lines.extend(parameter_commands);
@@ -237,7 +339,7 @@ impl SendCommandTask {
             Some(c) => format!("{c} [{}]", ctx.attempt_id),
             None => format!("asg-lifecycle {} [{}]", ctx.trigger, ctx.attempt_id),
         };
-        Ok(SendCommand {
+        let input = SendCommand {
             instance_id: ctx.record.ident.clone(),
             document,
             parameters,
@@ -247,8 +349,28 @@ impl SendCommandTask {
                 .and_then(|t| i32::try_from(t).ok()),
             // SSM limits comments to 100 characters; the tag is kept whole at the end.
             comment: truncate_front(&comment, 100),
-        })
+        };
+        Ok((input, resolved))
     }
+}
+
+/// The shortest resolved value an error message is scrubbed of: shorter ones would blank out
+/// ordinary words (and hide little).
+const SCRUB_MIN_CHARS: usize = 4;
+
+/// `message` with every resolved value (longest first) replaced by a marker: an AWS error may
+/// quote the parameters it refused, and the message is stored (`LastError`) and reported.
+fn scrub(message: &str, resolved: &[String]) -> String {
+    let mut values: Vec<&String> = resolved
+        .iter()
+        .filter(|v| v.chars().count() >= SCRUB_MIN_CHARS)
+        .collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = message.to_string();
+    for value in values {
+        out = out.replace(value.as_str(), "<resolved value>");
+    }
+    out
 }
 
 fn truncate_front(text: &str, limit: usize) -> String {
@@ -282,7 +404,15 @@ impl Task for SendCommandTask {
         };
         let mut command_id = pending.command_id.clone();
         let pending = pending.clone();
-        let input = Self::build(ctx, args).map_err(|e| fail(e.to_string(), false))?;
+        let mut facts = InstanceFacts::default();
+        if needs_private_ip(args) {
+            let ip = read_private_ip(ctx)
+                .await
+                .map_err(|e| send_error(name, &e, ctx))?;
+            facts.private_ip = Some(ip);
+        }
+        let (input, resolved) =
+            Self::build_resolving(ctx, args, &facts).map_err(|e| fail(e.to_string(), false))?;
         // Look for an earlier command only when the intent was taken over: one this invocation
         // wrote itself with a conditional write is exclusive, and nothing can have been sent.
         if command_id.is_none() && !ctx.fresh_intent {
@@ -296,12 +426,11 @@ impl Task for SendCommandTask {
         let recovered = command_id.is_some();
         let command_id = match command_id {
             Some(id) => id,
-            None => ctx
-                .aws
-                .ssm
-                .send_command(&input)
-                .await
-                .map_err(|e| send_error(name, &e, ctx))?,
+            None => ctx.aws.ssm.send_command(&input).await.map_err(|e| {
+                let mut failed = send_error(name, &e, ctx);
+                failed.message = scrub(&failed.message, &resolved);
+                failed
+            })?,
         };
         // Outputs show the model's arguments (templates unresolved), never resolved values.
         ctx.effects.push(effect(

@@ -236,6 +236,69 @@ fn a_missing_attribute_is_named_without_sending() {
     );
 }
 
+#[test]
+fn the_instance_private_ip_is_an_aws_fact_never_a_record_value() {
+    let args = json!({"env": {"IP": "${instance:private_ip}"}, "commands": ["x"]});
+    assert!(codes(&args).is_empty());
+    invalid_fact_is_refused();
+    // `build` alone reads nothing from AWS: the fact is unresolved, whatever the record holds.
+    let err = build(&args).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`env.IP`: the instance's private IP was not read from SSM"
+    );
+    let aws = AwsClients::local(&Arc::new(LocalAws::new()));
+    let stimulus = Stimulus::Scheduled(ScheduledEvent {
+        rule: "reconcile".into(),
+    });
+    let record = record();
+    let ctx = TaskContext {
+        record: &record,
+        stimulus: &stimulus,
+        aws: &aws,
+        attempt_id: "i-1:a:go:v1",
+        from: "a",
+        to: "b",
+        trigger: "go",
+        fresh_intent: true,
+        now: Utc::now(),
+        effects: Vec::new(),
+        changes: RecordChanges::default(),
+    };
+    let facts = InstanceFacts {
+        private_ip: Some("10.9.8.7".into()),
+    };
+    let (input, resolved) = SendCommandTask::build_resolving(&ctx, &args, &facts).unwrap();
+    assert_eq!(input.parameters["commands"], ["export IP='10.9.8.7'", "x"]);
+    assert!(resolved.contains(&"10.9.8.7".to_string()), "{resolved:?}");
+    assert!(needs_private_ip(&args));
+    assert!(!needs_private_ip(
+        &json!({"env": {"IP": "${attr:InstanceIp}"}})
+    ));
+}
+
+fn invalid_fact_is_refused() {
+    let args = json!({"env": {"IP": "${instance:public_ip}"}, "commands": ["x"]});
+    assert_eq!(
+        codes(&args),
+        [(Code::InvalidArguments, "/env/IP".to_string())]
+    );
+}
+
+#[test]
+fn an_error_message_is_scrubbed_of_resolved_values_longest_first() {
+    let resolved = vec![
+        "s3cret-value".to_string(),
+        "export P='s3cret-value'".to_string(),
+        "ab".to_string(),
+    ];
+    let message = "Value '[export P='s3cret-value', x]' failed; ab s3cret-value";
+    assert_eq!(
+        scrub(message, &resolved),
+        "Value '[<resolved value>, x]' failed; ab <resolved value>"
+    );
+}
+
 /// Runs `line; printf %s "$V"` in `sh` and returns what it printed.
 fn through_sh(line: &str) -> Vec<u8> {
     let output = Command::new("sh")

@@ -1,0 +1,201 @@
+//! Records are instance-writable: nothing read from one selects which lifecycle action the
+//! handler completes or heartbeats, and the shipped model's commands take the instance's
+//! address from SSM, never from the record (see `docs/cloud-init.md`, "What the handler
+//! trusts").
+
+use std::time::Duration;
+
+use asg_lifecycle::Machine;
+use asg_lifecycle::aws::{AutoScalingApi, CompleteLifecycleAction};
+use asg_lifecycle::handler::HandlerError;
+use asg_lifecycle::store::StateStore;
+use asg_lifecycle::testing::{Harness, launch};
+use serde_json::{Map, json};
+
+const VICTIM: &str = "i-0victim";
+const ATTACKER: &str = "i-0attacker";
+
+/// Both instances launched: each holds its launch action, its join command sent.
+async fn two_launched() -> Harness {
+    let h = Harness::builder().manual_clock().build();
+    for (event, ident) in [("launch-v", VICTIM), ("launch-a", ATTACKER)] {
+        h.register(ident, "finished_cloud_init").await;
+        h.deliver_ok(&launch(event, ident)).await;
+        assert_eq!(h.state(ident).await, "join_cluster");
+    }
+    h
+}
+
+/// The attacker rewrites its own record: the victim's token in its `LifecycleAction`, and
+/// `ItemStatus`, as any `UpdateItem` with the instance's role can.
+async fn forge(h: &Harness, status: &str) {
+    let victim_token = h
+        .record(VICTIM)
+        .await
+        .lifecycle_action
+        .and_then(|a| a.token)
+        .expect("the victim's token is on its record");
+    assert_eq!(victim_token, "token-launch-v");
+    let mut forged = h.record(ATTACKER).await;
+    let action = forged.lifecycle_action.as_mut().expect("held");
+    action.token = Some(victim_token);
+    forged.status = Some(status.to_string());
+    h.store.put(forged);
+}
+
+#[tokio::test]
+async fn a_forged_token_on_the_failure_path_abandons_only_the_records_own_instance() {
+    let h = two_launched().await;
+    forge(&h, "failure").await;
+    h.sweep().await;
+    assert_eq!(h.state(ATTACKER).await, "abandoned");
+    let completions: Vec<_> = h
+        .aws
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "CompleteLifecycleAction")
+        .collect();
+    assert_eq!(completions.len(), 1, "{completions:?}");
+    let abandon = &completions[0].input;
+    assert_eq!(abandon["result"], "ABANDON");
+    assert_eq!(abandon["instance_id"], ATTACKER, "the record's own key");
+    assert!(abandon.get("token").is_none(), "never a token: {abandon}");
+    assert!(
+        !abandon.to_string().contains("token-launch-v"),
+        "the forged token reaches no call: {abandon}"
+    );
+    // The victim's action is still active: completing it now is not "already completed".
+    h.aws
+        .complete_lifecycle_action(&CompleteLifecycleAction {
+            group: "web-asg".into(),
+            hook: "launch-hook".into(),
+            instance_id: VICTIM.into(),
+            result: "CONTINUE".into(),
+        })
+        .await
+        .expect("the victim's launch action was not touched");
+    assert_eq!(h.state(VICTIM).await, "join_cluster");
+}
+
+#[tokio::test]
+async fn a_forged_token_is_never_heartbeated() {
+    let h = two_launched().await;
+    forge(&h, "join_cluster").await;
+    // Long enough that every held action is due (default 3600 s hook).
+    h.advance(Duration::from_secs(3000));
+    h.sweep().await;
+    let heartbeats: Vec<_> = h
+        .aws
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "RecordLifecycleActionHeartbeat")
+        .collect();
+    assert!(!heartbeats.is_empty(), "both actions were due");
+    for call in &heartbeats {
+        assert!(call.input.get("token").is_none(), "{call:?}");
+        assert!(
+            !call.input.to_string().contains("token-launch-v"),
+            "{call:?}"
+        );
+    }
+    let targets: Vec<_> = heartbeats
+        .iter()
+        .map(|c| c.input["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(targets.contains(&ATTACKER.to_string()), "{targets:?}");
+}
+
+/// The `commands` of every `SendCommand` so far.
+fn sent_commands(h: &Harness) -> Vec<String> {
+    h.aws
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "SendCommand")
+        .map(|c| c.input["parameters"]["commands"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_forged_instance_ip_never_reaches_the_dns_command() {
+    // The shipped model: NODE_IP is `${instance:private_ip}`.
+    let h = Harness::builder().build();
+    h.aws.set_private_ip(VICTIM, Some("10.1.2.3"));
+    h.register(VICTIM, "finished_cloud_init").await;
+    h.deliver_ok(&launch("launch-v", VICTIM)).await;
+    // Another instance rewrites the victim's record: its address, and the state whose next
+    // trigger registers the address in DNS.
+    let mut forged = Map::new();
+    forged.insert("InstanceIp".into(), json!("203.0.113.66"));
+    forged.insert("ItemStatus".into(), json!("joined_cluster"));
+    h.store.cloud_init_update(VICTIM, &forged).await.unwrap();
+    h.sweep().await;
+    assert_eq!(h.state(VICTIM).await, "updating_dns");
+    let sent = sent_commands(&h);
+    assert_eq!(sent.len(), 2, "join, then DNS: {sent:?}");
+    assert!(sent[1].contains("update-dns.sh register"), "{sent:?}");
+    for commands in &sent {
+        assert!(
+            commands.contains("export NODE_IP='10.1.2.3'"),
+            "SSM's address: {commands}"
+        );
+        assert!(!commands.contains("203.0.113.66"), "{commands}");
+    }
+    let asked = h
+        .aws
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "DescribeInstanceInformation")
+        .map(|c| c.input["instance_id"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(asked, [json!(VICTIM), json!(VICTIM)]);
+}
+
+#[tokio::test]
+async fn an_instance_ssm_does_not_list_yet_is_retried_and_sends_nothing() {
+    let h = Harness::builder().build();
+    h.aws.set_private_ip(VICTIM, None);
+    h.register(VICTIM, "finished_cloud_init").await;
+    let early = h.deliver(&launch("launch-v", VICTIM)).await;
+    assert!(
+        early.as_ref().is_err_and(HandlerError::is_retryable),
+        "an agent registering: retried, {early:?}"
+    );
+    assert!(sent_commands(&h).is_empty());
+    assert_ne!(h.state(VICTIM).await, "failure");
+}
+
+#[tokio::test]
+async fn an_address_ssm_reports_that_is_no_ip_address_is_never_sent() {
+    let h = Harness::builder().build();
+    h.aws.set_private_ip(VICTIM, Some("10.0.0.1; reboot"));
+    h.register(VICTIM, "finished_cloud_init").await;
+    let _ = h.deliver(&launch("launch-v", VICTIM)).await;
+    assert!(sent_commands(&h).is_empty());
+    let record = h.record(VICTIM).await;
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not an IP address")),
+        "{:?}",
+        record.last_error
+    );
+    // Taken down the failure path, never retried into a command.
+    assert_eq!(record.state(), "abandoned");
+}
+
+#[test]
+fn an_unknown_instance_fact_is_refused_when_the_model_is_validated() {
+    let model = "initial: a\nfailure: failure\nterminal: [b, abandoned]\nstates: [a, b, failure, abandoned]\ntransitions:\n  - source: a\n    dest: b\n    triggers: [{name: go, after: [{send_command: {env: {IP: \"${instance:public_ip}\"}, commands: [x]}}]}]\n  - source: failure\n    dest: abandoned\n    triggers: [{name: abandon}]\n";
+    let report = Machine::from_yaml("m.yaml", model).unwrap_err();
+    let found: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("m.yaml:8:")
+            && found[0].contains("`env.IP`: unknown reference `${instance:public_ip}`")
+            && found[0].contains("${instance:private_ip}"),
+        "{found:?}"
+    );
+    let valid = model.replace("public_ip", "private_ip");
+    Machine::from_yaml("m.yaml", &valid).unwrap_or_else(|r| panic!("{r}"));
+}
