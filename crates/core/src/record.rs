@@ -74,9 +74,7 @@ pub const HISTORY_LIMIT: usize = 50;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LifecycleAction {
-    /// The lifecycle action token, as the event brought it: kept for display only. The handler
-    /// never sends it (actions are addressed by the record's own instance id): a record is
-    /// instance-writable, so a token read from one may be another instance's.
+    /// The lifecycle action token.
     pub token: Option<String>,
     /// The lifecycle hook name.
     pub hook: String,

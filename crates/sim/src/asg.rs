@@ -228,19 +228,6 @@ impl Group {
         matches.then_some((&mut instance.lifecycle, action))
     }
 
-    /// The instance's active action of the launch hook (`launching`) or the terminate hook: how
-    /// Auto Scaling finds the action a call addresses by group, hook and instance id.
-    fn active_of_hook(
-        &mut self,
-        ident: &str,
-        launching: bool,
-    ) -> Option<(&mut Lifecycle, &mut HookAction)> {
-        let instance = self.instances.get_mut(ident)?;
-        let action = instance.actions.last_mut()?;
-        let matches = action.end == ActionEnd::Active && action.launching == launching;
-        matches.then_some((&mut instance.lifecycle, action))
-    }
-
     /// Applies a lifecycle action's result to the instance: `CONTINUE` takes it where the action
     /// goes (into service, into the warm pool, or out); `ABANDON` terminates it.
     fn conclude(lifecycle: &mut Lifecycle, action: &HookAction, result: &str) {
@@ -341,14 +328,14 @@ impl AutoScalingApi for SimAutoScaling {
         {
             let mut guard = self.shared.lock();
             let s = &mut *guard;
-            let launching = input.hook == "launch-hook";
-            let Some((lifecycle, action)) = s.group.active_of_hook(ident, launching) else {
+            let Some((lifecycle, action)) = s.group.active_mut(ident, input.token.as_deref())
+            else {
                 // A second completion with another result means the machine went both ways.
                 let earlier = s.group.instances.get(ident).and_then(|i| {
                     i.actions
                         .iter()
                         .rev()
-                        .find(|a| a.launching == launching)
+                        .find(|a| input.token.as_deref().is_none_or(|t| t == a.token))
                         .cloned()
                 });
                 if let Some(HookAction {
@@ -435,8 +422,7 @@ impl AutoScalingApi for SimAutoScaling {
             let mut guard = self.shared.lock();
             let s = &mut *guard;
             let hb = s.group.config.heartbeat_timeout_ms;
-            let launching = input.hook == "launch-hook";
-            let Some((_, action)) = s.group.active_of_hook(ident, launching) else {
+            let Some((_, action)) = s.group.active_mut(ident, input.token.as_deref()) else {
                 return Err(no_active(OP, ident));
             };
             action.deadline = (now + hb).min(action.global);

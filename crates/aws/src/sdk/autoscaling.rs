@@ -12,10 +12,8 @@ use aws_sdk_autoscaling::types::LifecycleState;
 
 /// Auto Scaling through the AWS SDK.
 ///
-/// A lifecycle action is addressed by group, hook and instance id, never by its token: the
-/// instance id is the record's key (or the event's, from AWS), while a token could only be read
-/// from a record the instance itself can write. Group, hook and instance name at most one active
-/// action, so nothing is lost.
+/// A lifecycle action is addressed by its token when known, otherwise by the instance id (both
+/// are accepted by the API; the token is preferred because it names one action exactly).
 ///
 /// # Errors
 /// Every call maps SDK errors with the crate's classification: "No active Lifecycle Action found"
@@ -47,12 +45,17 @@ impl AutoScalingApi for SdkAutoScaling {
         &self,
         input: &CompleteLifecycleAction,
     ) -> Result<(), AwsError> {
-        self.client
+        let request = self
+            .client
             .complete_lifecycle_action()
             .auto_scaling_group_name(&input.group)
             .lifecycle_hook_name(&input.hook)
-            .lifecycle_action_result(&input.result)
-            .instance_id(&input.instance_id)
+            .lifecycle_action_result(&input.result);
+        let request = match &input.token {
+            Some(token) => request.lifecycle_action_token(token),
+            None => request.instance_id(&input.instance_id),
+        };
+        request
             .send()
             .await
             .map(|_| ())
@@ -63,11 +66,16 @@ impl AutoScalingApi for SdkAutoScaling {
         &self,
         input: &LifecycleHeartbeat,
     ) -> Result<(), AwsError> {
-        self.client
+        let request = self
+            .client
             .record_lifecycle_action_heartbeat()
             .auto_scaling_group_name(&input.group)
-            .lifecycle_hook_name(&input.hook)
-            .instance_id(&input.instance_id)
+            .lifecycle_hook_name(&input.hook);
+        let request = match &input.token {
+            Some(token) => request.lifecycle_action_token(token),
+            None => request.instance_id(&input.instance_id),
+        };
+        request
             .send()
             .await
             .map(|_| ())

@@ -208,7 +208,7 @@ async fn crash_after_send_before_write_sends_no_second_command() {
 }
 
 #[tokio::test]
-async fn full_launch_completes_the_lifecycle_action_by_instance_id() {
+async fn full_launch_completes_the_lifecycle_action_with_the_token() {
     let sent = Seen::default();
     let completed = Seen::default();
     let (send, list) = ssm_rules(&sent, false);
@@ -233,12 +233,7 @@ async fn full_launch_completes_the_lifecycle_action_by_instance_id() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].auto_scaling_group_name(), Some("web-asg"));
     assert_eq!(calls[0].lifecycle_hook_name(), Some("launch-hook"));
-    assert_eq!(calls[0].instance_id(), Some(INSTANCE));
-    assert_eq!(
-        calls[0].lifecycle_action_token(),
-        None,
-        "never a token, even the event's own"
-    );
+    assert_eq!(calls[0].lifecycle_action_token(), Some("tok-launch"));
     assert_eq!(calls[0].lifecycle_action_result(), Some("CONTINUE"));
 }
 

@@ -40,10 +40,11 @@ fn json_error(code: &str, message: &str) -> String {
     format!(r#"{{"__type":"{code}","message":"{message}"}}"#)
 }
 
-fn complete_input() -> CompleteLifecycleAction {
+fn complete_input(token: Option<&str>) -> CompleteLifecycleAction {
     CompleteLifecycleAction {
         group: "web-asg".into(),
         hook: "launch-hook".into(),
+        token: token.map(str::to_string),
         instance_id: "i-0abc".into(),
         result: "CONTINUE".into(),
     }
@@ -79,7 +80,7 @@ fn command(id: &str, comment: &str, requested_secs: i64) -> Command {
 // --- Auto Scaling -------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn complete_lifecycle_action_names_group_hook_instance_and_result_never_a_token() {
+async fn complete_lifecycle_action_sends_group_hook_token_and_result() {
     let seen = Seen::<CompleteLifecycleActionInput>::default();
     let s = seen.clone();
     let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_compute_output(
@@ -89,26 +90,43 @@ async fn complete_lifecycle_action_names_group_hook_instance_and_result_never_a_
         },
     );
     let api = autoscaling(&[&rule]);
-    api.complete_lifecycle_action(&complete_input())
+    api.complete_lifecycle_action(&complete_input(Some("tok-1")))
         .await
         .unwrap();
-    let mut input = complete_input();
-    input.result = "ABANDON".into();
-    api.complete_lifecycle_action(&input).await.unwrap();
     let calls = seen.all();
-    assert_eq!(calls.len(), 2);
-    for req in &calls {
-        assert_eq!(req.auto_scaling_group_name(), Some("web-asg"));
-        assert_eq!(req.lifecycle_hook_name(), Some("launch-hook"));
-        assert_eq!(req.instance_id(), Some("i-0abc"));
-        assert_eq!(
-            req.lifecycle_action_token(),
-            None,
-            "a token could only come from an instance-writable record"
-        );
-    }
-    assert_eq!(calls[0].lifecycle_action_result(), Some("CONTINUE"));
-    assert_eq!(calls[1].lifecycle_action_result(), Some("ABANDON"));
+    assert_eq!(calls.len(), 1);
+    let req = &calls[0];
+    assert_eq!(req.auto_scaling_group_name(), Some("web-asg"));
+    assert_eq!(req.lifecycle_hook_name(), Some("launch-hook"));
+    assert_eq!(req.lifecycle_action_token(), Some("tok-1"));
+    assert_eq!(req.lifecycle_action_result(), Some("CONTINUE"));
+    assert_eq!(
+        req.instance_id(),
+        None,
+        "the token names the action; no instance id"
+    );
+}
+
+#[tokio::test]
+async fn complete_lifecycle_action_without_token_names_the_instance() {
+    let seen = Seen::<CompleteLifecycleActionInput>::default();
+    let s = seen.clone();
+    let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_compute_output(
+        move |req| {
+            s.push(req);
+            CompleteLifecycleActionOutput::builder().build()
+        },
+    );
+    let mut input = complete_input(None);
+    input.result = "ABANDON".into();
+    autoscaling(&[&rule])
+        .complete_lifecycle_action(&input)
+        .await
+        .unwrap();
+    let req = &seen.all()[0];
+    assert_eq!(req.instance_id(), Some("i-0abc"));
+    assert_eq!(req.lifecycle_action_token(), None);
+    assert_eq!(req.lifecycle_action_result(), Some("ABANDON"));
 }
 
 #[tokio::test]
@@ -124,7 +142,7 @@ async fn no_active_lifecycle_action_maps_to_its_own_kind() {
         )
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input())
+        .complete_lifecycle_action(&complete_input(Some("tok-1")))
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::NoActiveLifecycleAction);
@@ -151,7 +169,7 @@ async fn other_validation_errors_are_permanent_with_code_and_message() {
         )
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input())
+        .complete_lifecycle_action(&complete_input(Some("tok-1")))
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Permanent);
@@ -160,7 +178,7 @@ async fn other_validation_errors_are_permanent_with_code_and_message() {
 }
 
 #[tokio::test]
-async fn record_heartbeat_names_group_hook_and_instance_never_a_token() {
+async fn record_heartbeat_sends_group_hook_and_token() {
     let seen = Seen::<RecordLifecycleActionHeartbeatInput>::default();
     let s = seen.clone();
     let rule = mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat)
@@ -169,17 +187,21 @@ async fn record_heartbeat_names_group_hook_and_instance_never_a_token() {
             RecordLifecycleActionHeartbeatOutput::builder().build()
         });
     let api = autoscaling(&[&rule]);
-    let input = LifecycleHeartbeat {
+    let mut input = LifecycleHeartbeat {
         group: "web-asg".into(),
         hook: "launch-hook".into(),
+        token: Some("tok-1".into()),
         instance_id: "i-0abc".into(),
     };
+    api.record_lifecycle_action_heartbeat(&input).await.unwrap();
+    input.token = None;
     api.record_lifecycle_action_heartbeat(&input).await.unwrap();
     let calls = seen.all();
     assert_eq!(calls[0].auto_scaling_group_name(), Some("web-asg"));
     assert_eq!(calls[0].lifecycle_hook_name(), Some("launch-hook"));
-    assert_eq!(calls[0].instance_id(), Some("i-0abc"));
-    assert_eq!(calls[0].lifecycle_action_token(), None);
+    assert_eq!(calls[0].lifecycle_action_token(), Some("tok-1"));
+    assert_eq!(calls[1].lifecycle_action_token(), None);
+    assert_eq!(calls[1].instance_id(), Some("i-0abc"));
 }
 
 #[tokio::test]
@@ -193,6 +215,7 @@ async fn throttling_is_retried_by_the_sdk_then_mapped_throttled() {
         .record_lifecycle_action_heartbeat(&LifecycleHeartbeat {
             group: "web-asg".into(),
             hook: "launch-hook".into(),
+            token: Some("tok-1".into()),
             instance_id: "i-0abc".into(),
         })
         .await
@@ -215,7 +238,7 @@ async fn a_500_is_retried_and_succeeds_when_the_service_recovers() {
         .output(|| CompleteLifecycleActionOutput::builder().build())
         .build();
     autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input())
+        .complete_lifecycle_action(&complete_input(Some("tok-1")))
         .await
         .unwrap();
     assert_eq!(rule.num_calls(), 2);
@@ -229,7 +252,7 @@ async fn a_persistent_500_maps_to_transient() {
         .repeatedly()
         .build();
     let err = autoscaling(&[&rule])
-        .complete_lifecycle_action(&complete_input())
+        .complete_lifecycle_action(&complete_input(Some("tok-1")))
         .await
         .unwrap_err();
     assert_eq!(err.kind, AwsErrorKind::Transient, "{err:?}");

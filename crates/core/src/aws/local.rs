@@ -151,9 +151,15 @@ fn fnv1a(text: &str) -> u64 {
     hash
 }
 
-/// A lifecycle action's identity: group, hook and instance (how the handler addresses it).
-fn action_key(group: &str, hook: &str, instance_id: &str) -> (String, String, String) {
-    (group.to_string(), hook.to_string(), instance_id.to_string())
+/// A lifecycle action's identity: group, hook, and the token (or the instance without one).
+fn action_key(
+    group: &str,
+    hook: &str,
+    token: Option<&String>,
+    instance_id: &str,
+) -> (String, String, String) {
+    let id = token.map_or(instance_id, String::as_str);
+    (group.to_string(), hook.to_string(), id.to_string())
 }
 
 /// What Auto Scaling answers for an action already completed or timed out.
@@ -178,7 +184,12 @@ impl AutoScalingApi for LocalAws {
             operation: "CompleteLifecycleAction",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = action_key(&input.group, &input.hook, &input.instance_id);
+        let key = action_key(
+            &input.group,
+            &input.hook,
+            input.token.as_ref(),
+            &input.instance_id,
+        );
         if state.completed.insert(key) {
             Ok(())
         } else {
@@ -196,7 +207,12 @@ impl AutoScalingApi for LocalAws {
             operation: "RecordLifecycleActionHeartbeat",
             input: serde_json::to_value(input).unwrap_or(Value::Null),
         });
-        let key = action_key(&input.group, &input.hook, &input.instance_id);
+        let key = action_key(
+            &input.group,
+            &input.hook,
+            input.token.as_ref(),
+            &input.instance_id,
+        );
         if state.completed.contains(&key) {
             return Err(no_active_action("RecordLifecycleActionHeartbeat"));
         }

@@ -54,32 +54,30 @@ impl AwsError {
 }
 
 /// `CompleteLifecycleAction` input.
-///
-/// The action is addressed by group, hook and instance id, never by a lifecycle action token:
-/// the handler takes the instance id from the record's key (or the event from AWS), while a
-/// token could only come from a record an instance can write (see `docs/cloud-init.md`, "What
-/// the handler trusts"). An instance can at worst address its own actions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompleteLifecycleAction {
     /// The group.
     pub group: String,
     /// The hook.
     pub hook: String,
-    /// The instance whose active action of the hook is completed.
+    /// The token, when known.
+    pub token: Option<String>,
+    /// The instance (used when there is no token).
     pub instance_id: String,
     /// `CONTINUE` or `ABANDON`.
     pub result: String,
 }
 
-/// `RecordLifecycleActionHeartbeat` input, addressed like [`CompleteLifecycleAction`]: by
-/// instance id, never by token.
+/// `RecordLifecycleActionHeartbeat` input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleHeartbeat {
     /// The group.
     pub group: String,
     /// The hook.
     pub hook: String,
-    /// The instance whose active action of the hook is heartbeated.
+    /// The token, when known.
+    pub token: Option<String>,
+    /// The instance.
     pub instance_id: String,
 }
 

@@ -104,6 +104,7 @@ impl LifecycleHandler {
         let input = LifecycleHeartbeat {
             group: action.group.clone(),
             hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
         let mut outcome = Outcome::new(Some(&event.id), Some(&record.ident));

@@ -282,6 +282,7 @@ impl LifecycleHandler {
         let input = LifecycleHeartbeat {
             group: action.group.clone(),
             hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: event.instance_id.clone(),
         };
         match self.send_heartbeat(&input).await {
@@ -366,6 +367,7 @@ impl LifecycleHandler {
         let input = LifecycleHeartbeat {
             group: action.group.clone(),
             hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
         let action_change = match self.send_heartbeat(&input).await {

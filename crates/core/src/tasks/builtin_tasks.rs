@@ -101,6 +101,7 @@ impl Task for CompleteLifecycleActionTask {
         let input = CompleteLifecycleAction {
             group: action.group.clone(),
             hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: ctx.record.ident.clone(),
             result: result.clone(),
         };
@@ -118,7 +119,7 @@ impl Task for CompleteLifecycleActionTask {
             "CompleteLifecycleAction",
             json!({
                 "group": input.group, "hook": input.hook, "instance_id": input.instance_id,
-                "result": result, "already_completed": already,
+                "token": input.token, "result": result, "already_completed": already,
             }),
         ));
         ctx.changes.lifecycle_action = Some(None);
@@ -142,6 +143,7 @@ impl Task for HeartbeatTask {
         let input = LifecycleHeartbeat {
             group: action.group.clone(),
             hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: ctx.record.ident.clone(),
         };
         match ctx
@@ -160,7 +162,7 @@ impl Task for HeartbeatTask {
         ctx.effects.push(effect(
             "autoscaling",
             "RecordLifecycleActionHeartbeat",
-            json!({"group": input.group, "hook": input.hook, "instance_id": input.instance_id}),
+            json!({"group": input.group, "hook": input.hook, "instance_id": input.instance_id, "token": input.token}),
         ));
         let mut action = action;
         action.last_heartbeat = Some(ctx.now);

@@ -143,12 +143,11 @@ async fn a_permanent_error_in_failure_handling_is_recorded_cleared_and_blocks_no
     );
     assert!(record.active_group.is_some(), "still swept");
     // Auto Scaling terminates the instance: its terminate action is handled as the model says
-    // (the failure state's `abandon`: ABANDON of the terminate action, by instance id).
+    // (the failure state's `abandon`: ABANDON with the terminate action's token).
     let outcome = h.deliver_ok(&terminate("term-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Advanced, "{outcome:#?}");
     assert_eq!(h.state(I).await, "abandoned");
     let last = h.aws.calls().pop().unwrap();
     assert_eq!(last.input["result"], "ABANDON");
-    assert_eq!(last.input["instance_id"], I);
-    assert_eq!(last.input["hook"], "terminate-hook");
+    assert_eq!(last.input["token"], "token-term-1");
 }

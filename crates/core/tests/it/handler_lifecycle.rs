@@ -56,12 +56,10 @@ async fn launch_chain_is_driven_to_ready_by_ssm_success_events() {
     );
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.input["result"], "CONTINUE");
-    assert_eq!(complete.input["instance_id"], I, "by the record's own key");
-    assert!(
-        complete.input.get("token").is_none(),
-        "never a token: {complete:?}"
+    assert_eq!(
+        complete.input["token"], "token-launch-1",
+        "the token remembered from the launch event"
     );
-    assert_eq!(complete.input["hook"], "launch-hook");
     let record = h.record(I).await;
     assert!(
         record.lifecycle_action.is_none(),
@@ -102,8 +100,7 @@ async fn terminate_chain_drains_leaves_completes_and_expires_the_record() {
     assert!(record.expires_at.is_some(), "terminal records get a TTL");
     let complete = h.aws.calls().pop().unwrap();
     assert_eq!(complete.operation, "CompleteLifecycleAction");
-    assert_eq!(complete.input["instance_id"], I);
-    assert_eq!(complete.input["hook"], "terminate-hook");
+    assert_eq!(complete.input["token"], "token-term-1");
 }
 
 #[tokio::test]
@@ -207,7 +204,7 @@ async fn launch_event_before_registration_loses_nothing() {
     assert_eq!(h.state(I).await, "new", "still pending: nothing fires");
     h.register(I, "finished_cloud_init").await;
     h.deliver(&scheduled("sweep-2", "reconcile")).await.unwrap();
-    // 3. Progress to ready, completing the first event's action (by instance id).
+    // 3. Progress to ready, completing with the token of the first event.
     h.deliver_ok(&command(
         "ssm-1",
         I,
@@ -223,9 +220,10 @@ async fn launch_event_before_registration_loses_nothing() {
     ))
     .await;
     assert_eq!(h.state(I).await, "ready");
-    let complete = h.aws.calls().pop().unwrap();
-    assert_eq!(complete.operation, "CompleteLifecycleAction");
-    assert_eq!(complete.input["instance_id"], I);
+    assert_eq!(
+        h.aws.calls().pop().unwrap().input["token"],
+        "token-launch-1"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -389,12 +387,7 @@ async fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
     ))
     .await;
     assert_eq!(h.state(I).await, "terminated");
-    let complete = h.aws.calls().pop().unwrap();
-    assert_eq!(
-        complete.input["hook"], "terminate-hook",
-        "the held action's hook"
-    );
-    assert_eq!(complete.input["instance_id"], I);
+    assert_eq!(h.aws.calls().pop().unwrap().input["token"], "token-term-1");
 }
 
 #[tokio::test]

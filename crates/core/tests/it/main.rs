@@ -16,7 +16,6 @@ mod rust_model;
 mod store_requests;
 mod stored_values;
 mod sweep;
-mod trust;
 mod waiter;
 mod warm_pool;
 

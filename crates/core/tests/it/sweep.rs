@@ -97,6 +97,7 @@ async fn a_heartbeat_answered_no_active_lifecycle_action_clears_the_action() {
         .complete_lifecycle_action(&CompleteLifecycleAction {
             group: "web-asg".into(),
             hook: "launch-hook".into(),
+            token: Some("token-launch-1".into()),
             instance_id: I.into(),
             result: "CONTINUE".into(),
         })
