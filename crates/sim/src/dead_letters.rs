@@ -209,7 +209,7 @@ fn payload(kind: &str, marker: &str, wrap: Wrap, message_id: &str) -> Value {
             return match wrap {
                 // A direct invocation is JSON by construction: its payload is no envelope.
                 Wrap::Direct | Wrap::Sns => events::wrap(wrap, &Value::String(text), message_id),
-                Wrap::Sqs | Wrap::SqsSns => events::sqs_batch(&[(message_id, text)]),
+                Wrap::Sqs | Wrap::SqsSns | Wrap::Stream => events::sqs_batch(&[(message_id, text)]),
             };
         }
         "no envelope" => json!({"id": marker, "hello": "world"}),
@@ -296,6 +296,7 @@ impl super::runner::Runner {
                 label: format!("{} ({})", injected.marker, injected.kind),
                 attempt: 0,
                 poison: Some(self.injected.len()),
+                throttled: 0,
             };
             self.injected.push(injected);
             self.push(at, super::world::Job::Deliver(vec![delivery]));

@@ -35,6 +35,8 @@ pub struct Delivery {
     /// For an injected poison payload: its index among the run's injected ones; `event` is
     /// then the whole invocation payload, already wrapped.
     pub poison: Option<usize>,
+    /// How often Lambda throttled it so far (its retry backs off from one second).
+    pub throttled: u32,
 }
 
 impl Runner {
@@ -73,8 +75,51 @@ impl Runner {
             label: label.to_string(),
             attempt: 0,
             poison: None,
+            throttled: 0,
         };
         Some((now + latency, delivery))
+    }
+
+    /// The table's stream after cloud-init changed `ident`'s status from `old` to `new`: the
+    /// change reaches the function when the template's registration filters let it through,
+    /// within a second or so (a stream batch may be delivered again).
+    pub(super) fn stream_change(&mut self, ident: &str, old: Option<&str>, new: &str) {
+        if self.registration_filters.is_empty() {
+            return;
+        }
+        let now = self.shared.now();
+        self.stream_sequence += 1;
+        let mut change = events::RecordChange::new(&self.stream_sequence.to_string(), ident, new)
+            .at(self.shared.clock.at(now));
+        if let Some(old) = old {
+            change = change.from(old);
+        }
+        let record = change.record();
+        if !crate::rules::registration_delivered(&self.registration_filters, &record) {
+            return;
+        }
+        let (latency, duplicate) = {
+            let mut s = self.shared.lock();
+            let f = s.faults;
+            (
+                s.rng.random_range(100..=1_500),
+                chance(&mut s.rng, f.duplicate),
+            )
+        };
+        let delivery = Delivery {
+            event: Arc::new(record),
+            wrap: events::Wrap::Stream,
+            ident: ident.to_string(),
+            label: format!("stream: `{new}` registered"),
+            attempt: 0,
+            poison: None,
+            throttled: 0,
+        };
+        if duplicate {
+            self.counts.duplicated += 1;
+            self.push(now + latency + 2_000, Job::Deliver(vec![delivery.clone()]));
+        }
+        self.push(now + latency, Job::Deliver(vec![delivery]));
     }
 
     /// Sends an event on its way, maybe duplicated (and maybe overlapped with its duplicate).
@@ -142,7 +187,7 @@ impl Runner {
     /// to its dead-letter queue (its reason is in the function's log, keyed by message id).
     fn give_up_poison(&mut self, delivery: &Delivery, why: &str) {
         match delivery.wrap {
-            events::Wrap::Direct | events::Wrap::Sns => {
+            events::Wrap::Direct | events::Wrap::Sns | events::Wrap::Stream => {
                 self.dead_letters
                     .platform(KeptBy::Destination, why, &delivery.event);
             }
@@ -159,9 +204,13 @@ impl Runner {
         if batch.len() > free {
             // Beyond the reserved concurrency Lambda throttles: it keeps an asynchronous
             // invocation and tries again (the SQS poller likewise), without an attempt used.
-            for delivery in batch.split_off(free) {
+            for mut delivery in batch.split_off(free) {
                 self.counts.throttled += 1;
-                let later = self.shared.lock().rng.random_range(1_000..=30_000);
+                // Lambda retries a throttled invocation with a backoff from one second up to
+                // five minutes.
+                let backoff = (1_000_i64 << delivery.throttled.min(8)).min(300_000);
+                delivery.throttled += 1;
+                let later = backoff + self.shared.lock().rng.random_range(0..=backoff / 2);
                 self.shared.lock().checker.trail(
                     &delivery.ident,
                     now,
@@ -320,6 +369,7 @@ impl Runner {
 pub fn poison_attempts(wrap: events::Wrap) -> u32 {
     match wrap {
         events::Wrap::Direct | events::Wrap::Sns => 1 + maximum_retry_attempts(),
+        events::Wrap::Stream => 1 + crate::rules::registration_retry_attempts(),
         events::Wrap::Sqs | events::Wrap::SqsSns => MAX_RECEIVE_COUNT,
     }
 }

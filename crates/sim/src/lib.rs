@@ -39,6 +39,7 @@ mod dead_letters;
 mod delivery;
 mod exec;
 mod faults;
+pub mod filter;
 pub mod iam;
 mod invariants;
 mod latency;

@@ -90,6 +90,12 @@ pub struct Report {
     pub time_to_ready_p50_s: f64,
     /// Launch to a stable state, 99th percentile, simulated seconds.
     pub time_to_ready_p99_s: f64,
+    /// What the engine adds to time to ready: time to ready minus the instance's own work
+    /// (cloud-init, its commands' run times); p50, p90, p99, simulated seconds.
+    pub engine_overhead_launch_s: [f64; 3],
+    /// The same for terminations: terminate action to its completion minus the commands' run
+    /// times; p50, p90, p99.
+    pub engine_overhead_terminate_s: [f64; 3],
     /// What the faults did.
     pub fault_counts: FaultCounts,
     /// When faults stopped, simulated seconds.
@@ -151,6 +157,12 @@ impl Report {
             out,
             "  time to ready   p50 {:.1} s, p99 {:.1} s (simulated)",
             self.time_to_ready_p50_s, self.time_to_ready_p99_s
+        );
+        let [l50, l90, l99] = self.engine_overhead_launch_s;
+        let [t50, t90, t99] = self.engine_overhead_terminate_s;
+        let _ = writeln!(
+            out,
+            "  engine adds     launch p50 {l50:.1} s, p90 {l90:.1} s, p99 {l99:.1} s; termination p50 {t50:.1} s, p90 {t90:.1} s, p99 {t99:.1} s"
         );
         let _ = writeln!(
             out,

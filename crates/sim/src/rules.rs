@@ -2,6 +2,7 @@
 //! simulated world invokes the function as the deployed rules would.
 
 use asg_lifecycle::event::CommandEventKind;
+use serde_json::Value;
 
 use super::iam::template_json;
 
@@ -62,4 +63,99 @@ pub fn reserved_concurrency() -> usize {
         .as_str()
         .and_then(|n| n.parse().ok())
         .expect("the reserved concurrency parameter has a numeric default")
+}
+
+/// The filters of the template's registration event source mapping (the table's stream), with
+/// the template's parameters substituted by their defaults; empty when there is none.
+#[must_use]
+pub fn registration_filters() -> Vec<Value> {
+    let template = template_json();
+    let mapping = &template["Resources"]["RegistrationEvents"]["Properties"];
+    let parameters = &template["Parameters"];
+    mapping["FilterCriteria"]["Filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|filter| {
+            let pattern = &filter["Pattern"];
+            let text = pattern["Fn::Sub"].as_str().or_else(|| pattern.as_str())?;
+            let mut text = text.to_string();
+            if let Some(names) = parameters.as_object() {
+                for (name, parameter) in names {
+                    if let Some(default) = parameter["Default"].as_str() {
+                        text = text.replace(&format!("${{{name}}}"), default);
+                    }
+                }
+            }
+            serde_json::from_str(&text).ok()
+        })
+        .collect()
+}
+
+/// True when the registration mapping lets `record` (a stream record) through to the function.
+#[must_use]
+pub fn registration_delivered(filters: &[Value], record: &Value) -> bool {
+    filters.iter().any(|f| crate::filter::matches(f, record))
+}
+
+/// `MaximumRetryAttempts` of the template's registration event source mapping.
+///
+/// # Panics
+/// When the mapping sets none (a template the simulator cannot run).
+#[must_use]
+pub fn registration_retry_attempts() -> u32 {
+    template_json()["Resources"]["RegistrationEvents"]["Properties"]["MaximumRetryAttempts"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .expect("template.yaml's registration mapping sets MaximumRetryAttempts")
+}
+
+#[cfg(test)]
+mod tests {
+    use asg_lifecycle::event::payload::RecordChange;
+
+    use super::{registration_delivered, registration_filters};
+
+    #[test]
+    fn the_template_lets_only_the_change_to_the_initial_state_invoke_the_function() {
+        let filters = registration_filters();
+        assert_eq!(filters.len(), 3, "{filters:?}");
+        let delivered = |change: RecordChange| registration_delivered(&filters, &change.record());
+        let initial = "finished_cloud_init";
+        assert!(
+            delivered(RecordChange::new("1", "i-1", initial)),
+            "inserted at the initial state"
+        );
+        assert!(
+            delivered(RecordChange::new("2", "i-1", initial).from("new")),
+            "from pending"
+        );
+        assert!(
+            !delivered(RecordChange::new("3", "i-1", initial).from(initial)),
+            "a re-run of cloud-init"
+        );
+        assert!(
+            !delivered(RecordChange::new("4", "i-1", "join_cluster").from(initial)),
+            "the handler's move on"
+        );
+        assert!(!delivered(
+            RecordChange::new("5", "i-1", "ready").from("completing_lifecycle")
+        ));
+        assert!(
+            !delivered(RecordChange::new("6", "i-1", "new")),
+            "registered, not done"
+        );
+        let mut without_status = RecordChange::new("7", "i-1", initial).from("new").record();
+        without_status["dynamodb"]["OldImage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ItemStatus");
+        assert!(
+            registration_delivered(&filters, &without_status),
+            "a record the handler created first (the launch event came before cloud-init)"
+        );
+        let mut removed = RecordChange::new("8", "i-1", initial).record();
+        removed["eventName"] = "REMOVE".into();
+        assert!(!registration_delivered(&filters, &removed));
+    }
 }

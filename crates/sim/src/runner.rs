@@ -57,6 +57,12 @@ pub struct Runner {
     pub(super) keepalive: bool,
     /// The function's reserved concurrency (the template's): invocations beyond it are throttled.
     pub(super) concurrency: usize,
+    /// The template's registration filters on the table's stream (none: no such mapping).
+    pub(super) registration_filters: Vec<serde_json::Value>,
+    /// The last stream sequence number given.
+    pub(super) stream_sequence: u64,
+    /// When cloud-init wrote the initial state, per instance.
+    pub(super) cloud_init_done: BTreeMap<String, Millis>,
     /// Until when each busy execution environment runs its invocation.
     pub(super) busy_until: Vec<Millis>,
 }
@@ -127,6 +133,9 @@ impl Runner {
         Self {
             notifications: crate::rules::delivered_notifications(),
             keepalive: crate::rules::keepalive_target(),
+            registration_filters: crate::rules::registration_filters(),
+            stream_sequence: 0,
+            cloud_init_done: BTreeMap::new(),
             concurrency: config
                 .reserved_concurrency
                 .unwrap_or_else(crate::rules::reserved_concurrency),
@@ -280,6 +289,7 @@ impl Runner {
         match job {
             Job::Launch { ident } => self.launch(&ident, now),
             Job::CloudInit { ident, status } => {
+                let old = self.record(&ident).and_then(|r| r.status);
                 let n = u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0);
                 cloud_init::write(
                     &self.shared.memory,
@@ -292,6 +302,10 @@ impl Runner {
                     now,
                     format!("cloud-init wrote `{status}`"),
                 );
+                if status == self.config.machine.graph().initial {
+                    self.cloud_init_done.insert(ident.clone(), now);
+                }
+                self.stream_change(&ident, old.as_deref(), &status);
             }
             Job::CommandDone { command_id } => self.command_done(&command_id),
             Job::HookDeadline { ident, token } => {
@@ -567,7 +581,7 @@ impl Runner {
         if self.free_environments(now) == 0 {
             // Throttled: Lambda keeps the asynchronous invocation and tries again shortly.
             self.counts.throttled += 1;
-            let later = self.shared.lock().rng.random_range(1_000..=30_000);
+            let later = self.shared.lock().rng.random_range(1_000..=3_000);
             self.queue.push(
                 now + later,
                 Job::Sweep {
@@ -639,7 +653,27 @@ impl Runner {
         let (mut ready, mut terminated, mut abandoned, mut failed, mut never) = (0, 0, 0, 0, 0);
         let mut warmed = 0;
         let mut to_ready = Vec::new();
+        let (mut launch_overhead, mut terminate_overhead) = (Vec::new(), Vec::new());
         let instances = self.shared.lock().group.instances.clone();
+        let commands_by_instance = {
+            let s = self.shared.lock();
+            let mut by: BTreeMap<String, Vec<(Millis, Millis)>> = BTreeMap::new();
+            for c in s.commands.by_id.values() {
+                by.entry(c.instance.clone())
+                    .or_default()
+                    .push((c.sent, c.ends));
+            }
+            by
+        };
+        // The instance's own work within `[from, to]`: its commands' run times.
+        let commands_within = |ident: &str, from: Millis, to: Millis| -> Millis {
+            commands_by_instance.get(ident).map_or(0, |cs| {
+                cs.iter()
+                    .filter(|(sent, ends)| *sent >= from && *ends <= to)
+                    .map(|(sent, ends)| ends - sent)
+                    .sum()
+            })
+        };
         for (ident, instance) in &instances {
             let record = self.record(ident);
             let state = record.as_ref().map_or("", InstanceRecord::state);
@@ -649,9 +683,30 @@ impl Runner {
                 s.checker
                     .violation(ident, now, format!("at the end of the run: {problem}"));
             }
-            if let Some(at) = s.checker.ready_at.get(ident) {
+            if let Some(&at) = s.checker.ready_at.get(ident) {
+                // From the launch into service (out of the warm pool, for a pooled instance).
+                let start = instance
+                    .actions
+                    .iter()
+                    .find(|a| a.launching && !a.into_pool)
+                    .map_or(instance.launched_at, |a| a.started);
+                let booting = self
+                    .cloud_init_done
+                    .get(ident)
+                    .map_or(0, |done| (done - start).max(0));
+                let own = booting + commands_within(ident, start, at);
                 #[allow(clippy::cast_precision_loss)]
-                to_ready.push((at - instance.launched_at) as f64 / 1000.0);
+                {
+                    to_ready.push((at - start) as f64 / 1000.0);
+                    launch_overhead.push(((at - start) - own).max(0) as f64 / 1000.0);
+                }
+            }
+            for action in instance.actions.iter().filter(|a| !a.launching) {
+                if let crate::asg::ActionEnd::Completed { at, .. } = action.end {
+                    let own = commands_within(ident, action.started, at);
+                    #[allow(clippy::cast_precision_loss)]
+                    terminate_overhead.push(((at - action.started) - own).max(0) as f64 / 1000.0);
+                }
             }
             let resting_in_pool = instance.lifecycle == crate::asg::Lifecycle::Warmed
                 && s.checker.settled(instance, record.as_ref()).is_ok();
@@ -669,6 +724,8 @@ impl Runner {
             }
         }
         to_ready.sort_by(f64::total_cmp);
+        launch_overhead.sort_by(f64::total_cmp);
+        terminate_overhead.sort_by(f64::total_cmp);
         let (reads, writes) = self.shared.memory.request_counts();
         let s = self.shared.lock();
         let mut counts = self.counts.clone();
@@ -723,6 +780,10 @@ impl Runner {
             record_requests_per_transition: record_per_transition,
             time_to_ready_p50_s: round3(quantile(&to_ready, 0.5)),
             time_to_ready_p99_s: round3(quantile(&to_ready, 0.99)),
+            engine_overhead_launch_s: [0.5, 0.9, 0.99]
+                .map(|q| round3(quantile(&launch_overhead, q))),
+            engine_overhead_terminate_s: [0.5, 0.9, 0.99]
+                .map(|q| round3(quantile(&terminate_overhead, q))),
             fault_counts: counts,
             faults_stopped_at_s: seconds(self.fault_end),
             settle_bound_s: seconds(self.settle_bound),

@@ -23,6 +23,8 @@ pub struct SimCommand {
     pub document: String,
     /// The transition attempt tag from the comment.
     pub tag: String,
+    /// When it was sent.
+    pub sent: Millis,
     /// When it ends.
     pub ends: Millis,
     /// How it ends.
@@ -150,6 +152,7 @@ impl SsmApi for SimSsm {
                     instance: ident.to_string(),
                     document: input.document.clone(),
                     tag,
+                    sent: now,
                     ends,
                     outcome,
                 },

@@ -96,6 +96,11 @@ fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries
         "no ListCommands on the happy path"
     );
     assert!(
+        report.engine_overhead_launch_s[2] <= 10.0 && report.engine_overhead_terminate_s[2] <= 10.0,
+        "the engine adds seconds, not sweep periods: {}",
+        report.render()
+    );
+    assert!(
         report.time_to_ready_p50_s > 0.0
             && report.time_to_ready_p50_s <= report.time_to_ready_p99_s
     );

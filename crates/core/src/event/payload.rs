@@ -349,6 +349,8 @@ pub enum Wrap {
     Sqs,
     /// An SNS notification inside an SQS message.
     SqsSns,
+    /// A DynamoDB stream batch: the "event" is a stream record ([`RecordChange::record`]).
+    Stream,
 }
 
 fn sns_notification(event: &Value, message_id: &str) -> Value {
@@ -371,6 +373,7 @@ pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
         }]}),
         Wrap::Sqs => sqs_batch(&[(message_id, event.to_string())]),
         Wrap::SqsSns => sqs_batch(&[(message_id, sns_notification(event, message_id).to_string())]),
+        Wrap::Stream => json!({ "Records": [event] }),
     }
 }
 

@@ -156,9 +156,17 @@ fn the_role_grants_exactly_the_operations_the_function_calls() {
     );
     // Granted for the platform, not for calls of ours: the runtime's log lines. (Lambda's
     // on-failure destination uses `sqs:SendMessage` too, which the function calls itself.)
-    let platform: BTreeSet<String> = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        .map(String::from)
-        .into();
+    // And Lambda's reads of the table's stream for the registration event source mapping.
+    let platform: BTreeSet<String> = [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    ]
+    .map(String::from)
+    .into();
     let template = template();
     let granted: BTreeSet<String> = template["Resources"]["LifecycleRole"]["Properties"]
         ["Policies"][0]["PolicyDocument"]["Statement"]
@@ -249,4 +257,29 @@ fn poison_payloads_and_failed_invocations_end_in_the_one_dead_letter_queue() {
         .parse()
         .unwrap();
     assert!(retries <= 2, "Lambda's retries are bounded: {retries}");
+}
+
+#[test]
+fn the_registration_mapping_reads_the_table_stream_and_reports_failed_records() {
+    let template = template();
+    let mapping = &template["Resources"]["RegistrationEvents"];
+    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+    let props = &mapping["Properties"];
+    assert_eq!(
+        props["EventSourceArn"],
+        json!({"Fn::GetAtt": ["InstanceTable", "StreamArn"]})
+    );
+    assert_eq!(
+        props["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(
+        props["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        props["FilterCriteria"]["Filters"].as_array().map(Vec::len),
+        Some(3),
+        "insert, change from another state, change from no state"
+    );
 }
