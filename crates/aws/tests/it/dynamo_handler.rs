@@ -50,8 +50,9 @@ async fn deliver_concurrently(
     results
 }
 
-/// Every recorded transition continues from the previous one, with increasing versions, and
-/// none was recorded twice.
+/// Every recorded transition continues from the previous one, with versions that never go
+/// back (transitions written together share their write's version), and none was recorded
+/// twice.
 fn assert_history_is_one_path(record: &InstanceRecord) {
     for pair in record.history.windows(2) {
         assert_eq!(
@@ -60,8 +61,8 @@ fn assert_history_is_one_path(record: &InstanceRecord) {
             record.history
         );
         assert!(
-            pair[0].version < pair[1].version,
-            "versions do not grow: {:#?}",
+            pair[0].version <= pair[1].version,
+            "versions go back: {:#?}",
             record.history
         );
     }

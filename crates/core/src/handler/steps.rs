@@ -144,12 +144,13 @@ impl ChainRun<'_> {
     }
 
     /// Writes the deferred transitions of a chain cut short (the deadline, the step limit, a
-    /// retryable task error): the chain stays owed on the record, for the next event or sweep.
+    /// retryable task error), and what the stimulus brings (its lifecycle action): the chain
+    /// stays owed on the record, for the next event or sweep, which heartbeats the action too.
     pub(super) async fn flush_owing(
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<(), HandlerError> {
-        if !self.has_deferred() {
+        if !self.has_deferred() && !self.carries_anything() {
             return Ok(());
         }
         let owed = self.owed(false, "chain", None);
