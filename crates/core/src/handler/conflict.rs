@@ -17,7 +17,38 @@ use crate::event::Stimulus;
 use crate::record::InstanceRecord;
 use crate::store::StoreError;
 
+/// Clock skew and event-time rounding tolerated before a launch counts as older than a state.
+const STALE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
 impl LifecycleHandler {
+    /// True for a launch event, delivered late, whose action started before the record entered
+    /// its current state beyond the initial one, and that the record does not hold: the
+    /// lifecycle went on without it (e.g. the first launch of an instance since returned to the
+    /// warm pool), so it must not start the launch chain again.
+    fn is_stale_launch(
+        &self,
+        record: &InstanceRecord,
+        event_id: &str,
+        stimulus: &Stimulus,
+    ) -> bool {
+        let Stimulus::Lifecycle(event) = stimulus else {
+            return false;
+        };
+        let graph = self.machine.graph();
+        let state = record.state();
+        event.transition == crate::event::LifecycleTransition::Launching
+            && !graph.is_pending(state)
+            && state != graph.initial
+            && event
+                .time
+                .zip(record.entered_at)
+                .is_some_and(|(started, entered)| started + STALE_MARGIN < entered)
+            && record
+                .lifecycle_action
+                .as_ref()
+                .is_none_or(|held| held.event_id != event_id)
+    }
+
     /// Processes one stimulus for one instance, reloading and stepping again on conflicts.
     pub(super) async fn process_instance(
         &self,
@@ -62,6 +93,14 @@ impl LifecycleHandler {
             outcome.outcome = OutcomeKind::Duplicate;
             outcome.to = outcome.from.clone();
             outcome.reason = Some("the event was processed before".into());
+            return Ok(outcome);
+        }
+        if self.is_stale_launch(&record, event_id, stimulus) {
+            outcome.outcome = OutcomeKind::NoOp;
+            outcome.to = outcome.from.clone();
+            outcome.reason = Some(
+                "a launch action older than the instance's current state: its lifecycle went on without it".into(),
+            );
             return Ok(outcome);
         }
         if let Some(other) = record.in_flight.clone().filter(|f| f.event_id != event_id) {

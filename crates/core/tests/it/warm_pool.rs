@@ -58,6 +58,7 @@ async fn an_instance_goes_through_the_warm_pool_into_service_back_and_out() {
     // 2. Moved from the pool into service: the launch chain runs.
     let from_pool = LifecycleAction::launching("launch-2", I)
         .moves("WarmPool", "AutoScalingGroup")
+        .at(chrono::Utc::now())
         .event();
     h.deliver_ok(&from_pool).await;
     assert_eq!(h.state(I).await, "join_cluster");
@@ -113,10 +114,11 @@ async fn a_late_event_for_an_older_action_never_replaces_the_held_one() {
         .moves("EC2", "WarmPool")
         .at(now - Duration::minutes(10));
     h.deliver_ok(&into_pool.event()).await;
+    // Moved out of the pool after it was prepared.
     let from_pool = LifecycleAction::launching("launch-2", I)
         .token("token-from-pool")
         .moves("WarmPool", "AutoScalingGroup")
-        .at(now - Duration::minutes(1));
+        .at(Utc::now());
     h.deliver_ok(&from_pool.event()).await;
     assert_eq!(h.state(I).await, "join_cluster");
     // The launch into the pool, redelivered late: the held action stays the newer one.
@@ -171,4 +173,38 @@ async fn a_late_delivery_of_an_action_older_than_the_end_of_the_lifecycle_change
         .event();
     let outcome = h.deliver_ok(&late).await;
     assert_eq!(completions(&h).len(), before, "{outcome:#?}");
+}
+
+#[tokio::test]
+async fn a_late_first_launch_never_restarts_an_instance_back_in_the_pool() {
+    use chrono::{Duration, Utc};
+    let h = Harness::builder().build();
+    h.register(I, "finished_cloud_init").await;
+    let long_ago = Utc::now() - Duration::hours(1);
+    let first = LifecycleAction::launching("launch-1", I).at(long_ago);
+    h.deliver_ok(&first.event()).await;
+    join_and_register_dns(&h, "1").await;
+    let back = LifecycleAction::terminating("term-1", I)
+        .moves("AutoScalingGroup", "WarmPool")
+        .event();
+    h.deliver_ok(&back).await;
+    let drain = h.last_command_id();
+    h.deliver_ok(&command("ssm-drain", I, &drain, CommandStatus::Success))
+        .await;
+    let leave = h.last_command_id();
+    h.deliver_ok(&command("ssm-leave", I, &leave, CommandStatus::Success))
+        .await;
+    assert_eq!(h.state(I).await, "warmed");
+    let sent = h.count("SendCommand");
+    // The first launch event, delivered again an hour late (another copy, another id).
+    let late = LifecycleAction::launching("launch-1-copy", I)
+        .at(long_ago)
+        .event();
+    let outcome = h.deliver_ok(&late).await;
+    assert_eq!(h.state(I).await, "warmed", "{outcome:#?}");
+    assert_eq!(
+        h.count("SendCommand"),
+        sent,
+        "no join for a launch that is over"
+    );
 }
