@@ -455,10 +455,27 @@ impl AutoScalingApi for SimAutoScaling {
         for ident in &idents {
             self.expire_due(ident);
         }
-        let s = self.shared.lock();
-        if group != s.group.config.name {
+        let (ours, warm_pool) = {
+            let s = self.shared.lock();
+            (
+                group == s.group.config.name,
+                s.group.config.warm_pool_fraction > 0.0,
+            )
+        };
+        if !ours {
             return Ok(Vec::new());
         }
+        if warm_pool {
+            // DescribeWarmPool: the instances on their way into the pool.
+            authorize(
+                &self.shared,
+                "-",
+                "autoscaling:DescribeWarmPool",
+                &Target::Any,
+            )?;
+            before_call(&self.shared, "-", "DescribeWarmPool").await?;
+        }
+        let s = self.shared.lock();
         // The group tells its reuse policy, not where each instance goes.
         let scale_in_to = if s.group.config.reuse_on_scale_in {
             "WarmPool"
@@ -474,6 +491,9 @@ impl AutoScalingApi for SimAutoScaling {
                 let (transition, destination) = match instance.lifecycle {
                     Lifecycle::PendingWait => (LifecycleTransition::Launching, "AutoScalingGroup"),
                     Lifecycle::TerminatingWait => (LifecycleTransition::Terminating, scale_in_to),
+                    Lifecycle::WarmedPendingWait if warm_pool => {
+                        (LifecycleTransition::Launching, "WarmPool")
+                    }
                     Lifecycle::WarmedPendingWait
                     | Lifecycle::Warmed
                     | Lifecycle::InService

@@ -106,6 +106,7 @@ impl AutoScalingApi for SdkAutoScaling {
 
     async fn waiting_instances(&self, group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
         let mut waiting = Vec::new();
+        let mut has_warm_pool = false;
         let mut pages = self
             .client
             .describe_auto_scaling_groups()
@@ -119,6 +120,7 @@ impl AutoScalingApi for SdkAutoScaling {
                 .iter()
                 .filter(|g| g.auto_scaling_group_name() == Some(group))
             {
+                has_warm_pool |= asg.warm_pool_configuration().is_some();
                 let reuse = asg
                     .warm_pool_configuration()
                     .and_then(|w| w.instance_reuse_policy())
@@ -142,6 +144,42 @@ impl AutoScalingApi for SdkAutoScaling {
                             destination: Some(destination.to_string()),
                         });
                     }
+                }
+            }
+        }
+        if has_warm_pool {
+            // Instances on their way into the warm pool are listed by DescribeWarmPool only.
+            let mut next: Option<String> = None;
+            loop {
+                let output = self
+                    .client
+                    .describe_warm_pool()
+                    .auto_scaling_group_name(group)
+                    .set_next_token(next.take())
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk_error("DescribeWarmPool", &e))?;
+                for instance in output.instances() {
+                    let (transition, destination) = match instance.lifecycle_state() {
+                        Some(LifecycleState::WarmedPendingWait) => {
+                            (LifecycleTransition::Launching, "WarmPool")
+                        }
+                        Some(LifecycleState::WarmedTerminatingWait) => {
+                            (LifecycleTransition::Terminating, "EC2")
+                        }
+                        _ => continue,
+                    };
+                    if let Some(id) = instance.instance_id() {
+                        waiting.push(WaitingInstance {
+                            instance_id: id.to_string(),
+                            transition,
+                            destination: Some(destination.to_string()),
+                        });
+                    }
+                }
+                match output.next_token() {
+                    Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                    _ => break,
                 }
             }
         }

@@ -584,3 +584,82 @@ async fn lifecycle_hooks_reads_names_transitions_and_timeouts() {
         Some(std::time::Duration::from_secs(900))
     );
 }
+
+#[tokio::test]
+async fn waiting_instances_of_a_group_with_a_warm_pool_include_those_entering_it() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    use aws_sdk_autoscaling::operation::describe_warm_pool::DescribeWarmPoolOutput;
+    use aws_sdk_autoscaling::types::{
+        AutoScalingGroup, Instance, InstanceReusePolicy, LifecycleState, WarmPoolConfiguration,
+    };
+    let instance = |id: &str, state: LifecycleState| {
+        Instance::builder()
+            .instance_id(id)
+            .lifecycle_state(state)
+            .availability_zone("us-east-1a")
+            .health_status("Healthy")
+            .protected_from_scale_in(false)
+            .build()
+    };
+    let groups =
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    AutoScalingGroup::builder()
+                        .auto_scaling_group_name("web-asg")
+                        .min_size(0)
+                        .max_size(10)
+                        .desired_capacity(1)
+                        .default_cooldown(300)
+                        .availability_zones("us-east-1a")
+                        .health_check_type("EC2")
+                        .created_time(aws_sdk_autoscaling::primitives::DateTime::from_secs(0))
+                        .warm_pool_configuration(
+                            WarmPoolConfiguration::builder()
+                                .instance_reuse_policy(
+                                    InstanceReusePolicy::builder()
+                                        .reuse_on_scale_in(true)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .instances(instance("i-leaving", LifecycleState::TerminatingWait))
+                        .build(),
+                )
+                .build()
+        });
+    let pool = mock!(aws_sdk_autoscaling::Client::describe_warm_pool).then_output(move || {
+        DescribeWarmPoolOutput::builder()
+            .instances(instance("i-warming", LifecycleState::WarmedPendingWait))
+            .instances(instance("i-warm", LifecycleState::WarmedStopped))
+            .build()
+    });
+    let api = autoscaling(&[&groups, &pool]);
+    let waiting = api.waiting_instances("web-asg").await.unwrap();
+    let found: Vec<(&str, LifecycleTransition, Option<&str>)> = waiting
+        .iter()
+        .map(|w| {
+            (
+                w.instance_id.as_str(),
+                w.transition,
+                w.destination.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "i-leaving",
+                LifecycleTransition::Terminating,
+                Some("WarmPool")
+            ),
+            (
+                "i-warming",
+                LifecycleTransition::Launching,
+                Some("WarmPool")
+            ),
+        ],
+        "a scale-in goes back to the pool (ReuseOnScaleIn); a stopped pool instance is held by no hook"
+    );
+}

@@ -156,8 +156,9 @@ pub trait AutoScalingApi: Send + Sync {
         Ok(None)
     }
 
-    /// `DescribeAutoScalingGroups`: the instances of `group` its lifecycle hooks hold. Empty when
-    /// not known (the sweep then adopts no action whose event has not come).
+    /// `DescribeAutoScalingGroups` (and `DescribeWarmPool` for a group with a warm pool): the
+    /// instances of `group` its lifecycle hooks hold. Empty when not known (the sweep then adopts
+    /// no action whose event has not come).
     async fn waiting_instances(&self, _group: &str) -> Result<Vec<WaitingInstance>, AwsError> {
         Ok(Vec::new())
     }

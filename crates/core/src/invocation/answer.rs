@@ -166,6 +166,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_batch_reports_the_sequence_numbers_of_its_retryable_records() {
+        let results = vec![ok("100"), retryable(Some("101")), poison("102")];
+        assert_eq!(
+            answer_of(Envelope::Stream, results).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "101"}]})
+        );
+    }
+
+    #[test]
     fn a_retryable_failure_without_a_message_id_fails_the_whole_batch() {
         let failure = answer_of(Envelope::Sqs, vec![ok("a"), retryable(None)]).unwrap_err();
         assert!(
