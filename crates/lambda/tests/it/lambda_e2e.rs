@@ -319,17 +319,15 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
         .filter(|c| c.operation == "CompleteLifecycleAction")
         .collect();
     assert_eq!(completions.len(), 1, "{completions:#?}");
+    // Addressed by the token its event brought (one action exactly, even when a warm pool
+    // holds the instance twice with one hook).
     for expected in [
         "AutoScalingGroupName=web-asg",
-        "InstanceId=i-0a",
+        "LifecycleActionToken=token-a",
         "LifecycleActionResult=CONTINUE",
     ] {
         assert!(completions[0].body.contains(expected), "{completions:#?}");
     }
-    assert!(
-        !completions[0].body.contains("LifecycleActionToken"),
-        "addressed by instance id, never by a token: {completions:#?}"
-    );
 
     // 4. A poison event sent directly is kept in the dead-letter queue, then acknowledged
     //    (answered, not failed): never retried.
