@@ -543,21 +543,12 @@ impl AutoScalingApi for SimAutoScaling {
         group: &str,
         hook: &str,
     ) -> Result<Option<std::time::Duration>, AwsError> {
-        authorize(
-            &self.shared,
-            "-",
-            "autoscaling:DescribeLifecycleHooks",
-            &Target::Any,
-        )?;
-        before_call(&self.shared, "-", "DescribeLifecycleHooks").await?;
-        let s = self.shared.lock();
-        let config = &s.group.config;
-        let known = group == config.name && matches!(hook, "launch-hook" | "terminate-hook");
-        Ok(known.then(|| {
-            std::time::Duration::from_millis(
-                u64::try_from(config.heartbeat_timeout_ms).unwrap_or(0),
-            )
-        }))
+        Ok(self
+            .lifecycle_hooks(group)
+            .await?
+            .into_iter()
+            .find(|h| h.name == hook)
+            .and_then(|h| h.heartbeat_timeout))
     }
 
     async fn group_members(

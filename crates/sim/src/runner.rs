@@ -438,24 +438,44 @@ impl Runner {
         let Some((deadline, generation)) = moved else {
             return;
         };
+        let id = self.next_id(0x1000);
+        let event = LifecycleAction::launching(&id, ident).moves("WarmPool", "AutoScalingGroup");
+        let started = (now, deadline, generation);
+        self.announce(
+            ident,
+            &token,
+            started,
+            event,
+            "launch event (from the warm pool)",
+        );
+    }
+
+    /// A lifecycle action Auto Scaling started at `now` (heartbeat deadline, the instance's
+    /// action count): its deadline, its settle check, and its event on its way.
+    fn announce(
+        &mut self,
+        ident: &str,
+        token: &str,
+        (now, deadline, generation): (Millis, Millis, usize),
+        event: LifecycleAction,
+        label: &str,
+    ) {
         self.lifecycles += 1;
         self.queue.push(
             deadline,
             Job::HookDeadline {
                 ident: ident.to_string(),
-                token: token.clone(),
+                token: token.to_string(),
             },
         );
         self.settle_check(ident, now, generation, 0);
-        let id = self.next_id(0x1000);
-        let event = LifecycleAction::launching(&id, ident)
+        let event = event
             .group(SIM_GROUP)
-            .token(&token)
+            .token(token)
             .notification_metadata(SIM_NOTIFICATION_METADATA)
-            .moves("WarmPool", "AutoScalingGroup")
             .at(self.shared.clock.at(now))
             .json();
-        self.emit(event, ident, "launch event (from the warm pool)", false);
+        self.emit(event, ident, label, false);
     }
 
     fn scale_in(&mut self, ident: &str, now: Millis) {
@@ -477,25 +497,16 @@ impl Runner {
         let Some((deadline, generation, into_pool)) = scaled else {
             return;
         };
-        self.lifecycles += 1;
-        self.queue.push(
-            deadline,
-            Job::HookDeadline {
-                ident: ident.to_string(),
-                token: token.clone(),
-            },
-        );
-        self.settle_check(ident, now, generation, 0);
         let id = self.next_id(0x2000);
         let destination = if into_pool { "WarmPool" } else { "EC2" };
-        let event = LifecycleAction::terminating(&id, ident)
-            .group(SIM_GROUP)
-            .token(&token)
-            .notification_metadata(SIM_NOTIFICATION_METADATA)
-            .moves("AutoScalingGroup", destination)
-            .at(self.shared.clock.at(now))
-            .json();
-        self.emit(event, ident, "terminate event", false);
+        let event = LifecycleAction::terminating(&id, ident).moves("AutoScalingGroup", destination);
+        self.announce(
+            ident,
+            &token,
+            (now, deadline, generation),
+            event,
+            "terminate event",
+        );
     }
 
     fn command_done(&mut self, command_id: &str) {

@@ -126,25 +126,9 @@ impl AutoScalingApi for SdkAutoScaling {
                     .and_then(|w| w.instance_reuse_policy())
                     .and_then(|p| p.reuse_on_scale_in())
                     .unwrap_or(false);
-                for instance in asg.instances() {
-                    let (transition, destination) = match instance.lifecycle_state() {
-                        Some(LifecycleState::PendingWait) => {
-                            (LifecycleTransition::Launching, "AutoScalingGroup")
-                        }
-                        Some(LifecycleState::TerminatingWait) => (
-                            LifecycleTransition::Terminating,
-                            if reuse { "WarmPool" } else { "EC2" },
-                        ),
-                        _ => continue,
-                    };
-                    if let Some(id) = instance.instance_id() {
-                        waiting.push(WaitingInstance {
-                            instance_id: id.to_string(),
-                            transition,
-                            destination: Some(destination.to_string()),
-                        });
-                    }
-                }
+                waiting.extend(asg.instances().iter().filter_map(|instance| {
+                    held(instance.instance_id(), instance.lifecycle_state(), reuse)
+                }));
             }
         }
         if has_warm_pool {
@@ -159,24 +143,9 @@ impl AutoScalingApi for SdkAutoScaling {
                     .send()
                     .await
                     .map_err(|e| from_sdk_error("DescribeWarmPool", &e))?;
-                for instance in output.instances() {
-                    let (transition, destination) = match instance.lifecycle_state() {
-                        Some(LifecycleState::WarmedPendingWait) => {
-                            (LifecycleTransition::Launching, "WarmPool")
-                        }
-                        Some(LifecycleState::WarmedTerminatingWait) => {
-                            (LifecycleTransition::Terminating, "EC2")
-                        }
-                        _ => continue,
-                    };
-                    if let Some(id) = instance.instance_id() {
-                        waiting.push(WaitingInstance {
-                            instance_id: id.to_string(),
-                            transition,
-                            destination: Some(destination.to_string()),
-                        });
-                    }
-                }
+                waiting.extend(output.instances().iter().filter_map(|instance| {
+                    held(instance.instance_id(), instance.lifecycle_state(), false)
+                }));
                 match output.next_token() {
                     Some(token) if !token.is_empty() => next = Some(token.to_string()),
                     _ => break,
@@ -234,4 +203,28 @@ impl AutoScalingApi for SdkAutoScaling {
         }
         Ok(Some(members))
     }
+}
+
+/// An instance a hook holds, from its lifecycle state (`reuse`: the group returns scaled-in
+/// instances to its warm pool); `None` for any other state.
+fn held(
+    instance_id: Option<&str>,
+    state: Option<&LifecycleState>,
+    reuse: bool,
+) -> Option<WaitingInstance> {
+    let (transition, destination) = match state? {
+        LifecycleState::PendingWait => (LifecycleTransition::Launching, "AutoScalingGroup"),
+        LifecycleState::TerminatingWait => (
+            LifecycleTransition::Terminating,
+            if reuse { "WarmPool" } else { "EC2" },
+        ),
+        LifecycleState::WarmedPendingWait => (LifecycleTransition::Launching, "WarmPool"),
+        LifecycleState::WarmedTerminatingWait => (LifecycleTransition::Terminating, "EC2"),
+        _ => return None,
+    };
+    Some(WaitingInstance {
+        instance_id: instance_id?.to_string(),
+        transition,
+        destination: Some(destination.to_string()),
+    })
 }
