@@ -508,6 +508,30 @@ impl AutoScalingApi for SimAutoScaling {
             .collect())
     }
 
+    async fn lifecycle_state(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        authorize(
+            &self.shared,
+            instance_id,
+            "autoscaling:DescribeAutoScalingInstances",
+            &Target::Any,
+        )?;
+        before_call(&self.shared, instance_id, "DescribeAutoScalingInstances").await?;
+        self.expire_due(instance_id);
+        let s = self.shared.lock();
+        Ok(s.group.instances.get(instance_id).and_then(|i| {
+            let state = match i.lifecycle {
+                Lifecycle::WarmedPendingWait => "Warmed:Pending:Wait",
+                Lifecycle::Warmed => "Warmed:Stopped",
+                Lifecycle::PendingWait => "Pending:Wait",
+                Lifecycle::InService => "InService",
+                Lifecycle::TerminatingWait => "Terminating:Wait",
+                // Gone from the group: DescribeAutoScalingInstances no longer lists it.
+                Lifecycle::Terminated => return None,
+            };
+            Some(state.to_string())
+        }))
+    }
+
     async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
         authorize(
             &self.shared,

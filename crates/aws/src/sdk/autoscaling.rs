@@ -155,6 +155,22 @@ impl AutoScalingApi for SdkAutoScaling {
         Ok(waiting)
     }
 
+    async fn lifecycle_state(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        let output = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error("DescribeAutoScalingInstances", &e))?;
+        Ok(output
+            .auto_scaling_instances()
+            .iter()
+            .find(|i| i.instance_id() == Some(instance_id))
+            .and_then(|i| i.lifecycle_state())
+            .map(str::to_string))
+    }
+
     async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {
         let output = self
             .client

@@ -663,3 +663,33 @@ async fn waiting_instances_of_a_group_with_a_warm_pool_include_those_entering_it
         "a scale-in goes back to the pool (ReuseOnScaleIn); a stopped pool instance is held by no hook"
     );
 }
+
+#[tokio::test]
+async fn lifecycle_state_asks_for_the_one_instance() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::{
+        DescribeAutoScalingInstancesInput, DescribeAutoScalingInstancesOutput,
+    };
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+    let seen = Seen::<DescribeAutoScalingInstancesInput>::default();
+    let s = seen.clone();
+    let rule = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_instances)
+        .then_compute_output(move |req| {
+            s.push(req);
+            DescribeAutoScalingInstancesOutput::builder()
+                .auto_scaling_instances(
+                    AutoScalingInstanceDetails::builder()
+                        .instance_id("i-0abc")
+                        .auto_scaling_group_name("web-asg")
+                        .availability_zone("us-east-1a")
+                        .lifecycle_state("Warmed:Pending:Wait")
+                        .health_status("HEALTHY")
+                        .protected_from_scale_in(false)
+                        .build(),
+                )
+                .build()
+        });
+    let api = autoscaling(&[&rule]);
+    let state = api.lifecycle_state("i-0abc").await.unwrap();
+    assert_eq!(state.as_deref(), Some("Warmed:Pending:Wait"));
+    assert_eq!(seen.all()[0].instance_ids(), ["i-0abc".to_string()]);
+}

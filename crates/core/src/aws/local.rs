@@ -35,6 +35,8 @@ struct State {
     /// Per group: the instances its hooks hold and its hooks (`DescribeAutoScalingGroups`,
     /// `DescribeLifecycleHooks`), when set.
     groups: BTreeMap<String, (Vec<WaitingInstance>, Vec<LifecycleHook>)>,
+    /// Lifecycle states `DescribeAutoScalingInstances` reports, when set.
+    lifecycle_states: BTreeMap<String, String>,
     /// Private IPs `DescribeInstanceInformation` reports, by instance (`None`: not listed).
     private_ips: BTreeMap<String, Option<String>>,
     /// The private IP of every instance not set one by one, when set.
@@ -126,6 +128,13 @@ impl LocalAws {
             (hash >> 8) & 0xff,
             (hash & 0xff).max(1)
         )
+    }
+
+    /// Sets the lifecycle state `DescribeAutoScalingInstances` reports for an instance.
+    pub fn set_lifecycle_state(&self, instance_id: &str, state: &str) {
+        self.lock()
+            .lifecycle_states
+            .insert(instance_id.to_string(), state.to_string());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -247,6 +256,19 @@ impl AutoScalingApi for LocalAws {
             input: json!({"group": group}),
         });
         Ok(waiting)
+    }
+
+    async fn lifecycle_state(&self, instance_id: &str) -> Result<Option<String>, AwsError> {
+        let mut state = self.lock();
+        let Some(known) = state.lifecycle_states.get(instance_id).cloned() else {
+            return Ok(None);
+        };
+        state.calls.push(RecordedCall {
+            service: "autoscaling",
+            operation: "DescribeAutoScalingInstances",
+            input: json!({"instance_ids": [instance_id]}),
+        });
+        Ok(Some(known))
     }
 
     async fn lifecycle_hooks(&self, group: &str) -> Result<Vec<LifecycleHook>, AwsError> {

@@ -168,6 +168,12 @@ pub trait AutoScalingApi: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// `DescribeAutoScalingInstances`: the instance's lifecycle state (`Pending:Wait`,
+    /// `Warmed:Pending:Wait`, `InService`, ...). `None` when not known.
+    async fn lifecycle_state(&self, _instance_id: &str) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+
     /// `DescribeAutoScalingInstances`: which of these instances still belong to a group.
     /// `None` when membership cannot be told (the sweep then never marks a record gone).
     async fn group_members(

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::send_command::SendCommandTask;
 use super::{Task, TaskContext, TaskError};
 use crate::aws::{AwsError, AwsErrorKind, CompleteLifecycleAction, Effect, LifecycleHeartbeat};
-use crate::event::Stimulus;
+use crate::event::{LifecycleTransition, Stimulus};
 use crate::record::LifecycleAction;
 
 pub(super) fn task_error(task: &str, error: &AwsError) -> TaskError {
@@ -51,8 +51,8 @@ pub(super) fn held_action(ctx: &TaskContext<'_>) -> Option<LifecycleAction> {
             metadata: event.metadata.clone(),
             started_at: ctx.now,
             last_heartbeat: None,
-            origin: None,
-            destination: None,
+            origin: event.origin.clone(),
+            destination: event.destination.clone(),
         });
     }
     ctx.record.lifecycle_action.clone()
@@ -98,6 +98,13 @@ impl Task for CompleteLifecycleActionTask {
             tracing::info!(instance = %ctx.record.ident, "no lifecycle action held: nothing to complete");
             return Ok(());
         };
+        if action.token.is_none() && !still_waits(ctx, &action).await? {
+            // Without a token, group + hook + instance name whatever action the hook holds
+            // now: with a warm pool that may be the next one (out of the pool after into it).
+            tracing::info!(instance = %ctx.record.ident, "the instance is past this action: not completing the next one");
+            ctx.changes.lifecycle_action = Some(None);
+            return Ok(());
+        }
         let input = CompleteLifecycleAction {
             group: action.group.clone(),
             hook: action.hook.clone(),
@@ -128,6 +135,28 @@ impl Task for CompleteLifecycleActionTask {
 
     fn check_args(&self, args: &Value) -> Result<(), String> {
         result_arg(args).map(|_| ())
+    }
+}
+
+/// The Auto Scaling lifecycle state an instance is in while `action` holds it.
+fn waiting_state(action: &LifecycleAction) -> &'static str {
+    let warm = |place: &Option<String>| place.as_deref() == Some("WarmPool");
+    let launching = action.transition == LifecycleTransition::Launching.api_name();
+    match (launching, warm(&action.destination), warm(&action.origin)) {
+        (true, true, _) => "Warmed:Pending:Wait",
+        (true, false, _) => "Pending:Wait",
+        (false, _, true) => "Warmed:Terminating:Wait",
+        (false, _, false) => "Terminating:Wait",
+    }
+}
+
+/// For an action held without a token (adopted by the sweep): true while the instance is still
+/// in the wait state that action puts it in, or when its state cannot be told.
+async fn still_waits(ctx: &TaskContext<'_>, action: &LifecycleAction) -> Result<bool, TaskError> {
+    match ctx.aws.autoscaling.lifecycle_state(&ctx.record.ident).await {
+        Ok(None) => Ok(true),
+        Ok(Some(state)) => Ok(state == waiting_state(action)),
+        Err(e) => Err(task_error("complete_lifecycle_action", &e)),
     }
 }
 

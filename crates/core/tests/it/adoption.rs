@@ -134,3 +134,35 @@ async fn without_configured_groups_nothing_is_adopted() {
     assert_eq!(h.count("DescribeAutoScalingGroups"), 0);
     assert_eq!(h.state(I).await, "finished_cloud_init");
 }
+
+#[tokio::test]
+async fn an_adopted_action_is_not_completed_once_the_instance_is_past_it() {
+    // Adopted on its way into the warm pool; by the time the chain runs the instance has left
+    // the pool: completing by instance id would complete the launch out of the pool instead.
+    let into_pool = || {
+        vec![WaitingInstance {
+            instance_id: I.into(),
+            transition: LifecycleTransition::Launching,
+            destination: Some("WarmPool".into()),
+        }]
+    };
+    let h = harness();
+    h.register(I, "finished_cloud_init").await;
+    h.aws.set_waiting(GROUP, into_pool(), hooks());
+    h.aws.set_lifecycle_state(I, "Pending:Wait");
+    h.sweep().await;
+    assert_eq!(h.state(I).await, "warmed");
+    assert_eq!(
+        h.count("CompleteLifecycleAction"),
+        0,
+        "{:?}",
+        h.operations()
+    );
+    // Still on its way in: completed.
+    let h = harness();
+    h.register(I, "finished_cloud_init").await;
+    h.aws.set_waiting(GROUP, into_pool(), hooks());
+    h.aws.set_lifecycle_state(I, "Warmed:Pending:Wait");
+    h.sweep().await;
+    assert_eq!(h.count("CompleteLifecycleAction"), 1);
+}
