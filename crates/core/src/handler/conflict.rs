@@ -21,10 +21,11 @@ use crate::store::StoreError;
 const STALE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 impl LifecycleHandler {
-    /// True for a launch event, delivered late, whose action started before the record entered
-    /// its current state beyond the initial one, and that the record does not hold: the
-    /// lifecycle went on without it (e.g. the first launch of an instance since returned to the
-    /// warm pool), so it must not start the launch chain again.
+    /// True for a launch event, delivered late, that the record does not hold, on a record in
+    /// service (a stable state) or that entered its current state beyond the initial one after
+    /// the action started: the lifecycle went on without it (e.g. the first launch of an
+    /// instance since returned to the warm pool), so it must not start the launch chain again
+    /// nor leave its action on the record.
     fn is_stale_launch(
         &self,
         record: &InstanceRecord,
@@ -39,10 +40,12 @@ impl LifecycleHandler {
         event.transition == crate::event::LifecycleTransition::Launching
             && !graph.is_pending(state)
             && state != graph.initial
-            && event
-                .time
-                .zip(record.entered_at)
-                .is_some_and(|(started, entered)| started + STALE_MARGIN < entered)
+            // In service, a launch is over; else it must have started before the state.
+            && (graph.stable.contains(state)
+                || event
+                    .time
+                    .zip(record.entered_at)
+                    .is_some_and(|(started, entered)| started + STALE_MARGIN < entered))
             && record
                 .lifecycle_action
                 .as_ref()
