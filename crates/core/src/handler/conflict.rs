@@ -140,6 +140,14 @@ impl LifecycleHandler {
                 outcome.outcome = OutcomeKind::Duplicate;
                 return Ok(outcome);
             }
+            // The finished chain may have taken the instance past this event's launch.
+            if self.is_stale_launch(&record, event_id, stimulus) {
+                outcome.to = Some(record.state().to_string());
+                outcome.reason = Some(
+                    "a launch action older than the instance's current state: its lifecycle went on without it".into(),
+                );
+                return Ok(outcome);
+            }
         }
         if let Some((recovered_id, recovered)) =
             self.recover_command_status(&record, stimulus).await
