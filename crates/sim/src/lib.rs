@@ -40,6 +40,8 @@ mod delivery;
 mod exec;
 mod faults;
 pub mod filter;
+mod finish;
+mod group;
 pub mod iam;
 mod invariants;
 mod latency;
@@ -48,6 +50,7 @@ mod rules;
 mod runner;
 mod ssm;
 mod store;
+mod ticks;
 mod world;
 
 use std::sync::Arc;

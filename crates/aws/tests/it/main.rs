@@ -1,5 +1,6 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod aws_sdk_describe;
 mod aws_sdk_handler;
 mod aws_sdk_shapes;
 mod dead_letters_sqs;
