@@ -27,6 +27,7 @@ pub mod invocation;
 pub mod machine;
 pub mod record;
 pub mod redact;
+pub mod registration;
 pub mod status;
 pub mod store;
 pub mod tasks;

@@ -11,6 +11,7 @@ use super::exec::{Target, authorize, gate, maybe_crash, stop_if_crashed};
 use super::faults::chance;
 use super::world::Shared;
 use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::registration::Registration;
 use asg_lifecycle::store::{Commit, Page, Result, StateStore, StoreError};
 
 /// A deliberately broken store, to prove that the invariants catch a broken handler.
@@ -36,7 +37,7 @@ impl SimStore {
 
     async fn enter(&self, ident: &str, operation: &str) -> Result<()> {
         let (action, target) = match operation {
-            "get" | "cursor get" => ("dynamodb:GetItem", Target::Table),
+            "get" | "cursor get" | "registration get" => ("dynamodb:GetItem", Target::Table),
             "query" => ("dynamodb:Query", Target::ActiveIndex),
             _ => ("dynamodb:UpdateItem", Target::Table),
         };
@@ -120,5 +121,10 @@ impl StateStore for SimStore {
             .memory
             .cloud_init_update(ident, attributes)
             .await
+    }
+
+    async fn registration(&self, ident: &str) -> Result<Option<Registration>> {
+        self.enter(ident, "registration get").await?;
+        self.shared.memory.registration(ident).await
     }
 }

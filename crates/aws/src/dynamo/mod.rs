@@ -28,6 +28,7 @@ pub use retry::RetryPolicy;
 use crate::codec::{Item, record_from_item};
 use crate::table::ACTIVE_INDEX;
 use asg_lifecycle::record::{InstanceRecord, attr};
+use asg_lifecycle::registration::{self, Registration};
 use asg_lifecycle::store::{BaseLists, Commit, Page, Result, StateStore, StoreError};
 
 /// The group value of active records whose group is not known yet.
@@ -70,6 +71,7 @@ pub struct DynamoStore {
     table: String,
     groups: Vec<String>,
     retry: RetryPolicy,
+    registration_prefix: Option<String>,
 }
 
 impl DynamoStore {
@@ -81,7 +83,19 @@ impl DynamoStore {
             table: table.into(),
             groups: Vec::new(),
             retry: RetryPolicy::default(),
+            registration_prefix: None,
         }
+    }
+
+    /// The key prefix of instances' registration items: `arn:PARTITION:ec2:REGION:ACCOUNT:instance/`
+    /// (the template's `REGISTRATION_KEY_PREFIX`). An instance's registration is the item keyed by
+    /// its ARN, the only item its instance profile may write. Without a prefix the store reads no
+    /// registration ([`StateStore::registration`] answers `None`): the handler then learns of
+    /// registrations from the table's stream only.
+    #[must_use]
+    pub fn with_registration_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.registration_prefix = Some(prefix.into());
+        self
     }
 
     /// A store built from the environment's credentials, with an optional endpoint (DynamoDB
@@ -345,16 +359,24 @@ impl StateStore for DynamoStore {
     }
 
     async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
+        let Some(prefix) = &self.registration_prefix else {
+            return Err(StoreError::Other {
+                message: "writing a registration needs the registration key prefix \
+                          (`arn:aws:ec2:REGION:ACCOUNT:instance/`)"
+                    .into(),
+            });
+        };
+        let key = registration::key_of(prefix, ident);
         let expression = update::cloud_init_expression(attributes);
         let (names, values) = (
             (!expression.names.is_empty()).then(|| expression.names.clone()),
             (!expression.values.is_empty()).then(|| expression.values.clone()),
         );
-        retry::retrying(&self.retry, "cloud-init update", ident, || {
+        retry::retrying(&self.retry, "registration update", ident, || {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .key(attr::IDENT, AttributeValue::S(ident.to_string()))
+                .key(attr::IDENT, AttributeValue::S(key.clone()))
                 .set_update_expression(expression.update())
                 .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(values.clone())
@@ -362,5 +384,24 @@ impl StateStore for DynamoStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn registration(&self, ident: &str) -> Result<Option<Registration>> {
+        let Some(prefix) = &self.registration_prefix else {
+            return Ok(None);
+        };
+        let key = registration::key_of(prefix, ident);
+        let output = retry::retrying(&self.retry, "registration get", ident, || {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key(attr::IDENT, AttributeValue::S(key.clone()))
+                .consistent_read(true)
+                .send()
+        })
+        .await?;
+        Ok(output
+            .item()
+            .map(|item| Registration::from_item(&crate::codec::item_to_json(item))))
     }
 }

@@ -173,6 +173,12 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
     if commit.gone {
         e.set(attr::GONE, AttributeValue::Bool(true));
     }
+    // The instance's own attributes, copied from its registration (never a handler-owned name).
+    for (name, value) in &commit.attributes {
+        if asg_lifecycle::registration::is_instance_attribute(name) && !e.touches(name) {
+            e.set(name, to_attribute(value));
+        }
+    }
     // Malformed attributes the write does not set are removed: the item is repaired.
     for malformed in &commit.repair {
         if !e.touches(&malformed.attribute) {
@@ -188,8 +194,8 @@ fn stored(raw: &Value) -> AttributeValue {
     crate::codec::parse_attribute(raw).unwrap_or_else(|_| to_attribute(raw))
 }
 
-/// The merge cloud-init does: `SET` of its own attributes (and `ItemStatus`), never a
-/// handler-owned one; a null `ItemStatus` removes it.
+/// The merge cloud-init does on its registration item: `SET` of its own attributes (and
+/// `ItemStatus`), never a handler-owned one; a null `ItemStatus` removes it.
 pub(super) fn cloud_init_expression(attributes: &Map<String, Value>) -> Expression {
     let mut e = Expression::default();
     for (name, value) in attributes {

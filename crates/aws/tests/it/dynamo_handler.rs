@@ -253,6 +253,12 @@ impl StateStore for CloudInitRaces {
     ) -> asg_lifecycle::store::Result<()> {
         self.inner.cloud_init_update(ident, attributes).await
     }
+    async fn registration(
+        &self,
+        instance: &str,
+    ) -> asg_lifecycle::store::Result<Option<asg_lifecycle::registration::Registration>> {
+        self.inner.registration(instance).await
+    }
 }
 
 #[tokio::test]

@@ -56,14 +56,20 @@ pub enum Stimulus {
     Registered(RegistrationEvent),
 }
 
-/// An instance's record changed to the model's initial state (cloud-init finished), as the
-/// table's stream tells: the instance may continue at once, without waiting for the sweep.
+/// An instance's own registration item changed to the model's initial state (cloud-init
+/// finished), as the table's stream tells: the instance may continue at once, without waiting
+/// for the sweep.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationEvent {
-    /// The instance (the record's key).
+    /// The instance (from the registration item's key, its ARN).
     pub instance_id: String,
     /// `ItemStatus` of the new image.
     pub status: String,
+    /// The instance's own attributes in the new image ([`crate::registration::Registration`]).
+    /// Never stored with the event (an unfinished chain keeps no registered values): the
+    /// handler copies them into the record when it takes the registration in.
+    #[serde(default, skip_serializing)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Stimulus {

@@ -377,9 +377,9 @@ pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
     }
 }
 
-/// A change of an instance's record in the table's DynamoDB stream (`NEW_AND_OLD_IMAGES`), as the
-/// function's event source mapping delivers it: the record's status going from `old` (`None`: an
-/// insert) to `new`.
+/// A change of an instance's registration item (keyed by its ARN) in the table's DynamoDB stream
+/// (`NEW_AND_OLD_IMAGES`), as the function's event source mapping delivers it: the status going
+/// from `old` (`None`: an insert) to `new`, with the instance's own string attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordChange {
     sequence: String,
@@ -387,6 +387,7 @@ pub struct RecordChange {
     old: Option<String>,
     new: String,
     at: DateTime<Utc>,
+    attributes: Vec<(String, String)>,
 }
 
 impl RecordChange {
@@ -399,7 +400,24 @@ impl RecordChange {
             old: None,
             new: new.to_string(),
             at: default_time(),
+            attributes: Vec::new(),
         }
+    }
+
+    /// With a string attribute the instance registered (in both images).
+    #[must_use]
+    pub fn with_attribute(mut self, name: &str, value: &str) -> Self {
+        self.attributes.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The registration key of the instance: its ARN.
+    #[must_use]
+    pub fn key(&self) -> String {
+        crate::registration::key_of(
+            &crate::registration::key_prefix(REGION, ACCOUNT),
+            &self.instance,
+        )
     }
 
     /// The status before (the change is a modification).
@@ -419,13 +437,19 @@ impl RecordChange {
     /// The stream record.
     #[must_use]
     pub fn record(&self) -> Value {
-        let image =
-            |status: &str| json!({"Ident": {"S": self.instance}, "ItemStatus": {"S": status}});
+        let key = self.key();
+        let image = |status: &str| {
+            let mut image = json!({"Ident": {"S": key}, "ItemStatus": {"S": status}});
+            for (name, value) in &self.attributes {
+                image[name] = json!({ "S": value });
+            }
+            image
+        };
         #[allow(clippy::cast_precision_loss)]
         let created = self.at.timestamp_millis() as f64 / 1000.0;
         let mut dynamodb = json!({
             "ApproximateCreationDateTime": created,
-            "Keys": {"Ident": {"S": self.instance}},
+            "Keys": {"Ident": {"S": key}},
             "NewImage": image(&self.new),
             "SequenceNumber": self.sequence, "SizeBytes": 120,
             "StreamViewType": "NEW_AND_OLD_IMAGES",

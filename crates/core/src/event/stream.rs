@@ -1,8 +1,10 @@
-//! DynamoDB stream records of the instance table: a registration reaching the initial state.
+//! DynamoDB stream records of the instance table: an instance's registration item (keyed by the
+//! instance's ARN) reaching the initial state.
 //!
-//! The template's event source mapping lets through only the change of `ItemStatus` to the
-//! initial state (its filter); this decoder still checks what it reads, and each record carries
-//! its own result, so one bad record does not hide the others.
+//! The template's event source mapping lets through only the change of a registration item's
+//! `ItemStatus` to the initial state (its filter); this decoder still checks what it reads (a key
+//! that is not an EC2 instance ARN is refused: the handler's own records never register), and
+//! each record carries its own result, so one bad record does not hide the others.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -61,8 +63,26 @@ fn decode(record: &Value) -> Result<Event, DecodeError> {
         .ok_or(DecodeError::MissingField {
             field: "dynamodb.NewImage",
         })?;
-    let instance_id = string_attribute(image, KEY)?.to_string();
+    let key = string_attribute(image, KEY)?;
+    let instance_id = crate::registration::instance_of_key(key)
+        .ok_or_else(|| DecodeError::InvalidField {
+            field: KEY,
+            message: format!(
+                "`{key}` is not a registration key (an EC2 instance ARN, \
+                 `arn:aws:ec2:REGION:ACCOUNT:instance/i-...`)"
+            ),
+        })?
+        .to_string();
     let status = string_attribute(image, STATUS)?.to_string();
+    let attributes = image
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter(|(name, _)| crate::registration::is_instance_attribute(name))
+                .filter_map(|(name, value)| Some((name.clone(), plain(value)?)))
+                .collect()
+        })
+        .unwrap_or_default();
     let time = record
         .pointer("/dynamodb/ApproximateCreationDateTime")
         .and_then(Value::as_f64)
@@ -77,7 +97,38 @@ fn decode(record: &Value) -> Result<Event, DecodeError> {
         stimulus: Stimulus::Registered(RegistrationEvent {
             instance_id,
             status,
+            attributes,
         }),
+    })
+}
+
+/// A stream image attribute (`{"S": "x"}`, `{"N": "1"}`, ...) as plain JSON; `None` for a shape
+/// that is not a DynamoDB attribute value (left out).
+fn plain(value: &Value) -> Option<Value> {
+    let map = value.as_object().filter(|m| m.len() == 1)?;
+    let (kind, inner) = map.iter().next()?;
+    Some(match kind.as_str() {
+        "S" | "B" => Value::String(inner.as_str()?.to_string()),
+        "N" => {
+            let text = inner.as_str()?;
+            text.parse::<i64>().map(Value::from).ok().or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            })?
+        }
+        "BOOL" => Value::Bool(inner.as_bool()?),
+        "NULL" => Value::Null,
+        "SS" | "NS" | "BS" => Value::Array(inner.as_array()?.clone()),
+        "L" => Value::Array(inner.as_array()?.iter().filter_map(plain).collect()),
+        "M" => Value::Object(
+            inner
+                .as_object()?
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), plain(v)?)))
+                .collect(),
+        ),
+        _ => return None,
     })
 }
 
@@ -87,12 +138,14 @@ mod tests {
 
     use crate::event::{Envelope, Stimulus, decode_invocation};
 
+    const KEY: &str = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc";
+
     fn record(seq: &str, image: serde_json::Value) -> serde_json::Value {
         json!({
             "eventID": format!("e-{seq}"), "eventName": "MODIFY", "eventVersion": "1.1",
             "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
             "dynamodb": {"ApproximateCreationDateTime": 1_800_000_000.0,
-                "Keys": {"Ident": {"S": "i-0abc"}}, "NewImage": image,
+                "Keys": {"Ident": {"S": KEY}}, "NewImage": image,
                 "SequenceNumber": seq, "SizeBytes": 90, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
         })
@@ -102,15 +155,24 @@ mod tests {
     fn a_stream_batch_decodes_each_record_on_its_own() {
         let good = record(
             "100",
+            json!({"Ident": {"S": KEY}, "ItemStatus": {"S": "finished_cloud_init"},
+                "InstanceIp": {"S": "10.0.0.5"}, "Weight": {"N": "3"},
+                "LifecycleAction": {"M": {"Token": {"S": "forged"}}}}),
+        );
+        let bad = record("101", json!({"Ident": {"S": KEY}}));
+        let handler_record = record(
+            "102",
             json!({"Ident": {"S": "i-0abc"}, "ItemStatus": {"S": "finished_cloud_init"}}),
         );
-        let bad = record("101", json!({"Ident": {"S": "i-0abc"}}));
-        let invocation = decode_invocation(&json!({"Records": [good, bad]})).unwrap();
+        let invocation =
+            decode_invocation(&json!({"Records": [good, bad, handler_record]})).unwrap();
         assert_eq!(invocation.envelope, Envelope::Stream);
         let first = invocation.messages[0].event.as_ref().unwrap();
         assert_eq!(first.id, "stream:e-100");
         assert!(matches!(&first.stimulus, Stimulus::Registered(r)
-            if r.instance_id == "i-0abc" && r.status == "finished_cloud_init"));
+            if r.instance_id == "i-0abc" && r.status == "finished_cloud_init"
+                && serde_json::Value::Object(r.attributes.clone())
+                    == json!({"InstanceIp": "10.0.0.5", "Weight": 3})));
         assert_eq!(invocation.messages[0].message_id.as_deref(), Some("100"));
         let err = invocation.messages[1]
             .event
@@ -121,5 +183,11 @@ mod tests {
             err.contains("DynamoDB stream") && err.contains("ItemStatus"),
             "{err}"
         );
+        let err = invocation.messages[2]
+            .event
+            .as_ref()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a registration key"), "{err}");
     }
 }

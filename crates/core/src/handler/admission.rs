@@ -27,6 +27,7 @@ use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeK
 use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
 use crate::machine::Call;
 use crate::record::{InstanceRecord, LifecycleAction};
+use crate::registration::Registration;
 use crate::store::{Change, StoreError};
 use crate::tasks::RecordChanges;
 use crate::wait::Poll;
@@ -68,7 +69,28 @@ impl LifecycleHandler {
             _ => None,
         };
         let mut outcome = Outcome::new(Some(event_id), Some(ident));
-        let existing = match self.store.get(ident).await? {
+        let mut existing = self.store.get(ident).await?;
+        if existing
+            .as_ref()
+            .is_none_or(|record| graph.is_pending(record.state()))
+        {
+            // The instance's own registration may be ahead of the record: the stream event
+            // brings it; a lifecycle event or the sweep reads it (the stream event may be late).
+            let registration = match stimulus {
+                Stimulus::Registered(r) => Some(Registration {
+                    status: Some(r.status.clone()),
+                    attributes: r.attributes.clone(),
+                }),
+                Stimulus::Lifecycle(_) | Stimulus::Scheduled(_) => {
+                    self.store.registration(ident).await?
+                }
+                Stimulus::Command(_) => None,
+            };
+            if let Some(registration) = registration {
+                existing = self.take_in(ident, existing, &registration).await?;
+            }
+        }
+        let existing = match existing {
             Some(record) if lifecycle.is_some() && graph.is_terminal(record.state()) => {
                 let state = record.state().to_string();
                 (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
@@ -163,22 +185,87 @@ impl LifecycleHandler {
         let initial = self.machine.graph().initial.as_str();
         let reached = poll
             .run(|| async {
-                let record = self.store.get(ident).await?;
-                Ok::<_, StoreError>(record.is_some_and(|r| r.status.as_deref() == Some(initial)))
+                let registration = self.store.registration(ident).await?;
+                Ok::<_, StoreError>(
+                    registration.is_some_and(|r| r.status.as_deref() == Some(initial)),
+                )
             })
             .await;
         match reached {
-            Ok(()) => match self.store.get(ident).await? {
-                Some(record) => Ok(Ok(record)),
-                None => Err(HandlerError::UnknownInstance {
-                    ident: ident.to_string(),
-                }),
-            },
+            Ok(()) => {
+                let record = self.store.get(ident).await?;
+                let registration = self.store.registration(ident).await?.unwrap_or_default();
+                match self.take_in(ident, record, &registration).await? {
+                    Some(record) if !self.machine.graph().is_pending(record.state()) => {
+                        Ok(Ok(record))
+                    }
+                    last => Ok(Err(last)),
+                }
+            }
             Err(e) => {
                 tracing::info!(instance = ident, reason = %e, "the instance did not reach its initial state in time");
                 Ok(Err(self.store.get(ident).await?))
             }
         }
+    }
+
+    /// Takes the instance's registration into its record when it is ahead: a pending state over
+    /// no state, the initial state over a pending one, and the instance's own attributes. Only a
+    /// pending or the initial state is ever taken from a registration: any other state an
+    /// instance writes is ignored (the handler alone moves a record on from there). One
+    /// conditional write; the record as it is now.
+    async fn take_in(
+        &self,
+        ident: &str,
+        record: Option<InstanceRecord>,
+        registration: &Registration,
+    ) -> Result<Option<InstanceRecord>, HandlerError> {
+        let graph = self.machine.graph();
+        let current = record.as_ref().and_then(|r| r.status.as_deref());
+        let status = registration.status.as_deref().filter(|status| {
+            let registrable = graph.pending.contains(*status) || *status == graph.initial;
+            if !registrable {
+                tracing::warn!(
+                    instance = ident,
+                    status,
+                    "a registration in a state that is neither pending nor initial: ignored"
+                );
+            }
+            registrable
+                && match current {
+                    None => true,
+                    Some(current) => {
+                        current != *status
+                            && graph.pending.contains(current)
+                            && *status == graph.initial
+                    }
+                }
+        });
+        let attributes: serde_json::Map<_, _> = registration
+            .attributes
+            .iter()
+            .filter(|(name, value)| {
+                record
+                    .as_ref()
+                    .is_none_or(|r| r.attributes.get(name.as_str()) != Some(*value))
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if status.is_none() && attributes.is_empty() {
+            return Ok(record);
+        }
+        let base = record.unwrap_or_else(|| InstanceRecord::new(ident));
+        let written = self
+            .write(&base)
+            .registered(status, attributes)
+            .commit()
+            .await?;
+        tracing::info!(
+            instance = ident,
+            state = written.state(),
+            "registration taken in"
+        );
+        Ok(Some(written))
     }
 
     /// A terminate action for an instance whose lifecycle never started (no record, or cloud-init

@@ -332,7 +332,12 @@ impl LifecycleHandler {
                 self.config.intent_lease
             })
         };
-        record.in_flight.is_none()
+        // A record waiting on cloud-init with a held action is stepped: its registration may
+        // have reached the initial state while the stream event is late or lost.
+        let waits_on_registration =
+            record.lifecycle_action.is_some() && self.machine.graph().is_pending(record.state());
+        !waits_on_registration
+            && record.in_flight.is_none()
             && record.pending_command.as_ref().is_none_or(|p| {
                 now - p.intent_at < patience(p)
                     || (p.command_id.is_some() && !self.waits_on_command(record))

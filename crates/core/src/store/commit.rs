@@ -88,6 +88,9 @@ pub struct Commit {
     pub activity: Activity,
     /// Mark the instance as gone from its group.
     pub gone: bool,
+    /// The instance's own attributes to set, copied from its registration
+    /// ([`crate::registration::Registration`]); never a handler-owned name.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     /// The time of the write.
     pub now: DateTime<Utc>,
     /// The bounded lists of the record as read (set by [`Commit::expecting`]).
@@ -241,6 +244,11 @@ impl Commit {
         }
         if self.gone {
             record.gone = true;
+        }
+        for (name, value) in &self.attributes {
+            if crate::registration::is_instance_attribute(name) {
+                record.attributes.insert(name.clone(), value.clone());
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Commit, Page, Result, StateStore, StoreError};
 use crate::record::{InstanceRecord, attr};
+use crate::registration::Registration;
 
 /// Records in memory, behind one lock; the same semantics as the DynamoDB store.
 ///
@@ -25,6 +26,8 @@ pub struct MemoryStore {
     writes: AtomicU64,
     log: Mutex<ChangeLog>,
     sweep_cursor: Mutex<Option<String>>,
+    /// Instances' own registration items, by instance id (in memory only: not in the file).
+    registrations: Mutex<BTreeMap<String, Map<String, Value>>>,
 }
 
 /// One write in the change log: the record before and after it.
@@ -313,20 +316,24 @@ impl StateStore for MemoryStore {
 
     async fn cloud_init_update(&self, ident: &str, attributes: &Map<String, Value>) -> Result<()> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        let mut records = self.lock();
-        let old = records.get(ident).cloned();
-        let record = records
-            .entry(ident.to_string())
-            .or_insert_with(|| InstanceRecord::new(ident));
+        let mut registrations = self
+            .registrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let item = registrations.entry(ident.to_string()).or_default();
         for (name, value) in attributes {
-            if name == attr::ITEM_STATUS {
-                record.status = value.as_str().map(str::to_string);
-            } else if name != attr::IDENT && !attr::HANDLER_OWNED.contains(&name.as_str()) {
-                record.attributes.insert(name.clone(), value.clone());
-            }
+            item.insert(name.clone(), value.clone());
         }
-        let new = Some(record.clone());
-        self.log_lock().append(ident, old, new);
         Ok(())
+    }
+
+    async fn registration(&self, ident: &str) -> Result<Option<Registration>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .registrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(ident)
+            .map(Registration::from_item))
     }
 }

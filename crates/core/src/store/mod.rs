@@ -98,11 +98,17 @@ pub trait StateStore: Send + Sync {
         Ok(())
     }
 
-    /// Writes attributes the way cloud-init does (`update-item`, merge): used by tests, the
-    /// simulator and local tooling. Never touches handler-owned attributes.
+    /// Writes `instance`'s own registration item the way its cloud-init does (`update-item`,
+    /// merge), never the handler's record: used by tests, the simulator and local tooling.
     async fn cloud_init_update(
         &self,
-        ident: &str,
+        instance: &str,
         attributes: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()>;
+
+    /// Reads `instance`'s own registration item (consistent read); `None` when it wrote none.
+    async fn registration(
+        &self,
+        instance: &str,
+    ) -> Result<Option<crate::registration::Registration>>;
 }

@@ -80,6 +80,12 @@ impl<S: StateStore> StateStore for FaultyStore<S> {
     ) -> Result<(), StoreError> {
         self.inner.cloud_init_update(ident, attributes).await
     }
+    async fn registration(
+        &self,
+        instance: &str,
+    ) -> crate::store::Result<Option<crate::registration::Registration>> {
+        self.inner.registration(instance).await
+    }
     async fn sweep_cursor(&self) -> Result<Option<String>, StoreError> {
         self.inner.sweep_cursor().await
     }

@@ -49,6 +49,7 @@ pub struct Harness<S: StateStore + 'static = MemoryStore> {
     clients: AwsClients,
     config: HandlerConfig,
     sweeps: AtomicUsize,
+    registrations: AtomicUsize,
 }
 
 /// Builds a [`Harness`]; every part has the default documented there.
@@ -166,6 +167,7 @@ impl<S: StateStore + 'static> HarnessBuilder<S> {
             clients,
             config: self.config,
             sweeps: AtomicUsize::new(0),
+            registrations: AtomicUsize::new(0),
         }
     }
 }
@@ -199,11 +201,26 @@ impl<S: StateStore + 'static> Harness<S> {
         )
     }
 
-    /// What cloud-init writes (`update-item`): `state` and the IP [`INSTANCE_IP`].
+    /// What cloud-init writes on the instance's registration item (`update-item`): `state` and
+    /// the IP [`INSTANCE_IP`]. When `state` is the model's initial state, the table's stream then
+    /// delivers the change (the template's filter lets only that one through) and the handler
+    /// takes the registration in, as deployed.
+    ///
+    /// # Panics
+    /// When the store fails, or the handler fails on the stream event.
+    pub async fn register(&self, ident: &str, state: &str) {
+        self.register_unannounced(ident, state).await;
+        if state == self.machine.graph().initial {
+            self.registered(ident, state).await;
+        }
+    }
+
+    /// What cloud-init writes, as [`Self::register`], with the table's stream event not delivered
+    /// (yet): the next lifecycle event or sweep reads the registration itself.
     ///
     /// # Panics
     /// When the store fails.
-    pub async fn register(&self, ident: &str, state: &str) {
+    pub async fn register_unannounced(&self, ident: &str, state: &str) {
         let mut attrs = Map::new();
         attrs.insert("ItemStatus".into(), json!(state));
         attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
@@ -211,6 +228,33 @@ impl<S: StateStore + 'static> Harness<S> {
             .cloud_init_update(ident, &attrs)
             .await
             .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
+    }
+
+    /// Delivers the table's stream event of `ident`'s registration reaching `state`, with the
+    /// attributes [`Self::register`] writes.
+    ///
+    /// # Panics
+    /// When the handler fails.
+    pub async fn registered(&self, ident: &str, state: &str) -> Vec<Outcome> {
+        let sequence = self
+            .registrations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let change = crate::event::payload::RecordChange::new(&format!("{sequence}"), ident, state)
+            .with_attribute("InstanceIp", INSTANCE_IP);
+        let invocation = crate::event::decode_invocation(&json!({"Records": [change.record()]}))
+            .unwrap_or_else(|e| panic!("the stream record does not decode: {e}"));
+        let mut outcomes = Vec::new();
+        for message in invocation.messages {
+            let event = message
+                .event
+                .unwrap_or_else(|e| panic!("the stream record does not decode: {e}"));
+            outcomes.extend(
+                self.deliver(&event)
+                    .await
+                    .unwrap_or_else(|e| panic!("the registration event failed: {e}")),
+            );
+        }
+        outcomes
     }
 
     /// Delivers one event.

@@ -108,7 +108,6 @@ impl ChangeFeed for MemoryFeed {
 mod tests {
     use super::*;
     use crate::record::InstanceRecord;
-    use crate::store::StateStore;
     use crate::watch::{CloseReason, Config, WatchEvent, watcher};
     use futures::StreamExt;
     use std::time::Duration;
@@ -156,15 +155,7 @@ mod tests {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             writer.put(record("i-2", "new"));
-            writer
-                .cloud_init_update(
-                    "i-2",
-                    serde_json::json!({"ItemStatus": "finished_cloud_init"})
-                        .as_object()
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
+            writer.put(record("i-2", "finished_cloud_init"));
         });
         let events = run(
             &store,

@@ -52,6 +52,12 @@ impl StateStore for SlowStore {
         latency().await;
         self.0.cloud_init_update(ident, attributes).await
     }
+    async fn registration(
+        &self,
+        instance: &str,
+    ) -> asg_lifecycle::store::Result<Option<asg_lifecycle::registration::Registration>> {
+        self.0.registration(instance).await
+    }
 }
 
 const I: &str = "i-0busy";
@@ -120,7 +126,7 @@ async fn a_redelivery_that_finds_the_intent_held_elsewhere_is_busy_and_names_eve
     let memory = Arc::new(MemoryStore::new());
     // Commit 1 (the transition with the intent) lands, then the invocation dies.
     let h = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[2]))
         .manual_clock()
         .build();
     h.register(I, "finished_cloud_init").await;

@@ -273,7 +273,7 @@ async fn ssm_event_for_an_unknown_instance_is_a_typed_error_that_changes_nothing
 async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
     let memory = Arc::new(MemoryStore::new());
     let h = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[2]))
         .manual_clock()
         .build();
     h.register(I, "finished_cloud_init").await;
@@ -307,9 +307,10 @@ async fn crash_after_the_write_before_the_after_tasks_resumes_them_once() {
 #[tokio::test]
 async fn crash_after_send_command_before_the_write_sends_no_second_command() {
     let memory = Arc::new(MemoryStore::new());
-    // Commit 1: the transition with the intent. Commit 2 (the command id) never happens.
+    // Commit 1 takes the registration in; commit 2: the transition with the intent. Commit 3
+    // (the command id) never happens.
     let h = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]))
+        .store(FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[3]))
         .config(HandlerConfig {
             intent_lease: Duration::ZERO,
             ..HandlerConfig::default()

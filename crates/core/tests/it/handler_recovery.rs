@@ -106,7 +106,7 @@ async fn two_invocations_taking_over_an_expired_intent_send_one_command() {
     let clock = Arc::new(ManualClock::new());
     // The first invocation writes the transition with the intent, then dies.
     let first = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[2]))
         .clock(clock.clone())
         .build();
     first.register(I, "finished_cloud_init").await;
@@ -154,7 +154,7 @@ async fn an_owner_slower_than_a_minute_but_within_the_function_timeout_is_not_ta
     }
     .with_function_timeout(Duration::from_secs(300));
     let first = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[1]))
+        .store(FaultyStore::new(memory.clone(), Crash::AfterWrite, &[2]))
         .clock(clock.clone())
         .config(config.clone())
         .build();
@@ -183,7 +183,7 @@ async fn the_sweep_recovers_a_command_status_whose_events_passed_before_its_id_w
     let memory = Arc::new(MemoryStore::new());
     // SendCommand went through, the write of its id did not.
     let h = Harness::builder()
-        .store(FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[2]))
+        .store(FaultyStore::new(memory.clone(), Crash::BeforeWrite, &[3]))
         .manual_clock()
         .build();
     h.register(I, "finished_cloud_init").await;
