@@ -14,7 +14,7 @@ use asg_lifecycle::aws::{AwsClients, LocalAws};
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
 use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::{CallSpec, Machine, Model, ModelSpec, TransitionSpec, TriggerSpec};
-use asg_lifecycle::store::{MemoryStore, StateStore};
+use asg_lifecycle::store::MemoryStore;
 use asg_lifecycle::tasks::{Condition, ConditionContext, Task, TaskContext, TaskError};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -126,6 +126,17 @@ pub fn handler(model: &DatabaseReplica) -> (LifecycleHandler, Arc<MemoryStore>, 
     (handler, store, aws)
 }
 
+/// The table's stream record of an instance's registration reaching `booted` (the model's
+/// initial state), with its availability zone when it reported one: the invocation cloud-init's
+/// last write brings about.
+pub fn registration_event(instance: &str, zone: Option<&str>) -> Value {
+    let mut change = asg_lifecycle::event::payload::RecordChange::new("1", instance, "booted");
+    if let Some(zone) = zone {
+        change = change.with_attribute("AvailabilityZone", zone);
+    }
+    json!({ "Records": [change.record()] })
+}
+
 /// A launch lifecycle event for an instance.
 pub fn launch_event(instance: &str) -> Value {
     json!({
@@ -146,18 +157,14 @@ async fn main() {
     let model = DatabaseReplica {
         inventory: Arc::default(),
     };
-    let (handler, store, aws) = handler(&model);
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("ItemStatus".into(), json!("booted"));
-    attrs.insert("AvailabilityZone".into(), json!("eu-west-1a"));
-    store
-        .cloud_init_update("i-0db1", &attrs)
-        .await
-        .expect("store");
+    let (handler, _store, aws) = handler(&model);
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let report = Invoker::new(handler)
-        .invoke(&launch_event("i-0db1"), &ctx)
+    let invoker = Invoker::new(handler);
+    // Cloud-init finished (its registration's stream record), then the launch event.
+    invoker
+        .invoke(&registration_event("i-0db1", Some("eu-west-1a")), &ctx)
         .await;
+    let report = invoker.invoke(&launch_event("i-0db1"), &ctx).await;
     for message in report.messages {
         for outcome in message.result.expect("handled") {
             println!("{}", serde_json::to_string_pretty(&outcome).expect("json"));

@@ -243,6 +243,18 @@ pub struct InstanceRecord {
     /// Handler-owned attributes (and `ItemStatus`) that were malformed when read: left out of
     /// this record, removed or overwritten by the next handler write. Never stored.
     pub malformed: Vec<MalformedAttribute>,
+    /// A registration taken into this record in memory and not written yet: `status` and
+    /// `attributes` already show it, the next handler write stores it. Never stored.
+    pub unwritten: Option<UnwrittenRegistration>,
+}
+
+/// What a record shows of the instance's registration beyond what is stored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UnwrittenRegistration {
+    /// `ItemStatus` as stored (what the next write expects).
+    pub stored_status: Option<String>,
+    /// The instance's own attributes the next write sets.
+    pub attributes: serde_json::Map<String, Value>,
 }
 
 /// A stored attribute that could not be read: the record was read without it.
@@ -292,6 +304,16 @@ impl InstanceRecord {
     /// [`VersionOverflow`] when the record's version has no successor.
     pub fn next_version(&self) -> Result<u64, VersionOverflow> {
         next_version(self.version)
+    }
+
+    /// `ItemStatus` as stored: what a write over this record expects (the state shown may be a
+    /// registration's, not written yet).
+    #[must_use]
+    pub fn stored_status(&self) -> Option<&String> {
+        match &self.unwritten {
+            Some(unwritten) => unwritten.stored_status.as_ref(),
+            None => self.status.as_ref(),
+        }
     }
 
     /// A record that only names its instance.

@@ -64,7 +64,19 @@ pub fn address(n: u64) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
 
-/// Writes a state (and the instance's address) as cloud-init does.
+/// The state the instance's registration item holds, if any.
+#[must_use]
+pub fn registered_status(memory: &MemoryStore, ident: &str) -> Option<String> {
+    memory
+        .registration(ident)
+        .now_or_never()
+        .and_then(Result::ok)
+        .flatten()
+        .and_then(|r| r.status)
+}
+
+/// Writes a state (and the instance's address) on the instance's registration item, as
+/// cloud-init does.
 pub fn write(memory: &MemoryStore, ident: &str, status: &str, address: &str) {
     let mut attributes = Map::new();
     attributes.insert("ItemStatus".into(), Value::String(status.to_string()));

@@ -83,13 +83,20 @@ impl Runner {
     /// The table's stream after cloud-init changed `ident`'s status from `old` to `new`: the
     /// change reaches the function when the template's registration filters let it through,
     /// within a second or so (a stream batch may be delivered again).
-    pub(super) fn stream_change(&mut self, ident: &str, old: Option<&str>, new: &str) {
+    pub(super) fn stream_change(
+        &mut self,
+        ident: &str,
+        old: Option<&str>,
+        new: &str,
+        address: &str,
+    ) {
         if self.registration_filters.is_empty() {
             return;
         }
         let now = self.shared.now();
         self.stream_sequence += 1;
         let mut change = events::RecordChange::new(&self.stream_sequence.to_string(), ident, new)
+            .with_attribute("InstanceIp", address)
             .at(self.shared.clock.at(now));
         if let Some(old) = old {
             change = change.from(old);

@@ -288,14 +288,10 @@ impl Runner {
         match job {
             Job::Launch { ident } => self.launch(&ident, now),
             Job::CloudInit { ident, status } => {
-                let old = self.record(&ident).and_then(|r| r.status);
+                let old = cloud_init::registered_status(&self.shared.memory, &ident);
                 let n = u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0);
-                cloud_init::write(
-                    &self.shared.memory,
-                    &ident,
-                    &status,
-                    &cloud_init::address(n),
-                );
+                let address = cloud_init::address(n);
+                cloud_init::write(&self.shared.memory, &ident, &status, &address);
                 self.shared.lock().checker.trail(
                     &ident,
                     now,
@@ -304,7 +300,7 @@ impl Runner {
                 if status == self.config.machine.graph().initial {
                     self.cloud_init_done.insert(ident.clone(), now);
                 }
-                self.stream_change(&ident, old.as_deref(), &status);
+                self.stream_change(&ident, old.as_deref(), &status, &address);
             }
             Job::CommandDone { command_id } => self.command_done(&command_id),
             Job::HookDeadline { ident, token } => {

@@ -26,7 +26,7 @@ use super::phase::{Phase, PhaseEnd};
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
 use crate::event::{LifecycleEvent, LifecycleTransition, Stimulus};
 use crate::machine::Call;
-use crate::record::{InstanceRecord, LifecycleAction};
+use crate::record::{InstanceRecord, LifecycleAction, UnwrittenRegistration};
 use crate::registration::Registration;
 use crate::store::{Change, StoreError};
 use crate::tasks::RecordChanges;
@@ -75,19 +75,19 @@ impl LifecycleHandler {
             .is_none_or(|record| graph.is_pending(record.state()))
         {
             // The instance's own registration may be ahead of the record: the stream event
-            // brings it; a lifecycle event or the sweep reads it (the stream event may be late).
+            // brings it; the sweep reads it for a record that waits with a held action (the
+            // stream event may be late or lost). A lifecycle event does not read it: it nearly
+            // always comes before cloud-init finishes, and the stream event or the sweep goes on.
             let registration = match stimulus {
                 Stimulus::Registered(r) => Some(Registration {
                     status: Some(r.status.clone()),
                     attributes: r.attributes.clone(),
                 }),
-                Stimulus::Lifecycle(_) | Stimulus::Scheduled(_) => {
-                    self.store.registration(ident).await?
-                }
-                Stimulus::Command(_) => None,
+                Stimulus::Scheduled(_) => self.store.registration(ident).await?,
+                Stimulus::Lifecycle(_) | Stimulus::Command(_) => None,
             };
             if let Some(registration) = registration {
-                existing = self.take_in(ident, existing, &registration).await?;
+                existing = self.take_in(ident, existing, &registration);
             }
         }
         let existing = match existing {
@@ -195,7 +195,7 @@ impl LifecycleHandler {
             Ok(()) => {
                 let record = self.store.get(ident).await?;
                 let registration = self.store.registration(ident).await?.unwrap_or_default();
-                match self.take_in(ident, record, &registration).await? {
+                match self.take_in(ident, record, &registration) {
                     Some(record) if !self.machine.graph().is_pending(record.state()) => {
                         Ok(Ok(record))
                     }
@@ -212,14 +212,14 @@ impl LifecycleHandler {
     /// Takes the instance's registration into its record when it is ahead: a pending state over
     /// no state, the initial state over a pending one, and the instance's own attributes. Only a
     /// pending or the initial state is ever taken from a registration: any other state an
-    /// instance writes is ignored (the handler alone moves a record on from there). One
-    /// conditional write; the record as it is now.
-    async fn take_in(
+    /// instance writes is ignored (the handler alone moves a record on from there). In memory:
+    /// the next write of the record stores it ([`InstanceRecord::unwritten`]).
+    fn take_in(
         &self,
         ident: &str,
         record: Option<InstanceRecord>,
         registration: &Registration,
-    ) -> Result<Option<InstanceRecord>, HandlerError> {
+    ) -> Option<InstanceRecord> {
         let graph = self.machine.graph();
         let current = record.as_ref().and_then(|r| r.status.as_deref());
         let status = registration.status.as_deref().filter(|status| {
@@ -252,20 +252,28 @@ impl LifecycleHandler {
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         if status.is_none() && attributes.is_empty() {
-            return Ok(record);
+            return record;
         }
-        let base = record.unwrap_or_else(|| InstanceRecord::new(ident));
-        let written = self
-            .write(&base)
-            .registered(status, attributes)
-            .commit()
-            .await?;
+        let mut taken = record.unwrap_or_else(|| InstanceRecord::new(ident));
+        let unwritten = taken
+            .unwritten
+            .get_or_insert_with(|| UnwrittenRegistration {
+                stored_status: taken.status.clone(),
+                attributes: serde_json::Map::new(),
+            });
+        for (name, value) in attributes {
+            unwritten.attributes.insert(name.clone(), value.clone());
+            taken.attributes.insert(name, value);
+        }
+        if let Some(status) = status {
+            taken.status = Some(status.to_string());
+        }
         tracing::info!(
             instance = ident,
-            state = written.state(),
+            state = taken.state(),
             "registration taken in"
         );
-        Ok(Some(written))
+        Some(taken)
     }
 
     /// A terminate action for an instance whose lifecycle never started (no record, or cloud-init

@@ -111,7 +111,7 @@ impl<'a> ChainRun<'a> {
     ) {
         let now = self.handler.clock.now();
         let deferred = self.deferred.get_or_insert_with(|| Deferred {
-            read_status: record.status.clone(),
+            read_status: record.stored_status().cloned(),
             ..Deferred::default()
         });
         deferred.history.push(HistoryEntry {

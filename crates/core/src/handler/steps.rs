@@ -119,13 +119,17 @@ impl ChainRun<'_> {
     }
 
     /// Writes what a chain that ends without a transition still owes: the carried lifecycle
-    /// action and group, or the end of an interrupted chain.
+    /// action and group, a registration taken in, or the end of an interrupted chain.
     async fn settle(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
         let owes_end = record
             .in_flight
             .as_ref()
             .is_some_and(|f| f.event_id == self.event_id);
-        if !self.carries_anything() && !owes_end && !self.has_deferred() {
+        if !self.carries_anything()
+            && !owes_end
+            && !self.has_deferred()
+            && record.unwritten.is_none()
+        {
             return Ok(());
         }
         let carry_taken = std::mem::take(&mut self.carry);
@@ -150,7 +154,7 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<(), HandlerError> {
-        if !self.has_deferred() && !self.carries_anything() {
+        if !self.has_deferred() && !self.carries_anything() && record.unwritten.is_none() {
             return Ok(());
         }
         let owed = self.owed(false, "chain", None);

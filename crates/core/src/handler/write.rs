@@ -111,18 +111,6 @@ impl Write<'_> {
         self
     }
 
-    /// Takes in what the instance registered: a pending or initial state (when it moves the
-    /// record on) and its own attributes.
-    pub(super) fn registered(
-        mut self,
-        status: Option<&str>,
-        attributes: serde_json::Map<String, serde_json::Value>,
-    ) -> Self {
-        self.commit.status = status.map(str::to_string);
-        self.commit.attributes = attributes;
-        self
-    }
-
     /// Persists the lifecycle action and pending command changes of tasks or of the stimulus.
     pub(super) fn changes(mut self, changes: RecordChanges) -> Self {
         self.commit.lifecycle_action = Change::from_option(changes.lifecycle_action);

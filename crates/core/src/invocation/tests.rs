@@ -70,10 +70,14 @@ impl StateStore for ScriptedStore {
 }
 
 async fn invoker(store: ScriptedStore) -> Invoker {
-    let mut attrs = Map::new();
-    attrs.insert("ItemStatus".into(), json!("finished_cloud_init"));
-    attrs.insert("InstanceIp".into(), json!("10.0.0.5"));
-    store.cloud_init_update("i-ok", &attrs).await.unwrap();
+    // `i-ok`'s registration was taken in already (its stream event fired nothing).
+    let mut registered = InstanceRecord::new("i-ok");
+    registered.status = Some("finished_cloud_init".into());
+    registered.version = 1;
+    registered
+        .attributes
+        .insert("InstanceIp".into(), json!("10.0.0.5"));
+    store.inner.put(registered);
     let aws = AwsClients::local(&Arc::new(LocalAws::new()));
     let handler = LifecycleHandler::new(Arc::new(Machine::example()), Arc::new(store), aws);
     Invoker::new(handler)
@@ -297,7 +301,7 @@ async fn a_message_is_not_started_within_the_deadline_margin() {
         Err(MessageError::Deadline)
     ));
     let record = invoker.handler().store().get("i-ok").await.unwrap();
-    assert_eq!(record, None, "nothing was written");
+    assert_eq!(record.unwrap().version, 1, "nothing was written");
     assert!(report.answer().is_err(), "the deadline is retryable");
 }
 

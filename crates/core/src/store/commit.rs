@@ -128,18 +128,27 @@ impl BaseLists {
 }
 
 impl Commit {
-    /// A commit that expects the record exactly as it was read.
+    /// A commit that expects the record exactly as it was read (and stores the registration it
+    /// took in, if any: [`InstanceRecord::unwritten`]).
     #[must_use]
     pub fn expecting(record: &InstanceRecord, now: DateTime<Utc>) -> Self {
-        Self {
+        let mut commit = Self {
             ident: record.ident.clone(),
-            expected_status: record.status.clone(),
+            expected_status: record.stored_status().cloned(),
             expected_version: record.version,
             now,
             base: Some(BaseLists::of(record)),
             repair: record.malformed.clone(),
             ..Self::default()
+        };
+        // A registration taken in but not written yet is written by this write.
+        if let Some(unwritten) = &record.unwritten {
+            if record.status != unwritten.stored_status {
+                commit.status.clone_from(&record.status);
+            }
+            commit.attributes.clone_from(&unwritten.attributes);
         }
+        commit
     }
 
     /// The malformed stored value of `attribute` the write repairs, if any.
@@ -228,6 +237,7 @@ impl Commit {
         self.last_error_change().apply(&mut record.last_error);
         // Every malformed attribute is left out of the record already: the write repairs them.
         record.malformed.clear();
+        record.unwritten = None;
         if let Some(group) = &self.group {
             record.group = Some(group.clone());
         }

@@ -209,14 +209,31 @@ impl<S: StateStore + 'static> Harness<S> {
     /// # Panics
     /// When the store fails, or the handler fails on the stream event.
     pub async fn register(&self, ident: &str, state: &str) {
-        self.register_unannounced(ident, state).await;
+        self.register_with(ident, state, &[]).await;
+    }
+
+    /// [`Self::register`] with more attributes of the instance's own (`Role`, ...).
+    ///
+    /// # Panics
+    /// When the store fails, or the handler fails on the stream event.
+    pub async fn register_with(&self, ident: &str, state: &str, attributes: &[(&str, &str)]) {
+        let mut attrs = Map::new();
+        attrs.insert("ItemStatus".into(), json!(state));
+        attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
+        for (name, value) in attributes {
+            attrs.insert((*name).to_string(), json!(value));
+        }
+        self.store
+            .cloud_init_update(ident, &attrs)
+            .await
+            .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
         if state == self.machine.graph().initial {
-            self.registered(ident, state).await;
+            self.registered_with(ident, state, attributes).await;
         }
     }
 
     /// What cloud-init writes, as [`Self::register`], with the table's stream event not delivered
-    /// (yet): the next lifecycle event or sweep reads the registration itself.
+    /// (yet): a test delivers it, or the sweep reads the registration itself.
     ///
     /// # Panics
     /// When the store fails.
@@ -230,17 +247,63 @@ impl<S: StateStore + 'static> Harness<S> {
             .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
     }
 
+    /// Test setup: the record as the handler leaves it once it took in a registration at
+    /// `state` (with the IP [`INSTANCE_IP`]), without stepping the machine: for tests of what
+    /// the next event does from there.
+    ///
+    /// # Panics
+    /// When the store fails.
+    pub async fn seed_registered(&self, ident: &str, state: &str) {
+        let mut attrs = Map::new();
+        attrs.insert("ItemStatus".into(), json!(state));
+        attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
+        self.store
+            .cloud_init_update(ident, &attrs)
+            .await
+            .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
+        let current = self.store.get(ident).await.ok().flatten();
+        let record = current.unwrap_or_else(|| InstanceRecord::new(ident));
+        let now = self.clock.as_ref().map_or_else(chrono::Utc::now, |clock| {
+            crate::handler::Clock::now(clock.as_ref())
+        });
+        let mut commit = crate::store::Commit::expecting(&record, now);
+        commit.status = Some(state.to_string());
+        attrs.remove("ItemStatus");
+        commit.attributes = attrs;
+        self.store
+            .commit(&commit)
+            .await
+            .unwrap_or_else(|e| panic!("seeding the record failed: {e}"));
+    }
+
     /// Delivers the table's stream event of `ident`'s registration reaching `state`, with the
     /// attributes [`Self::register`] writes.
     ///
     /// # Panics
     /// When the handler fails.
     pub async fn registered(&self, ident: &str, state: &str) -> Vec<Outcome> {
+        self.registered_with(ident, state, &[]).await
+    }
+
+    /// [`Self::registered`] with more attributes in the stream image.
+    ///
+    /// # Panics
+    /// When the handler fails.
+    pub async fn registered_with(
+        &self,
+        ident: &str,
+        state: &str,
+        attributes: &[(&str, &str)],
+    ) -> Vec<Outcome> {
         let sequence = self
             .registrations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let change = crate::event::payload::RecordChange::new(&format!("{sequence}"), ident, state)
-            .with_attribute("InstanceIp", INSTANCE_IP);
+        let mut change =
+            crate::event::payload::RecordChange::new(&format!("{sequence}"), ident, state)
+                .with_attribute("InstanceIp", INSTANCE_IP);
+        for (name, value) in attributes {
+            change = change.with_attribute(name, value);
+        }
         let invocation = crate::event::decode_invocation(&json!({"Records": [change.record()]}))
             .unwrap_or_else(|e| panic!("the stream record does not decode: {e}"));
         let mut outcomes = Vec::new();

@@ -4,9 +4,8 @@
 
 use asg_lifecycle::Machine;
 use asg_lifecycle::event::payload::LifecycleAction;
-use asg_lifecycle::store::StateStore;
 use asg_lifecycle::testing::Harness;
-use serde_json::{Map, json};
+use serde_json::json;
 
 use crate::repo_root;
 
@@ -75,10 +74,7 @@ fn every_model_and_example_of_the_repository_still_validates() {
 /// the `commands` the handler sent.
 async fn commands_sent(args: &str, role: &str) -> Vec<String> {
     let h = Harness::builder().model_yaml(&model(args)).build();
-    let mut attrs = Map::new();
-    attrs.insert("ItemStatus".into(), json!("a"));
-    attrs.insert("Role".into(), json!(role));
-    h.store.cloud_init_update(I, &attrs).await.unwrap();
+    h.register_with(I, "a", &[("Role", role)]).await;
     let metadata = json!({"Role": role}).to_string();
     let launch = LifecycleAction::launching("launch-1", I)
         .notification_metadata(&metadata)

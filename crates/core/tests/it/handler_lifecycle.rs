@@ -176,7 +176,11 @@ async fn pending_instance_waits_and_the_sweep_continues_it_once_cloud_init_is_do
     let outcome = h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(outcome.outcome, OutcomeKind::Waiting);
     let record = h.record(I).await;
-    assert_eq!(record.state(), "new");
+    assert_eq!(
+        record.state(),
+        "",
+        "no state until a registration is taken in"
+    );
     assert_eq!(
         record.lifecycle_action.as_ref().unwrap().event_id,
         "launch-1"
@@ -201,7 +205,11 @@ async fn launch_event_before_registration_loses_nothing() {
         "update-item keeps the handler's attributes"
     );
     h.deliver(&scheduled("sweep-1", "reconcile")).await.unwrap();
-    assert_eq!(h.state(I).await, "new", "still pending: nothing fires");
+    assert_eq!(
+        h.state(I).await,
+        "",
+        "still pending: nothing fires, nothing is taken in"
+    );
     h.register(I, "finished_cloud_init").await;
     h.deliver(&scheduled("sweep-2", "reconcile")).await.unwrap();
     // 3. Progress to ready, completing with the token of the first event.
@@ -242,6 +250,7 @@ async fn launch_event_waits_within_the_invocation_for_cloud_init_when_configured
         tokio::time::sleep(Duration::from_secs(5)).await;
         let mut attrs = serde_json::Map::new();
         attrs.insert("ItemStatus".into(), "finished_cloud_init".into());
+        // No stream here: the launch event's wait polls the registration.
         store.cloud_init_update(I, &attrs).await.unwrap();
     });
     let outcome = h.deliver_ok(&launch("launch-1", I)).await;

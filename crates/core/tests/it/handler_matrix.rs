@@ -41,7 +41,7 @@ async fn conditions_all_hold_for_the_trigger_to_fire() {
         "a, b, c, done",
         "  - source: a\n    dest: b\n    triggers:\n      - name: to_b\n        conditions: [is_launching, {attribute_equals: {name: Role, value: worker}}]\n  - source: a\n    dest: c\n    triggers:\n      - name: to_c\n        conditions: [is_launching]\n  - source: [b, c]\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(
         outcome.to.as_deref(),
@@ -57,7 +57,7 @@ async fn unless_blocks_a_trigger_when_it_holds() {
         "a, b, c, done",
         "  - source: a\n    dest: b\n    triggers:\n      - name: to_b\n        conditions: [is_launching]\n        unless: [{has_attribute: {name: InstanceIp}}]\n  - source: a\n    dest: c\n    triggers:\n      - name: to_c\n        conditions: [is_launching, {has_attribute: {name: InstanceIp}}]\n  - source: [b, c]\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>c"]);
 }
@@ -83,7 +83,7 @@ fn error_model(where_: &str, ignore: bool) -> Harness {
 async fn ignore_errors_lets_the_transition_proceed_past_each_kind_of_error() {
     for where_ in ["before", "after", "condition", "unless"] {
         let h = error_model(where_, true);
-        h.register_unannounced("i-1", "a").await;
+        h.seed_registered("i-1", "a").await;
         let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
         assert_eq!(h.path("i-1").await, ["a>b"], "{where_}");
         assert_eq!(outcome.outcome, OutcomeKind::Advanced, "{where_}");
@@ -96,7 +96,7 @@ async fn ignore_errors_lets_the_transition_proceed_past_each_kind_of_error() {
 async fn without_ignore_errors_each_kind_of_error_runs_the_failure_chain() {
     for where_ in ["before", "after", "condition", "unless"] {
         let h = error_model(where_, false);
-        h.register_unannounced("i-1", "a").await;
+        h.seed_registered("i-1", "a").await;
         let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
         let expected: &[&str] = if where_ == "after" {
             // The transition was written before its after task failed.
@@ -133,7 +133,7 @@ async fn an_error_inside_failure_handling_is_returned_to_the_caller() {
     let h = Harness::builder().model_yaml(&format!(
         "{HEAD}states: [a, b, done, failure, abandoned]\ntransitions:\n  - source: a\n    dest: b\n    triggers: [{{name: go, before: [fail]}}]\n  - source: b\n    dest: done\n    triggers: [{{name: finish}}]\n  - source: failure\n    dest: abandoned\n    triggers: [{{name: abandon, before: [{{fail: {{message: cannot abandon}}}}]}}]\n"
     )).build();
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     let err = h.deliver(&launch("e1", "i-1")).await.unwrap_err();
     assert!(matches!(err, HandlerError::FailureHandling { .. }), "{err}");
     assert!(err.to_string().contains("cannot abandon"));
@@ -151,7 +151,7 @@ async fn stop_after_state_change_ends_the_chain_until_the_next_event() {
         "a, b, done",
         "  - source: a\n    dest: b\n    triggers: [{name: go, stop_after_state_change: true}]\n  - source: b\n    dest: done\n    triggers: [{name: finish}]\n",
     );
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>b"]);
     h.deliver_ok(&scheduled("e2", "tick")).await;
@@ -164,7 +164,7 @@ async fn stop_after_trigger_ends_the_chain_even_for_an_internal_transition() {
         "a, done",
         "  - source: a\n    triggers: [{name: note, conditions: [is_launching], stop_after_trigger: true, before: [{log: {message: hi}}]}]\n  - source: a\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.path("i-1").await, ["a>a"]);
     assert_eq!(outcome.to.as_deref(), Some("a"));
@@ -177,7 +177,7 @@ async fn internal_transition_runs_tasks_and_keeps_the_state() {
         "a, done",
         "  - source: a\n    triggers: [{name: heartbeat, conditions: [is_launching], before: [record_lifecycle_action_heartbeat]}]\n  - source: a\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
     );
-    h.register_unannounced("i-1", "a").await;
+    h.seed_registered("i-1", "a").await;
     let outcome = h.deliver_ok(&launch("e1", "i-1")).await;
     assert_eq!(h.state("i-1").await, "a");
     assert_eq!(outcome.transitions.len(), 1);
@@ -210,7 +210,7 @@ async fn a_list_source_lets_the_trigger_leave_any_of_its_states() {
 #[tokio::test]
 async fn a_scheduled_event_named_after_a_state_runs_that_flow() {
     let h = Harness::builder().model_yaml("initial: ready\nfailure: failure\nterminal: [abandoned, gone]\nstable: [ready]\nstates: [ready, backup, backup_prepare, backing_up, failure, abandoned, gone]\ntransitions:\n  - source: ready\n    dest: backup\n    triggers: [{name: start_backup, conditions: [is_scheduled]}]\n  - source: ready\n    dest: gone\n    triggers: [{name: leave, conditions: [is_terminating]}]\n  - source: backup\n    dest: backup_prepare\n    triggers: [{name: prepare}]\n  - source: backup_prepare\n    dest: backing_up\n    triggers: [{name: run}]\n  - source: backing_up\n    dest: ready\n    triggers: [{name: backed_up, conditions: [command_succeeded]}]\n  - source: failure\n    dest: abandoned\n    triggers: [{name: abandon}]\n").build();
-    h.register_unannounced("i-1", "ready").await;
+    h.seed_registered("i-1", "ready").await;
     // The record must be in the active index for scheduled events to find it.
     h.deliver_ok(&launch("seed", "i-1")).await;
     assert_eq!(
@@ -233,7 +233,7 @@ async fn a_scheduled_event_named_after_a_state_runs_that_flow() {
 #[tokio::test]
 async fn a_scheduled_event_for_another_rule_leaves_a_resting_instance_alone() {
     let h = Harness::builder().build();
-    h.register_unannounced("i-1", "finished_cloud_init").await;
+    h.seed_registered("i-1", "finished_cloud_init").await;
     h.deliver_ok(&launch("e1", "i-1")).await;
     let before = h.path("i-1").await;
     let outcomes = h.deliver(&scheduled("s1", "nightly-report")).await.unwrap();

@@ -9,8 +9,7 @@ use std::time::Duration;
 use asg_lifecycle::handler::{InvocationContext, OutcomeKind};
 use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::store::StateStore;
-use example::{DatabaseReplica, handler, launch_event};
-use serde_json::json;
+use example::{DatabaseReplica, handler, launch_event, registration_event};
 
 async fn run(
     zone: Option<&str>,
@@ -24,16 +23,13 @@ async fn run(
         inventory: Default::default(),
     };
     let (handler, store, aws) = handler(&model);
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("ItemStatus".into(), json!("booted"));
-    if let Some(zone) = zone {
-        attrs.insert("AvailabilityZone".into(), json!(zone));
-    }
-    store.cloud_init_update("i-0db1", &attrs).await.unwrap();
     let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let mut report = Invoker::new(handler)
-        .invoke(&launch_event("i-0db1"), &ctx)
+    let invoker = Invoker::new(handler);
+    let registered = invoker
+        .invoke(&registration_event("i-0db1", zone), &ctx)
         .await;
+    assert!(registered.answer().is_ok(), "{registered:?}");
+    let mut report = invoker.invoke(&launch_event("i-0db1"), &ctx).await;
     let outcomes = report.messages.remove(0).result.unwrap();
     let record = store.get("i-0db1").await.unwrap().unwrap();
     (

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use asg_lifecycle::aws::{
     AwsClients, AwsError, AwsErrorKind, CommandInvocation, LocalAws, SendCommand, SsmApi,
 };
 use asg_lifecycle::event::{Event, decode_event};
 use asg_lifecycle::handler::HandlerConfig;
-use asg_lifecycle::store::{MemoryStore, StateStore};
+use asg_lifecycle::store::MemoryStore;
 use asg_lifecycle::testing::{Harness, launch};
 
 const I: &str = "i-0secret";
@@ -133,10 +133,8 @@ fn command_notification(id: &str, command_id: &str, status: &str) -> Event {
 }
 
 async fn register(h: &Harness) {
-    let mut attrs = Map::new();
-    attrs.insert("ItemStatus".into(), json!("finished_cloud_init"));
-    attrs.insert("DbPassword".into(), json!(SECRET));
-    h.store.cloud_init_update(I, &attrs).await.unwrap();
+    h.register_with(I, "finished_cloud_init", &[("DbPassword", SECRET)])
+        .await;
 }
 
 /// An item's JSON without the attribute cloud-init wrote the secret into.

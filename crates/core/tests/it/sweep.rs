@@ -204,9 +204,7 @@ async fn a_state_timeout_fires_the_states_timeout_trigger_when_declared() {
     )
     .unwrap();
     let h = Harness::builder().machine(machine).manual_clock().build();
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("ItemStatus".into(), "a".into());
-    h.store.cloud_init_update(I, &attrs).await.unwrap();
+    h.register(I, "a").await;
     h.deliver_ok(&launch("launch-1", I)).await;
     assert_eq!(h.state(I).await, "waiting");
     h.advance(Duration::from_secs(301));

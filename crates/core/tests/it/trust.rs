@@ -1,5 +1,6 @@
-//! Records are instance-writable: the shipped model's commands take the instance's address from
-//! SSM, never from the record (see `docs/cloud-init.md`, "What the handler trusts").
+//! Instances write only their own registration, and the handler takes from it only a pending or
+//! the initial state and the instance's own attributes; the shipped model's commands take the
+//! instance's address from SSM, never from what an instance wrote (see `docs/cloud-init.md`).
 
 use std::time::Duration;
 
@@ -30,17 +31,18 @@ async fn a_forged_instance_ip_never_reaches_the_dns_command() {
     h.aws.set_private_ip(VICTIM, Some("10.1.2.3"));
     h.register(VICTIM, "finished_cloud_init").await;
     h.deliver_ok(&launch("launch-v", VICTIM)).await;
-    // Another instance rewrites the victim's record: its address, and the state whose next
-    // trigger registers the address in DNS.
+    // A registration item claiming the state whose next trigger registers the address in DNS,
+    // with another address (only the victim's own profile may write it; even so): a state that
+    // is neither pending nor initial is never taken from a registration.
     let mut forged = Map::new();
     forged.insert("InstanceIp".into(), json!("203.0.113.66"));
     forged.insert("ItemStatus".into(), json!("joined_cluster"));
     h.store.cloud_init_update(VICTIM, &forged).await.unwrap();
+    h.registered(VICTIM, "joined_cluster").await;
     h.sweep().await;
-    assert_eq!(h.state(VICTIM).await, "updating_dns");
+    assert_eq!(h.state(VICTIM).await, "join_cluster");
     let sent = sent_commands(&h);
-    assert_eq!(sent.len(), 2, "join, then DNS: {sent:?}");
-    assert!(sent[1].contains("update-dns.sh register"), "{sent:?}");
+    assert_eq!(sent.len(), 1, "join only, no DNS: {sent:?}");
     for commands in &sent {
         assert!(
             commands.contains("export NODE_IP='10.1.2.3'"),
@@ -55,7 +57,7 @@ async fn a_forged_instance_ip_never_reaches_the_dns_command() {
         .filter(|c| c.operation == "DescribeInstanceInformation")
         .map(|c| c.input["instance_id"].clone())
         .collect::<Vec<_>>();
-    assert_eq!(asked, [json!(VICTIM), json!(VICTIM)]);
+    assert_eq!(asked, [json!(VICTIM)]);
 }
 
 #[tokio::test]
