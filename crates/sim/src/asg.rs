@@ -94,6 +94,14 @@ impl AutoScalingApi for SimAutoScaling {
         {
             let mut guard = self.shared.lock();
             let s = &mut *guard;
+            if let Some(token) = input.token.as_deref()
+                && let Some(owner) = s.group.owner_of_foreign_token(ident, token)
+            {
+                let message = format!(
+                    "{OP} for {ident} with a lifecycle token of {owner}: completed because of a forged record"
+                );
+                s.checker.violation(ident, now, message);
+            }
             let Some((lifecycle, action)) = s.group.active_mut(ident, input.token.as_deref())
             else {
                 // A second completion with another result means the machine went both ways.

@@ -8,8 +8,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use super::faults::chance;
-use super::world::{Job, Millis};
+use super::iam::instance_update;
+use super::world::{Job, Millis, Shared};
 use asg_lifecycle::machine::Graph;
+use asg_lifecycle::registration::{key_of, key_prefix};
 use asg_lifecycle::store::{MemoryStore, StateStore};
 
 /// When cloud-init writes what, relative to the launch.
@@ -75,14 +77,49 @@ pub fn registered_status(memory: &MemoryStore, ident: &str) -> Option<String> {
         .and_then(|r| r.status)
 }
 
-/// Writes a state (and the instance's address) on the instance's registration item, as
-/// cloud-init does.
-pub fn write(memory: &MemoryStore, ident: &str, status: &str, address: &str) {
+/// The private address of an instance (`i-` and its number in hex).
+#[must_use]
+pub fn address_of(ident: &str) -> String {
+    address(u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0))
+}
+
+/// What an honest cloud-init registers: the state and the instance's own address.
+#[must_use]
+pub fn honest_registration(ident: &str, status: &str) -> Map<String, Value> {
     let mut attributes = Map::new();
     attributes.insert("ItemStatus".into(), Value::String(status.to_string()));
-    attributes.insert("InstanceIp".into(), Value::String(address.to_string()));
+    attributes.insert("InstanceIp".into(), Value::String(address_of(ident)));
+    attributes
+}
+
+/// Writes `attributes` on the instance's registration item, as cloud-init does with its
+/// instance profile: the request is checked against the template's instance policy first (an
+/// honest registration it denies is a violation, and changes nothing).
+pub fn write(shared: &Shared, ident: &str, attributes: &Map<String, Value>, now: Millis) {
+    let names: Vec<&str> = std::iter::once("Ident")
+        .chain(attributes.keys().map(String::as_str))
+        .collect();
+    {
+        let mut s = shared.lock();
+        let key = key_of(
+            &key_prefix(&s.deployment.region, &s.deployment.account),
+            ident,
+        );
+        let request = instance_update(&s.deployment, ident, &key, &names, None);
+        if !s.instance_iam.allows(&request) {
+            s.checker.violation(
+                ident,
+                now,
+                format!("the instance policy denied cloud-init's registration ({names:?})"),
+            );
+            return;
+        }
+    }
     // The in-memory store answers at once; its result is never an error for a merge.
-    let _ = memory.cloud_init_update(ident, &attributes).now_or_never();
+    let _ = shared
+        .memory
+        .cloud_init_update(ident, attributes)
+        .now_or_never();
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ impl Runner {
         ident: &str,
         old: Option<&str>,
         new: &str,
-        address: &str,
+        attributes: &serde_json::Map<String, serde_json::Value>,
     ) {
         if self.registration_filters.is_empty() {
             return;
@@ -96,8 +96,12 @@ impl Runner {
         let now = self.shared.now();
         self.stream_sequence += 1;
         let mut change = events::RecordChange::new(&self.stream_sequence.to_string(), ident, new)
-            .with_attribute("InstanceIp", address)
             .at(self.shared.clock.at(now));
+        for (name, value) in attributes {
+            if let (true, Some(value)) = (name != "ItemStatus", value.as_str()) {
+                change = change.with_attribute(name, value);
+            }
+        }
         if let Some(old) = old {
             change = change.from(old);
         }

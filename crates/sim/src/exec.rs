@@ -148,11 +148,7 @@ pub fn authorize(
                 .with_key("ssm:resourceTag/aws:autoscaling:groupName", &group),
         ],
     };
-    let request = Request {
-        action: action.to_string(),
-        resources,
-        region: d.region.clone(),
-    };
+    let request = Request::new(action, resources, &d.region);
     if s.iam.allows(&request) {
         return Ok(());
     }

@@ -17,6 +17,9 @@ pub enum Faults {
     Default,
     /// Many faults of every kind: the chaos tests.
     Harsh,
+    /// The default faults, and one instance in five hostile: it writes what its instance
+    /// profile allows and tries what it does not (`adversary.rs`).
+    Hostile,
 }
 
 impl Faults {
@@ -41,6 +44,11 @@ impl Faults {
                 command_timed_out: 0.005,
                 cloud_init_never: 0.005,
                 agent_unregistered: 0.02,
+                adversaries: 0.0,
+            },
+            Self::Hostile => FaultProfile {
+                adversaries: 0.2,
+                ..Self::Default.profile()
             },
             Self::Harsh => FaultProfile {
                 duplicate: 0.2,
@@ -58,6 +66,7 @@ impl Faults {
                 command_timed_out: 0.02,
                 cloud_init_never: 0.02,
                 agent_unregistered: 0.05,
+                adversaries: 0.05,
             },
         }
     }
@@ -69,6 +78,7 @@ impl fmt::Display for Faults {
             Self::None => "none",
             Self::Default => "default",
             Self::Harsh => "harsh",
+            Self::Hostile => "hostile",
         })
     }
 }
@@ -81,8 +91,9 @@ impl FromStr for Faults {
             "none" => Ok(Self::None),
             "default" => Ok(Self::Default),
             "harsh" => Ok(Self::Harsh),
+            "hostile" => Ok(Self::Hostile),
             other => Err(format!(
-                "unknown fault level `{other}` (expected none, default or harsh)"
+                "unknown fault level `{other}` (expected none, default, harsh or hostile)"
             )),
         }
     }
@@ -122,6 +133,8 @@ pub struct FaultProfile {
     /// A `SendCommand` within five minutes of launch answered `InvalidInstanceId` (the SSM agent
     /// has not registered yet).
     pub agent_unregistered: f64,
+    /// An instance is hostile (per launch): see `adversary.rs`.
+    pub adversaries: f64,
 }
 
 /// Draws `true` with probability `p` (never drawing when `p` is zero, so a fault-free run
@@ -136,7 +149,12 @@ mod tests {
 
     #[test]
     fn fault_levels_parse_and_print_the_same_names() {
-        for level in [Faults::None, Faults::Default, Faults::Harsh] {
+        for level in [
+            Faults::None,
+            Faults::Default,
+            Faults::Harsh,
+            Faults::Hostile,
+        ] {
             assert_eq!(level.to_string().parse::<Faults>(), Ok(level));
         }
         assert!("chaos".parse::<Faults>().is_err());

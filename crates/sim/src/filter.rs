@@ -1,5 +1,6 @@
 //! Lambda event filtering, as the template's event source mapping applies it to stream records:
-//! the subset of EventBridge patterns the filters use (exact values, `anything-but`, `exists`).
+//! the subset of EventBridge patterns the filters use (exact values, `anything-but`, `exists`,
+//! `prefix`).
 
 use serde_json::Value;
 
@@ -25,6 +26,11 @@ fn allows(entry: &Value, found: Option<&Value>) -> bool {
         Value::Object(rule) => {
             if let Some(exists) = rule.get("exists").and_then(Value::as_bool) {
                 return found.is_some() == exists;
+            }
+            if let Some(prefix) = rule.get("prefix").and_then(Value::as_str) {
+                return found
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.starts_with(prefix));
             }
             if let Some(excluded) = rule.get("anything-but") {
                 let excluded: Vec<&Value> = match excluded {
@@ -68,6 +74,14 @@ mod tests {
         ));
         assert!(!matches(
             &json!({"dynamodb": {"OldImage": {"ItemStatus": [{"exists": false}]}}}),
+            &record
+        ));
+        assert!(matches(
+            &json!({"dynamodb": {"NewImage": {"ItemStatus": {"S": [{"prefix": "rea"}]}}}}),
+            &record
+        ));
+        assert!(!matches(
+            &json!({"dynamodb": {"NewImage": {"ItemStatus": {"S": [{"prefix": "arn:"}]}}}}),
             &record
         ));
     }

@@ -7,8 +7,41 @@ use super::report::{Report, quantile, round3};
 use super::runner::Runner;
 use super::world::Millis;
 use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::StateStore;
 
 impl Runner {
+    /// The sweep keeps its coverage: every item in the active index is the record of an
+    /// instance the group launched (hostile instances never add any).
+    fn check_active_index(&self, now: Millis) {
+        use futures::FutureExt;
+        let mut start: Option<String> = None;
+        loop {
+            let Some(Ok(page)) = self
+                .shared
+                .memory
+                .query_active(None, start.as_deref(), 1000)
+                .now_or_never()
+            else {
+                return;
+            };
+            let mut s = self.shared.lock();
+            for record in &page.records {
+                if !s.group.instances.contains_key(&record.ident) {
+                    let message = format!(
+                        "`{}` is in the active index but no instance of the group",
+                        record.ident
+                    );
+                    s.checker.violation(&record.ident, now, message);
+                }
+            }
+            drop(s);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return,
+            }
+        }
+    }
+
     pub(super) fn finish(self, started: std::time::Instant) -> Report {
         let now = self.shared.now();
         let poison = self.check_poison(now);
@@ -87,6 +120,7 @@ impl Runner {
                 never += usize::from(instance.cloud_init_never);
             }
         }
+        self.check_active_index(now);
         to_ready.sort_by(f64::total_cmp);
         launch_overhead.sort_by(f64::total_cmp);
         terminate_overhead.sort_by(f64::total_cmp);
@@ -155,6 +189,7 @@ impl Runner {
             longest_invocation_s: seconds(s.longest_invocation_ms),
             longest_sweep_gap_s: seconds(self.longest_sweep_gap),
             poison,
+            adversary: s.adversary,
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }

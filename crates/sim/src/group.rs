@@ -111,6 +111,23 @@ pub struct Group {
 }
 
 impl Group {
+    /// The instance a token belongs to, when it is not `ident`'s (only searched when `ident`
+    /// has no action of that token).
+    #[must_use]
+    pub fn owner_of_foreign_token(&self, ident: &str, token: &str) -> Option<String> {
+        let own = self
+            .instances
+            .get(ident)
+            .is_some_and(|i| i.actions.iter().any(|a| a.token == token));
+        if own {
+            return None;
+        }
+        self.instances
+            .iter()
+            .find(|(_, i)| i.actions.iter().any(|a| a.token == token))
+            .map(|(other, _)| other.clone())
+    }
+
     /// An empty group.
     #[must_use]
     pub fn new(config: GroupConfig) -> Self {

@@ -33,6 +33,7 @@
 //! injected one ends in a dead-letter store with its reason, after a bounded number of
 //! attempts: `dead_letters.rs`).
 
+mod adversary;
 mod asg;
 mod cloud_init;
 mod dead_letters;

@@ -112,6 +112,8 @@ pub struct Report {
     pub longest_sweep_gap_s: f64,
     /// The injected poison payloads and where each ended up (all in a dead-letter store).
     pub poison: PoisonCounts,
+    /// What hostile instances tried (`--faults hostile`; harsh has a few).
+    pub adversary: crate::adversary::AdversaryCounts,
     /// Wall time of the run, milliseconds (the only field that differs between equal runs).
     pub wall_ms: u64,
 }
@@ -218,6 +220,14 @@ impl Report {
             "  poison          {} injected: {} kept by the function, {} by the on-failure destination, {} redriven; at most {} attempts",
             p.injected, p.kept_by_function, p.kept_by_destination, p.redriven, p.max_attempts
         );
+        let a = &self.adversary;
+        if a.hostile > 0 {
+            let _ = writeln!(
+                out,
+                "  adversary       {} hostile instances: {} writes tried, {} denied by the instance policy, {} allowed (their own registration)",
+                a.hostile, a.attempted, a.denied, a.allowed
+            );
+        }
         let _ = writeln!(
             out,
             "  settling        faults stopped at {:.0} s; bound {:.0} s after the last lifecycle action",

@@ -157,5 +157,10 @@ mod tests {
         let mut removed = RecordChange::new("8", "i-1", initial).record();
         removed["eventName"] = "REMOVE".into();
         assert!(!registration_delivered(&filters, &removed));
+        // The handler's own record (keyed by the bare instance id) taking a registration in
+        // reaches the initial state too: never delivered, only registrations (keyed by ARN) are.
+        let mut handler_record = RecordChange::new("9", "i-1", initial).from("new").record();
+        handler_record["dynamodb"]["Keys"]["Ident"]["S"] = "i-1".into();
+        assert!(!registration_delivered(&filters, &handler_record));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::asg::{Group, GroupConfig, Lifecycle};
@@ -16,7 +16,7 @@ use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report};
 use super::world::{Job, Millis, Queue, Shared, secs};
-use super::{SimAutoScaling, SimConfig, SimSsm, SimStore, cloud_init};
+use super::{Broken, SimAutoScaling, SimConfig, SimSsm, SimStore, adversary, cloud_init};
 use asg_lifecycle::aws::AwsClients;
 use asg_lifecycle::event::payload::{CommandStatusChange, LifecycleAction};
 use asg_lifecycle::event::{CommandEventKind, CommandStatus};
@@ -62,6 +62,8 @@ pub struct Runner {
     pub(super) stream_sequence: u64,
     /// When cloud-init wrote the initial state, per instance.
     pub(super) cloud_init_done: BTreeMap<String, Millis>,
+    /// Hostile instances (`adversary.rs`).
+    pub(super) hostile: std::collections::BTreeSet<String>,
     /// Until when each busy execution environment runs its invocation.
     pub(super) busy_until: Vec<Millis>,
 }
@@ -91,6 +93,10 @@ impl Runner {
             group,
         ));
         shared.lock().latencies = config.latencies;
+        if config.broken == Some(Broken::LaxInstancePolicy) {
+            let mut s = shared.lock();
+            s.instance_iam = super::iam::Policy::update_whole_table(&s.deployment);
+        }
         let aws = AwsClients {
             autoscaling: Arc::new(SimAutoScaling::new(shared.clone())),
             ssm: Arc::new(SimSsm::new(shared.clone())),
@@ -135,6 +141,7 @@ impl Runner {
             registration_filters: crate::rules::registration_filters(),
             stream_sequence: 0,
             cloud_init_done: BTreeMap::new(),
+            hostile: std::collections::BTreeSet::new(),
             concurrency: config
                 .reserved_concurrency
                 .unwrap_or_else(crate::rules::reserved_concurrency),
@@ -289,9 +296,14 @@ impl Runner {
             Job::Launch { ident } => self.launch(&ident, now),
             Job::CloudInit { ident, status } => {
                 let old = cloud_init::registered_status(&self.shared.memory, &ident);
-                let n = u64::from_str_radix(ident.trim_start_matches("i-"), 16).unwrap_or(0);
-                let address = cloud_init::address(n);
-                cloud_init::write(&self.shared.memory, &ident, &status, &address);
+                let attributes = if self.hostile.contains(&ident) {
+                    let victim =
+                        adversary::pick_victim(&self.shared, &ident, cloud_init::address_of);
+                    adversary::boot_registration(&ident, &status, victim.as_ref())
+                } else {
+                    cloud_init::honest_registration(&ident, &status)
+                };
+                cloud_init::write(&self.shared, &ident, &attributes, now);
                 self.shared.lock().checker.trail(
                     &ident,
                     now,
@@ -300,7 +312,7 @@ impl Runner {
                 if status == self.config.machine.graph().initial {
                     self.cloud_init_done.insert(ident.clone(), now);
                 }
-                self.stream_change(&ident, old.as_deref(), &status, &address);
+                self.stream_change(&ident, old.as_deref(), &status, &attributes);
             }
             Job::CommandDone { command_id } => self.command_done(&command_id),
             Job::HookDeadline { ident, token } => {
@@ -323,6 +335,11 @@ impl Runner {
                 }
             }
             Job::ScaleIn { ident } => self.scale_in(&ident, now),
+            Job::Attack { ident } => {
+                let victim = adversary::pick_victim(&self.shared, &ident, cloud_init::address_of);
+                let failure = self.config.machine.graph().failure.clone();
+                adversary::attack(&self.shared, &ident, victim.as_ref(), &failure, now);
+            }
             Job::LeavePool { ident } => self.leave_pool(&ident, now),
             Job::Deliver(batch) => self.deliver(batch),
             Job::Sweep {
@@ -373,6 +390,27 @@ impl Runner {
             let p = s.group.config.warm_pool_fraction;
             chance(&mut s.rng, p)
         };
+        let hostile = {
+            let mut s = self.shared.lock();
+            let p = s.faults.adversaries;
+            let hostile = chance(&mut s.rng, p);
+            if hostile {
+                s.adversary.hostile += 1;
+                s.checker
+                    .trail(ident, now, "hostile: its workload is compromised");
+            }
+            hostile
+        };
+        if hostile {
+            self.hostile.insert(ident.to_string());
+            let at = now + self.rng.random_range(120_000..=900_000);
+            self.push(
+                at,
+                Job::Attack {
+                    ident: ident.to_string(),
+                },
+            );
+        }
         let deadline = {
             let mut s = self.shared.lock();
             s.checker.register(ident);

@@ -132,6 +132,13 @@ impl SsmApi for SimSsm {
             } else {
                 (now + run, CommandStatus::Success)
             };
+            let parameters = serde_json::to_string(&input.parameters).unwrap_or_default();
+            let own_address = super::cloud_init::address_of(ident);
+            if let Some(foreign) = super::adversary::foreign_data(&parameters, ident, &own_address)
+            {
+                let message = format!("a command for {ident} carries {foreign}");
+                s.checker.violation(ident, now, message);
+            }
             let sent = s.commands.by_tag.entry(tag.clone()).or_default();
             sent.push(id.clone());
             if sent.len() > 1 {

@@ -20,6 +20,10 @@ pub enum Broken {
     /// Writes ignore the conditional check (expected state, version and processed event): the
     /// handler loses its arbiter of concurrent invocations.
     UnconditionalWrites,
+    /// The instance profile allows `dynamodb:UpdateItem` on the whole table, without
+    /// conditions (what the cloud-init guide once asked for): hostile instances' writes on
+    /// their neighbours' items land.
+    LaxInstancePolicy,
 }
 
 /// The fault-injecting, observing store.
@@ -77,7 +81,7 @@ impl StateStore for SimStore {
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
         self.enter(&commit.ident, "commit").await?;
         let written = match self.broken {
-            None => self.shared.memory.commit(commit).await?,
+            None | Some(Broken::LaxInstancePolicy) => self.shared.memory.commit(commit).await?,
             Some(Broken::UnconditionalWrites) => {
                 let current = self.shared.memory.get(&commit.ident).await?;
                 let mut forced = commit.clone();

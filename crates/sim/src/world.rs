@@ -258,6 +258,11 @@ pub enum Job {
         /// The instance.
         ident: String,
     },
+    /// A hostile instance attacks its neighbours (`adversary.rs`).
+    Attack {
+        /// The hostile instance.
+        ident: String,
+    },
     /// The instance must have settled by now.
     SettleCheck {
         /// The instance.
@@ -274,7 +279,10 @@ impl Job {
     pub fn is_work(&self) -> bool {
         !matches!(
             self,
-            Self::Sweep { .. } | Self::HookDeadline { .. } | Self::SettleCheck { .. }
+            Self::Sweep { .. }
+                | Self::HookDeadline { .. }
+                | Self::SettleCheck { .. }
+                | Self::Attack { .. }
         )
     }
 }
@@ -318,6 +326,10 @@ pub struct WorldState {
     pub iam: Policy,
     /// Calls the role denied, by action.
     pub denied_calls: BTreeMap<String, u64>,
+    /// The instance profile's registration policy of `template.yaml`.
+    pub instance_iam: Policy,
+    /// What hostile instances tried.
+    pub adversary: super::adversary::AdversaryCounts,
     /// True while the sweep's invocation runs.
     pub sweeping: bool,
     /// How long each invocation of the last batch run took, simulated milliseconds.
@@ -345,6 +357,9 @@ impl Shared {
         let deployment = Deployment::for_groups(&[group.config.name.as_str()]);
         let iam = Policy::from_template(&deployment)
             .unwrap_or_else(|e| panic!("template.yaml's role cannot be evaluated: {e}"));
+        let instance_iam = Policy::instance_from_template(&deployment).unwrap_or_else(|e| {
+            panic!("template.yaml's instance registration policy cannot be evaluated: {e}")
+        });
         Self {
             clock: Arc::new(SimClock::new()),
             memory: Arc::new(MemoryStore::without_change_log()),
@@ -369,6 +384,8 @@ impl Shared {
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
+                instance_iam,
+                adversary: super::adversary::AdversaryCounts::default(),
                 sweeping: false,
                 last_elapsed: Vec::new(),
                 store_requests: BTreeMap::new(),

@@ -107,6 +107,39 @@ fn a_fault_free_run_brings_every_instance_to_ready_or_terminated_without_retries
 }
 
 #[test]
+fn hostile_instances_write_only_their_own_registration_and_break_no_invariant() {
+    for seed in 1..=6 {
+        let config = SimConfig::new(seed, CHAOS_INSTANCES).with_faults(Faults::Hostile);
+        let command = config.command_line();
+        let report = simulate(config);
+        assert!(report.passed(), "{command}\n{}", report.render());
+        let a = report.adversary;
+        assert!(a.hostile > 0 && a.allowed > 0, "{a:?}");
+        assert!(
+            a.denied >= 2 * a.allowed,
+            "every attack tries more than it may: {a:?}"
+        );
+        assert_eq!(a.attempted, a.denied + a.allowed);
+    }
+}
+
+#[test]
+fn an_instance_policy_without_conditions_is_caught_by_the_adversary_invariants() {
+    let mut config = SimConfig::new(1, CHAOS_INSTANCES).with_faults(Faults::Hostile);
+    config.broken = Some(Broken::LaxInstancePolicy);
+    let report = simulate(config);
+    assert!(!report.passed(), "the lax policy went unnoticed");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.message.contains("the instance policy let")),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
 fn a_handler_without_the_conditional_write_is_caught_by_the_invariants() {
     let mut config = SimConfig::new(1, CHAOS_INSTANCES).with_faults(Faults::Harsh);
     config.broken = Some(Broken::UnconditionalWrites);

@@ -154,7 +154,9 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<(), HandlerError> {
-        if !self.has_deferred() && !self.carries_anything() && record.unwritten.is_none() {
+        // A registration taken in is not written on its own here: the transition's write stores
+        // it, and until then the registration item still holds it for the next event or sweep.
+        if !self.has_deferred() && !self.carries_anything() {
             return Ok(());
         }
         let owed = self.owed(false, "chain", None);
