@@ -67,17 +67,23 @@ mod real {
         }
     }
 
-    /// The DynamoDB store on `table`, sweeping `groups`.
+    /// The DynamoDB store on `table`, sweeping `groups`; instances' registrations are read under
+    /// `ASG_LIFECYCLE_REGISTRATION_PREFIX` (`arn:aws:ec2:REGION:ACCOUNT:instance/`) when set.
     pub async fn dynamo_store(
         table: &str,
         at: Endpoint<'_>,
         groups: &[String],
     ) -> Result<Arc<dyn StateStore>, String> {
-        Ok(Arc::new(
-            DynamoStore::connect(table, at.url, at.region)
-                .await
-                .with_groups(groups.iter().cloned()),
-        ))
+        let mut store = DynamoStore::connect(table, at.url, at.region)
+            .await
+            .with_groups(groups.iter().cloned());
+        if let Some(prefix) = std::env::var("ASG_LIFECYCLE_REGISTRATION_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            store = store.with_registration_prefix(prefix);
+        }
+        Ok(Arc::new(store))
     }
 
     /// Auto Scaling and SSM through the SDK.

@@ -64,7 +64,9 @@ pub fn instance_of_key(key: &str) -> Option<&str> {
         && service == "ec2"
         && id.starts_with("i-")
         && id.len() > 2
-        && id[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     valid.then_some(id)
 }
 

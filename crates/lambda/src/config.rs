@@ -27,6 +27,9 @@ pub const ENV_METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 /// unset, a poison payload fails the invocation and Lambda's bounded retries end in the
 /// on-failure destination).
 pub const ENV_DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// The key prefix of instances' registration items, `arn:PARTITION:ec2:REGION:ACCOUNT:instance/`
+/// (the template sets it): the sweep reads a registration its stream event has not brought.
+pub const ENV_REGISTRATION_KEY_PREFIX: &str = "REGISTRATION_KEY_PREFIX";
 /// The directory Lambda unpacks the deployment package into.
 pub const ENV_LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
 
@@ -81,6 +84,8 @@ pub struct LambdaConfig {
     pub service: String,
     /// The dead-letter queue's URL ([`ENV_DEAD_LETTER_QUEUE_URL`]).
     pub dead_letter_queue_url: Option<String>,
+    /// The key prefix of registration items ([`ENV_REGISTRATION_KEY_PREFIX`]).
+    pub registration_prefix: Option<String>,
     /// Time kept free before the invocation deadline when bounding a whole message: past it,
     /// the message is abandoned (and retried) rather than answered after Lambda's own timeout.
     pub hard_margin: Duration,
@@ -161,11 +166,23 @@ impl LambdaConfig {
                 ),
             })?;
         }
+        let registration_prefix = get(ENV_REGISTRATION_KEY_PREFIX);
+        if let Some(prefix) = &registration_prefix
+            && asg_lifecycle::registration::instance_of_key(&format!("{prefix}i-0")).is_none()
+        {
+            return Err(InitError::InvalidVariable {
+                name: ENV_REGISTRATION_KEY_PREFIX,
+                message: format!(
+                    "`{prefix}` is not an instance ARN prefix (`arn:aws:ec2:REGION:ACCOUNT:instance/`)"
+                ),
+            });
+        }
         Ok(Self {
             table,
             groups,
             model,
             handler,
+            registration_prefix,
             metrics_namespace: get(ENV_METRICS_NAMESPACE)
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
             service: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "asg-lifecycle".into()),
@@ -235,6 +252,18 @@ mod tests {
         assert!(e.to_string().contains("TABLE_NAME"), "{e}");
         let e = config(&[("TABLE_NAME", "t"), ("GROUP_NAMES", " , ")]).unwrap_err();
         assert!(e.to_string().contains("GROUP_NAMES"), "{e}");
+    }
+
+    #[test]
+    fn the_registration_key_prefix_must_be_an_instance_arn_prefix() {
+        let base = [("TABLE_NAME", "t"), ("GROUP_NAMES", "g")];
+        let c = config(&base).unwrap();
+        assert_eq!(c.registration_prefix, None);
+        let prefix = "arn:aws:ec2:us-east-1:123456789012:instance/";
+        let c = config(&[base[0], base[1], ("REGISTRATION_KEY_PREFIX", prefix)]).unwrap();
+        assert_eq!(c.registration_prefix.as_deref(), Some(prefix));
+        let e = config(&[base[0], base[1], ("REGISTRATION_KEY_PREFIX", "i-")]).unwrap_err();
+        assert!(e.to_string().contains("REGISTRATION_KEY_PREFIX"), "{e}");
     }
 
     #[test]

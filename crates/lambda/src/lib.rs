@@ -45,8 +45,8 @@ use serde_json::Value;
 
 pub use config::{
     DEFAULT_METRICS_NAMESPACE, ENV_DEAD_LETTER_QUEUE_URL, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT,
-    ENV_METRICS_NAMESPACE, ENV_SWEEP_RULE, ENV_TABLE_NAME, ENV_TRANSITIONS_FILE, InitError,
-    LambdaConfig, ModelSource,
+    ENV_METRICS_NAMESPACE, ENV_REGISTRATION_KEY_PREFIX, ENV_SWEEP_RULE, ENV_TABLE_NAME,
+    ENV_TRANSITIONS_FILE, InitError, LambdaConfig, ModelSource,
 };
 pub use invocation::{LambdaHandler, RETRYABLE_ERROR_TYPE, deadline_instant};
 pub use metrics::InvocationMetrics;
@@ -107,8 +107,11 @@ pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHan
     let dynamo = asg_lifecycle_aws::dynamo::client_config(None, None)
         .await
         .build();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &config.table)
+    let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &config.table)
         .with_groups(config.groups.iter().cloned());
+    if let Some(prefix) = &config.registration_prefix {
+        store = store.with_registration_prefix(prefix);
+    }
     let handler = LifecycleHandler::new(
         Arc::new(machine),
         Arc::new(store),

@@ -116,10 +116,15 @@ pub async fn moto_store(groups: &[&str]) -> (DynamoStore, RequestCounter) {
         .unwrap_or_else(|e| panic!("failed to create table {name} on moto: {e}"));
     counter.reset();
     (
-        DynamoStore::new(client, name).with_groups(groups.iter().copied()),
+        DynamoStore::new(client, name)
+            .with_groups(groups.iter().copied())
+            .with_registration_prefix(REGISTRATION_PREFIX),
         counter,
     )
 }
+
+/// The registration key prefix of the test stores (account `123456789012`, `us-east-1`).
+pub const REGISTRATION_PREFIX: &str = "arn:aws:ec2:us-east-1:123456789012:instance/";
 
 /// Attributes as a JSON map.
 ///

@@ -54,6 +54,8 @@ fn transition(record: &InstanceRecord, to: &str, event: &str) -> Commit {
     commit
 }
 
+/// Cloud-init registers `ident` at `status`, and the handler takes the registration in (one
+/// commit, as its first write of the record does).
 async fn registered(store: &Store, ident: &str, status: &str) -> InstanceRecord {
     store
         .cloud_init_update(
@@ -62,7 +64,20 @@ async fn registered(store: &Store, ident: &str, status: &str) -> InstanceRecord 
         )
         .await
         .unwrap();
-    read(store, ident).await
+    let registration = store
+        .registration(ident)
+        .await
+        .unwrap()
+        .expect("registered");
+    let current = store
+        .get(ident)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| InstanceRecord::new(ident));
+    let mut commit = Commit::expecting(&current, Utc::now());
+    commit.status = registration.status.clone();
+    commit.attributes = registration.attributes;
+    store.commit(&commit).await.unwrap()
 }
 
 async fn collect_active(store: &Store, group: Option<&str>, limit: usize) -> Vec<String> {
@@ -84,13 +99,14 @@ async fn collect_active(store: &Store, group: Option<&str>, limit: usize) -> Vec
 
 async fn create_by_cloud_init_then_transition(store: Store) {
     let record = registered(&store, "i-1", "new").await;
-    assert_eq!((record.state(), record.version), ("new", 0));
+    assert_eq!((record.state(), record.version), ("new", 1));
     let record = registered(&store, "i-1", "finished_cloud_init").await;
+    assert_eq!((record.state(), record.version), ("finished_cloud_init", 2));
     let mut commit = transition(&record, "join_cluster", "e1");
     commit.group = Some(GROUP_A.into());
     commit.activity = Activity::Active(GROUP_A.into());
     let written = store.commit(&commit).await.unwrap();
-    assert_eq!((written.state(), written.version), ("join_cluster", 1));
+    assert_eq!((written.state(), written.version), ("join_cluster", 3));
     assert_eq!(written.attribute_str("InstanceIp"), Some("10.0.0.7"));
     assert!(written.entered_at.is_some());
     assert_eq!(written.history.len(), 1);
@@ -157,8 +173,8 @@ async fn history_bounds(store: Store) {
     assert_eq!(stored.history.last().unwrap().to, format!("s{total}"));
     assert_eq!(
         stored.history[0].version,
-        (total - HISTORY_LIMIT + 1) as u64,
-        "the oldest go first"
+        (total - HISTORY_LIMIT + 2) as u64,
+        "the oldest go first (version 1 took the registration in)"
     );
     assert_eq!(stored.recent_events.len(), RECENT_EVENTS_LIMIT);
     assert_eq!(stored.recent_events.last().unwrap(), &format!("e{total}"));
@@ -246,23 +262,39 @@ async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
     commit.group = Some(GROUP_A.into());
     commit.activity = Activity::Active(GROUP_A.into());
     let written = store.commit(&commit).await.unwrap();
-    // cloud-init writes again, even trying handler-owned attributes: they are not touched
-    store
-        .cloud_init_update(
-            "i-6",
-            &attrs(json!({"InstanceIp": "10.0.0.8", "JoinToken": {"k": [1, 2]}, "Version": 99, "History": []})),
-        )
-        .await
-        .unwrap();
-    let merged = read(&store, "i-6").await;
+    // cloud-init writes its registration again, even trying handler-owned attributes: the
+    // handler's record is not touched, and the registration keeps only the instance's own
+    let registration = attrs(
+        json!({"InstanceIp": "10.0.0.8", "JoinToken": {"k": [1, 2]}, "Version": 99, "History": []}),
+    );
+    store.cloud_init_update("i-6", &registration).await.unwrap();
+    assert_eq!(
+        read(&store, "i-6").await,
+        written,
+        "the record is the handler's"
+    );
+    let registration = store.registration("i-6").await.unwrap().unwrap();
+    assert_eq!(registration.status.as_deref(), Some("finished_cloud_init"));
+    assert_eq!(
+        serde_json::Value::Object(registration.attributes.clone()),
+        json!({"InstanceIp": "10.0.0.8", "JoinToken": {"k": [1, 2]}})
+    );
+    // taken in: the instance's attributes are copied, nothing else changes
+    let mut take_in = Commit::expecting(&written, Utc::now());
+    take_in.attributes = registration.attributes;
+    take_in.attributes.insert("Version".into(), json!(99));
+    let merged = store.commit(&take_in).await.unwrap();
+    assert_eq!(merged, read(&store, "i-6").await);
     assert_eq!(merged.attribute_str("InstanceIp"), Some("10.0.0.8"));
     assert_eq!(merged.attributes["JoinToken"], json!({"k": [1, 2]}));
     let mut expected = written.clone();
     expected.attributes = merged.attributes.clone();
+    expected.version = written.version + 1;
     assert_eq!(
         merged, expected,
-        "handler-owned attributes survive a cloud-init write"
+        "handler-owned attributes survive taking a registration in"
     );
+    assert!(store.registration("i-nobody").await.unwrap().is_none());
     // clearing removes
     let mut clear = Commit::expecting(&merged, Utc::now());
     clear.lifecycle_action = Change::Clear;
@@ -274,7 +306,8 @@ async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
             cleared.last_error,
             cleared.version
         ),
-        (None, None, 2)
+        (None, None, 4),
+        "registered, a transition, taken in again, cleared"
     );
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use asg_lifecycle::event::CommandStatus;
 use asg_lifecycle::event::payload::{
-    CommandStatusChange, LifecycleAction, Scheduled, Wrap, sqs_batch, wrap,
+    CommandStatusChange, LifecycleAction, RecordChange, Scheduled, Wrap, sqs_batch, wrap,
 };
 use asg_lifecycle::store::StateStore;
 use asg_lifecycle_aws::DynamoStore;
@@ -267,6 +267,28 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
         blocking(move || server.invoke(payload, REPLY_TIMEOUT))
     };
 
+    // 0. The table's stream: the three registrations reach the initial state in one batch; the
+    //    function takes each into its record (nothing fires before the launch event).
+    let records: Vec<Value> = [
+        ("i-0a", "10.0.0.1"),
+        ("i-0b", "10.0.0.2"),
+        ("i-0c", "10.0.0.3"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, (ident, ip))| {
+        RecordChange::new(&format!("{}", 100 + n), ident, "finished_cloud_init")
+            .from("new")
+            .with_attribute("InstanceIp", ip)
+            .record()
+    })
+    .collect();
+    let body = response_body(invoke(json!({ "Records": records })).await);
+    assert_eq!(body, json!({"batchItemFailures": []}), "{body:#}");
+    for ident in ["i-0a", "i-0b", "i-0c"] {
+        assert_eq!(status_of(&store, ident).await, "finished_cloud_init");
+    }
+
     // 1. EventBridge direct: the launch moves i-0a into the cluster join (an SSM command).
     let body = response_body(invoke(launch("ev-launch-a", "i-0a", "token-a")).await);
     assert_eq!(body["envelope"], "direct", "{body:#}");
@@ -400,18 +422,19 @@ async fn the_binary_handles_every_envelope_through_the_runtime_api() {
         assert!(record.in_flight.is_some(), "{record:#?}");
     }
 
-    // Metrics: one EMF document per invocation, with the counts of what happened.
+    // Metrics: one EMF document per invocation (the stream batch first), with the counts of
+    // what happened.
     let metrics = function.metrics();
-    assert_eq!(metrics.len(), 6, "{metrics:#?}");
+    assert_eq!(metrics.len(), 7, "{metrics:#?}");
     let total = |name: &str| -> f64 { metrics.iter().filter_map(|m| m[name].as_f64()).sum() };
     assert!(total("Transitions") >= 5.0, "{metrics:#?}");
     assert_eq!(total("RejectedEvents"), 3.0, "{metrics:#?}");
     assert_eq!(total("DeadLetteredEvents"), 3.0, "{metrics:#?}");
     assert_eq!(total("RetriedMessages"), 2.0, "{metrics:#?}");
     assert!(
-        metrics[5].get("SweepDuration").is_some(),
+        metrics[6].get("SweepDuration").is_some(),
         "{:#}",
-        metrics[5]
+        metrics[6]
     );
     assert_eq!(
         metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],

@@ -204,6 +204,18 @@ fn the_function_runs_the_binary_with_the_configured_sweep_rule() {
     assert_eq!(env[ENV_TABLE_NAME], json!({"Ref": "InstanceTable"}));
     assert!(env.get(ENV_GROUP_NAMES).is_some());
     assert_eq!(env[ENV_SWEEP_RULE], json!({"Ref": "SweepRuleName"}));
+    // The registration key prefix the handler reads registrations under is the ARN prefix of
+    // the stack's account and region: what `${ec2:SourceInstanceARN}` gives an instance.
+    let prefix = env[asg_lifecycle_lambda::ENV_REGISTRATION_KEY_PREFIX]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${AWS::AccountId}", "123456789012");
+    assert_eq!(
+        asg_lifecycle::registration::instance_of_key(&format!("{prefix}i-0abc")),
+        Some("i-0abc")
+    );
     assert_eq!(
         template["Parameters"]["SweepRuleName"]["Default"],
         HandlerConfig::default().sweep_rule
