@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Register this instance in the asg-lifecycle table from cloud-init, merge-safe.
+# Register this instance in the asg-lifecycle table from cloud-init, merge-safe: its own
+# registration item, keyed by the instance's ARN (the only item its instance profile may write).
 #
 #   register.sh new      [--table T] [--region R] [--attr NAME=VALUE]...   # first boot step
 #   register.sh finished [--table T] [--region R] [--attr NAME=VALUE]...   # last cloud-init step
@@ -12,7 +13,9 @@
 # Environment: ASG_LIFECYCLE_TABLE (or --table), AWS_REGION (default: the instance's region),
 # ASG_LIFECYCLE_PENDING_STATE (default `new`), ASG_LIFECYCLE_INITIAL_STATE (default
 # `finished_cloud_init`), AWS_ENDPOINT_URL_DYNAMODB (local testing), IMDS_ENDPOINT (default
-# http://169.254.169.254). Needs the IAM permission dynamodb:UpdateItem on the table.
+# http://169.254.169.254). Needs the template's InstanceRegistrationPolicy on the instance role:
+# UpdateItem of the item keyed by this instance's ARN, with ItemStatus, InstanceIp and the
+# attributes of the stack's RegistrationAttributes parameter only.
 set -euo pipefail
 
 usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -44,6 +47,15 @@ token=$(curl -sfS --retry 5 --retry-connrefused -X PUT "$imds/latest/api/token" 
 meta() { curl -sfS --retry 5 -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/$1"; }
 instance_id=$(meta instance-id) || die "failed to read the instance id from IMDS"
 [ -n "$region" ] || region=$(meta placement/region) || die "failed to read the region from IMDS"
+# The registration key: the instance's ARN, as IAM gives it in ${ec2:SourceInstanceARN} (its
+# account and region from the identity document, the partition from the region).
+document=$(curl -sfS --retry 5 -H "X-aws-ec2-metadata-token: $token" \
+    "$imds/latest/dynamic/instance-identity/document") || die "failed to read the identity document from IMDS"
+field() { printf '%s\n' "$document" | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+account=$(field accountId); home=$(field region)
+[ -n "$account" ] && [ -n "$home" ] || die "the identity document names no accountId or region"
+case "$home" in cn-*) partition=aws-cn ;; us-gov-*) partition=aws-us-gov ;; *) partition=aws ;; esac
+key="arn:$partition:ec2:$home:$account:instance/$instance_id"
 
 # A JSON string literal: `\` and `"` escaped, and every control character U+0001-U+001F (a NUL
 # cannot reach a shell argument): \b \f \n \r \t by name, the others as \u00XX.
@@ -112,16 +124,16 @@ for pair in ${extra[@]+"${extra[@]}"}; do
 done
 
 args=(dynamodb update-item --region "$region" --table-name "$table"
-      --key "{\"Ident\": {\"S\": $(json_string "$instance_id")}}"
+      --key "{\"Ident\": {\"S\": $(json_string "$key")}}"
       --update-expression "$update"
       --expression-attribute-names "{$names}"
       --expression-attribute-values "{$values}")
 [ -z "$condition" ] || args+=(--condition-expression "$condition")
 
 if err=$(aws "${args[@]}" 2>&1 >/dev/null); then
-    echo "register.sh: $instance_id: $mode recorded in $table"
+    echo "register.sh: $instance_id: $mode recorded in $table (item $key)"
 elif [[ "$err" == *ConditionalCheckFailedException* ]]; then
-    echo "register.sh: $instance_id is past its initial state already; left as it is"
+    echo "register.sh: $instance_id registered its initial state already; left as it is"
 else
     die "update-item on $table failed: $err"
 fi

@@ -31,7 +31,8 @@ pub struct Args {
     /// The seed: one seed, one run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Fault level: none, default or harsh.
+    /// Fault level: none, default, harsh, or hostile (default faults and one instance in five
+    /// with a compromised workload).
     #[arg(long, default_value = "default", value_parser = parse_faults)]
     faults: Faults,
     /// The lifecycle hooks' heartbeat timeout (e.g. 15m, 1h); the deploy guide's 15 minutes by

@@ -21,6 +21,7 @@ case "$url" in
     */meta-data/instance-id) printf i-0abc ;;
     */meta-data/placement/region) printf us-east-1 ;;
     */meta-data/local-ipv4) printf 10.0.0.5 ;;
+    */dynamic/instance-identity/document) printf '{\n  "accountId" : "123456789012",\n  "instanceId" : "i-0abc",\n  "region" : "%s"\n}\n' "${FAKE_HOME_REGION:-us-east-1}" ;;
     *) exit 22 ;;
 esac
 "#;
@@ -60,6 +61,11 @@ fn fakes() -> &'static Path {
 }
 
 fn register(args: &[&str]) -> Run {
+    register_in(args, "us-east-1")
+}
+
+/// A run on an instance of `home` region.
+fn register_in(args: &[&str], home: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = format!(
         "{}:{}",
@@ -73,6 +79,7 @@ fn register(args: &[&str]) -> Run {
         .env("FAKE_DIR", dir.path())
         .env("ASG_LIFECYCLE_TABLE", "asg-lifecycle")
         .env("IMDS_ENDPOINT", "http://imds.test")
+        .env("FAKE_HOME_REGION", home)
         .env_remove("AWS_REGION")
         .output()
         .unwrap();
@@ -217,4 +224,31 @@ fn finished_sets_the_initial_state_and_extra_attributes_once_each() {
     let set = run.attributes_set();
     assert_eq!(set["ItemStatus"], "finished_cloud_init");
     assert_eq!(set["InstanceIp"], "192.0.2.8");
+}
+
+#[test]
+fn the_item_written_is_keyed_by_the_instances_own_arn() {
+    use asg_lifecycle::registration::{instance_of_key, key_of, key_prefix};
+    for (home, partition) in [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+    ] {
+        let run = register_in(&["new"], home);
+        assert!(run.output.status.success(), "{:?}", run.output);
+        let key: Value = serde_json::from_str(run.option("--key")).unwrap();
+        let key = key["Ident"]["S"].as_str().unwrap().to_string();
+        assert_eq!(
+            key,
+            format!("arn:{partition}:ec2:{home}:123456789012:instance/i-0abc")
+        );
+        // The same key the handler computes from the template's prefix.
+        assert_eq!(key, key_of(&key_prefix(home, "123456789012"), "i-0abc"));
+        assert_eq!(instance_of_key(&key), Some("i-0abc"));
+        assert!(
+            run.imds.contains("instance-identity/document"),
+            "{}",
+            run.imds
+        );
+    }
 }
