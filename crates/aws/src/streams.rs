@@ -184,6 +184,10 @@ impl StreamsFeed {
                 other => codec::from_attribute(&codec::from_stream_attribute(other)).to_string(),
             })
             .unwrap_or_default();
+        // An instance's own registration is not a record: watchers follow the handler's records.
+        if asg_lifecycle::registration::instance_of_key(&ident).is_some() {
+            return None;
+        }
         let mut problem = None;
         let mut read = |image: Option<&HashMap<String, AttributeValue>>| {
             image.and_then(|i| to_record(i).map_err(|e| problem = Some(e)).ok())

@@ -152,6 +152,13 @@ async fn changes_arrive_in_order_and_a_resume_reports_each_once() {
     ));
 
     table.put("i-1", "new").await;
+    // An instance's own registration (keyed by its ARN) is no record: never reported.
+    table
+        .put(
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
+            "finished_cloud_init",
+        )
+        .await;
     table.update("i-1", "finished_cloud_init", 1).await;
     table.put("i-2", "new").await;
     let first: Vec<_> = [
