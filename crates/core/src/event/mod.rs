@@ -9,6 +9,7 @@ mod autoscaling;
 mod envelope;
 mod error;
 pub mod payload;
+mod record_change;
 mod ssm;
 mod stream;
 
