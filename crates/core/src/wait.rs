@@ -6,6 +6,9 @@
 //!
 //! [`Backoff`] is Kubernetes' exponential backoff (duration, factor, jitter, steps, cap) and
 //! [`WaiterDelays`] the Smithy waiter schedule (min/max delay, full jitter, clamped last delay).
+//! [`until`], [`non_sliding_until`] and [`jitter_until`] are Kubernetes' periodic loops. A
+//! condition polled with [`Poll::run_with_token`] gets a cancellation token, and a slow check is
+//! cut by the deadline.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,8 +17,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod backoff;
+mod until;
 
 pub use backoff::{Backoff, WaiterDelays};
+pub use until::{jitter_until, non_sliding_until, until};
 
 /// How a poll ended without the condition becoming true.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +121,40 @@ impl Poll {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<bool, E>>,
     {
+        self.run_with_token(|_| condition()).await
+    }
+
+    /// Polls `condition` on this schedule, giving each check a cancellation token (Go's
+    /// context): it fires when the poll's own token does, when the deadline passes, and when the
+    /// poll ends. A check still running at the deadline is cut there (dropped: the poll times
+    /// out on time, whatever the check does).
+    ///
+    /// # Errors
+    /// [`PollError::TimedOut`], [`PollError::Cancelled`] or the condition's own error.
+    pub async fn run_with_token<F, Fut, E>(&self, mut condition: F) -> Result<(), PollError<E>>
+    where
+        F: FnMut(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<bool, E>>,
+    {
+        let scope = self
+            .cancel
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        let result = self.poll(&scope, &mut condition).await;
+        // The wait is over: a check that is still running somewhere is told to stop.
+        scope.cancel();
+        result
+    }
+
+    async fn poll<F, Fut, E>(
+        &self,
+        scope: &CancellationToken,
+        condition: &mut F,
+    ) -> Result<(), PollError<E>>
+    where
+        F: FnMut(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<bool, E>>,
+    {
         let cancelled = || {
             self.cancel
                 .as_ref()
@@ -123,7 +162,7 @@ impl Poll {
         };
         let mut next = Instant::now();
         if self.immediate {
-            if condition().await.map_err(PollError::Condition)? {
+            if self.check(scope, condition).await? {
                 return Ok(());
             }
             if cancelled() {
@@ -140,9 +179,37 @@ impl Poll {
                 return Err(PollError::TimedOut);
             }
             self.sleep_until(next).await?;
-            if condition().await.map_err(PollError::Condition)? {
+            if self.check(scope, condition).await? {
                 return Ok(());
             }
+        }
+    }
+
+    /// One check, cut at the deadline or when the poll is cancelled while it runs.
+    async fn check<F, Fut, E>(
+        &self,
+        scope: &CancellationToken,
+        condition: &mut F,
+    ) -> Result<bool, PollError<E>>
+    where
+        F: FnMut(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<bool, E>>,
+    {
+        let token = scope.child_token();
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            result = condition(token.clone()) => result.map_err(PollError::Condition),
+            () = deadline => {
+                token.cancel();
+                Err(PollError::TimedOut)
+            }
+            () = scope.cancelled() => Err(PollError::Cancelled),
         }
     }
 
@@ -249,6 +316,46 @@ mod tests {
             .await;
         assert_eq!(result, Err(PollError::Cancelled));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_check_is_cut_at_the_deadline_and_its_token_fires() {
+        let start = Instant::now();
+        let seen = std::sync::Mutex::new(None);
+        let result: Result<(), PollError<()>> = Poll::every(Duration::from_secs(1))
+            .timeout(Duration::from_secs(3))
+            .run_with_token(|token| {
+                *seen.lock().unwrap() = Some(token.clone());
+                async move {
+                    // A check that would take a minute: never waited for past the deadline.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(true)
+                }
+            })
+            .await;
+        assert_eq!(result, Err(PollError::TimedOut));
+        assert_eq!(Instant::now() - start, Duration::from_secs(3));
+        assert!(seen.into_inner().unwrap().unwrap().is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancellation_during_a_check_cuts_it_and_reaches_its_token() {
+        let cancel = CancellationToken::new();
+        let canceller = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            canceller.cancel();
+        });
+        let start = Instant::now();
+        let result: Result<(), PollError<()>> = Poll::every(Duration::from_secs(1))
+            .cancel_on(cancel)
+            .run_with_token(|token| async move {
+                token.cancelled().await;
+                Ok(false)
+            })
+            .await;
+        assert_eq!(result, Err(PollError::Cancelled));
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]

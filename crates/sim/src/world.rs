@@ -117,6 +117,11 @@ impl Clock for SimClock {
         self.at(self.millis())
     }
 
+    fn pause(&self, duration: std::time::Duration) -> futures::future::BoxFuture<'static, ()> {
+        self.pass(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
+        Box::pin(std::future::ready(()))
+    }
+
     fn concurrently<'a>(&self, work: InstanceWork<'a>) -> InstanceWork<'a> {
         Box::pin(Lane {
             clock: self.elapsed.clone(),

@@ -2,9 +2,12 @@
 //! detection.
 //!
 //! # Guarantees
-//! - A write that conflicts (another invocation, cloud-init or a crash-recovering delivery
-//!   wrote first) reloads the record and steps again, at most `max_conflicts` times in a row,
-//!   then gives up with the retryable [`HandlerError::Contention`].
+//! - A write that conflicts (another invocation or a crash-recovering delivery wrote first)
+//!   reloads the record and steps again after a jittered exponential backoff ([`Backoff`]:
+//!   from 10 ms, doubling, capped at 200 ms, never past the invocation's deadline margin), at
+//!   most `max_conflicts` times in a row, then gives up with the retryable
+//!   [`HandlerError::Contention`]. The jitter is drawn from the instance and event, so the
+//!   simulator stays deterministic, and it still spreads invocations that met apart.
 //! - An event id the record has processed is a no-op (`duplicate`).
 //! - A chain of another event interrupted on the record is finished first; a command status the
 //!   sweep recovered is processed once, like any redelivery. When that chain fails for good on
@@ -16,6 +19,28 @@ use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeK
 use crate::event::Stimulus;
 use crate::record::InstanceRecord;
 use crate::store::StoreError;
+use crate::wait::Backoff;
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// The backoff between reloads after conflicting writes: 10 ms, doubling, jittered, capped.
+fn conflict_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(10), 2.0, u32::MAX)
+        .jitter(1.0)
+        .cap(Duration::from_millis(200))
+}
+
+/// A jitter source seeded from the instance and event: deterministic for a replay, different
+/// for two events that met on one record.
+fn conflict_rng(ident: &str, event_id: &str) -> StdRng {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (ident, event_id).hash(&mut hasher);
+    StdRng::seed_from_u64(hasher.finish())
+}
 
 /// Clock skew and event-time rounding tolerated before a launch counts as older than a state.
 const STALE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
@@ -61,6 +86,8 @@ impl LifecycleHandler {
         ctx: &InvocationContext,
     ) -> Result<Outcome, HandlerError> {
         let mut conflicts = 0;
+        let mut backoff = conflict_backoff();
+        let mut rng = conflict_rng(ident, event_id);
         loop {
             match self.try_process(ident, event_id, stimulus, ctx).await {
                 Err(HandlerError::Store(StoreError::Conflict { .. })) => {
@@ -72,6 +99,13 @@ impl LifecycleHandler {
                             attempts: conflicts,
                         });
                     }
+                    let delay = backoff.step(&mut rng);
+                    let room = ctx
+                        .deadline
+                        .checked_duration_since(tokio::time::Instant::now())
+                        .and_then(|left| left.checked_sub(self.config.deadline_margin))
+                        .unwrap_or_default();
+                    self.clock.pause(delay.min(room)).await;
                 }
                 result => return result,
             }

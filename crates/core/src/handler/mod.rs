@@ -64,6 +64,12 @@ pub trait Clock: Send + Sync {
     fn concurrently<'a>(&self, work: InstanceWork<'a>) -> InstanceWork<'a> {
         work
     }
+
+    /// Lets `duration` pass before the invocation goes on (a backoff): the system clock sleeps,
+    /// a simulated clock advances the invocation's time.
+    fn pause(&self, duration: Duration) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// The work of one instance within an invocation.

@@ -3,6 +3,7 @@
 mod adoption;
 mod busy;
 mod command_data;
+mod conflicts;
 mod events;
 mod failure_handling;
 mod handler_lifecycle;
