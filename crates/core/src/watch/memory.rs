@@ -27,19 +27,16 @@ impl MemoryFeed {
     }
 
     fn token(sequence: u64) -> ResumeToken {
-        ResumeToken {
-            shard: MEMORY_SHARD.into(),
-            sequence: Some(sequence.to_string()),
-        }
+        ResumeToken::at(MEMORY_SHARD, Some(&sequence.to_string()))
     }
 
     fn sequence_of(token: &ResumeToken) -> Result<u64, FeedError> {
-        if token.shard != MEMORY_SHARD {
+        if let Some(other) = token.positions.keys().find(|s| *s != MEMORY_SHARD) {
             return Err(FeedError::Gone {
-                message: format!("shard `{}` is not in this store's log", token.shard),
+                message: format!("shard `{other}` is not in this store's log"),
             });
         }
-        match &token.sequence {
+        match token.positions.get(MEMORY_SHARD).and_then(Option::as_ref) {
             None => Ok(0),
             Some(s) => s.parse().map_err(|_| FeedError::Other {
                 message: format!("malformed sequence number `{s}` in resume token"),
@@ -69,7 +66,7 @@ impl ChangeFeed for MemoryFeed {
     async fn open_latest(&self) -> Result<Cursor, FeedError> {
         Ok(Cursor {
             token: Self::token(self.store.last_sequence()),
-            iterator: None,
+            iterators: std::collections::BTreeMap::new(),
         })
     }
 
@@ -82,7 +79,7 @@ impl ChangeFeed for MemoryFeed {
         }
         Ok(Cursor {
             token: Self::token(sequence),
-            iterator: None,
+            iterators: std::collections::BTreeMap::new(),
         })
     }
 

@@ -21,12 +21,13 @@
 //! - The stream ends with [`WatchEvent::Closed`] (carrying the token to resume from) when the
 //!   timeout passes or the cancellation token fires.
 //!
-//! # Assumptions
-//! One shard lineage is followed: the shard of the token (or the newest open shard), then its
-//! child when it closes. A table with several open shards at once is not fully covered.
+//! - Every shard is followed: the token holds a position per shard, a closed shard's children
+//!   are followed once it is read to its end (parents before children), so a table with several
+//!   open shards, or one that splits, loses no change.
 
 mod memory;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,23 +42,58 @@ use crate::record::InstanceRecord;
 use crate::store::StateStore;
 use crate::wait::Backoff;
 
-/// Where a watch resumes: a shard and the sequence number of the last change seen in it.
+/// Where a watch resumes: for every shard followed, the sequence number of the last change seen
+/// in it (`None`: none seen yet, so the shard is read from the oldest change it retains).
 ///
-/// Written `SHARD/SEQUENCE`; a bare `SHARD` resumes from the oldest change the shard retains.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Written `SHARD/SEQUENCE` (or a bare `SHARD`), one per shard, joined by `,`: a single-shard
+/// token is the same text as before several shards were followed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResumeToken {
-    /// The shard id.
-    pub shard: String,
-    /// The sequence number of the last change seen; `None`: none seen in this shard.
-    pub sequence: Option<String>,
+    /// By shard id, in id order.
+    pub positions: BTreeMap<String, Option<String>>,
+}
+
+impl ResumeToken {
+    /// A token of one shard.
+    #[must_use]
+    pub fn at(shard: impl Into<String>, sequence: Option<&str>) -> Self {
+        let mut positions = BTreeMap::new();
+        positions.insert(shard.into(), sequence.map(str::to_string));
+        Self { positions }
+    }
+
+    /// This token with `shard` at `sequence` (added when it was not followed yet).
+    #[must_use]
+    pub fn with(&self, shard: &str, sequence: Option<&str>) -> Self {
+        let mut token = self.clone();
+        token
+            .positions
+            .insert(shard.to_string(), sequence.map(str::to_string));
+        token
+    }
+
+    /// The last sequence number seen in `shard`; `None` when none was, or the shard is not
+    /// followed.
+    #[must_use]
+    pub fn sequence(&self, shard: &str) -> Option<&str> {
+        self.positions.get(shard).and_then(Option::as_deref)
+    }
 }
 
 impl std::fmt::Display for ResumeToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.sequence {
-            Some(sequence) => write!(f, "{}/{sequence}", self.shard),
-            None => f.write_str(&self.shard),
+        let mut first = true;
+        for (shard, sequence) in &self.positions {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            match sequence {
+                Some(sequence) => write!(f, "{shard}/{sequence}")?,
+                None => f.write_str(shard)?,
+            }
         }
+        Ok(())
     }
 }
 
@@ -65,19 +101,23 @@ impl std::str::FromStr for ResumeToken {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (shard, sequence) = match text.rsplit_once('/') {
-            Some((shard, sequence)) => (shard, Some(sequence.to_string())),
-            None => (text, None),
-        };
-        if shard.is_empty() || sequence.as_deref().is_some_and(str::is_empty) {
-            return Err(format!(
-                "malformed resume token `{text}`: expected SHARD/SEQUENCE"
-            ));
+        let mut positions = BTreeMap::new();
+        for part in text.split(',') {
+            let (shard, sequence) = match part.rsplit_once('/') {
+                Some((shard, sequence)) => (shard, Some(sequence.to_string())),
+                None => (part, None),
+            };
+            if shard.is_empty()
+                || sequence.as_deref().is_some_and(str::is_empty)
+                || positions.insert(shard.to_string(), sequence).is_some()
+            {
+                return Err(format!(
+                    "malformed resume token `{text}`: expected SHARD/SEQUENCE, one per shard, \
+                     joined by `,`"
+                ));
+            }
         }
-        Ok(Self {
-            shard: shard.to_string(),
-            sequence,
-        })
+        Ok(Self { positions })
     }
 }
 
@@ -133,12 +173,13 @@ pub enum FeedError {
 }
 
 /// A position in a feed: the token of the last change read and the feed's own opaque state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// Resumes after the last change read through this cursor.
     pub token: ResumeToken,
-    /// The feed's opaque position (a shard iterator); `None` when it must be opened again.
-    pub iterator: Option<String>,
+    /// The feed's opaque positions (shard iterators, by shard); empty when they must be opened
+    /// again from the token.
+    pub iterators: BTreeMap<String, String>,
 }
 
 /// An ordered feed of changes to the records.
@@ -481,13 +522,24 @@ mod tests {
     #[test]
     fn tokens_round_trip_through_text() {
         let token: ResumeToken = "shardId-0001-abc/1100000000017454423009".parse().unwrap();
-        assert_eq!(token.shard, "shardId-0001-abc");
-        assert_eq!(token.sequence.as_deref(), Some("1100000000017454423009"));
+        assert_eq!(
+            token,
+            ResumeToken::at("shardId-0001-abc", Some("1100000000017454423009"))
+        );
         assert_eq!(token.to_string(), "shardId-0001-abc/1100000000017454423009");
         let bare: ResumeToken = "shardId-0002".parse().unwrap();
-        assert_eq!(bare.sequence, None);
-        assert!("/12".parse::<ResumeToken>().is_err());
-        assert!("shard/".parse::<ResumeToken>().is_err());
+        assert_eq!(bare.positions["shardId-0002"], None);
+        let several: ResumeToken = "shard-b/20,shard-a,shard-c/7".parse().unwrap();
+        assert_eq!(several.to_string(), "shard-a,shard-b/20,shard-c/7");
+        assert_eq!(several.sequence("shard-b"), Some("20"));
+        assert_eq!(several.sequence("shard-a"), None);
+        assert_eq!(
+            several.with("shard-a", Some("3")).to_string(),
+            "shard-a/3,shard-b/20,shard-c/7"
+        );
+        for bad in ["/12", "shard/", "", "a/1,", "a/1,a/2"] {
+            assert!(bad.parse::<ResumeToken>().is_err(), "{bad}");
+        }
     }
 
     #[test]
