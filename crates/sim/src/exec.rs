@@ -131,8 +131,22 @@ pub fn authorize(
 ) -> Result<(), AwsError> {
     let now = shared.now();
     let mut s = shared.lock();
-    let d = &s.deployment;
     let group = s.group.config.name.clone();
+    // The role's answer depends on the action and what the call touches; the instance matters
+    // only to a command (its ARN is a resource of the call).
+    let key = match target {
+        Target::Any => (action, "*", ""),
+        Target::Table => (action, "table", ""),
+        Target::ActiveIndex => (action, "index", ""),
+        Target::Group => (action, "group", ""),
+        Target::DeadLetterQueue => (action, "dlq", ""),
+        Target::Command { document } => (action, *document, ident),
+    };
+    let key = (key.0.to_string(), key.1.to_string(), key.2.to_string());
+    if s.iam_decisions.get(&key) == Some(&true) {
+        return Ok(());
+    }
+    let d = &s.deployment;
     let resources = match target {
         Target::Any => vec![Resource::arn("*")],
         Target::Table => vec![Resource::arn(d.table_arn())],
@@ -150,6 +164,7 @@ pub fn authorize(
     };
     let request = Request::new(action, resources, &d.region);
     if s.iam.allows(&request) {
+        s.iam_decisions.insert(key, true);
         return Ok(());
     }
     *s.denied_calls.entry(action.to_string()).or_default() += 1;

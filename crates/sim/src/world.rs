@@ -331,6 +331,9 @@ pub struct WorldState {
     pub iam: Policy,
     /// Calls the role denied, by action.
     pub denied_calls: BTreeMap<String, u64>,
+    /// The role's answers so far, by (action, what the call touches, instance for a command):
+    /// evaluating the policy on every simulated call dominated the run time.
+    pub iam_decisions: std::collections::HashMap<(String, String, String), bool>,
     /// The instance profile's registration policy of `template.yaml`.
     pub instance_iam: Policy,
     /// What hostile instances tried.
@@ -389,6 +392,7 @@ impl Shared {
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
+                iam_decisions: std::collections::HashMap::new(),
                 instance_iam,
                 adversary: super::adversary::AdversaryCounts::default(),
                 sweeping: false,
