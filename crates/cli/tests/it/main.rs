@@ -2,6 +2,7 @@
 
 mod cli_invoke;
 mod cli_invoke_real;
+mod cli_output;
 mod cli_wait;
 mod cli_waiter;
 mod sim;

@@ -1,0 +1,377 @@
+//! Every subcommand with `--output json --query ...`: what it prints and how it exits; the
+//! `text` and `table` forms; environment variables; usage errors. The AWS subcommands (`waiter
+//! run`, `table create`) run against moto_server (`MOTO_ENDPOINT`, started by the test script).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"));
+    command
+        .current_dir(crate::repo_root())
+        .env_remove("ASG_LIFECYCLE_TABLE")
+        .env_remove("ASG_LIFECYCLE_GROUPS")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Each stdout line as JSON.
+fn documents(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// A store with `i-1` ready in `web` and `i-2` joining in `api`.
+fn store(dir: &Path) -> String {
+    let path = dir.join("state.json");
+    let records = json!({
+        "i-1": {"ItemStatus": "ready", "GroupName": "web", "ActiveGroup": "web"},
+        "i-2": {"ItemStatus": "join_cluster", "GroupName": "api", "ActiveGroup": "api"},
+    });
+    std::fs::write(&path, records.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: start moto_server (scripts/test.sh does) and export its URL",
+    )
+}
+
+#[test]
+fn validate_graph_status_and_waiter_list_answer_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let broken: PathBuf = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "initial: nowhere\nstates: [a]\ntransitions: []\n").unwrap();
+    let broken = broken.display().to_string();
+
+    let out = run(&[
+        "validate",
+        "transitions/cluster-node.yaml",
+        &broken,
+        "--output",
+        "json",
+        "--query",
+        "files[].valid",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(documents(&out), [json!([true, false])]);
+
+    let out = run(&[
+        "graph",
+        "transitions/cluster-node.yaml",
+        "--store",
+        &store,
+        "--output",
+        "json",
+        "--query",
+        "counts",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(documents(&out), [json!({"join_cluster": 1, "ready": 1})]);
+
+    let out = run(&[
+        "status",
+        "--store",
+        &store,
+        "--output",
+        "json",
+        "--query",
+        "instances[?status=='InProgress'].instance",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(documents(&out), [json!(["i-2"])]);
+
+    // `--group` filters, and the groups may come from the environment.
+    let out = bin()
+        .args([
+            "status",
+            "--store",
+            &store,
+            "--query",
+            "instances[].instance",
+        ])
+        .env("ASG_LIFECYCLE_GROUPS", "web")
+        .output()
+        .unwrap();
+    assert_eq!(documents(&out), [json!(["i-1"])]);
+
+    let out = run(&[
+        "waiter",
+        "list",
+        "--output",
+        "json",
+        "--query",
+        "waiters[?name=='RecordReachedStatus'].[operation, origin]",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(documents(&out), [json!([["GetItem", "built-in"]])]);
+}
+
+#[test]
+fn invoke_wait_watch_and_simulate_answer_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+
+    let state = dir.path().join("launch.json");
+    std::fs::write(
+        &state,
+        json!({"i-0abc1234567890def": {"ItemStatus": "finished_cloud_init"}}).to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "invoke",
+        "--store",
+        &state.display().to_string(),
+        "crates/core/tests/fixtures/events/autoscaling-launch.json",
+        "--output",
+        "json",
+        "--query",
+        "[outcome, transitions[].to]",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(documents(&out), [json!(["advanced", ["join_cluster"]])]);
+
+    // A stream: the updates have no `instances`, so only the closing document prints.
+    let out = run(&[
+        "wait",
+        "--store",
+        &store,
+        "--group",
+        "web",
+        "--output",
+        "json",
+        "--query",
+        "instances",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(documents(&out), [json!(1)]);
+
+    let out = run(&[
+        "watch",
+        "--store",
+        &store,
+        "--group",
+        "api",
+        "--timeout",
+        "500ms",
+        "--output",
+        "json",
+        "--query",
+        "[event, instance]",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        documents(&out),
+        [
+            json!(["init", null]),
+            json!(["init-apply", "i-2"]),
+            json!(["init-done", null]),
+            json!(["closed", null]),
+        ]
+    );
+
+    let out = run(&[
+        "simulate",
+        "--instances",
+        "10",
+        "--faults",
+        "none",
+        "--latency",
+        "none",
+        "--output",
+        "json",
+        "--query",
+        "violation_count",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(documents(&out), [json!(0)]);
+}
+
+#[test]
+fn table_create_and_waiter_run_answer_queries_against_dynamodb() {
+    let endpoint = moto_endpoint();
+    let table = format!("output-cli-{}", std::process::id());
+    let out = run(&[
+        "table",
+        "create",
+        "--table",
+        &table,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        "us-east-1",
+        "--output",
+        "json",
+        "--query",
+        "status",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(documents(&out), [json!("ACTIVE")]);
+
+    // A numeric-looking status: `--param ItemStatus=123` must stay the string "123".
+    put_record(&table, &endpoint, "123");
+    let waiter = |status: &str, attempts: &str| {
+        let status = format!("ItemStatus={status}");
+        let table = format!("TableName={table}");
+        bin()
+            .args(["waiter", "run", "RecordReachedStatus", "--param", &table])
+            .args([
+                "--param",
+                r#"Key:={"Ident":{"S":"i-1"}}"#,
+                "--param",
+                "ConsistentRead:=true",
+            ])
+            .args([
+                "--param",
+                &status,
+                "--delay",
+                "0s",
+                "--max-attempts",
+                attempts,
+            ])
+            .args(["--output", "json", "--query", "[attempt, state]"])
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = waiter("123", "2");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(documents(&out), [json!([1, "success"])]);
+    let out = waiter("124", "2");
+    assert_eq!(out.status.code(), Some(2));
+    // No acceptor matched: no state, and attempts ran out (exit 2).
+    assert_eq!(documents(&out), [json!([1, null]), json!([2, null])]);
+}
+
+/// Writes record `i-1` with `status` into `table` through the SDK.
+fn put_record(table: &str, endpoint: &str, status: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .endpoint_url(endpoint)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+            .put_item()
+            .table_name(table)
+            .item(
+                "Ident",
+                aws_sdk_dynamodb::types::AttributeValue::S("i-1".into()),
+            )
+            .item(
+                "ItemStatus",
+                aws_sdk_dynamodb::types::AttributeValue::S(status.into()),
+            )
+            .send()
+            .await
+            .expect("put the record");
+    });
+}
+
+#[test]
+fn text_is_tab_separated_and_table_is_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let out = run(&[
+        "status",
+        "--store",
+        &store,
+        "--output",
+        "text",
+        "--query",
+        "instances[].[instance, state, status]",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "i-1\tready\tCurrent\ni-2\tjoin_cluster\tInProgress\n"
+    );
+    let out = run(&[
+        "status",
+        "--store",
+        &store,
+        "--output",
+        "table",
+        "--query",
+        "instances[].{instance: instance, status: status}",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "INSTANCE  STATUS\ni-1       Current\ni-2       InProgress\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    for args in [
+        &["status", "--bogus"][..],
+        &[
+            "wait",
+            "--store",
+            "x.json",
+            "--group",
+            "web",
+            "--timeout",
+            "soon",
+        ],
+        &[
+            "wait",
+            "--store",
+            "x.json",
+            "--timeout",
+            "99999999999999999999999s",
+        ],
+        &["waiter", "run", "X", "--param", "novalue"],
+        &["waiter", "run", "X", "--param", "Key:={not json"],
+        &["status", "--store", "x.json", "--query", "[unclosed"],
+        &["no-such-command"],
+        &["wait", "--store", "x.json"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&["status", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    assert!(help.contains("[env: ASG_LIFECYCLE_TABLE="), "{help}");
+    assert!(help.contains("[env: AWS_ENDPOINT_URL="), "{help}");
+    assert!(help.contains("Examples:"), "{help}");
+}
