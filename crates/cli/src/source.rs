@@ -155,3 +155,18 @@ pub async fn open(args: &SourceArgs, at: Endpoint<'_>) -> Result<Source, std::pr
         .await
         .map_err(|e| crate::exit::fail(crate::exit::ERROR, e))
 }
+
+/// A table lists active records per group (its index is partitioned by group and never
+/// scanned): without `--group` or ASG_LIFECYCLE_GROUPS, listing a whole table is a usage error
+/// (exit 64) said before anything is read.
+pub fn require_groups(args: &SourceArgs) -> Result<(), std::process::ExitCode> {
+    if args.store.is_none() && args.table.is_some() && args.groups.is_empty() {
+        return Err(crate::exit::fail(
+            crate::exit::USAGE,
+            "a table is listed group by group (its index is partitioned by group and never \
+             scanned): name the groups with --group GROUP (repeatable) or \
+             ASG_LIFECYCLE_GROUPS=GROUP1,GROUP2",
+        ));
+    }
+    Ok(())
+}

@@ -85,6 +85,9 @@ fn table(results: &[ResourceResult]) -> String {
 /// Prints each instance's status and the aggregate (structured: `{"instances": [...],
 /// "aggregate"}`); exit 0, 64 without a source, 3 when the source or model cannot be opened.
 pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
+    if let Err(code) = source::require_groups(&args.source) {
+        return code;
+    }
     let source = match source::open(&args.source, global.endpoint()).await {
         Ok(s) => s,
         Err(code) => return code,

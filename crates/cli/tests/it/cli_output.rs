@@ -359,6 +359,8 @@ fn usage_errors_exit_64_and_help_exits_0() {
         &["status", "--store", "x.json", "--query", "[unclosed"],
         &["no-such-command"],
         &["wait", "--store", "x.json"],
+        &["status", "--table", "t"],
+        &["watch", "--table", "t"],
     ] {
         let out = run(args);
         assert_eq!(
