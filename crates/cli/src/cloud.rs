@@ -75,20 +75,33 @@ mod real {
 
     impl Table {
         /// Loads the AWS configuration for `name`; `groups` are the groups listed when no group
-        /// is named (the active index is partitioned by group: no Scan).
+        /// is named (the active index is partitioned by group: no Scan). Without them, the
+        /// groups the table knows (the handler registers the groups it sweeps).
         pub async fn open(name: &str, groups: &[String], at: Endpoint<'_>) -> Result<Self, String> {
+            let config = sdk_config(at).await;
+            let groups = if groups.is_empty() {
+                known_groups(&config, name).await?
+            } else {
+                groups.to_vec()
+            };
             Ok(Self {
                 name: name.to_string(),
-                groups: groups.to_vec(),
-                config: sdk_config(at).await,
+                groups,
+                config,
             })
         }
 
-        /// The records, queried per group on the active index.
+        /// The groups listed: those named, else those the table knows.
+        pub fn groups(&self) -> &[String] {
+            &self.groups
+        }
+
+        /// The records, queried per group on the active index; it writes nothing.
         pub fn store(&self) -> Arc<dyn StateStore> {
             Arc::new(
                 DynamoStore::new(dynamodb(&self.config), self.name.clone())
-                    .with_groups(self.groups.iter().cloned()),
+                    .with_groups(self.groups.iter().cloned())
+                    .without_group_registry(),
             )
         }
 
@@ -108,14 +121,28 @@ mod real {
         }
     }
 
-    /// The DynamoDB store on `table`, sweeping `groups`; instances' registrations are read under
+    /// The groups the table knows (registered by the handler's sweep).
+    async fn known_groups(config: &SdkConfig, table: &str) -> Result<Vec<String>, String> {
+        DynamoStore::new(dynamodb(config), table)
+            .known_groups()
+            .await
+            .map_err(|e| format!("failed to read the groups table {table} knows: {e}"))
+    }
+
+    /// The DynamoDB store on `table`, sweeping `groups` (none: those the table knows, returned
+    /// with the store); instances' registrations are read under
     /// `ASG_LIFECYCLE_REGISTRATION_PREFIX` (`arn:aws:ec2:REGION:ACCOUNT:instance/`) when set.
     pub async fn dynamo_store(
         table: &str,
         at: Endpoint<'_>,
         groups: &[String],
-    ) -> Result<Arc<dyn StateStore>, String> {
+    ) -> Result<(Arc<dyn StateStore>, Vec<String>), String> {
         let config = sdk_config(at).await;
+        let groups = if groups.is_empty() {
+            known_groups(&config, table).await?
+        } else {
+            groups.to_vec()
+        };
         let mut store =
             DynamoStore::new(dynamodb(&config), table).with_groups(groups.iter().cloned());
         if let Some(prefix) = std::env::var("ASG_LIFECYCLE_REGISTRATION_PREFIX")
@@ -124,7 +151,7 @@ mod real {
         {
             store = store.with_registration_prefix(prefix);
         }
-        Ok(Arc::new(store))
+        Ok((Arc::new(store), groups))
     }
 
     /// Auto Scaling and SSM through the SDK.
@@ -160,6 +187,9 @@ mod absent {
         pub async fn open(_: &str, _: &[String], _: Endpoint<'_>) -> Result<Self, String> {
             Err(NO_AWS.into())
         }
+        pub fn groups(&self) -> &[String] {
+            match *self {}
+        }
         pub fn store(&self) -> Arc<dyn StateStore> {
             match *self {}
         }
@@ -175,7 +205,7 @@ mod absent {
         _: &str,
         _: Endpoint<'_>,
         _: &[String],
-    ) -> Result<Arc<dyn StateStore>, String> {
+    ) -> Result<(Arc<dyn StateStore>, Vec<String>), String> {
         Err(NO_AWS.into())
     }
 

@@ -87,10 +87,7 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
         DiagramFormat::Dot => Format::Dot,
     };
     let counts = if args.source.is_set() {
-        if let Err(code) = source::require_groups(&args.source) {
-            return code;
-        }
-        let source = match source::open(&args.source, global.endpoint()).await {
+        let source = match source::open_listed(&args.source, global.endpoint()).await {
             Ok(s) => s,
             Err(code) => return code,
         };

@@ -42,7 +42,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "local")]
     aws: AwsMode,
     /// With --table: the Auto Scaling groups whose active records a scheduled event sweeps
-    /// (repeatable or comma-separated; records of an unknown group are always swept).
+    /// (repeatable or comma-separated; default: the groups the table knows; records of an
+    /// unknown group are always swept).
     #[arg(
         long = "group",
         env = "ASG_LIFECYCLE_GROUPS",
@@ -122,6 +123,7 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
             return exit::code(exit::ERROR);
         }
     };
+    let mut groups = args.groups.clone();
     let (store, file): (Arc<dyn StateStore>, Option<StoreFile<'_>>) =
         match (&args.store, &args.table) {
             (Some(path), _) => {
@@ -139,7 +141,10 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
                 (memory.clone(), Some((memory, path)))
             }
             (None, Some(table)) => match cloud::dynamo_store(table, at, &args.groups).await {
-                Ok(store) => (store, None),
+                Ok((store, known)) => {
+                    groups = known;
+                    (store, None)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return exit::code(exit::ERROR);
@@ -162,7 +167,7 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
     };
     let config = HandlerConfig {
         initial_wait: args.initial_wait,
-        groups: args.groups.clone(),
+        groups,
         ..HandlerConfig::default()
     };
     let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));

@@ -49,6 +49,8 @@ pub enum Source {
         path: PathBuf,
         /// Its records.
         store: Arc<MemoryStore>,
+        /// The groups named.
+        groups: Vec<String>,
     },
 }
 
@@ -65,6 +67,7 @@ impl Source {
                 Ok(Self::File {
                     path: path.clone(),
                     store: Arc::new(store),
+                    groups: args.groups.clone(),
                 })
             }
             (None, None) => Err(NO_SOURCE.into()),
@@ -80,6 +83,35 @@ impl Source {
             Self::File { store, .. } => Ok(store.clone()),
             Self::Table(table) => Ok(table.store()),
         }
+    }
+
+    /// True for a table.
+    pub fn is_table(&self) -> bool {
+        matches!(self, Self::Table(_))
+    }
+
+    /// The groups: those named; on a table without them, those the table knows (registered by
+    /// the handler's sweep). Empty on a file without `--group`: every record.
+    pub fn groups(&self) -> &[String] {
+        match self {
+            Self::File { groups, .. } => groups,
+            Self::Table(table) => table.groups(),
+        }
+    }
+
+    /// A table is listed group by group (its index is partitioned by group and never scanned):
+    /// without groups named or known to the table, listing it is a usage error (exit 64).
+    pub fn require_groups(&self) -> Result<(), std::process::ExitCode> {
+        if matches!(self, Self::Table(_)) && self.groups().is_empty() {
+            return Err(crate::exit::fail(
+                crate::exit::USAGE,
+                "the table knows no group yet (the handler registers the groups it sweeps at \
+                 its first sweep) and none was named: a table is listed group by group, never \
+                 scanned; name them with --group GROUP (repeatable) or \
+                 ASG_LIFECYCLE_GROUPS=GROUP1,GROUP2",
+            ));
+        }
+        Ok(())
     }
 
     /// The change feed: the table's stream, or the store file's change log.
@@ -102,7 +134,7 @@ impl Source {
     /// changed into the in-memory store (so that waits and watches see other processes' writes).
     /// Records removed from the file are not removed.
     pub fn follow_file(&self, interval: Duration) {
-        if let Self::File { path, store } = self {
+        if let Self::File { path, store, .. } = self {
             let (path, store) = (path.clone(), store.clone());
             tokio::spawn(async move {
                 loop {
@@ -156,17 +188,12 @@ pub async fn open(args: &SourceArgs, at: Endpoint<'_>) -> Result<Source, std::pr
         .map_err(|e| crate::exit::fail(crate::exit::ERROR, e))
 }
 
-/// A table lists active records per group (its index is partitioned by group and never
-/// scanned): without `--group` or ASG_LIFECYCLE_GROUPS, listing a whole table is a usage error
-/// (exit 64) said before anything is read.
-pub fn require_groups(args: &SourceArgs) -> Result<(), std::process::ExitCode> {
-    if args.store.is_none() && args.table.is_some() && args.groups.is_empty() {
-        return Err(crate::exit::fail(
-            crate::exit::USAGE,
-            "a table is listed group by group (its index is partitioned by group and never \
-             scanned): name the groups with --group GROUP (repeatable) or \
-             ASG_LIFECYCLE_GROUPS=GROUP1,GROUP2",
-        ));
-    }
-    Ok(())
+/// [`open`], then [`Source::require_groups`]: for the commands that list the active records.
+pub async fn open_listed(
+    args: &SourceArgs,
+    at: Endpoint<'_>,
+) -> Result<Source, std::process::ExitCode> {
+    let source = open(args, at).await?;
+    source.require_groups()?;
+    Ok(source)
 }

@@ -85,10 +85,7 @@ fn table(results: &[ResourceResult]) -> String {
 /// Prints each instance's status and the aggregate (structured: `{"instances": [...],
 /// "aggregate"}`); exit 0, 64 without a source, 3 when the source or model cannot be opened.
 pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
-    if let Err(code) = source::require_groups(&args.source) {
-        return code;
-    }
-    let source = match source::open(&args.source, global.endpoint()).await {
+    let source = match source::open_listed(&args.source, global.endpoint()).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -104,11 +101,12 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
         Ok(r) => r,
         Err(e) => return exit::fail(exit::ERROR, e),
     };
-    let targets: Vec<Targets> = if args.source.groups.is_empty() {
+    // Each group's members joined with its records; on a file without groups, every record.
+    let targets: Vec<Targets> = if source.groups().is_empty() {
         vec![Targets::AllActive]
     } else {
-        args.source
-            .groups
+        source
+            .groups()
             .iter()
             .cloned()
             .map(Targets::Group)

@@ -41,7 +41,8 @@ pub enum Desired {
 Exit 0 completed, 1 failed, 2 timed out, 130 (143) interrupted by SIGINT (SIGTERM): the
 laggards are printed before leaving.")]
 pub struct Args {
-    /// The records and the one Auto Scaling group to wait for (`--group`, required).
+    /// The records and the groups to wait for: one group's members are followed as they are
+    /// replaced; without `--group`, the groups the table knows (a file: every record).
     #[command(flatten)]
     source: SourceArgs,
     /// The status every instance must reach.
@@ -67,23 +68,30 @@ fn laggards(resources: &[ResourceResult], desired: InstanceStatus) -> Vec<&Resou
 }
 
 /// Waits; exit 0 when completed, 1 when the aggregate is Failed, 2 on timeout, 130/143 when
-/// interrupted, 64 without a source or a single group, 3 when the source or model cannot be
-/// opened. On a terminal a progress bar is drawn on stderr; otherwise each change is a line (or
+/// interrupted, 64 without a source (or groups, on a table that knows none), 3 when the source
+/// or model cannot be opened. On a terminal a progress bar is drawn on stderr; otherwise each change is a line (or
 /// document) on stdout.
 pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
-    let [group] = args.source.groups.as_slice() else {
-        return exit::fail(
-            exit::USAGE,
-            "wait follows one group: name it with --group GROUP",
-        );
-    };
     let interrupt = match Interrupt::install() {
         Ok(i) => i,
         Err(e) => return exit::fail(exit::ERROR, e),
     };
-    let source = match source::open(&args.source, global.endpoint()).await {
+    let source = match source::open_listed(&args.source, global.endpoint()).await {
         Ok(s) => s,
         Err(code) => return code,
+    };
+    // One group: its members joined with its records. Several (or none on a file): every
+    // active record the source lists (a table lists its groups' records only).
+    let targets = match source.groups() {
+        [group] => Targets::Group(group.clone()),
+        [] => Targets::AllActive,
+        _ if source.is_table() => Targets::AllActive,
+        _ => {
+            return exit::fail(
+                exit::USAGE,
+                "on a store file, wait follows one group (--group GROUP) or every record",
+            );
+        }
     };
     let opened = async {
         let machine = load_machine(args.transitions.as_deref())?;
@@ -108,8 +116,7 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
     let poll = Poll::every(args.interval)
         .timeout(args.timeout)
         .cancel_on(interrupt.token());
-    let mut events =
-        Box::pin(resolver.wait_for_status(Targets::Group(group.clone()), desired, poll));
+    let mut events = Box::pin(resolver.wait_for_status(targets, desired, poll));
     // Prints a document, or the human line when asked for.
     let emit = |document: serde_json::Value, human: &dyn Fn()| {
         bar.suspend(|| {

@@ -122,13 +122,13 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
         Ok(i) => i,
         Err(e) => return exit::fail(exit::ERROR, e),
     };
-    // Following from a token lists nothing (until the token is gone: then the listing says).
-    if args.since.is_none()
-        && let Err(code) = source::require_groups(&args.source)
-    {
-        return code;
-    }
-    let source = match source::open(&args.source, global.endpoint()).await {
+    // Following from a token lists nothing (until the token is gone: the listing then says).
+    let source = if args.since.is_some() {
+        source::open(&args.source, global.endpoint()).await
+    } else {
+        source::open_listed(&args.source, global.endpoint()).await
+    };
+    let source = match source {
         Ok(s) => s,
         Err(code) => return code,
     };

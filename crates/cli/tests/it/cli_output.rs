@@ -358,9 +358,7 @@ fn usage_errors_exit_64_and_help_exits_0() {
         &["waiter", "run", "X", "--param", "Key:={not json"],
         &["status", "--store", "x.json", "--query", "[unclosed"],
         &["no-such-command"],
-        &["wait", "--store", "x.json"],
-        &["status", "--table", "t"],
-        &["watch", "--table", "t"],
+        &["wait"],
     ] {
         let out = run(args);
         assert_eq!(
