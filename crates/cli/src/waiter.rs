@@ -23,6 +23,9 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// List the built-in waiters and those of the given files.
+    #[command(after_help = "Examples:
+  asg-lifecycle waiter list
+  asg-lifecycle waiter list --waiters my-waiters.yaml --output table --query 'waiters[].{name: name, operation: operation}'")]
     List {
         /// Custom waiter files (botocore model version 2, JSON or YAML); their names win.
         #[arg(long, value_name = "FILE")]

@@ -437,3 +437,54 @@ fn the_readme_exit_code_table_is_what_the_commands_return() {
     assert!(table[&75].contains("`invoke`"));
     assert!(table[&130].contains("SIGINT") && table[&143].contains("SIGTERM"));
 }
+
+#[test]
+fn a_named_profile_gives_the_credentials_and_the_region() {
+    let endpoint = moto_endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile ops]\nregion = us-east-1\n").unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        "[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let table = format!("profile-cli-{}", std::process::id());
+    let create = |profile: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"));
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .args(["table", "create", "--table", &table, "--profile", profile])
+            .args(["--output", "text", "--query", "status"])
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    };
+    let out = create("ops");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "ACTIVE\n");
+    let out = create("nobody");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no such profile: no credentials, no region"
+    );
+}
