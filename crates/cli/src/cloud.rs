@@ -10,7 +10,8 @@ use asg_lifecycle::store::StateStore;
 use asg_lifecycle::waiter::Operations;
 use asg_lifecycle::watch::ChangeFeed;
 
-/// Where AWS is reached: an endpoint (moto, DynamoDB Local) and a region, both optional.
+/// Where AWS is reached: an endpoint (moto, DynamoDB Local), a region and a named profile, all
+/// optional.
 #[derive(Clone, Copy, Debug, Default)]
 #[cfg_attr(
     not(feature = "aws"),
@@ -21,34 +22,87 @@ pub struct Endpoint<'a> {
     pub url: Option<&'a str>,
     /// The region (default: from the environment or profile).
     pub region: Option<&'a str>,
+    /// The named profile (default: `AWS_PROFILE`, else `default`).
+    pub profile: Option<&'a str>,
 }
 
 #[cfg(feature = "aws")]
 mod real {
     use super::{Arc, AwsClients, ChangeFeed, Endpoint, GroupMembership, Operations, StateStore};
-    use asg_lifecycle_aws::{AutoScalingMembership, DynamoStore, StreamsFeed, dynamo, table};
+    use asg_lifecycle_aws::{AutoScalingMembership, DynamoStore, StreamsFeed, table};
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    /// The shared configuration: the default credential chain of the profile, the adapters'
+    /// retry policy and attempt timeout (as `asg_lifecycle_aws::load_sdk_config`), the endpoint
+    /// and region when given.
+    async fn sdk_config(at: Endpoint<'_>) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(asg_lifecycle_aws::sdk::default_retry_config())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(asg_lifecycle_aws::sdk::ATTEMPT_TIMEOUT)
+                    .build(),
+            );
+        if let Some(url) = at.url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = at.region {
+            loader = loader.region(Region::new(region.to_string()));
+        }
+        if let Some(profile) = at.profile {
+            loader = loader.profile_name(profile);
+        }
+        loader.load().await
+    }
+
+    /// A DynamoDB client without the SDK's retries: the store retries itself.
+    fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(config)
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        )
+    }
 
     /// A DynamoDB table and the AWS configuration of every client that reads it.
     pub struct Table {
         name: String,
-        config: aws_config::SdkConfig,
+        groups: Vec<String>,
+        config: SdkConfig,
     }
 
     impl Table {
-        /// Loads the AWS configuration (default credential chain) for `name`.
-        pub async fn open(name: &str, at: Endpoint<'_>) -> Result<Self, String> {
+        /// Loads the AWS configuration for `name`; `groups` are the groups listed when no group
+        /// is named (the active index is partitioned by group: no Scan). Without them, the
+        /// groups the table knows (the handler registers the groups it sweeps).
+        pub async fn open(name: &str, groups: &[String], at: Endpoint<'_>) -> Result<Self, String> {
+            let config = sdk_config(at).await;
+            let groups = if groups.is_empty() {
+                known_groups(&config, name).await?
+            } else {
+                groups.to_vec()
+            };
             Ok(Self {
                 name: name.to_string(),
-                config: asg_lifecycle_aws::load_sdk_config(at.url, at.region).await,
+                groups,
+                config,
             })
         }
 
-        /// The records, queried per group on the active index.
+        /// The groups listed: those named, else those the table knows.
+        pub fn groups(&self) -> &[String] {
+            &self.groups
+        }
+
+        /// The records, queried per group on the active index; it writes nothing.
         pub fn store(&self) -> Arc<dyn StateStore> {
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&self.config),
-                self.name.clone(),
-            ))
+            Arc::new(
+                DynamoStore::new(dynamodb(&self.config), self.name.clone())
+                    .with_groups(self.groups.iter().cloned())
+                    .without_group_registry(),
+            )
         }
 
         /// The table's stream.
@@ -67,34 +121,47 @@ mod real {
         }
     }
 
-    /// The DynamoDB store on `table`, sweeping `groups`; instances' registrations are read under
+    /// The groups the table knows (registered by the handler's sweep).
+    async fn known_groups(config: &SdkConfig, table: &str) -> Result<Vec<String>, String> {
+        DynamoStore::new(dynamodb(config), table)
+            .known_groups()
+            .await
+            .map_err(|e| format!("failed to read the groups table {table} knows: {e}"))
+    }
+
+    /// The DynamoDB store on `table`, sweeping `groups` (none: those the table knows, returned
+    /// with the store); instances' registrations are read under
     /// `ASG_LIFECYCLE_REGISTRATION_PREFIX` (`arn:aws:ec2:REGION:ACCOUNT:instance/`) when set.
     pub async fn dynamo_store(
         table: &str,
         at: Endpoint<'_>,
         groups: &[String],
-    ) -> Result<Arc<dyn StateStore>, String> {
-        let mut store = DynamoStore::connect(table, at.url, at.region)
-            .await
-            .with_groups(groups.iter().cloned());
+    ) -> Result<(Arc<dyn StateStore>, Vec<String>), String> {
+        let config = sdk_config(at).await;
+        let groups = if groups.is_empty() {
+            known_groups(&config, table).await?
+        } else {
+            groups.to_vec()
+        };
+        let mut store =
+            DynamoStore::new(dynamodb(&config), table).with_groups(groups.iter().cloned());
         if let Some(prefix) = std::env::var("ASG_LIFECYCLE_REGISTRATION_PREFIX")
             .ok()
             .filter(|p| !p.is_empty())
         {
             store = store.with_registration_prefix(prefix);
         }
-        Ok(Arc::new(store))
+        Ok((Arc::new(store), groups))
     }
 
     /// Auto Scaling and SSM through the SDK.
     pub async fn aws_clients(at: Endpoint<'_>) -> Result<AwsClients, String> {
-        Ok(asg_lifecycle_aws::aws_clients_from_env(at.url, at.region).await)
+        Ok(asg_lifecycle_aws::aws_clients(&sdk_config(at).await))
     }
 
     /// Creates `name` and waits until it is active.
     pub async fn create_table(name: &str, at: Endpoint<'_>) -> Result<(), String> {
-        let config = dynamo::client_config(at.url, at.region).await;
-        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        let client = dynamodb(&sdk_config(at).await);
         table::create_table(&client, name)
             .await
             .map_err(|e| e.to_string())
@@ -102,8 +169,7 @@ mod real {
 
     /// The AWS operations waiters call.
     pub async fn sdk_operations(at: Endpoint<'_>) -> Result<Operations, String> {
-        let config = asg_lifecycle_aws::load_sdk_config(at.url, at.region).await;
-        Ok(asg_lifecycle_aws::sdk_operations(&config))
+        Ok(asg_lifecycle_aws::sdk_operations(&sdk_config(at).await))
     }
 }
 
@@ -118,8 +184,11 @@ mod absent {
     pub enum Table {}
 
     impl Table {
-        pub async fn open(_: &str, _: Endpoint<'_>) -> Result<Self, String> {
+        pub async fn open(_: &str, _: &[String], _: Endpoint<'_>) -> Result<Self, String> {
             Err(NO_AWS.into())
+        }
+        pub fn groups(&self) -> &[String] {
+            match *self {}
         }
         pub fn store(&self) -> Arc<dyn StateStore> {
             match *self {}
@@ -136,7 +205,7 @@ mod absent {
         _: &str,
         _: Endpoint<'_>,
         _: &[String],
-    ) -> Result<Arc<dyn StateStore>, String> {
+    ) -> Result<(Arc<dyn StateStore>, Vec<String>), String> {
         Err(NO_AWS.into())
     }
 

@@ -7,7 +7,12 @@ use std::process::ExitCode;
 use asg_lifecycle::machine::{FileModel, Format, Machine, render};
 use asg_lifecycle::store::StateStore;
 
-use crate::source::{Source, SourceArgs};
+use serde_json::json;
+
+use crate::exit;
+use crate::global::Global;
+use crate::output::Printer;
+use crate::source::{self, SourceArgs};
 
 /// Diagram format.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -20,6 +25,10 @@ pub enum DiagramFormat {
 
 /// Arguments of `graph`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  asg-lifecycle graph transitions/cluster-node.yaml --format dot | dot -Tsvg > model.svg
+  asg-lifecycle graph transitions/cluster-node.yaml --table asg-lifecycle --group web
+  asg-lifecycle graph transitions/cluster-node.yaml --store state.json --output json --query counts")]
 pub struct Args {
     /// The model file.
     file: PathBuf,
@@ -33,31 +42,44 @@ pub struct Args {
 
 /// The number of active records in each state (from the active index: records that reached a
 /// terminal state have left it).
-async fn counts(store: &dyn StateStore) -> Result<BTreeMap<String, usize>, String> {
+/// With `groups`, only theirs.
+async fn counts(
+    store: &dyn StateStore,
+    groups: &[String],
+) -> Result<BTreeMap<String, usize>, String> {
     let mut counts = BTreeMap::new();
-    let mut start: Option<String> = None;
-    loop {
-        let page = store
-            .query_active(None, start.as_deref(), 100)
-            .await
-            .map_err(|e| e.to_string())?;
-        for record in &page.records {
-            *counts.entry(record.state().to_string()).or_insert(0) += 1;
-        }
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok(counts),
+    let groups: Vec<Option<&str>> = if groups.is_empty() {
+        vec![None]
+    } else {
+        groups.iter().map(|g| Some(g.as_str())).collect()
+    };
+    for group in groups {
+        let mut start: Option<String> = None;
+        loop {
+            let page = store
+                .query_active(group, start.as_deref(), 100)
+                .await
+                .map_err(|e| e.to_string())?;
+            for record in &page.records {
+                *counts.entry(record.state().to_string()).or_insert(0) += 1;
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
         }
     }
+    Ok(counts)
 }
 
-/// Prints the diagram; exit 1 when the model is invalid, 3 when the records cannot be read.
-pub async fn run(args: &Args) -> ExitCode {
+/// Prints the diagram (structured: `{"file", "format", "diagram", "counts"}`); exit 1 when the
+/// model is invalid, 3 when the records cannot be read.
+pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
     let machine = match FileModel::load(&args.file).and_then(|m| Machine::from_model(&m)) {
         Ok(m) => m,
         Err(report) => {
             eprintln!("{report}");
-            return ExitCode::from(1);
+            return exit::code(exit::FAILED);
         }
     };
     let format = match args.format {
@@ -65,17 +87,28 @@ pub async fn run(args: &Args) -> ExitCode {
         DiagramFormat::Dot => Format::Dot,
     };
     let counts = if args.source.is_set() {
-        let read = async { counts(Source::open(&args.source).await?.store()?.as_ref()).await };
+        let source = match source::open_listed(&args.source, global.endpoint()).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let read = async { counts(source.store()?.as_ref(), &args.source.groups).await };
         match read.await {
             Ok(counts) => Some(counts),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(3);
-            }
+            Err(e) => return exit::fail(exit::ERROR, e),
         }
     } else {
         None
     };
-    print!("{}", render(machine.graph(), format, counts.as_ref()));
-    ExitCode::SUCCESS
+    let diagram = render(machine.graph(), format, counts.as_ref());
+    if out.is_human() {
+        print!("{diagram}");
+    } else if !out.print(&json!({
+        "file": args.file.display().to_string(),
+        "format": match args.format { DiagramFormat::Mermaid => "mermaid", DiagramFormat::Dot => "dot" },
+        "diagram": diagram,
+        "counts": counts,
+    })) {
+        return exit::code(exit::ERROR);
+    }
+    exit::code(exit::SUCCESS)
 }

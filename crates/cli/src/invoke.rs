@@ -13,50 +13,47 @@ use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::{FileModel, Machine};
 use asg_lifecycle::store::{MemoryStore, StateStore};
 
-use crate::cloud::{self, Endpoint};
-
-/// Output format.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// One line per instance outcome.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+use crate::cloud;
+use crate::exit;
+use crate::global::Global;
+use crate::output::Printer;
+use crate::source::parse_duration;
 
 /// Arguments of `invoke`.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("records").required(true).args(["store", "table"])))]
+#[command(group(clap::ArgGroup::new("records").required(true).multiple(true).args(["store", "table"])))]
+#[command(after_help = "Examples:
+  asg-lifecycle invoke --store state.json crates/core/tests/fixtures/events/autoscaling-launch.json
+  asg-lifecycle invoke --table asg-lifecycle --group web --aws real sweep.json
+  asg-lifecycle invoke --store state.json launch.json --query \"[outcome, transitions[].to]\" --output text")]
 pub struct Args {
     /// The model file (default: the embedded example model).
     #[arg(long)]
     transitions: Option<PathBuf>,
-    /// The JSON store file: a map from Ident to the record's attributes. Written back.
+    /// The JSON store file: a map from Ident to the record's attributes. Written back. It wins
+    /// over `--table` (so that it overrides ASG_LIFECYCLE_TABLE).
     #[arg(long)]
     store: Option<PathBuf>,
     /// A DynamoDB table holding the records instead of a file (nothing is written to a file).
-    #[arg(long)]
+    #[arg(long, env = "ASG_LIFECYCLE_TABLE")]
     table: Option<String>,
-    /// An endpoint (DynamoDB Local, moto, ...) for --table and --aws real instead of AWS.
-    #[arg(long)]
-    endpoint_url: Option<String>,
     /// Where the tasks' Auto Scaling and SSM calls go: `local` records them and answers
     /// deterministically; `real` calls AWS with the default credential chain.
     #[arg(long, value_enum, default_value = "local")]
     aws: AwsMode,
-    /// The region (default: from the environment).
-    #[arg(long)]
-    region: Option<String>,
-    /// With --table: an Auto Scaling group whose active records a scheduled event sweeps
-    /// (repeatable; records of an unknown group are always swept).
-    #[arg(long = "group", requires = "table")]
+    /// With --table: the Auto Scaling groups whose active records a scheduled event sweeps
+    /// (repeatable or comma-separated; default: the groups the table knows; records of an
+    /// unknown group are always swept).
+    #[arg(
+        long = "group",
+        env = "ASG_LIFECYCLE_GROUPS",
+        value_delimiter = ',',
+        value_name = "GROUP"
+    )]
     groups: Vec<String>,
     /// Event payloads (EventBridge, SNS or SQS JSON), handled in order.
     #[arg(required = true)]
     events: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
     /// How long a lifecycle event waits for cloud-init (e.g. 0s, 20s).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     initial_wait: Duration,
@@ -74,17 +71,15 @@ pub enum AwsMode {
 /// The store file to write back, when the records live in one.
 type StoreFile<'a> = (Arc<MemoryStore>, &'a PathBuf);
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    asg_lifecycle::machine::parse_duration(text)
-}
-
-fn print(outcome: &Outcome, format: OutputFormat) {
-    match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(outcome).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-        ),
-        OutputFormat::Text => {
+/// Prints one outcome: the document `{"event", "instance", "from", "to", "transitions",
+/// "effects", "outcome", "reason", "error"}`, or one human line.
+fn print(outcome: &Outcome, out: &Printer) {
+    match serde_json::to_value(outcome) {
+        Ok(document) if !out.is_human() => {
+            out.print_item(&document);
+        }
+        Err(e) if !out.is_human() => eprintln!("error: failed to render an outcome: {e}"),
+        _ => {
             let path: Vec<String> = outcome
                 .transitions
                 .iter()
@@ -114,8 +109,9 @@ fn print(outcome: &Outcome, format: OutputFormat) {
 /// Runs each event; exit 0 when all were handled, 1 when one was rejected or failed (the store
 /// keeps every accepted change; a rejected event changes nothing), 75 (`EX_TEMPFAIL`) when none
 /// was but one must be retried (another invocation was busy with the instance, or a retryable
-/// error), 3 on a usage error.
-pub async fn run(args: &Args) -> ExitCode {
+/// error), 3 when the model, the store or AWS cannot be opened.
+pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
+    let at = global.endpoint();
     let machine = match &args.transitions {
         Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)),
         None => Ok(Machine::example()),
@@ -124,9 +120,10 @@ pub async fn run(args: &Args) -> ExitCode {
         Ok(m) => Arc::new(m),
         Err(report) => {
             eprintln!("{report}");
-            return ExitCode::from(3);
+            return exit::code(exit::ERROR);
         }
     };
+    let mut groups = args.groups.clone();
     let (store, file): (Arc<dyn StateStore>, Option<StoreFile<'_>>) =
         match (&args.store, &args.table) {
             (Some(path), _) => {
@@ -135,7 +132,7 @@ pub async fn run(args: &Args) -> ExitCode {
                         Ok(s) => Arc::new(s),
                         Err(e) => {
                             eprintln!("error: {e}");
-                            return ExitCode::from(3);
+                            return exit::code(exit::ERROR);
                         }
                     }
                 } else {
@@ -143,33 +140,34 @@ pub async fn run(args: &Args) -> ExitCode {
                 };
                 (memory.clone(), Some((memory, path)))
             }
-            (None, Some(table)) => {
-                match cloud::dynamo_store(table, endpoint(args), &args.groups).await {
-                    Ok(store) => (store, None),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(3);
-                    }
+            (None, Some(table)) => match cloud::dynamo_store(table, at, &args.groups).await {
+                Ok((store, known)) => {
+                    groups = known;
+                    (store, None)
                 }
-            }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::code(exit::ERROR);
+                }
+            },
             (None, None) => {
                 eprintln!("error: give --store FILE or --table NAME");
-                return ExitCode::from(3);
+                return exit::code(exit::ERROR);
             }
         };
     let aws = match args.aws {
         AwsMode::Local => AwsClients::local(&Arc::new(LocalAws::new())),
-        AwsMode::Real => match cloud::aws_clients(endpoint(args)).await {
+        AwsMode::Real => match cloud::aws_clients(at).await {
             Ok(clients) => clients,
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::from(3);
+                return exit::code(exit::ERROR);
             }
         },
     };
     let config = HandlerConfig {
         initial_wait: args.initial_wait,
-        groups: args.groups.clone(),
+        groups,
         ..HandlerConfig::default()
     };
     let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));
@@ -182,7 +180,7 @@ pub async fn run(args: &Args) -> ExitCode {
             Ok(p) => p,
             Err(message) => {
                 let error = asg_lifecycle::event::DecodeError::Json { message };
-                exit.print(&Outcome::rejected(None, None, &error), args.output);
+                exit.print(&Outcome::rejected(None, None, &error), out);
                 continue;
             }
         };
@@ -190,11 +188,11 @@ pub async fn run(args: &Args) -> ExitCode {
         let report = invoker.invoke(&payload, &ctx).await;
         if let Err(e) = report.envelope {
             let error = HandlerError::Decode(e);
-            exit.print(&Outcome::rejected(None, None, &error), args.output);
+            exit.print(&Outcome::rejected(None, None, &error), out);
         }
         for message in &report.messages {
             for outcome in &message.outcomes() {
-                exit.print(outcome, args.output);
+                exit.print(outcome, out);
             }
         }
     }
@@ -202,7 +200,7 @@ pub async fn run(args: &Args) -> ExitCode {
         && let Err(e) = memory.save(path)
     {
         eprintln!("error: {e}");
-        return ExitCode::from(3);
+        return exit::code(exit::ERROR);
     }
     exit.code()
 }
@@ -218,30 +216,23 @@ struct Exit {
 
 impl Exit {
     /// Prints `outcome` and notes what it means for the exit status.
-    fn print(&mut self, outcome: &Outcome, format: OutputFormat) {
+    fn print(&mut self, outcome: &Outcome, out: &Printer) {
         let kind = outcome.outcome;
         if kind.is_retried() {
             self.retry = true;
         } else if !kind.is_handled() || outcome.error.is_some() {
             self.failed = true;
         }
-        print(outcome, format);
+        print(outcome, out);
     }
 
     fn code(&self) -> ExitCode {
         if self.failed {
-            ExitCode::from(1)
+            exit::code(exit::FAILED)
         } else if self.retry {
-            ExitCode::from(75)
+            exit::code(exit::TEMPFAIL)
         } else {
             ExitCode::SUCCESS
         }
-    }
-}
-
-fn endpoint(args: &Args) -> Endpoint<'_> {
-    Endpoint {
-        url: args.endpoint_url.as_deref(),
-        region: args.region.as_deref(),
     }
 }

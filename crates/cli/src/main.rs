@@ -1,8 +1,14 @@
 //! `asg-lifecycle`: validate, render, invoke and observe lifecycle models.
 
 mod cloud;
+mod duration;
+mod exit;
+mod global;
 mod graph;
 mod invoke;
+mod output;
+mod progress;
+mod signals;
 mod simulate;
 mod source;
 mod status;
@@ -18,8 +24,18 @@ use clap::{Parser, Subcommand};
 
 /// Drive EC2 Auto Scaling instances through a declared lifecycle state machine.
 #[derive(Parser)]
-#[command(name = "asg-lifecycle", version, about)]
+#[command(
+    name = "asg-lifecycle",
+    version,
+    about,
+    after_help = "Exit codes: 0 success, 1 failed outcome, 2 timeout or attempts exhausted, \
+                  3 error, 64 usage error, 75 retry (invoke), 130/143 interrupted (SIGINT/SIGTERM).\n\
+                  Environment: ASG_LIFECYCLE_TABLE, ASG_LIFECYCLE_GROUPS, AWS_ENDPOINT_URL, \
+                  AWS_REGION, AWS_PROFILE, ASG_LIFECYCLE_LOG (log filter)."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: global::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +63,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; every other parse error is a usage
+            // error, on a code no command uses for an outcome.
+            let _ = e.print();
+            return exit::code(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    let printer = match cli.global.printer() {
+        Ok(p) => p,
+        Err(e) => return exit::fail(exit::USAGE, e),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ASG_LIFECYCLE_LOG")
@@ -61,21 +89,25 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::from(3);
+            return exit::fail(
+                exit::ERROR,
+                format!("failed to start the async runtime: {e}"),
+            );
         }
     };
+    let global = &cli.global;
+    let out = &printer;
     runtime.block_on(async {
         match cli.command {
-            Command::Validate(args) => validate::run(&args),
-            Command::Graph(args) => graph::run(&args).await,
-            Command::Invoke(args) => invoke::run(&args).await,
-            Command::Table(args) => table::run(&args).await,
-            Command::Waiter(args) => waiter::run(args).await,
-            Command::Status(args) => status::run(&args).await,
-            Command::Wait(args) => wait::run(&args).await,
-            Command::Watch(args) => watch::run(&args).await,
-            Command::Simulate(args) => simulate::run(&args),
+            Command::Validate(args) => validate::run(&args, out),
+            Command::Graph(args) => graph::run(&args, global, out).await,
+            Command::Invoke(args) => invoke::run(&args, global, out).await,
+            Command::Table(args) => table::run(&args, global, out).await,
+            Command::Waiter(args) => waiter::run(args, global, out).await,
+            Command::Status(args) => status::run(&args, global, out).await,
+            Command::Wait(args) => wait::run(&args, global, out).await,
+            Command::Watch(args) => watch::run(&args, global, out).await,
+            Command::Simulate(args) => simulate::run(&args, out),
         }
     })
 }

@@ -1,7 +1,7 @@
 //! `asg-lifecycle simulate [--transitions FILE] [--instances N] [--seed S] [--faults LEVEL]
 //! [--output json]`: runs the deterministic simulator and checks the invariants.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,17 +10,17 @@ use std::time::Duration;
 use asg_lifecycle::machine::{FileModel, Machine};
 use asg_lifecycle_sim::{Broken, Faults, Latencies, SimConfig, simulate_with_progress};
 
-/// Output format.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// A human report.
-    Text,
-    /// One JSON object.
-    Json,
-}
+use crate::exit;
+use crate::output::Printer;
+use crate::progress;
+use crate::source::parse_duration;
 
 /// Arguments of `simulate`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  asg-lifecycle simulate
+  asg-lifecycle simulate --instances 300 --seed 7 --faults harsh
+  asg-lifecycle simulate --instances 2000 --output json --query violation_count")]
 pub struct Args {
     /// The model file (default: the embedded example model).
     #[arg(long)]
@@ -50,9 +50,6 @@ pub struct Args {
     /// long tails) or `none` (every request instantaneous).
     #[arg(long, value_enum, default_value = "realistic")]
     latency: LatencyLevel,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
     /// Run over a store that ignores the conditional check (proves the invariants can fail).
     #[arg(long, hide = true)]
     broken_store: bool,
@@ -78,13 +75,10 @@ fn parse_faults(text: &str) -> Result<Faults, String> {
     text.parse()
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    asg_lifecycle::machine::parse_duration(text)
-}
-
-/// Runs the simulation: exit 0 when every invariant held, 1 when one was violated, 3 on a
-/// usage error.
-pub fn run(args: &Args) -> ExitCode {
+/// Runs the simulation: exit 0 when every invariant held, 1 when one was violated, 3 when the
+/// model cannot be loaded. A progress bar of simulated time shows on a terminal (it only reads
+/// the simulator's clock: the run stays deterministic).
+pub fn run(args: &Args, out: &Printer) -> ExitCode {
     let machine = match &args.transitions {
         Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)),
         None => Ok(Machine::example()),
@@ -93,7 +87,7 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(m) => Arc::new(m),
         Err(report) => {
             eprintln!("{report}");
-            return ExitCode::from(3);
+            return exit::code(exit::ERROR);
         }
     };
     let mut config = SimConfig::new(args.seed, args.instances).with_faults(args.faults);
@@ -125,23 +119,22 @@ pub fn run(args: &Args) -> ExitCode {
     }
     config.heartbeat_timeout = args.heartbeat_timeout;
     config.sweep_period = args.sweep_period;
-    let bar = std::io::stderr().is_terminal();
-    let mut last = -1_i64;
+    let bar = progress::bar(0, "{bar:30} {percent:>3}% simulated {msg} [{elapsed}]");
     let mut progress = |now: i64, end: i64| {
-        let percent = (now.saturating_mul(100) / end.max(1)).clamp(0, 100);
-        if bar && percent != last {
-            last = percent;
-            let filled = usize::try_from(percent / 4).unwrap_or(0);
-            eprint!(
-                "\r[{}{}] {percent:>3}% simulated {:>6} s",
-                "#".repeat(filled),
-                " ".repeat(25 - filled),
-                now / 1000
-            );
-            let _ = std::io::stderr().flush();
+        let (now, end) = (
+            u64::try_from(now).unwrap_or(0),
+            u64::try_from(end).unwrap_or(0),
+        );
+        if bar.length() != Some(end) {
+            bar.set_length(end);
+        }
+        // Redraw at most every simulated second: the callback runs at every simulated event.
+        if now / 1000 != bar.position() / 1000 {
+            bar.set_position(now.min(end));
+            bar.set_message(format!("{} s", now / 1000));
         }
     };
-    if !bar {
+    if !std::io::stderr().is_terminal() && out.is_human() {
         eprintln!(
             "simulating {} instances (seed {}, faults {})...",
             args.instances, args.seed, args.faults
@@ -155,15 +148,18 @@ pub fn run(args: &Args) -> ExitCode {
             simulate_with_progress(config, &mut progress)
         })
     };
-    if bar {
-        eprint!("\r{}\r", " ".repeat(60));
-    }
-    match args.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-        ),
-        OutputFormat::Text => print!("{}", report.render()),
+    bar.finish_and_clear();
+    if out.is_human() {
+        print!("{}", report.render());
+    } else {
+        match serde_json::to_value(&report) {
+            Ok(document) => {
+                if !out.print(&document) {
+                    return exit::code(exit::ERROR);
+                }
+            }
+            Err(e) => return exit::fail(exit::ERROR, format!("failed to render the report: {e}")),
+        }
     }
     if report.passed() {
         ExitCode::SUCCESS
@@ -172,6 +168,6 @@ pub fn run(args: &Args) -> ExitCode {
             "error: {} invariant violation(s); reproduce with: {command}",
             report.violation_count
         );
-        ExitCode::from(1)
+        exit::code(exit::FAILED)
     }
 }

@@ -3,37 +3,31 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::exit;
+use crate::global::Global;
+use crate::output::Printer;
+
 use asg_lifecycle::status::{
     InstanceStatus, Resolver, ResourceResult, Targets, aggregate, format_duration,
 };
 use chrono::Utc;
 use serde_json::json;
 
-use crate::source::{Source, SourceArgs, load_machine};
-
-/// Output format.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// A table and the aggregate line.
-    Text,
-    /// One JSON document.
-    Json,
-}
+use crate::source::{self, SourceArgs, load_machine};
 
 /// Arguments of `status`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  asg-lifecycle status --table asg-lifecycle --group web
+  ASG_LIFECYCLE_TABLE=asg-lifecycle ASG_LIFECYCLE_GROUPS=web,api asg-lifecycle status
+  asg-lifecycle status --store state.json --query \"instances[?status!='Current'].instance\" --output text")]
 pub struct Args {
+    /// The records; with `--group`, each group's members joined with its active records.
     #[command(flatten)]
     source: SourceArgs,
-    /// Only this Auto Scaling group (its members joined with its active records).
-    #[arg(long)]
-    group: Option<String>,
     /// The model file (default: the embedded example model).
     #[arg(long)]
     transitions: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
 }
 
 /// Counts per status, in display order, without zeros: `2 Current, 1 InProgress`.
@@ -88,12 +82,15 @@ fn table(results: &[ResourceResult]) -> String {
     out
 }
 
-/// Prints each instance's status and the aggregate; exit 0, or 3 when the source or model cannot
-/// be opened.
-pub async fn run(args: &Args) -> ExitCode {
+/// Prints each instance's status and the aggregate (structured: `{"instances": [...],
+/// "aggregate"}`); exit 0, 64 without a source, 3 when the source or model cannot be opened.
+pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
+    let source = match source::open_listed(&args.source, global.endpoint()).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let opened = async {
         let machine = load_machine(args.transitions.as_deref())?;
-        let source = Source::open(&args.source).await?;
         let mut resolver = Resolver::new(source.store()?, machine.graph());
         if let Some(membership) = source.membership() {
             resolver = resolver.with_membership(membership);
@@ -102,19 +99,32 @@ pub async fn run(args: &Args) -> ExitCode {
     };
     let resolver = match opened.await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(3);
-        }
+        Err(e) => return exit::fail(exit::ERROR, e),
     };
-    let targets = args
-        .group
-        .clone()
-        .map_or(Targets::AllActive, Targets::Group);
-    let results = resolver.resolve(&targets).await;
+    // Each group's members joined with its records; on a file without groups, every record.
+    let targets: Vec<Targets> = if source.groups().is_empty() {
+        vec![Targets::AllActive]
+    } else {
+        source
+            .groups()
+            .iter()
+            .cloned()
+            .map(Targets::Group)
+            .collect()
+    };
+    let mut results = Vec::new();
+    for targets in &targets {
+        results.extend(resolver.resolve(targets).await);
+    }
     let agg = aggregate(results.iter().map(|r| r.status), InstanceStatus::Current);
-    match args.output {
-        OutputFormat::Json => {
+    if out.is_human() {
+        print!("{}", table(&results));
+        println!(
+            "aggregate: {agg} ({})",
+            counts_line(results.iter().map(|r| r.status))
+        );
+    } else {
+        {
             let now = Utc::now();
             let instances: Vec<_> = results
                 .iter()
@@ -125,14 +135,9 @@ pub async fn run(args: &Args) -> ExitCode {
                     value
                 })
                 .collect();
-            println!("{}", json!({"instances": instances, "aggregate": agg}));
-        }
-        OutputFormat::Text => {
-            print!("{}", table(&results));
-            println!(
-                "aggregate: {agg} ({})",
-                counts_line(results.iter().map(|r| r.status))
-            );
+            if !out.print(&json!({"instances": instances, "aggregate": agg})) {
+                return exit::code(exit::ERROR);
+            }
         }
     }
     ExitCode::SUCCESS

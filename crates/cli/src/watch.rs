@@ -1,4 +1,4 @@
-//! `asg-lifecycle watch (--table T | --store FILE) [--group G] [--since TOKEN] [--output json]`
+//! `asg-lifecycle watch (--table T | --store FILE) [--group G]... [--since TOKEN]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,29 +6,28 @@ use std::time::Duration;
 
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::status::StatusRules;
-use asg_lifecycle::watch::{Config, ResumeToken, WatchError, WatchEvent, watcher};
+use asg_lifecycle::watch::{CloseReason, Config, ResumeToken, WatchError, WatchEvent, watcher};
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::source::{Source, SourceArgs, load_machine, parse_duration};
-
-/// Output format.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// One line per change.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+use crate::exit;
+use crate::global::Global;
+use crate::output::Printer;
+use crate::signals::Interrupt;
+use crate::source::{self, SourceArgs, load_machine, parse_duration};
 
 /// Arguments of `watch`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  asg-lifecycle watch --table asg-lifecycle --group web
+  asg-lifecycle watch --table asg-lifecycle --since 'shardId-0001/49590338271490256608559692538361571095921575989136588898'
+  asg-lifecycle watch --store state.json --output json --query \"[event, instance, status]\" --timeout 30s
+
+Ctrl-C (or SIGTERM) closes the watch: the last line holds the resume token, exit 130 (143).")]
 pub struct Args {
+    /// The records; with `--group`, only those groups' records.
     #[command(flatten)]
     source: SourceArgs,
-    /// Only this Auto Scaling group.
-    #[arg(long)]
-    group: Option<String>,
     /// Resume after this token (printed by an earlier watch) instead of listing first.
     #[arg(long)]
     since: Option<ResumeToken>,
@@ -38,14 +37,45 @@ pub struct Args {
     /// The model file, for the status column (default: the embedded example model).
     #[arg(long)]
     transitions: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
 }
 
-fn line(event: &WatchEvent, rules: &StatusRules, output: OutputFormat) -> String {
-    let record_json = |r: &InstanceRecord| json!({"instance": r.ident, "state": r.status, "status": rules.status_of(r), "record": asg_lifecycle::redact::public_record(r)});
-    let record_text = |r: &InstanceRecord| {
+/// The structured form of one event: `{"event", "instance", "state", "status", "record",
+/// "token", "reason"}` (the members that apply).
+fn document(event: &WatchEvent, rules: &StatusRules) -> Value {
+    let record = |r: &InstanceRecord, kind: &str| {
+        json!({"event": kind, "instance": r.ident, "state": r.status, "status": rules.status_of(r),
+               "record": asg_lifecycle::redact::public_record(r)})
+    };
+    match event {
+        WatchEvent::Init => json!({"event": "init"}),
+        WatchEvent::InitApply(r) => record(r, "init-apply"),
+        WatchEvent::InitDone { token } => json!({"event": "init-done", "token": token.to_string()}),
+        WatchEvent::Apply { record: r, token } => {
+            let mut v = record(r, "apply");
+            v["token"] = json!(token.to_string());
+            v
+        }
+        WatchEvent::Delete { ident, token, .. } => {
+            json!({"event": "delete", "instance": ident, "token": token.to_string()})
+        }
+        WatchEvent::Closed { token, reason } => json!({
+            "event": "closed",
+            "reason": reason_name(*reason),
+            "token": token.as_ref().map(ToString::to_string),
+        }),
+    }
+}
+
+fn reason_name(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::Timeout => "timeout",
+        CloseReason::Stopped => "interrupted",
+    }
+}
+
+/// The human form of one event: one line.
+fn line(event: &WatchEvent, rules: &StatusRules) -> String {
+    let record = |r: &InstanceRecord| {
         format!(
             "{} {} {}",
             r.ident,
@@ -53,63 +83,75 @@ fn line(event: &WatchEvent, rules: &StatusRules, output: OutputFormat) -> String
             rules.status_of(r)
         )
     };
-    match (output, event) {
-        (OutputFormat::Json, WatchEvent::Init) => json!({"event": "init"}).to_string(),
-        (OutputFormat::Json, WatchEvent::InitApply(r)) => {
-            let mut v = record_json(r);
-            v["event"] = json!("init-apply");
-            v.to_string()
+    match event {
+        WatchEvent::Init => "-- listing".into(),
+        WatchEvent::InitApply(r) => format!("{} (listed)", record(r)),
+        WatchEvent::InitDone { token } => format!("-- following from {token}"),
+        WatchEvent::Apply { record: r, token } => format!("{}  @{token}", record(r)),
+        WatchEvent::Delete { ident, token, .. } => format!("{ident} deleted  @{token}"),
+        WatchEvent::Closed { token, reason } => {
+            let reason = reason_name(*reason);
+            match token {
+                Some(token) => format!("-- closed ({reason}); resume token: {token}"),
+                None => format!("-- closed ({reason}); no resume token"),
+            }
         }
-        (OutputFormat::Json, WatchEvent::InitDone { token }) => {
-            json!({"event": "init-done", "token": token.to_string()}).to_string()
-        }
-        (OutputFormat::Json, WatchEvent::Apply { record, token }) => {
-            let mut v = record_json(record);
-            v["event"] = json!("apply");
-            v["token"] = json!(token.to_string());
-            v.to_string()
-        }
-        (OutputFormat::Json, WatchEvent::Delete { ident, token, .. }) => {
-            json!({"event": "delete", "instance": ident, "token": token.to_string()}).to_string()
-        }
-        (OutputFormat::Json, WatchEvent::Closed { token, reason }) => {
-            json!({"event": "closed", "reason": format!("{reason:?}").to_lowercase(), "token": token.as_ref().map(ToString::to_string)})
-                .to_string()
-        }
-        (OutputFormat::Text, WatchEvent::Init) => "-- listing".into(),
-        (OutputFormat::Text, WatchEvent::InitApply(r)) => format!("{} (listed)", record_text(r)),
-        (OutputFormat::Text, WatchEvent::InitDone { token }) => format!("-- following from {token}"),
-        (OutputFormat::Text, WatchEvent::Apply { record, token }) => format!("{}  @{token}", record_text(record)),
-        (OutputFormat::Text, WatchEvent::Delete { ident, token, .. }) => format!("{ident} deleted  @{token}"),
-        (OutputFormat::Text, WatchEvent::Closed { token, reason }) => match token {
-            Some(token) => format!("-- closed ({reason:?}); resume token: {token}"),
-            None => format!("-- closed ({reason:?}); no resume token"),
-        },
     }
 }
 
-/// Lists, then prints one line per change until the timeout; the last line holds the resume
-/// token (each change line carries its own, for a watch ended by an interrupt). Exit 0 when the
-/// watch closed, 1 on a permanent error, 3 when the source or model cannot be opened.
-pub async fn run(args: &Args) -> ExitCode {
+/// True when `event` concerns one of `groups` (all when empty); deletions always pass (the
+/// deleted record's group is not known).
+fn in_groups(event: &WatchEvent, groups: &[String]) -> bool {
+    let record = match event {
+        WatchEvent::InitApply(r) | WatchEvent::Apply { record: r, .. } => r,
+        _ => return true,
+    };
+    groups.is_empty()
+        || [record.group.as_deref(), record.active_group.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|g| groups.iter().any(|x| x == g))
+}
+
+/// Lists, then prints one line (or document) per change until the timeout or an interrupt; the
+/// last line holds the resume token (each change line carries its own). Exit 0 when the watch
+/// timed out, 130/143 when interrupted (SIGINT/SIGTERM), 1 on a permanent error, 64 without a
+/// source, 3 when the source or model cannot be opened.
+pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => return exit::fail(exit::ERROR, e),
+    };
+    // Following from a token lists nothing (until the token is gone: the listing then says).
+    let source = if args.since.is_some() {
+        source::open(&args.source, global.endpoint()).await
+    } else {
+        source::open_listed(&args.source, global.endpoint()).await
+    };
+    let source = match source {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let opened = async {
         let machine = load_machine(args.transitions.as_deref())?;
-        let source = Source::open(&args.source).await?;
-        Ok::<_, String>((StatusRules::new(machine.graph()), source.store()?, source))
+        Ok::<_, String>((StatusRules::new(machine.graph()), source.store()?))
     };
-    let (rules, store, source) = match opened.await {
+    let (rules, store) = match opened.await {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(3);
-        }
+        Err(e) => return exit::fail(exit::ERROR, e),
     };
+    let groups = &args.source.groups;
     let mut config = Config::default();
-    config.group.clone_from(&args.group);
+    // One group is filtered by the watcher itself; several here.
+    if let [group] = groups.as_slice() {
+        config.group = Some(group.clone());
+    }
     config.timeout = args.timeout;
+    config.cancel = Some(interrupt.token());
     source.follow_file(config.poll_interval);
     let mut events = Box::pin(watcher(store, source.feed(), args.since.clone(), config));
     let mut last: Option<ResumeToken> = args.since.clone();
+    let mut interrupted = false;
     while let Some(item) = events.next().await {
         match item {
             Ok(event) => {
@@ -119,19 +161,34 @@ pub async fn run(args: &Args) -> ExitCode {
                     | WatchEvent::Delete { token, .. } => {
                         last = Some(token.clone());
                     }
+                    WatchEvent::Closed {
+                        reason: CloseReason::Stopped,
+                        ..
+                    } => interrupted = true,
                     _ => {}
                 }
-                println!("{}", line(&event, &rules, args.output));
+                if !in_groups(&event, groups) {
+                    continue;
+                }
+                if out.is_human() {
+                    println!("{}", line(&event, &rules));
+                } else if !out.print_item(&document(&event, &rules)) {
+                    return exit::code(exit::ERROR);
+                }
             }
             Err(WatchError::Failed { message }) => {
                 eprintln!("error: {message}");
                 if let Some(token) = last {
                     eprintln!("resume token: {token}");
                 }
-                return ExitCode::from(1);
+                return exit::code(exit::FAILED);
             }
             Err(e) => eprintln!("warning: {e}"),
         }
     }
-    ExitCode::SUCCESS
+    if interrupted {
+        interrupt.exit_code()
+    } else {
+        exit::code(exit::SUCCESS)
+    }
 }

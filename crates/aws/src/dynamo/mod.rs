@@ -7,6 +7,9 @@
 //!   [`StoreError::Conflict`], never an overwrite.
 //! - Only the attributes a commit names are written: what cloud-init stored stays.
 //! - Active records are listed with `Query` on the sparse `active-index`, never with `Scan`.
+//! - The first listing of every group adds the configured groups to the table's `#groups` item
+//!   (`groups.rs`), so that readers know them; [`DynamoStore::without_group_registry`] for
+//!   observers that must not write.
 //! - Throttling, 5xx answers, timeouts and broken connections are retried ([`RetryPolicy`]),
 //!   then surface as [`StoreError::Unavailable`]; everything else is [`StoreError::Other`].
 //!
@@ -15,14 +18,19 @@
 //! - The active index is eventually consistent (a GSI): a record that just changed may show up
 //!   in its old form or not yet; the sweep reloads every record it handles.
 
+mod groups;
 mod retry;
 mod update;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::{Map, Value};
 
+pub use groups::GROUPS_KEY;
 pub use retry::RetryPolicy;
 
 use crate::codec::{Item, record_from_item};
@@ -72,6 +80,10 @@ pub struct DynamoStore {
     groups: Vec<String>,
     retry: RetryPolicy,
     registration_prefix: Option<String>,
+    /// Whether listing every group registers them (`groups.rs`); off for read-only observers.
+    register_groups: bool,
+    /// Set once the registry write succeeded (shared by clones).
+    groups_registered: Arc<AtomicBool>,
 }
 
 impl DynamoStore {
@@ -84,6 +96,8 @@ impl DynamoStore {
             groups: Vec::new(),
             retry: RetryPolicy::default(),
             registration_prefix: None,
+            register_groups: true,
+            groups_registered: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -201,6 +215,9 @@ impl DynamoStore {
 
     /// Pages through every known group (then `-`), in order; the token is `group\tident`.
     async fn query_all_groups(&self, start: Option<&str>, limit: usize) -> Result<Page> {
+        if start.is_none() {
+            self.register_groups_once().await;
+        }
         let mut groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
         if !groups.contains(&UNKNOWN_GROUP) {
             groups.push(UNKNOWN_GROUP);

@@ -214,8 +214,9 @@ pub(super) fn change(shard: &str, record: &Record, after: &ResumeToken) -> Optio
             other => codec::from_attribute(&codec::from_stream_attribute(other)).to_string(),
         })
         .unwrap_or_default();
-    // An instance's own registration is not a record: watchers follow the handler's records.
-    if asg_lifecycle::registration::instance_of_key(&ident).is_some() {
+    // An instance's own registration is not a record, nor are the table's bookkeeping items
+    // (`#sweep-cursor`, `#groups`): watchers follow the handler's records.
+    if asg_lifecycle::registration::instance_of_key(&ident).is_some() || ident.starts_with('#') {
         return None;
     }
     let mut problem = None;

@@ -6,6 +6,7 @@ mod aws_sdk_shapes;
 mod dead_letters_sqs;
 mod dynamo_handler;
 mod dynamo_retry;
+mod group_registry;
 mod store_contract;
 mod waiter_sdk;
 mod watch_streams;

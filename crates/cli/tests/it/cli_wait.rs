@@ -124,9 +124,10 @@ fn wait_sees_a_change_another_process_writes_to_the_store_file() {
 fn wait_without_a_source_is_a_usage_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
         .args(["wait", "--group", "web"])
+        .env_remove("ASG_LIFECYCLE_TABLE")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--table TABLE or --store FILE"));
 }
 

@@ -1,7 +1,10 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod cli_groups;
+mod cli_interrupt;
 mod cli_invoke;
 mod cli_invoke_real;
+mod cli_output;
 mod cli_wait;
 mod cli_waiter;
 mod sim;
