@@ -122,3 +122,15 @@ async fn a_registration_gives_only_a_pending_or_initial_state_and_the_instances_
     h.registered(I, "new").await;
     assert_eq!(h.state(I).await, "join_cluster");
 }
+
+#[tokio::test]
+async fn the_example_model_takes_pending_as_a_pending_state() {
+    let h = Harness::builder().build();
+    h.register(I, "pending").await;
+    let early = h.deliver_ok(&launch("launch-1", I)).await;
+    assert_eq!(early.outcome, OutcomeKind::Waiting, "{early:#?}");
+    h.sweep().await;
+    assert_eq!(h.state(I).await, "", "a pending registration waits");
+    h.register(I, "finished_cloud_init").await;
+    assert_eq!(h.state(I).await, "join_cluster");
+}
