@@ -245,6 +245,26 @@ pub struct InstanceRecord {
     pub malformed: Vec<MalformedAttribute>,
 }
 
+/// A record's group membership: the attributes a watcher of one group filters on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// `GroupName`.
+    pub group: Option<String>,
+    /// `ActiveGroup`, the sparse index attribute.
+    pub active_group: Option<String>,
+}
+
+impl Membership {
+    /// The membership of `record`.
+    #[must_use]
+    pub fn of(record: &InstanceRecord) -> Self {
+        Self {
+            group: record.group.clone(),
+            active_group: record.active_group.clone(),
+        }
+    }
+}
+
 /// A stored attribute that could not be read: the record was read without it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MalformedAttribute {
@@ -417,6 +437,10 @@ mod erased {
 
 #[path = "record_decode.rs"]
 mod decode;
+#[path = "record_item.rs"]
+mod item;
+
+pub use item::StoredItem;
 
 #[cfg(test)]
 #[path = "record_tests.rs"]
