@@ -1,5 +1,6 @@
 //! `asg-lifecycle invoke --transitions FILE (--store STATE.json | --table NAME) EVENT.json...`
 
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,9 +79,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     asg_lifecycle::machine::parse_duration(text)
 }
 
-fn print(outcome: &Outcome, format: OutputFormat) {
+fn print(out: &mut impl Write, outcome: &Outcome, format: OutputFormat) -> std::io::Result<()> {
     match format {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => writeln!(
+            out,
             "{}",
             serde_json::to_string(outcome).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
         ),
@@ -90,7 +92,8 @@ fn print(outcome: &Outcome, format: OutputFormat) {
                 .iter()
                 .map(|t| format!("{} -[{}]-> {}", t.from, t.trigger, t.to))
                 .collect();
-            println!(
+            writeln!(
+                out,
                 "{} {}: {:?} {}{}{}",
                 outcome.event.as_deref().unwrap_or("-"),
                 outcome.instance.as_deref().unwrap_or("-"),
@@ -106,7 +109,7 @@ fn print(outcome: &Outcome, format: OutputFormat) {
                     .as_deref()
                     .map(|e| format!(" error: {e}"))
                     .unwrap_or_default(),
-            );
+            )
         }
     }
 }
@@ -173,7 +176,11 @@ pub async fn run(args: &Args) -> ExitCode {
         ..HandlerConfig::default()
     };
     let invoker = Invoker::new(LifecycleHandler::new(machine, store, aws).with_config(config));
-    let mut exit = Exit::default();
+    let mut exit = Exit {
+        out: BufWriter::new(std::io::stdout()),
+        failed: false,
+        retry: false,
+    };
     for path in &args.events {
         let payload = std::fs::read_to_string(path)
             .map_err(|e| format!("failed to read {}: {e}", path.display()))
@@ -198,18 +205,26 @@ pub async fn run(args: &Args) -> ExitCode {
             }
         }
     }
-    if let Some((memory, path)) = file
-        && let Err(e) = memory.save(path)
-    {
-        eprintln!("error: {e}");
+    if let Err(e) = exit.out.flush() {
+        eprintln!("error: failed to write the outcomes: {e}");
         return ExitCode::from(3);
+    }
+    if let Some((memory, path)) = file {
+        if let Err(e) = memory.save(path) {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+        // The process ends here: freeing every record one by one would only cost time.
+        std::mem::forget(invoker);
+        std::mem::forget(memory);
     }
     exit.code()
 }
 
 /// What the outcomes printed so far mean for the exit status.
-#[derive(Default)]
 struct Exit {
+    /// Standard output, buffered: one write per buffer-full rather than per outcome.
+    out: BufWriter<std::io::Stdout>,
     /// An event was rejected or failed.
     failed: bool,
     /// An event must be retried.
@@ -225,7 +240,10 @@ impl Exit {
         } else if !kind.is_handled() || outcome.error.is_some() {
             self.failed = true;
         }
-        print(outcome, format);
+        if let Err(e) = print(&mut self.out, outcome, format) {
+            eprintln!("error: failed to write an outcome: {e}");
+            self.failed = true;
+        }
     }
 
     fn code(&self) -> ExitCode {
