@@ -19,12 +19,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 python3 - "$work" "$n" <<'PY'
-import json, sys, os
+import datetime, json, sys, os
 work, n = sys.argv[1], int(sys.argv[2])
+# Fresh events, as delivered: an action announced long ago would be heartbeated first.
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 os.makedirs(f"{work}/events")
 for k in range(n):
     event = {"version": "0", "id": f"launch-i-{k}", "source": "aws.autoscaling",
-             "detail-type": "EC2 Instance-launch Lifecycle Action", "time": "2026-12-01T00:00:00Z",
+             "detail-type": "EC2 Instance-launch Lifecycle Action", "time": now,
              "region": "us-east-1", "resources": [],
              "detail": {"LifecycleActionToken": "t", "AutoScalingGroupName": "web-asg",
                         "LifecycleHookName": "launch-hook", "EC2InstanceId": f"i-{k}",

@@ -20,11 +20,13 @@ use asg_lifecycle::store::{MemoryStore, StateStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
-/// The baseline's event, with the fields an EventBridge lifecycle action always has.
+/// The baseline's event, with the fields an EventBridge lifecycle action always has; fresh, as
+/// delivered (an action announced long ago would be heartbeated first).
 fn launch(instance: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     json!({
         "version": "0", "id": format!("launch-{instance}"), "source": "aws.autoscaling",
-        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": "2026-12-01T00:00:00Z",
+        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": now,
         "region": "us-east-1", "resources": [],
         "detail": {
             "LifecycleActionToken": "t", "AutoScalingGroupName": "web-asg",
