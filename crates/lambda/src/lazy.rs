@@ -3,8 +3,11 @@
 //!
 //! Building it reads the TLS root certificates and the SDK's configuration files: several
 //! milliseconds that an event needing no AWS call (a poison payload, say) should not wait for.
-//! [`LazyAws::warm_up`] starts the build in the background at init, so that the first event
-//! that does need AWS finds it done or under way; every caller waits for the one build.
+//! The first call that needs AWS builds it; concurrent callers wait for that one build.
+//!
+//! Not built in the background at init: on 2 cores that doubled the median time to the first
+//! answer (the build competes with the runtime's first `next` and the event), and Lambda
+//! freezes the environment after `next` anyway, so a build started then is not done sooner.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -57,14 +60,6 @@ impl LazyAws {
             },
             built: OnceCell::new(),
         })
-    }
-
-    /// Starts building in the background (needs a Tokio runtime); returns at once.
-    pub fn warm_up(self: &Arc<Self>) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            this.get().await;
-        });
     }
 
     /// True once built.

@@ -17,9 +17,8 @@
 //! At init, once per execution environment: JSON tracing, the configuration from the
 //! environment ([`LambdaConfig`]), the model validated (an invalid model fails the init with
 //! every problem in the log and in `/init/error`) and the handler. The SDK configuration, the
-//! `DynamoStore`, the Auto Scaling, SSM and SQS clients are built once, in the background, and
-//! waited for only by the first call that needs them ([`LazyAws`]): an event that needs no AWS
-//! call is answered without them. Then `lambda_runtime::run` serves the
+//! `DynamoStore`, the Auto Scaling, SSM and SQS clients are built once, by the first call that
+//! needs them ([`LazyAws`]): an event that needs no AWS call is answered without them. Then `lambda_runtime::run` serves the
 //! invocations ([`LambdaHandler`]).
 //!
 //! # Environment
@@ -104,15 +103,13 @@ pub async fn run_with(machine: Machine) -> Result<(), Error> {
 
 /// Builds the handler from the configuration: the store, the AWS clients and the dead-letter
 /// queue over one SDK configuration (default credential chain and region; endpoints from
-/// `AWS_ENDPOINT_URL*`), built once, on first need ([`LazyAws`]): the build starts in the
-/// background here and nothing waits for it before the first event is asked for.
+/// `AWS_ENDPOINT_URL*`), built once, by the first call that needs them ([`LazyAws`]).
 pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHandler {
     let aws = LazyAws::new(
         &config.table,
         &config.groups,
         config.dead_letter_queue_url.as_deref(),
     );
-    aws.warm_up();
     let handler = LifecycleHandler::new(Arc::new(machine), aws.store(), aws.clients())
         .with_config(config.handler.clone());
     let lambda = LambdaHandler::new(handler)
