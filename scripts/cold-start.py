@@ -7,10 +7,11 @@ AWS when the function has no dead-letter queue), starts the binary RUNS times (d
 a Lambda-like environment, and times each run from just before the process is spawned to the
 arrival of its answer (`/response` or `/error`). Prints each run's time, the median and the
 best; also the time to spawn and reap `/bin/true` (the floor a process start costs here).
+Several binaries are run in turn, run by run, so that a busy machine slows them alike.
 
-Usage: scripts/cold-start.py [BINARY] [RUNS]
+Usage: scripts/cold-start.py [BINARY...] [RUNS]
   BINARY default target/release/lifecycle-handler (build it first, e.g.
-  `cargo build --release -p asg-lifecycle-lambda` or `--profile lambda`)."""
+  `cargo build --release -p asg-lifecycle-lambda`, or `--profile lambda`: target/lambda/)."""
 import http.server
 import json
 import os
@@ -82,8 +83,9 @@ class Runtime(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/lifecycle-handler")
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    args = sys.argv[1:]
+    runs = int(args.pop()) if args and args[-1].isdigit() else 30
+    binaries = args or [os.path.join(ROOT, "target/release/lifecycle-handler")]
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_FUNCTION_NAME": "lifecycle",
@@ -101,32 +103,37 @@ def main():
         "FUNCTION_TIMEOUT": "60",
     }
     floor = []
-    for _ in range(10):
+    times = {binary: [] for binary in binaries}
+    for run in range(1, runs + 1):
         start = time.perf_counter()
         subprocess.run(["/bin/true"], check=True)
         floor.append((time.perf_counter() - start) * 1000)
-    times = []
-    for run in range(1, runs + 1):
-        server = Server()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
-        start = time.perf_counter()
-        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        ok = server.answered.wait(10)
-        proc.kill()
-        _, err = proc.communicate()
-        server.shutdown()
-        server.server_close()
-        if not ok:
-            print(f"run {run}: no answer within 10 s; stderr:\n{err.decode(errors='replace')}")
-            sys.exit(1)
-        ms = (server.answered_at - start) * 1000
-        times.append(ms)
-        kind, body = server.answer
-        print(f"run {run}: {ms:.2f} ms ({kind}: {body[:90]})")
+        for binary in binaries:
+            ms, (kind, body) = first_answer(binary, env)
+            times[binary].append(ms)
+            print(f"run {run} {binary}: {ms:.2f} ms ({kind}: {body[:80]})")
     print(f"spawn+wait of /bin/true: median {statistics.median(floor):.2f} ms")
-    print(f"lifecycle-handler first answer: median {statistics.median(times):.2f} ms, "
-          f"best {min(times):.2f} ms, worst {max(times):.2f} ms ({runs} runs, {os.cpu_count()} cores)")
+    for binary, ms in times.items():
+        print(f"{binary}: first answer median {statistics.median(ms):.2f} ms, best {min(ms):.2f} ms, "
+              f"worst {max(ms):.2f} ms ({runs} runs, {os.cpu_count()} cores)")
+
+
+def first_answer(binary, env):
+    """Milliseconds from spawning `binary` to its answer, and the answer."""
+    server = Server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ok = server.answered.wait(10)
+    proc.kill()
+    _, err = proc.communicate()
+    server.shutdown()
+    server.server_close()
+    if not ok:
+        print(f"{binary}: no answer within 10 s; stderr:\n{err.decode(errors='replace')}")
+        sys.exit(1)
+    return (server.answered_at - start) * 1000, server.answer
 
 
 if __name__ == "__main__":
