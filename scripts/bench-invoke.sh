@@ -7,13 +7,18 @@
 # that has `transitions` installed, also runs the Python baseline with N events as many times
 # in the same session ($PYBASELINE, default /work/shared/bench/pybaseline.py) and prints the
 # ratio of the medians.
+# ASG_LIFECYCLE=BINARY times that binary instead of building this tree's.
 # Usage: scripts/bench-invoke.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-2000}"
 runs="${2:-5}"
-cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
-bin="$PWD/target/release/asg-lifecycle"
+if [ -n "${ASG_LIFECYCLE:-}" ]; then
+  bin="$ASG_LIFECYCLE"  # another build to compare (e.g. one of an earlier commit)
+else
+  cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
+  bin="$PWD/target/release/asg-lifecycle"
+fi
 model="$PWD/crates/core/benches/seed_chain.yaml"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
