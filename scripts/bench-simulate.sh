@@ -2,13 +2,18 @@
 # Times `asg-lifecycle simulate` at scale in a release build: RUNS runs (default 5) of
 # INSTANCES instances (default 10000) with default faults; prints each wall time with the
 # lifecycles the report counts (its `lifecycles` field) per second of wall time, and the medians.
+# ASG_LIFECYCLE=BINARY times that binary instead of building this tree's.
 # Usage: scripts/bench-simulate.sh [INSTANCES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 instances="${1:-10000}"
 runs="${2:-5}"
-cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
-bin=target/release/asg-lifecycle
+if [ -n "${ASG_LIFECYCLE:-}" ]; then
+  bin="$ASG_LIFECYCLE"  # another build to compare (e.g. one of an earlier commit)
+else
+  cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
+  bin=target/release/asg-lifecycle
+fi
 times=()
 rates=()
 for seed in $(seq 1 "$runs"); do

@@ -90,7 +90,8 @@ impl Default for ChangeLog {
 }
 
 impl ChangeLog {
-    /// Logs a write of `new`; `old` is the record's membership before it (`None`: created).
+    /// Logs a write of `new`; `old` is the record's membership before it (`None`: created, or
+    /// no log kept).
     fn append(&mut self, old: Option<Membership>, new: &Arc<InstanceRecord>) {
         self.last += 1;
         if self.capacity == 0 {
@@ -306,12 +307,14 @@ impl StateStore for MemoryStore {
         let mut records = self.lock();
         let current = records.get(commit.ident.as_str()).map(|r| &**r);
         commit.check(current)?;
-        let old = current.map(Membership::of);
+        let mut log = self.log_lock();
+        // The membership before the write, for the log (nothing to keep without one).
+        let old = current.filter(|_| log.capacity > 0).map(Membership::of);
         let record = slot(&mut records, &commit.ident);
         // In place, unless the change log still holds the record's previous image.
         commit.apply(Arc::make_mut(record));
         let answer = InstanceRecord::clone(record);
-        self.log_lock().append(old, record);
+        log.append(old, record);
         Ok(answer)
     }
 
