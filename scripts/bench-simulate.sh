@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
 # Times `asg-lifecycle simulate` at scale in a release build: RUNS runs (default 5) of
-# INSTANCES instances (default 10000) with default faults; prints each wall time and the median.
+# INSTANCES instances (default 10000) with default faults; prints each wall time with the
+# lifecycles the report counts (its `lifecycles` field) per second of wall time, and the medians.
+# ASG_LIFECYCLE=BINARY times that binary instead of building this tree's.
 # Usage: scripts/bench-simulate.sh [INSTANCES] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 instances="${1:-10000}"
 runs="${2:-5}"
-cargo build --release --quiet --bin asg-lifecycle
-bin=target/release/asg-lifecycle
+if [ -n "${ASG_LIFECYCLE:-}" ]; then
+  bin="$ASG_LIFECYCLE"  # another build to compare (e.g. one of an earlier commit)
+else
+  cargo build --release --quiet -p asg-lifecycle-cli --no-default-features
+  bin=target/release/asg-lifecycle
+fi
 times=()
+rates=()
 for seed in $(seq 1 "$runs"); do
+  report="/tmp/bench-simulate-$seed.json"
   start=$(date +%s%N)
-  "$bin" simulate --instances "$instances" --seed "$seed" --faults default --output json > "/tmp/bench-simulate-$seed.json"
+  "$bin" simulate --instances "$instances" --seed "$seed" --faults default --output json > "$report"
   end=$(date +%s%N)
   ms=$(( (end - start) / 1000000 ))
   times+=("$ms")
-  echo "run $seed: ${ms} ms ($(python3 -c "import json;r=json.load(open('/tmp/bench-simulate-$seed.json'));print(f\"{r['violation_count']} violations, {r['lifecycles']} lifecycles, {r['transitions']} transitions\")" 2>/dev/null || echo "report unreadable"))"
+  summary=$(python3 - "$report" "$ms" <<'PY' 2>/dev/null || echo "report unreadable|0"
+import json, sys
+r = json.load(open(sys.argv[1]))
+rate = r["lifecycles"] / (int(sys.argv[2]) / 1000)
+print(f"{r['violation_count']} violations, {r['lifecycles']} lifecycles, "
+      f"{r['transitions']} transitions, {rate:.0f} lifecycles/s|{rate:.0f}")
+PY
+)
+  rates+=("${summary##*|}")
+  echo "run $seed: ${ms} ms (${summary%|*})"
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "median of $runs runs, $instances instances, default faults: ${median} ms"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "median of $runs runs, $instances instances, default faults: $(printf '%s\n' "${times[@]}" | median) ms, $(printf '%s\n' "${rates[@]}" | median) lifecycles/s"

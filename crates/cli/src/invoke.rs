@@ -196,11 +196,14 @@ pub async fn run(args: &Args, global: &Global, out: &Printer) -> ExitCode {
             }
         }
     }
-    if let Some((memory, path)) = file
-        && let Err(e) = memory.save(path)
-    {
-        eprintln!("error: {e}");
-        return exit::code(exit::ERROR);
+    if let Some((memory, path)) = file {
+        if let Err(e) = memory.save(path) {
+            eprintln!("error: {e}");
+            return exit::code(exit::ERROR);
+        }
+        // The process ends here: freeing every record one by one would only cost time.
+        std::mem::forget(invoker);
+        std::mem::forget(memory);
     }
     exit.code()
 }

@@ -257,6 +257,41 @@ pub struct UnwrittenRegistration {
     pub attributes: serde_json::Map<String, Value>,
 }
 
+/// A record's group membership: the attributes a watcher of one group filters on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// `GroupName`.
+    pub group: Option<String>,
+    /// `ActiveGroup`, the sparse index attribute.
+    pub active_group: Option<String>,
+}
+
+impl Membership {
+    /// The membership of `record`.
+    #[must_use]
+    pub fn of(record: &InstanceRecord) -> Self {
+        Self {
+            group: record.group.clone(),
+            active_group: record.active_group.clone(),
+        }
+    }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        // A digit: `n % 10` is below 10.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
 /// A stored attribute that could not be read: the record was read without it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MalformedAttribute {
@@ -358,13 +393,20 @@ impl InstanceRecord {
     /// fits, else the instance plus a hash of the rest.
     #[must_use]
     pub fn new_attempt_id(&self, from: &str, trigger: &str) -> String {
-        let (ident, version) = (&self.ident, self.version);
-        let readable = format!("{ident}:{from}:{trigger}:v{version}");
-        if readable.len() <= 80 {
+        // `{ident}:{from}:{trigger}:v{version}`, built without formatting machinery (a chain
+        // makes one per transition): its pieces are hashed in place when it is too long.
+        let mut digits = [0u8; 20];
+        let version = decimal(self.version, &mut digits);
+        let ident = self.ident.as_str();
+        let pieces = [ident, ":", from, ":", trigger, ":v", version];
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        if len <= 80 {
+            let mut readable = String::with_capacity(len);
+            pieces.iter().for_each(|p| readable.push_str(p));
             return readable;
         }
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in readable.bytes() {
+        for byte in pieces.iter().flat_map(|p| p.bytes()) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
@@ -439,6 +481,10 @@ mod erased {
 
 #[path = "record_decode.rs"]
 mod decode;
+#[path = "record_item.rs"]
+mod item;
+
+pub use item::StoredItem;
 
 #[cfg(test)]
 #[path = "record_tests.rs"]

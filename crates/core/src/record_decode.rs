@@ -178,7 +178,7 @@ impl InstanceRecord {
     /// The first attribute holding a date without a four-digit year, as RFC 3339 writes dates
     /// and as every date the handler writes has: a date at the ends of `chrono`'s range would
     /// make the handler's date arithmetic (a hook's expiry, a deadline) overflow.
-    fn first_bad_date(&self) -> Option<(&'static str, String)> {
+    pub(super) fn first_bad_date(&self) -> Option<(&'static str, String)> {
         let supported = |at: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(at));
         let check = |attribute: &'static str, dates: &[Option<&DateTime<Utc>>]| {
             dates.iter().flatten().find(|at| !supported(at)).map(|at| {

@@ -204,3 +204,35 @@ fn a_state_that_is_no_string_reads_as_none_and_only_an_empty_ident_is_refused() 
     let err = InstanceRecord::from_item("", &serde_json::Map::new()).unwrap_err();
     assert_eq!(err.attribute, "Ident");
 }
+
+#[test]
+fn attempt_ids_are_those_formatting_gives() {
+    let formatted = |r: &InstanceRecord, from: &str, trigger: &str| {
+        let readable = format!("{}:{from}:{trigger}:v{}", r.ident, r.version);
+        if readable.len() <= 80 {
+            return readable;
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in readable.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}:{hash:016x}:v{}", r.ident, r.version)
+    };
+    let mut record = InstanceRecord::new("i-0123456789abcdef0");
+    for version in [0, 1, 9, 10, 99, 12_345, u64::MAX - 1, u64::MAX] {
+        record.version = version;
+        for (from, trigger) in [
+            ("a", "go"),
+            ("finished_cloud_init", "join"),
+            ("completing_lifecycle", "completing_lifecycle__to__ready"),
+            (&*"s".repeat(80), "t"),
+            ("", ""),
+        ] {
+            assert_eq!(
+                record.new_attempt_id(from, trigger),
+                formatted(&record, from, trigger)
+            );
+        }
+    }
+}

@@ -16,8 +16,9 @@
 //!
 //! At init, once per execution environment: JSON tracing, the configuration from the
 //! environment ([`LambdaConfig`]), the model validated (an invalid model fails the init with
-//! every problem in the log and in `/init/error`), the SDK configuration, the [`DynamoStore`],
-//! the Auto Scaling and SSM clients and the handler. Then `lambda_runtime::run` serves the
+//! every problem in the log and in `/init/error`) and the handler. The SDK configuration, the
+//! `DynamoStore`, the Auto Scaling, SSM and SQS clients are built once, by the first call that
+//! needs them ([`LazyAws`]): an event that needs no AWS call is answered without them. Then `lambda_runtime::run` serves the
 //! invocations ([`LambdaHandler`]).
 //!
 //! # Environment
@@ -36,6 +37,7 @@
 
 mod config;
 mod invocation;
+mod lazy;
 mod metrics;
 
 use std::sync::Arc;
@@ -49,11 +51,11 @@ pub use config::{
     ENV_TRANSITIONS_FILE, InitError, LambdaConfig, ModelSource,
 };
 pub use invocation::{LambdaHandler, RETRYABLE_ERROR_TYPE, deadline_instant};
+pub use lazy::LazyAws;
 pub use metrics::InvocationMetrics;
 
 use asg_lifecycle::handler::LifecycleHandler;
 use asg_lifecycle::machine::{Machine, Model};
-use asg_lifecycle_aws::{DynamoStore, SqsDeadLetters};
 
 /// The error `run*` return; the runtime's own.
 pub type Error = lambda_runtime::Error;
@@ -99,30 +101,23 @@ pub async fn run_with(machine: Machine) -> Result<(), Error> {
     }
 }
 
-/// Builds the handler from the configuration: SDK configuration (default credential chain and
-/// region; endpoints from `AWS_ENDPOINT_URL*`), the store, the AWS clients and the dead-letter
-/// queue.
+/// Builds the handler from the configuration: the store, the AWS clients and the dead-letter
+/// queue over one SDK configuration (default credential chain and region; endpoints from
+/// `AWS_ENDPOINT_URL*`), built once, by the first call that needs them ([`LazyAws`]).
 pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHandler {
-    let sdk = asg_lifecycle_aws::load_sdk_config(None, None).await;
-    let dynamo = asg_lifecycle_aws::dynamo::client_config(None, None)
-        .await
-        .build();
-    let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), &config.table)
-        .with_groups(config.groups.iter().cloned());
-    if let Some(prefix) = &config.registration_prefix {
-        store = store.with_registration_prefix(prefix);
-    }
-    let handler = LifecycleHandler::new(
-        Arc::new(machine),
-        Arc::new(store),
-        asg_lifecycle_aws::aws_clients(&sdk),
-    )
-    .with_config(config.handler.clone());
+    let aws = LazyAws::with_registrations(
+        &config.table,
+        &config.groups,
+        config.dead_letter_queue_url.as_deref(),
+        config.registration_prefix.as_deref(),
+    );
+    let handler = LifecycleHandler::new(Arc::new(machine), aws.store(), aws.clients())
+        .with_config(config.handler.clone());
     let lambda = LambdaHandler::new(handler)
         .with_metrics(&config.metrics_namespace, &config.service)
         .with_hard_margin(config.hard_margin);
-    match &config.dead_letter_queue_url {
-        Some(url) => lambda.with_dead_letters(Arc::new(SqsDeadLetters::from_config(&sdk, url))),
+    match aws.dead_letters() {
+        Some(queue) => lambda.with_dead_letters(queue),
         None => lambda,
     }
 }

@@ -127,27 +127,23 @@ impl Machine {
                 reason: format!("`{state}` is terminal"),
             };
         }
-        let outgoing: Vec<&Transition> = graph.outgoing(state).collect();
-        if outgoing.is_empty() {
+        if graph.outgoing(state).next().is_none() {
             return Decision::Stay {
                 reason: format!("no transition leaves `{state}`"),
             };
         }
-        let targeted: Vec<&Transition> = match stimulus {
-            Stimulus::Scheduled(event) if event.rule != state => outgoing
-                .iter()
-                .copied()
-                .filter(|t| {
-                    t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule
-                })
-                .collect(),
-            _ => Vec::new(),
+        // A scheduled event naming a destination or trigger out of this state (its rule) tries
+        // those transitions only.
+        let targeted = |t: &Transition| match stimulus {
+            Stimulus::Scheduled(event) if event.rule != state => {
+                t.dest.as_deref() == Some(event.rule.as_str()) || t.trigger.name == event.rule
+            }
+            _ => false,
         };
-        let candidates = if targeted.is_empty() {
-            outgoing
-        } else {
-            targeted
-        };
+        let any_targeted = graph.outgoing(state).any(&targeted);
+        let candidates = graph
+            .outgoing(state)
+            .filter(|t| !any_targeted || targeted(t));
         let mut blocked = String::new();
         for transition in candidates {
             let ctx = ConditionContext {

@@ -2,14 +2,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use serde::Serializer as _;
+use serde::ser::SerializeMap;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::io::Write as _;
 
 use super::{Commit, Page, Result, StateStore, StoreError};
-use crate::record::{InstanceRecord, attr};
+use crate::record::{InstanceRecord, Membership, StoredItem, attr};
 use crate::registration::Registration;
 
 /// Records in memory, behind one lock; the same semantics as the DynamoDB store.
@@ -18,10 +22,13 @@ use crate::registration::Registration;
 /// `{"i-0abc": {"ItemStatus": "finished_cloud_init", "InstanceIp": "10.0.0.5"}}`.
 ///
 /// Every write is also appended to a bounded change log (the in-memory counterpart of a DynamoDB
-/// stream), read with [`MemoryStore::changes_after`].
+/// stream), read with [`MemoryStore::changes_after`]. The log shares the records it names with
+/// the store (a record is copied only when it is written again while the log still holds its
+/// previous image), and keeps of the record before a write only its group membership: what a
+/// watcher reads.
 #[derive(Default)]
 pub struct MemoryStore {
-    records: Mutex<BTreeMap<String, InstanceRecord>>,
+    records: Mutex<BTreeMap<String, Arc<InstanceRecord>>>,
     reads: AtomicU64,
     writes: AtomicU64,
     log: Mutex<ChangeLog>,
@@ -30,17 +37,41 @@ pub struct MemoryStore {
     registrations: Mutex<BTreeMap<String, Map<String, Value>>>,
 }
 
-/// One write in the change log: the record before and after it.
+/// One write in the change log: what a watcher needs of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggedChange {
     /// Position in the log, from 1, increasing by one per write.
     pub sequence: u64,
-    /// The record.
-    pub ident: String,
-    /// The record before the write (`None`: it did not exist).
-    pub old: Option<InstanceRecord>,
-    /// The record after the write.
-    pub new: Option<InstanceRecord>,
+    /// The record after the write (shared with the store while it is not written again).
+    pub new: Arc<InstanceRecord>,
+    /// True when the write created the record.
+    pub created: bool,
+    /// The record's group membership before the write, when the write changed it (a watcher of
+    /// a group still reports the write that took a record out of it); `None` when the write
+    /// created the record or left its membership as it was.
+    pub left: Option<Membership>,
+}
+
+impl LoggedChange {
+    /// The record's `Ident`.
+    #[must_use]
+    pub fn ident(&self) -> &str {
+        &self.new.ident
+    }
+
+    /// The group membership before the write (`None`: the record did not exist).
+    #[must_use]
+    pub fn old_membership(&self) -> Option<Membership> {
+        if self.created {
+            None
+        } else {
+            Some(
+                self.left
+                    .clone()
+                    .unwrap_or_else(|| Membership::of(&self.new)),
+            )
+        }
+    }
 }
 
 /// The bounded change log: the newest `capacity` writes.
@@ -62,21 +93,23 @@ impl Default for ChangeLog {
 }
 
 impl ChangeLog {
-    fn append(&mut self, ident: &str, old: Option<InstanceRecord>, new: Option<InstanceRecord>) {
+    /// Logs a write of `new`; `old` is the record's membership before it (`None`: created, or
+    /// no log kept).
+    fn append(&mut self, old: Option<Membership>, new: &Arc<InstanceRecord>) {
         self.last += 1;
         if self.capacity == 0 {
             return;
         }
         let change = LoggedChange {
             sequence: self.last,
-            ident: ident.to_string(),
-            old,
-            new,
+            new: new.clone(),
+            created: old.is_none(),
+            left: old.filter(|m| *m != Membership::of(new)),
         };
-        self.entries.push_back(change);
-        while self.entries.len() > self.capacity {
+        if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }
+        self.entries.push_back(change);
     }
 }
 
@@ -119,14 +152,9 @@ impl MemoryStore {
         if sequence > log.last || sequence + 1 < first {
             return None;
         }
-        Some(
-            log.entries
-                .iter()
-                .filter(|c| c.sequence > sequence)
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
+        // Sequences are consecutive: the entries after `sequence` start at a known index.
+        let skip = usize::try_from((sequence + 1).saturating_sub(first)).unwrap_or(usize::MAX);
+        Some(log.entries.range(skip..).take(limit).cloned().collect())
     }
 
     fn log_lock(&self) -> std::sync::MutexGuard<'_, ChangeLog> {
@@ -135,7 +163,7 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, InstanceRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<InstanceRecord>>> {
         self.records
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -156,13 +184,17 @@ impl MemoryStore {
                 let item = item.as_object().ok_or_else(|| StoreError::Other {
                     message: format!("record `{ident}` must be a JSON object"),
                 })?;
-                records.insert(ident.clone(), InstanceRecord::from_item(ident, item)?);
+                records.insert(
+                    ident.clone(),
+                    Arc::new(InstanceRecord::from_item(ident, item)?),
+                );
             }
         }
         Ok(store)
     }
 
-    /// Reads a store file.
+    /// Reads a store file (typed: no `serde_json::Value` tree for items in the form the
+    /// handler writes).
     ///
     /// # Errors
     /// When the file cannot be read or is malformed.
@@ -170,10 +202,28 @@ impl MemoryStore {
         let text = std::fs::read_to_string(path).map_err(|e| StoreError::Other {
             message: format!("failed to read {}: {e}", path.display()),
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| StoreError::Other {
-            message: format!("failed to parse {}: {e}", path.display()),
-        })?;
-        Self::from_json(&value)
+        let items: BTreeMap<String, &RawValue> =
+            serde_json::from_str(&text).map_err(|e| StoreError::Other {
+                message: format!(
+                    "failed to parse {}: the store file must be a JSON object mapping Ident to \
+                     attributes: {e}",
+                    path.display()
+                ),
+            })?;
+        let store = Self::new();
+        {
+            let mut records = store.lock();
+            for (ident, item) in items {
+                if !item.get().starts_with('{') {
+                    return Err(StoreError::Other {
+                        message: format!("record `{ident}` must be a JSON object"),
+                    });
+                }
+                let record = InstanceRecord::from_item_json(&ident, item.get())?;
+                records.insert(ident, Arc::new(record));
+            }
+        }
+        Ok(store)
     }
 
     /// The JSON file form.
@@ -189,35 +239,52 @@ impl MemoryStore {
         Value::Object(map)
     }
 
-    /// Writes the store file (atomically: a temporary file renamed over it).
+    /// Writes the store file (atomically: a temporary file renamed over it), each record
+    /// serialized field by field ([`StoredItem`]).
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text =
-            serde_json::to_string_pretty(&self.to_json()).map_err(|e| StoreError::Other {
-                message: e.to_string(),
-            })?;
+        let failed = |e: &dyn std::fmt::Display| StoreError::Other {
+            message: format!("failed to write {}: {e}", path.display()),
+        };
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| StoreError::Other {
-                message: format!("failed to write {}: {e}", path.display()),
-            })
+        let file = std::fs::File::create(&tmp).map_err(|e| failed(&e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        {
+            let records = self.lock();
+            let mut serializer = serde_json::Serializer::pretty(&mut out);
+            let mut map = serializer
+                .serialize_map(Some(records.len()))
+                .map_err(|e| failed(&e))?;
+            for (ident, record) in records.iter() {
+                map.serialize_entry(ident, &StoredItem(record))
+                    .map_err(|e| failed(&e))?;
+            }
+            SerializeMap::end(map).map_err(|e| failed(&e))?;
+        }
+        out.write_all(b"\n").map_err(|e| failed(&e))?;
+        out.flush().map_err(|e| failed(&e))?;
+        drop(out);
+        std::fs::rename(&tmp, path).map_err(|e| failed(&e))
     }
 
     /// Every record, in key order.
     #[must_use]
     pub fn all(&self) -> Vec<InstanceRecord> {
-        self.lock().values().cloned().collect()
+        self.lock()
+            .values()
+            .map(|r| InstanceRecord::clone(r))
+            .collect()
     }
 
     /// Inserts or replaces a record whole (test and simulator setup).
     pub fn put(&self, record: InstanceRecord) {
         let mut records = self.lock();
-        let ident = record.ident.clone();
-        let old = records.insert(ident.clone(), record.clone());
-        self.log_lock().append(&ident, old, Some(record));
+        let record = Arc::new(record);
+        let old = records.insert(record.ident.clone(), record.clone());
+        self.log_lock()
+            .append(old.as_deref().map(Membership::of), &record);
     }
 
     /// Reads and writes served so far: `(reads, writes)`.
@@ -234,31 +301,24 @@ impl MemoryStore {
 impl StateStore for MemoryStore {
     async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        Ok(self.lock().get(ident).cloned())
+        let shared = self.lock().get(ident).cloned();
+        Ok(shared.map(|r| InstanceRecord::clone(&r)))
     }
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut records = self.lock();
-        let current = records.get(&commit.ident);
+        let current = records.get(commit.ident.as_str()).map(|r| &**r);
         commit.check(current)?;
         let mut log = self.log_lock();
-        if log.capacity == 0 {
-            // No change log: applied in place, one clone (the answer) per write.
-            let record = records
-                .entry(commit.ident.clone())
-                .or_insert_with(|| InstanceRecord::new(commit.ident.clone()));
-            commit.apply(record);
-            log.last += 1;
-            return Ok(record.clone());
-        }
-        let mut record = current
-            .cloned()
-            .unwrap_or_else(|| InstanceRecord::new(commit.ident.clone()));
-        commit.apply(&mut record);
-        let old = records.insert(commit.ident.clone(), record.clone());
-        log.append(&commit.ident, old, Some(record.clone()));
-        Ok(record)
+        // The membership before the write, for the log (nothing to keep without one).
+        let old = current.filter(|_| log.capacity > 0).map(Membership::of);
+        let record = slot(&mut records, &commit.ident);
+        // In place, unless the change log still holds the record's previous image.
+        commit.apply(Arc::make_mut(record));
+        let answer = InstanceRecord::clone(record);
+        log.append(old, record);
+        Ok(answer)
     }
 
     async fn query_active(
@@ -291,7 +351,7 @@ impl StateStore for MemoryStore {
                 break;
             }
             let _ = ident;
-            page.records.push(record.clone());
+            page.records.push(InstanceRecord::clone(record));
         }
         Ok(page)
     }
@@ -335,5 +395,124 @@ impl StateStore for MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(ident)
             .map(Registration::from_item))
+    }
+}
+
+/// The record `ident` of `records`, inserted empty when absent.
+fn slot<'a>(
+    records: &'a mut BTreeMap<String, Arc<InstanceRecord>>,
+    ident: &str,
+) -> &'a mut Arc<InstanceRecord> {
+    if !records.contains_key(ident) {
+        records.insert(ident.to_string(), Arc::new(InstanceRecord::new(ident)));
+    }
+    records
+        .get_mut(ident)
+        .expect("the record was just inserted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Activity;
+
+    fn record(id: &str, state: &str, group: Option<&str>) -> InstanceRecord {
+        let mut r = InstanceRecord::new(id);
+        r.status = Some(state.into());
+        r.group = group.map(str::to_string);
+        r.active_group = group.map(str::to_string);
+        r
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_each_write_as_written_though_the_record_changes_in_place_after() {
+        let store = MemoryStore::new();
+        store.put(record("i-1", "finished_cloud_init", Some("web")));
+        let read = store.get("i-1").await.unwrap().unwrap();
+        let mut commit = Commit::expecting(&read, chrono::Utc::now());
+        commit.status = Some("ready".into());
+        let written = store.commit(&commit).await.unwrap();
+        assert_eq!((written.state(), written.version), ("ready", 1));
+        let log = store.changes_after(0, 10).unwrap();
+        let seen: Vec<_> = log
+            .iter()
+            .map(|c| {
+                (
+                    c.sequence,
+                    c.ident(),
+                    c.new.state(),
+                    c.created,
+                    c.new.version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "i-1", "finished_cloud_init", true, 0),
+                (2, "i-1", "ready", false, 1),
+            ]
+        );
+        assert_eq!(*log[1].new, written);
+        assert_eq!(store.all(), [written]);
+        assert_eq!(log[0].old_membership(), None);
+        assert_eq!(log[1].left, None, "the membership did not change");
+        assert_eq!(
+            log[1].old_membership().unwrap().active_group.as_deref(),
+            Some("web")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_takes_a_record_out_of_its_group_keeps_the_membership_before_it() {
+        let store = MemoryStore::with_change_log_capacity(8);
+        store.put(record("i-1", "ready", Some("web")));
+        let read = store.get("i-1").await.unwrap().unwrap();
+        let mut commit = Commit::expecting(&read, chrono::Utc::now());
+        commit.activity = Activity::Inactive { expires_at: 1 };
+        store.commit(&commit).await.unwrap();
+        let last = store.changes_after(1, 10).unwrap().pop().unwrap();
+        assert_eq!(last.new.active_group, None);
+        assert_eq!(
+            last.left,
+            Some(Membership {
+                group: Some("web".into()),
+                active_group: Some("web".into()),
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_condition_changes_and_logs_nothing() {
+        let store = MemoryStore::new();
+        store.put(record("i-1", "ready", None));
+        let mut stale = Commit::expecting(&record("i-1", "new", None), chrono::Utc::now());
+        stale.status = Some("join_cluster".into());
+        assert!(matches!(
+            store.commit(&stale).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(store.last_sequence(), 1);
+        assert_eq!(store.all()[0].state(), "ready");
+    }
+
+    #[tokio::test]
+    async fn changes_after_a_sequence_start_right_after_it_and_a_dropped_one_is_gone() {
+        let store = MemoryStore::with_change_log_capacity(3);
+        for state in ["a", "b", "c", "d", "e"] {
+            store.put(record("i-1", state, None));
+        }
+        let states = |after| {
+            store.changes_after(after, 10).map(|l| {
+                l.iter()
+                    .map(|c| c.new.state().to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(states(2).unwrap(), ["c", "d", "e"]);
+        assert_eq!(states(4).unwrap(), ["e"]);
+        assert_eq!(states(5).unwrap(), Vec::<String>::new());
+        assert_eq!(states(1), None, "write 2 was dropped");
+        assert_eq!(states(6), None, "never written");
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Change, ChangeFeed, ChangeKind, Cursor, FeedError, ResumeToken};
+use crate::record::InstanceRecord;
 use crate::store::{LoggedChange, MemoryStore};
 
 /// The one shard of the in-memory feed; tokens are `memory/SEQUENCE`.
@@ -44,18 +45,26 @@ impl MemoryFeed {
         }
     }
 
-    fn change(logged: LoggedChange) -> Change {
-        let kind = match (&logged.old, &logged.new) {
-            (None, _) => ChangeKind::Insert,
-            (_, None) => ChangeKind::Remove,
-            _ => ChangeKind::Modify,
-        };
+    /// The change a watcher reads. The store never removes records, and its log keeps of the
+    /// record before a write only its group membership: the old image is the record's `Ident`,
+    /// `GroupName` and `ActiveGroup` (what a watcher filters on), everything else left empty.
+    fn change(logged: &LoggedChange) -> Change {
+        let ident = logged.ident().to_string();
+        let old = logged.old_membership().map(|m| InstanceRecord {
+            group: m.group,
+            active_group: m.active_group,
+            ..InstanceRecord::new(ident.as_str())
+        });
         Change {
             token: Self::token(logged.sequence),
-            kind,
-            ident: logged.ident,
-            old: logged.old,
-            new: logged.new,
+            kind: if logged.created {
+                ChangeKind::Insert
+            } else {
+                ChangeKind::Modify
+            },
+            ident,
+            old,
+            new: Some(InstanceRecord::clone(&logged.new)),
             problem: None,
         }
     }
@@ -93,7 +102,7 @@ impl ChangeFeed for MemoryFeed {
                     "changes after sequence {sequence} were dropped from the change log"
                 ),
             })?;
-        let changes: Vec<Change> = logged.into_iter().map(Self::change).collect();
+        let changes: Vec<Change> = logged.iter().map(Self::change).collect();
         if let Some(last) = changes.last() {
             cursor.token = last.token.clone();
         }
@@ -270,6 +279,38 @@ mod tests {
         assert_eq!(
             events,
             ["apply i-1 ready @memory/2", "closed Timeout memory/2"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_leaving_the_group_is_still_reported_to_its_watcher() {
+        let store = Arc::new(MemoryStore::new());
+        store.put(record("i-1", "ready"));
+        let mut left = record("i-1", "terminated");
+        left.group = None;
+        left.active_group = None;
+        store.put(left);
+        store.put(record("i-2", "ready"));
+        let mut other = record("i-2", "ready");
+        other.group = Some("db".into());
+        other.active_group = Some("db".into());
+        store.put(other);
+        let events = run(
+            &store,
+            Some("memory/1"),
+            Config::default()
+                .group("web")
+                .timeout(Duration::from_secs(1)),
+        )
+        .await;
+        assert_eq!(
+            events,
+            [
+                "apply i-1 terminated @memory/2",
+                "apply i-2 ready @memory/3",
+                "apply i-2 ready @memory/4",
+                "closed Timeout memory/4"
+            ]
         );
     }
 

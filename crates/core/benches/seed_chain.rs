@@ -1,0 +1,112 @@
+//! The seed-equivalent chain (issue 14): what the Python baseline
+//! (`/work/shared/bench/pybaseline.py`: the original library's engine) does per launch event,
+//! done by the handler. The model (`seed_chain.yaml`) has the baseline's states and
+//! `is_launching` conditions and no tasks; the records are in the in-memory store; one launch
+//! event (JSON text) is decoded, its record loaded, driven through the 6-step launch chain to
+//! `ready` and persisted. As in the baseline, every record exists in `finished_cloud_init`
+//! before the timed loop and each event is for a different instance.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asg_lifecycle::aws::{AwsClients, LocalAws};
+use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
+use asg_lifecycle::invocation::Invoker;
+use asg_lifecycle::machine::{FileModel, Machine};
+use asg_lifecycle::record::InstanceRecord;
+use asg_lifecycle::store::{MemoryStore, StateStore};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+/// The baseline's event, with the fields an EventBridge lifecycle action always has; fresh, as
+/// delivered (an action announced long ago would be heartbeated first).
+fn launch(instance: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "version": "0", "id": format!("launch-{instance}"), "source": "aws.autoscaling",
+        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": now,
+        "region": "us-east-1", "resources": [],
+        "detail": {
+            "LifecycleActionToken": "t", "AutoScalingGroupName": "web-asg",
+            "LifecycleHookName": "launch-hook", "EC2InstanceId": instance,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"
+        }
+    })
+    .to_string()
+}
+
+fn machine() -> Machine {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed_chain.yaml");
+    let model = FileModel::load(&path).expect("the seed chain model loads");
+    Machine::from_model(&model).expect("the seed chain model is valid")
+}
+
+/// Times `iters` launch events, each for its own record, on a store made by `new_store`.
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    machine: &Arc<Machine>,
+    new_store: fn() -> MemoryStore,
+    iters: u64,
+) -> Duration {
+    let store = Arc::new(new_store());
+    let texts: Vec<String> = (0..iters)
+        .map(|k| {
+            let ident = format!("i-{k:012x}");
+            let mut record = InstanceRecord::new(ident.as_str());
+            record.status = Some("finished_cloud_init".into());
+            store.put(record);
+            launch(&ident)
+        })
+        .collect();
+    let invoker = Invoker::new(LifecycleHandler::new(
+        machine.clone(),
+        store.clone() as Arc<dyn StateStore>,
+        AwsClients::local(&Arc::new(LocalAws::new())),
+    ));
+    let ctx = InvocationContext::with_budget(Duration::from_secs(3600));
+    runtime.block_on(async {
+        let start = Instant::now();
+        for text in &texts {
+            let value: Value = serde_json::from_str(black_box(text)).unwrap();
+            let report = invoker.invoke(&value, &ctx).await;
+            debug_assert!(report.envelope.is_ok(), "{report:?}");
+            black_box(report);
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(
+            store.get("i-000000000000").await.unwrap().unwrap().state(),
+            "ready",
+            "the chain ran to the end"
+        );
+        elapsed
+    })
+}
+
+fn seed_chain(c: &mut Criterion) {
+    let machine = Arc::new(machine());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function(
+        "seed chain: launch event to ready (memory store, change log)",
+        |b| {
+            b.iter_custom(|iters| run(&runtime, &machine, MemoryStore::new, iters));
+        },
+    );
+    c.bench_function(
+        "seed chain: launch event to ready (memory store, no change log)",
+        |b| {
+            b.iter_custom(|iters| run(&runtime, &machine, MemoryStore::without_change_log, iters));
+        },
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = seed_chain
+}
+criterion_main!(benches);
