@@ -226,10 +226,11 @@ pub struct InstanceRecord {
     pub in_flight: Option<InFlight>,
     /// When the current state was entered.
     pub entered_at: Option<DateTime<Utc>>,
-    /// Processed event ids, newest last, at most [`RECENT_EVENTS_LIMIT`].
-    pub recent_events: Vec<String>,
-    /// Transition history, newest last, at most [`HISTORY_LIMIT`].
-    pub history: Vec<HistoryEntry>,
+    /// Processed event ids, newest last, at most [`RECENT_EVENTS_LIMIT`]. Shared: a copy of the
+    /// record shares the list, and a write copies it once ([`std::sync::Arc::make_mut`]).
+    pub recent_events: std::sync::Arc<Vec<String>>,
+    /// Transition history, newest last, at most [`HISTORY_LIMIT`]. Shared as `recent_events`.
+    pub history: std::sync::Arc<Vec<HistoryEntry>>,
     /// The last error.
     pub last_error: Option<String>,
     /// The Auto Scaling group name, once known.

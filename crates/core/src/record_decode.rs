@@ -170,7 +170,7 @@ impl InstanceRecord {
             attr::PENDING_COMMAND => self.pending_command = None,
             attr::IN_FLIGHT => self.in_flight = None,
             attr::ENTERED_AT => self.entered_at = None,
-            attr::HISTORY => self.history.clear(),
+            attr::HISTORY => self.history = std::sync::Arc::default(),
             _ => {}
         }
     }

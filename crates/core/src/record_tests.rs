@@ -17,7 +17,7 @@ fn item_round_trips_through_the_flat_form() {
     let mut record = InstanceRecord::new("i-2");
     record.status = Some("ready".into());
     record.version = 4;
-    record.recent_events = vec!["e1".into()];
+    record.recent_events = vec!["e1".into()].into();
     record.attributes.insert("Role".into(), json!("worker"));
     let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
     assert_eq!(back, record);

@@ -144,7 +144,7 @@ pub(super) fn commit_expression(commit: &Commit, base: &BaseLists) -> Expression
             e.set_json(attr::ENTERED_AT, &commit.now);
         }
     }
-    let (mut history, mut recent) = (base.history.clone(), base.recent_events.clone());
+    let (mut history, mut recent) = (base.history.to_vec(), base.recent_events.to_vec());
     commit.apply_to_lists(&mut history, &mut recent);
     if !commit.history.is_empty() {
         e.set_json(attr::HISTORY, &history);
@@ -247,7 +247,7 @@ mod tests {
         let mut record = InstanceRecord::new("i-1");
         record.status = Some("a".into());
         record.version = 7;
-        record.history = (0..HISTORY_LIMIT).map(entry).collect();
+        record.history = std::sync::Arc::new((0..HISTORY_LIMIT).map(entry).collect());
         let mut commit = Commit::expecting(&record, Utc::now());
         commit.history = vec![entry(99)];
         let e = commit_expression(&commit, commit.base.as_ref().unwrap());

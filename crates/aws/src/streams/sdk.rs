@@ -256,7 +256,7 @@ mod tests {
         image.insert("Gone".to_string(), AttributeValue::Bool(false));
         let record = to_record(&image).unwrap();
         assert_eq!((record.state(), record.version), ("ready", 3));
-        assert_eq!(record.recent_events, ["e1"]);
+        assert_eq!(*record.recent_events, ["e1"]);
         assert_eq!(record.attribute_str("InstanceIp"), Some("10.0.0.5"));
         // A malformed handler attribute is left out and named, as when the table is read.
         image.insert("Version".to_string(), AttributeValue::S("three".into()));

@@ -155,7 +155,7 @@ async fn duplicate_event_id(store: Store) {
         .commit(&transition(&record, "joined_cluster", "e2"))
         .await
         .unwrap();
-    assert_eq!(next.recent_events, ["e1", "e2"]);
+    assert_eq!(*next.recent_events, ["e1", "e2"]);
 }
 
 async fn history_bounds(store: Store) {

@@ -110,10 +110,10 @@ pub struct Commit {
 /// `History` and `RecentEvents` of a record as read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BaseLists {
-    /// `History`, oldest first.
-    pub history: Vec<HistoryEntry>,
-    /// `RecentEvents`, oldest first.
-    pub recent_events: Vec<String>,
+    /// `History`, oldest first (shared with the record).
+    pub history: std::sync::Arc<Vec<HistoryEntry>>,
+    /// `RecentEvents`, oldest first (shared with the record).
+    pub recent_events: std::sync::Arc<Vec<String>>,
 }
 
 impl BaseLists {
@@ -230,7 +230,12 @@ impl Commit {
             }
             record.status = Some(status.clone());
         }
-        self.apply_to_lists(&mut record.history, &mut record.recent_events);
+        if !self.history.is_empty() || self.mark_processed.is_some() {
+            self.apply_to_lists(
+                std::sync::Arc::make_mut(&mut record.history),
+                std::sync::Arc::make_mut(&mut record.recent_events),
+            );
+        }
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
         self.in_flight.apply(&mut record.in_flight);

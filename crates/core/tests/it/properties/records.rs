@@ -185,8 +185,8 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
                     from: Some("finished_cloud_init".into()),
                 });
                 record.entered_at = entered_at;
-                record.history = history;
-                record.recent_events = recent_events;
+                record.history = history.into();
+                record.recent_events = recent_events.into();
                 record.expires_at = expires_at;
                 record.group = Some("web-asg".into());
                 record.active_group = Some("web-asg".into());
