@@ -217,6 +217,20 @@ impl<S: StateStore + 'static> Harness<S> {
     /// # Panics
     /// When the store fails, or the handler fails on the stream event.
     pub async fn register_with(&self, ident: &str, state: &str, attributes: &[(&str, &str)]) {
+        self.write_registration(ident, state, attributes).await;
+        if state == self.machine.graph().initial {
+            self.registered_with(ident, state, attributes).await;
+        }
+    }
+
+    /// Cloud-init's write of the instance's registration: `state`, [`INSTANCE_IP`] and
+    /// `attributes`; the attributes written.
+    async fn write_registration(
+        &self,
+        ident: &str,
+        state: &str,
+        attributes: &[(&str, &str)],
+    ) -> Map<String, serde_json::Value> {
         let mut attrs = Map::new();
         attrs.insert("ItemStatus".into(), json!(state));
         attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
@@ -227,9 +241,7 @@ impl<S: StateStore + 'static> Harness<S> {
             .cloud_init_update(ident, &attrs)
             .await
             .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
-        if state == self.machine.graph().initial {
-            self.registered_with(ident, state, attributes).await;
-        }
+        attrs
     }
 
     /// What cloud-init writes, as [`Self::register`], with the table's stream event not delivered
@@ -238,13 +250,7 @@ impl<S: StateStore + 'static> Harness<S> {
     /// # Panics
     /// When the store fails.
     pub async fn register_unannounced(&self, ident: &str, state: &str) {
-        let mut attrs = Map::new();
-        attrs.insert("ItemStatus".into(), json!(state));
-        attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
-        self.store
-            .cloud_init_update(ident, &attrs)
-            .await
-            .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
+        self.write_registration(ident, state, &[]).await;
     }
 
     /// Test setup: the record as the handler leaves it once it took in a registration at
@@ -254,13 +260,7 @@ impl<S: StateStore + 'static> Harness<S> {
     /// # Panics
     /// When the store fails.
     pub async fn seed_registered(&self, ident: &str, state: &str) {
-        let mut attrs = Map::new();
-        attrs.insert("ItemStatus".into(), json!(state));
-        attrs.insert("InstanceIp".into(), json!(INSTANCE_IP));
-        self.store
-            .cloud_init_update(ident, &attrs)
-            .await
-            .unwrap_or_else(|e| panic!("cloud-init's write failed: {e}"));
+        let mut attrs = self.write_registration(ident, state, &[]).await;
         let current = self.store.get(ident).await.ok().flatten();
         let record = current.unwrap_or_else(|| InstanceRecord::new(ident));
         let now = self.clock.as_ref().map_or_else(chrono::Utc::now, |clock| {
