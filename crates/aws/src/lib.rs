@@ -28,6 +28,7 @@ pub mod table;
 pub mod testing;
 mod waiter;
 
+pub use aws_config::SdkConfig;
 pub use codec::{parse_attribute, render_attribute};
 pub use dynamo::{DynamoStore, RetryPolicy};
 pub use membership::AutoScalingMembership;

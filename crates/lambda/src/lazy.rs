@@ -45,6 +45,8 @@ struct Built {
 pub struct LazyAws {
     settings: Settings,
     built: OnceCell<Built>,
+    /// The model's own clients ([`AwsClients::extensions`]), built at init when it has any.
+    extensions: asg_lifecycle::aws::Extensions,
 }
 
 impl LazyAws {
@@ -64,6 +66,25 @@ impl LazyAws {
         dead_letter_queue_url: Option<&str>,
         registration_prefix: Option<&str>,
     ) -> Arc<Self> {
+        Self::with_extensions(
+            table,
+            groups,
+            dead_letter_queue_url,
+            registration_prefix,
+            asg_lifecycle::aws::Extensions::default(),
+        )
+    }
+
+    /// As [`Self::with_registrations`], with the model's own AWS clients
+    /// ([`AwsClients::extensions`], built by the caller).
+    #[must_use]
+    pub fn with_extensions(
+        table: &str,
+        groups: &[String],
+        dead_letter_queue_url: Option<&str>,
+        registration_prefix: Option<&str>,
+        extensions: asg_lifecycle::aws::Extensions,
+    ) -> Arc<Self> {
         Arc::new(Self {
             settings: Settings {
                 table: table.to_string(),
@@ -72,6 +93,7 @@ impl LazyAws {
                 registration_prefix: registration_prefix.map(str::to_string),
             },
             built: OnceCell::new(),
+            extensions,
         })
     }
 
@@ -128,6 +150,7 @@ impl LazyAws {
         AwsClients {
             autoscaling: Arc::new(LazyAutoScaling(self.clone())),
             ssm: Arc::new(LazySsm(self.clone())),
+            extensions: self.extensions.clone(),
         }
     }
 

@@ -89,6 +89,31 @@ pub async fn run(model: &dyn Model) -> Result<(), Error> {
     }
 }
 
+/// Runs the function for a Rust model whose conditions or tasks ask AWS services beyond Auto
+/// Scaling and SSM: `extensions` builds the model's own clients (an ELBv2 client, say) from the
+/// shared SDK configuration, once, at init; they reach the model as
+/// [`asg_lifecycle::aws::AwsClients::extensions`]. Loading the SDK configuration at init costs a
+/// few milliseconds of cold start that a model without extensions does not pay.
+///
+/// # Errors
+/// An init error (reported to `/init/error` first) or a runtime failure.
+pub async fn run_with_extensions<F>(model: &dyn Model, extensions: F) -> Result<(), Error>
+where
+    F: FnOnce(&asg_lifecycle_aws::SdkConfig) -> asg_lifecycle::aws::Extensions,
+{
+    init_tracing();
+    let machine = match Machine::from_model(model).map_err(InitError::InvalidModel) {
+        Ok(machine) => machine,
+        Err(e) => return Err(fail_init(e).await),
+    };
+    let config = match LambdaConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => return Err(fail_init(e).await),
+    };
+    let sdk = asg_lifecycle_aws::load_sdk_config(None, None).await;
+    serve_with(config, machine, extensions(&sdk)).await
+}
+
 /// Runs the function with an already validated machine.
 ///
 /// # Errors
@@ -105,11 +130,22 @@ pub async fn run_with(machine: Machine) -> Result<(), Error> {
 /// queue over one SDK configuration (default credential chain and region; endpoints from
 /// `AWS_ENDPOINT_URL*`), built once, by the first call that needs them ([`LazyAws`]).
 pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHandler {
-    let aws = LazyAws::with_registrations(
+    build_handler_with(config, machine, asg_lifecycle::aws::Extensions::default())
+}
+
+/// [`build_handler`] with the model's own AWS clients.
+#[must_use]
+pub fn build_handler_with(
+    config: &LambdaConfig,
+    machine: Machine,
+    extensions: asg_lifecycle::aws::Extensions,
+) -> LambdaHandler {
+    let aws = LazyAws::with_extensions(
         &config.table,
         &config.groups,
         config.dead_letter_queue_url.as_deref(),
         config.registration_prefix.as_deref(),
+        extensions,
     );
     let handler = LifecycleHandler::new(Arc::new(machine), aws.store(), aws.clients())
         .with_config(config.handler.clone());
@@ -123,6 +159,14 @@ pub async fn build_handler(config: &LambdaConfig, machine: Machine) -> LambdaHan
 }
 
 async fn serve(config: LambdaConfig, machine: Machine) -> Result<(), Error> {
+    serve_with(config, machine, asg_lifecycle::aws::Extensions::default()).await
+}
+
+async fn serve_with(
+    config: LambdaConfig,
+    machine: Machine,
+    extensions: asg_lifecycle::aws::Extensions,
+) -> Result<(), Error> {
     tracing::info!(
         table = %config.table,
         groups = ?config.groups,
@@ -132,7 +176,7 @@ async fn serve(config: LambdaConfig, machine: Machine) -> Result<(), Error> {
         initial = %machine.graph().initial,
         "initialized"
     );
-    let handler = build_handler(&config, machine).await;
+    let handler = build_handler_with(&config, machine, extensions);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move { handler.call(event).await }

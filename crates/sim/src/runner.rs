@@ -100,6 +100,7 @@ impl Runner {
         let aws = AwsClients {
             autoscaling: Arc::new(SimAutoScaling::new(shared.clone())),
             ssm: Arc::new(SimSsm::new(shared.clone())),
+            extensions: Default::default(),
         };
         let store: Arc<dyn StateStore> = Arc::new(SimStore::new(shared.clone(), config.broken));
         let handler_config = HandlerConfig {

@@ -137,6 +137,7 @@ pub fn aws_clients_from(
     AwsClients {
         autoscaling: Arc::new(SdkAutoScaling::new(autoscaling)),
         ssm: Arc::new(SdkSsm::new(ssm)),
+        extensions: Default::default(),
     }
 }
 

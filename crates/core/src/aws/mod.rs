@@ -3,6 +3,7 @@
 //! [`LocalAws`] records every call and answers deterministically (command ids derived from the
 //! transition attempt); the SDK implementations are in the `asg-lifecycle-aws` crate.
 
+mod extensions;
 mod local;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::event::LifecycleTransition;
 
+pub use extensions::Extensions;
 pub use local::{LocalAws, RecordedCall};
 
 /// An AWS call failed.
@@ -224,6 +226,8 @@ pub struct AwsClients {
     pub autoscaling: Arc<dyn AutoScalingApi>,
     /// SSM.
     pub ssm: Arc<dyn SsmApi>,
+    /// The clients of other services a model needs, by type ([`Extensions`]).
+    pub extensions: Extensions,
 }
 
 impl AwsClients {
@@ -233,6 +237,7 @@ impl AwsClients {
         Self {
             autoscaling: local.clone(),
             ssm: local.clone(),
+            extensions: Extensions::default(),
         }
     }
 }

@@ -40,7 +40,25 @@ impl ChainRun<'_> {
                 self.finish(&record);
                 return Ok(());
             }
-            match handler.machine.step(&record, self.stimulus) {
+            // The model's conditions that ask AWS, awaited first (none: nothing to await).
+            let budget = self
+                .ctx
+                .deadline
+                .checked_duration_since(tokio::time::Instant::now())
+                .and_then(|left| left.checked_sub(handler.config.deadline_margin))
+                .unwrap_or_default();
+            let resolved = crate::tasks::resolve(
+                &handler.machine,
+                &record,
+                self.stimulus,
+                &handler.aws,
+                budget,
+            )
+            .await;
+            match handler
+                .machine
+                .step_resolved(&record, self.stimulus, Some(&resolved))
+            {
                 Decision::UnknownState { state } => {
                     return Err(HandlerError::UnknownState {
                         ident: self.ident.clone(),

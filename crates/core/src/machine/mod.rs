@@ -65,6 +65,9 @@ impl Machine {
         for (name, condition) in model.conditions() {
             registry.add_condition(name, condition);
         }
+        for (name, condition) in model.async_conditions() {
+            registry.add_async_condition(name, condition);
+        }
         for (name, task) in model.tasks() {
             registry.add_task(name, task);
         }

@@ -22,6 +22,11 @@ pub trait Model: Send + Sync {
         Vec::new()
     }
 
+    /// The model's own conditions that ask AWS (awaited by the handler before a decision).
+    fn async_conditions(&self) -> Vec<(String, Arc<dyn crate::tasks::AsyncCondition>)> {
+        Vec::new()
+    }
+
     /// The model's own tasks.
     fn tasks(&self) -> Vec<(String, Arc<dyn Task>)> {
         Vec::new()

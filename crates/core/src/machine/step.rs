@@ -115,6 +115,18 @@ impl Machine {
     /// into that state (or a trigger of that name), only those transitions are considered.
     #[must_use]
     pub fn step<'m>(&'m self, record: &InstanceRecord, stimulus: &Stimulus) -> Decision<'m> {
+        self.step_resolved(record, stimulus, None)
+    }
+
+    /// [`Self::step`] with the answers of the model's asynchronous conditions
+    /// ([`crate::tasks::resolve`]); without them such a condition is an error.
+    #[must_use]
+    pub fn step_resolved<'m>(
+        &'m self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+        resolved: Option<&crate::tasks::Resolved>,
+    ) -> Decision<'m> {
         let graph = self.graph();
         let state = record.state();
         if !graph.has_state(state) {
@@ -151,6 +163,7 @@ impl Machine {
                 stimulus,
                 trigger: &transition.trigger.name,
                 dest: transition.dest.as_deref(),
+                resolved,
             };
             match evaluate_guard(self, transition, ctx) {
                 Guard::Pass(ignored_errors) => {

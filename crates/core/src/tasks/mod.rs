@@ -3,6 +3,7 @@
 //! Conditions are pure predicates over the stimulus and the record; tasks are actions that may
 //! call AWS. Every built-in task is idempotent under re-execution after a crash.
 
+mod async_conditions;
 mod builtin_conditions;
 mod builtin_tasks;
 mod send_command;
@@ -19,6 +20,7 @@ use crate::diag::Code;
 use crate::event::Stimulus;
 use crate::record::{InstanceRecord, LifecycleAction, PendingCommand};
 
+pub use async_conditions::{AsyncCondition, AsyncConditionContext, Resolved, resolve};
 pub use builtin_conditions::builtin_conditions;
 pub use builtin_tasks::builtin_tasks;
 pub use send_command::{
@@ -37,6 +39,9 @@ pub struct ConditionContext<'a> {
     pub trigger: &'a str,
     /// Its destination (`None` for an internal transition).
     pub dest: Option<&'a str>,
+    /// The answers of the model's asynchronous conditions for this decision, when the handler
+    /// resolved them ([`resolve`]).
+    pub resolved: Option<&'a Resolved>,
 }
 
 /// A named predicate. Errors are messages: the handler moves the instance to the failure state
@@ -205,6 +210,7 @@ pub trait Task: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Registry {
     conditions: BTreeMap<String, Arc<dyn Condition>>,
+    async_conditions: BTreeMap<String, Arc<dyn AsyncCondition>>,
     tasks: BTreeMap<String, Arc<dyn Task>>,
 }
 
@@ -225,6 +231,35 @@ impl Registry {
     /// Adds (or replaces) a condition.
     pub fn add_condition(&mut self, name: impl Into<String>, condition: Arc<dyn Condition>) {
         self.conditions.insert(name.into(), condition);
+    }
+
+    /// Adds (or replaces) a condition that asks AWS ([`AsyncCondition`]).
+    pub fn add_async_condition(
+        &mut self,
+        name: impl Into<String>,
+        condition: Arc<dyn AsyncCondition>,
+    ) {
+        let name = name.into();
+        self.conditions.insert(
+            name.clone(),
+            Arc::new(async_conditions::ResolvedCondition {
+                inner: condition.clone(),
+                name: name.clone(),
+            }),
+        );
+        self.async_conditions.insert(name, condition);
+    }
+
+    /// An asynchronous condition by name.
+    #[must_use]
+    pub fn async_condition(&self, name: &str) -> Option<&Arc<dyn AsyncCondition>> {
+        self.async_conditions.get(name)
+    }
+
+    /// True when the model has conditions that ask AWS.
+    #[must_use]
+    pub fn has_async_conditions(&self) -> bool {
+        !self.async_conditions.is_empty()
     }
 
     /// Adds (or replaces) a task.

@@ -61,6 +61,7 @@ async fn failed_join(errors: &[AwsErrorKind]) -> (Harness, Result<(), HandlerErr
             errors: Mutex::new(errors.iter().copied().collect()),
         }),
         ssm: AwsClients::local(&local).ssm,
+        extensions: Default::default(),
     };
     let h = Harness::builder().aws(local).clients(clients).build();
     h.register(I, "finished_cloud_init").await;

@@ -79,6 +79,7 @@ async fn an_ssm_agent_not_registered_yet_is_waited_for_then_given_up_on() {
         .clients(AwsClients {
             autoscaling: aws.clone(),
             ssm: Arc::new(UnregisteredSsm(aws.clone())),
+            extensions: Default::default(),
         })
         .build();
     h.register(I, "finished_cloud_init").await;
@@ -121,6 +122,7 @@ async fn two_invocations_taking_over_an_expired_intent_send_one_command() {
         .clients(AwsClients {
             autoscaling: aws.clone(),
             ssm: Arc::new(YieldingSsm(aws.clone())),
+            extensions: Default::default(),
         })
         .clock(clock)
         .build();

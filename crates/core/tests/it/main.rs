@@ -1,6 +1,7 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
 mod adoption;
+mod async_conditions;
 mod busy;
 mod command_data;
 mod conflicts;

@@ -105,6 +105,7 @@ fn harness(failures: &[Option<AwsErrorKind>]) -> Harness {
             local: local.clone(),
             failures: Mutex::new(failures.iter().copied().collect()),
         }),
+        extensions: Default::default(),
     };
     Harness::builder()
         .manual_clock()
