@@ -2,6 +2,7 @@
 
 mod lambda_e2e;
 mod runtime_api_and_fake_aws;
+mod target_health;
 mod template;
 
 /// The workspace root: models, fixtures and the template are read from there.
