@@ -100,12 +100,7 @@ impl LifecycleHandler {
                         });
                     }
                     let delay = backoff.step(&mut rng);
-                    let room = ctx
-                        .deadline
-                        .checked_duration_since(tokio::time::Instant::now())
-                        .and_then(|left| left.checked_sub(self.config.deadline_margin))
-                        .unwrap_or_default();
-                    self.clock.pause(delay.min(room)).await;
+                    self.clock.pause(delay.min(self.time_left(ctx))).await;
                 }
                 result => return result,
             }

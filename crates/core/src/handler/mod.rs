@@ -329,4 +329,12 @@ impl LifecycleHandler {
     pub(super) fn near_deadline(&self, ctx: &InvocationContext) -> bool {
         Instant::now() + self.config.deadline_margin >= ctx.deadline
     }
+
+    /// The time left before the invocation's deadline minus its margin (zero once past it).
+    pub(super) fn time_left(&self, ctx: &InvocationContext) -> Duration {
+        ctx.deadline
+            .checked_duration_since(Instant::now())
+            .and_then(|left| left.checked_sub(self.config.deadline_margin))
+            .unwrap_or_default()
+    }
 }

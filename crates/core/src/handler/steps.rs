@@ -41,18 +41,12 @@ impl ChainRun<'_> {
                 return Ok(());
             }
             // The model's conditions that ask AWS, awaited first (none: nothing to await).
-            let budget = self
-                .ctx
-                .deadline
-                .checked_duration_since(tokio::time::Instant::now())
-                .and_then(|left| left.checked_sub(handler.config.deadline_margin))
-                .unwrap_or_default();
             let resolved = crate::tasks::resolve(
                 &handler.machine,
                 &record,
                 self.stimulus,
                 &handler.aws,
-                budget,
+                handler.time_left(self.ctx),
             )
             .await;
             match handler
