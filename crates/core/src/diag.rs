@@ -26,6 +26,7 @@
 //! | `template-in-command` | a `${...}` in the command text of an SSM command (templates never reach a shell: pass values in `env`) |
 //! | `invalid-env-name` | an `env` name is not a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`) |
 //! | `env-unsupported-document` | `env` with an SSM document whose shell is not known, so its values cannot be quoted for it |
+//! | `command-out-of-place` | a `prepare` or `last` task sends an SSM command (only `before` and `after` may) |
 
 use std::fmt;
 
@@ -95,11 +96,13 @@ pub enum Code {
     InvalidEnvName,
     /// `env` with an SSM document whose shell is not known.
     EnvUnsupportedDocument,
+    /// A `prepare` or `last` task sends an SSM command: only `before` and `after` tasks may.
+    CommandOutOfPlace,
 }
 
 impl Code {
     /// Every code, in the order of the module's table.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::ParseError,
         Self::UnreadableFile,
         Self::ReadError,
@@ -123,6 +126,7 @@ impl Code {
         Self::TemplateInCommand,
         Self::InvalidEnvName,
         Self::EnvUnsupportedDocument,
+        Self::CommandOutOfPlace,
     ];
 
     /// The code as printed: kebab-case, stable across releases.
@@ -152,6 +156,7 @@ impl Code {
             Self::TemplateInCommand => "template-in-command",
             Self::InvalidEnvName => "invalid-env-name",
             Self::EnvUnsupportedDocument => "env-unsupported-document",
+            Self::CommandOutOfPlace => "command-out-of-place",
         }
     }
 }

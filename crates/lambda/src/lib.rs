@@ -33,7 +33,8 @@
 //! | `DEAD_LETTER_QUEUE_URL` | the queue poison payloads are kept in with their reason (`SendMessage`); unset: a poison payload fails the invocation (type `AsgLifecycle.PoisonEvent`) and Lambda's bounded retries end in the on-failure destination |
 //! | `METRICS_NAMESPACE` | CloudWatch namespace of the EMF metrics (default `AsgLifecycle`) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | endpoints, read by the SDK itself (local servers) |
-//! | `RUST_LOG` / `AWS_LAMBDA_LOG_LEVEL` | log filter (default `info`) |
+//! | `AWS_LAMBDA_LOG_FORMAT` | `JSON` (set by Lambda from `LoggingConfig.LogFormat`): JSON log lines; otherwise text |
+//! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log filter (default `info`) |
 
 mod config;
 mod invocation;
@@ -184,24 +185,18 @@ async fn serve_with(
     .await
 }
 
-/// Installs the JSON log subscriber (idempotent): one object per line on stdout, with the
-/// current span (the runtime's `Lambda runtime invoke` span carries `requestId`); level from
-/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`.
+/// Installs the log subscriber once, through `lambda_runtime`'s own tracing support: one JSON
+/// object per line when Lambda's `AWS_LAMBDA_LOG_FORMAT` is `JSON` (the template's
+/// `LoggingConfig.LogFormat`; the runtime's `Lambda runtime invoke` span carries `requestId`),
+/// text otherwise; level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`. A process
+/// that installed its own subscriber first keeps it.
 pub fn init_tracing() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .with_default_directive(tracing::level_filters::LevelFilter::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase());
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_target(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !tracing::dispatcher::has_been_set() {
+            lambda_runtime::tracing::init_default_subscriber();
+        }
+    });
 }
 
 /// Logs the init error and reports it to the Runtime API's `/init/error`, so Lambda shows it

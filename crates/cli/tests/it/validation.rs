@@ -44,6 +44,7 @@ fn each_broken_file_reports_its_code_at_its_line() {
         ("template-in-command", 12),
         ("invalid-env-name", 12),
         ("env-unsupported-document", 13),
+        ("command-out-of-place", 12),
     ];
     for (code, line) in cases {
         let found = problems(code);

@@ -20,6 +20,7 @@
 
 mod admission;
 mod adoption;
+mod callbacks;
 mod conflict;
 mod error;
 mod failure;

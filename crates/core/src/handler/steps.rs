@@ -40,6 +40,10 @@ impl ChainRun<'_> {
                 self.finish(&record);
                 return Ok(());
             }
+            // The `prepare` tasks of the triggers about to be considered, before their conditions.
+            if !self.prepare(&mut record).await? {
+                continue;
+            }
             // The model's conditions that ask AWS, awaited first (none: nothing to await).
             let resolved = crate::tasks::resolve(
                 &handler.machine,

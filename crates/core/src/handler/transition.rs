@@ -59,13 +59,22 @@ impl ChainRun<'_> {
                 }
                 PhaseEnd::Failed(error) => {
                     self.carry = changes;
+                    let last = self
+                        .run_last(record, transition, (from, to), attempt_id)
+                        .await;
+                    self.carry.merge(last);
                     self.phase_failed(record, error).await?;
                     return Ok(true);
                 }
             }
         }
-        // 2. the transition write
-        let after: Vec<String> = trigger.after.iter().map(|c| c.name.clone()).collect();
+        // 2. the transition write (the `last` tasks are owed with the `after` tasks)
+        let after: Vec<String> = trigger
+            .after
+            .iter()
+            .chain(&trigger.last)
+            .map(|c| c.name.clone())
+            .collect();
         self.intend_after(
             record,
             attempt_id,
@@ -141,16 +150,28 @@ impl ChainRun<'_> {
             ignore_errors: trigger.ignore_errors,
             fresh_intent: self.holds_fresh_intent(attempt_id),
         };
-        let (changes, started_async) = match self.run_phase(record, &phase).await {
+        let (mut changes, started_async) = match self.run_phase(record, &phase).await {
             PhaseEnd::Done {
                 changes,
                 started_async,
             } => (changes, started_async),
             PhaseEnd::Failed(error) => {
+                let last = self
+                    .run_last(record, transition, (from, &to), attempt_id)
+                    .await;
+                self.carry.merge(last);
                 self.phase_failed(record, error).await?;
                 return Ok(true);
             }
         };
+        if !trigger.last.is_empty() {
+            let mut settled = record.clone();
+            changes.apply_to(&mut settled);
+            let last = self
+                .run_last(&settled, transition, (from, &to), attempt_id)
+                .await;
+            changes.merge(last);
+        }
         let stops = self.stops_after(transition, &to, started_async);
         let mut hypothetical = record.clone();
         changes.apply_to(&mut hypothetical);
@@ -179,7 +200,11 @@ impl ChainRun<'_> {
     }
 
     /// Runs a phase of tasks with this run's stimulus, reporting in its outcome.
-    async fn run_phase(&mut self, record: &InstanceRecord, phase: &Phase<'_>) -> PhaseEnd {
+    pub(super) async fn run_phase(
+        &mut self,
+        record: &InstanceRecord,
+        phase: &Phase<'_>,
+    ) -> PhaseEnd {
         self.handler
             .run_phase(record, self.stimulus, phase, &mut self.outcome)
             .await

@@ -158,8 +158,10 @@ impl Parser<'_> {
             "name",
             "conditions",
             "unless",
+            "prepare",
             "before",
             "after",
+            "last",
             "ignore_errors",
             "stop_after_state_change",
             "stop_after_trigger",
@@ -188,11 +190,17 @@ impl Parser<'_> {
         if let Some(n) = map.get_node("unless") {
             trigger.unless = self.calls(n, "unless");
         }
+        if let Some(n) = map.get_node("prepare") {
+            trigger.prepare = self.calls(n, "prepare");
+        }
         if let Some(n) = map.get_node("before") {
             trigger.before = self.calls(n, "before");
         }
         if let Some(n) = map.get_node("after") {
             trigger.after = self.calls(n, "after");
+        }
+        if let Some(n) = map.get_node("last") {
+            trigger.last = self.calls(n, "last");
         }
         if let Some(n) = map.get_node("ignore_errors") {
             trigger.ignore_errors = self.flag(n, "ignore_errors");

@@ -23,10 +23,15 @@ pub struct Trigger {
     pub conditions: Vec<Call>,
     /// None may hold.
     pub unless: Vec<Call>,
+    /// Run each time the trigger is considered, before its conditions are evaluated.
+    pub prepare: Vec<Call>,
     /// Run before the state is written.
     pub before: Vec<Call>,
     /// Run after the state is written.
     pub after: Vec<Call>,
+    /// Run last, after the `after` tasks, also when the trigger's tasks failed; their errors are
+    /// logged, never fatal.
+    pub last: Vec<Call>,
     /// Errors are logged and the transition proceeds.
     pub ignore_errors: bool,
     /// Stop the chain after this transition changed the state.

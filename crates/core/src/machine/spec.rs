@@ -69,10 +69,15 @@ pub struct TriggerSpec {
     pub conditions: Vec<CallSpec>,
     /// None may hold.
     pub unless: Vec<CallSpec>,
+    /// Run each time the trigger is considered, before its conditions are evaluated.
+    pub prepare: Vec<CallSpec>,
     /// Run before the state is written.
     pub before: Vec<CallSpec>,
     /// Run after the state is written.
     pub after: Vec<CallSpec>,
+    /// Run last, after the `after` tasks, also when the trigger's tasks failed; their own errors
+    /// are logged and never fail the instance.
+    pub last: Vec<CallSpec>,
     /// Task and condition errors are logged and the transition proceeds.
     pub ignore_errors: bool,
     /// Stop the chain after this transition changed the state.
@@ -102,6 +107,20 @@ impl TriggerSpec {
     #[must_use]
     pub fn unless(mut self, condition: CallSpec) -> Self {
         self.unless.push(condition);
+        self
+    }
+
+    /// Adds a `prepare` task.
+    #[must_use]
+    pub fn prepare(mut self, task: CallSpec) -> Self {
+        self.prepare.push(task);
+        self
+    }
+
+    /// Adds a `last` task.
+    #[must_use]
+    pub fn last(mut self, task: CallSpec) -> Self {
+        self.last.push(task);
         self
     }
 

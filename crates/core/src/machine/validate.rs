@@ -191,8 +191,10 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                     .iter()
                     .map(|c| checker.condition(c))
                     .collect(),
+                prepare: trigger.prepare.iter().map(|t| checker.task(t)).collect(),
                 before: trigger.before.iter().map(|t| checker.task(t)).collect(),
                 after: trigger.after.iter().map(|t| checker.task(t)).collect(),
+                last: trigger.last.iter().map(|t| checker.task(t)).collect(),
                 ignore_errors: trigger.ignore_errors,
                 stop_after_state_change: trigger.stop_after_state_change,
                 stop_after_trigger: trigger.stop_after_trigger,
@@ -207,6 +209,26 @@ pub fn validate(spec: &ModelSpec, registry: &Registry) -> Result<Graph, Validati
                         .is_some_and(|t| t.needs_intent())
                 })
                 .count();
+            // `prepare` runs before anything is decided and `last` after the chain's intent is
+            // settled: neither has an attempt whose intent could guard an SSM command.
+            for (list, call) in [("prepare", &trigger.prepare), ("last", &trigger.last)]
+                .into_iter()
+                .flat_map(|(list, calls)| calls.iter().map(move |c| (list, c)))
+            {
+                let sends = registry
+                    .task(&call.name.name)
+                    .is_some_and(|t| t.needs_intent() || t.starts_async_work());
+                if sends {
+                    checker.push(
+                        Code::CommandOutOfPlace,
+                        format!(
+                            "task `{}` of trigger `{}` starts asynchronous work (an SSM command): it may run in `before` or `after`, not in `{list}`",
+                            call.name.name, checked.name
+                        ),
+                        call.name.loc.as_ref(),
+                    );
+                }
+            }
             if commands > 1 {
                 checker.push(
                     Code::MultipleCommands,

@@ -3,6 +3,7 @@
 mod adoption;
 mod async_conditions;
 mod busy;
+mod callbacks;
 mod command_data;
 mod conflicts;
 mod events;

@@ -32,12 +32,24 @@ struct Function {
 }
 
 impl Function {
-    /// Starts the binary; `dead_letters` is `(SQS endpoint, queue URL)`.
+    /// Starts the binary with JSON logs (the template's `LoggingConfig.LogFormat`);
+    /// `dead_letters` is `(SQS endpoint, queue URL)`.
     fn start(
         server: &Server,
         table: &str,
         model: &Path,
         dead_letters: Option<(&str, &str)>,
+    ) -> Self {
+        Self::start_logging(server, table, model, dead_letters, "JSON")
+    }
+
+    /// Starts the binary with `AWS_LAMBDA_LOG_FORMAT` set to `log_format`.
+    fn start_logging(
+        server: &Server,
+        table: &str,
+        model: &Path,
+        dead_letters: Option<(&str, &str)>,
+        log_format: &str,
     ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lifecycle-handler"));
         command.env_clear();
@@ -64,6 +76,7 @@ impl Function {
             .env("SWEEP_RULE", "reconcile")
             .env("TRANSITIONS_FILE", model)
             .env("RUST_LOG", "info")
+            .env("AWS_LAMBDA_LOG_FORMAT", log_format)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -89,6 +102,24 @@ impl Function {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v.get("_aws").is_some())
             .collect()
+    }
+
+    /// Waits up to 10 s for a printed line containing `needle`.
+    fn line_containing(&self, needle: &str) -> Option<String> {
+        for _ in 0..100 {
+            let found = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
+            if found.is_some() {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     /// JSON log lines so far.
@@ -458,18 +489,43 @@ fn an_invalid_model_fails_the_init_with_the_report() {
         asg_lifecycle::machine::EXAMPLE_MODEL.replace("dest: joined_cluster", "dest: nowhere"),
     )
     .unwrap();
-    let server = Server::start();
-    let mut function = Function::start(&server, "unused", &model, None);
-    let reply = server
-        .next_reply(REPLY_TIMEOUT)
-        .expect("the function reports its init error");
-    let Reply::InitError { error_type, body } = reply else {
-        panic!("expected /init/error, got {reply:?}");
-    };
-    assert_eq!(error_type, "AsgLifecycle.InvalidModel");
-    let message = body["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.contains("unknown-state"), "{body:#}");
-    assert!(message.contains("broken.yaml:"), "{body:#}");
-    let status = function.child.wait().expect("the process exits");
-    assert!(!status.success(), "init failure must exit non-zero");
+    // The log line of the failure follows Lambda's log format: JSON as the template sets it,
+    // text when the function is configured for text.
+    for log_format in ["JSON", "Text"] {
+        let server = Server::start();
+        let mut function = Function::start_logging(&server, "unused", &model, None, log_format);
+        let reply = server
+            .next_reply(REPLY_TIMEOUT)
+            .expect("the function reports its init error");
+        let Reply::InitError { error_type, body } = reply else {
+            panic!("expected /init/error, got {reply:?}");
+        };
+        assert_eq!(error_type, "AsgLifecycle.InvalidModel");
+        let message = body["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown-state"), "{body:#}");
+        assert!(message.contains("broken.yaml:"), "{body:#}");
+        let status = function.child.wait().expect("the process exits");
+        assert!(!status.success(), "init failure must exit non-zero");
+        let line = function
+            .line_containing("init failed")
+            .expect("the init failure is logged");
+        let parsed = serde_json::from_str::<Value>(&line);
+        if log_format == "JSON" {
+            let log = parsed.unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            assert_eq!(log["level"], "ERROR", "{log:#}");
+            assert_eq!(log["fields"]["message"], "init failed", "{log:#}");
+            assert!(
+                log["fields"]["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("unknown-state")),
+                "{log:#}"
+            );
+        } else {
+            assert!(parsed.is_err(), "a text log line, not JSON: {line}");
+            assert!(
+                line.contains("ERROR") && line.contains("unknown-state"),
+                "{line}"
+            );
+        }
+    }
 }
