@@ -54,6 +54,14 @@ cargo run --quiet --bin asg-lifecycle -- validate transitions/*.yaml
 if [ -f template.yaml ]; then
     step "cfn-lint template.yaml"
     "$venv/bin/cfn-lint" template.yaml
+
+    step "sam validate --lint (offline; the deploy tools in target/lambda-tools)"
+    tools="$root/target/lambda-tools"
+    if [ ! -x "$tools/bin/sam" ]; then
+        python3 -m venv "$tools"
+        "$tools/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-deploy.txt
+    fi
+    SAM_CLI_TELEMETRY=0 "$tools/bin/sam" validate --lint
 fi
 
 step "all checks passed"
