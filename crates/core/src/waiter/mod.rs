@@ -42,7 +42,7 @@ pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
 pub use operation::{
     CallError, Operation, OperationError, Operations, check_members, optional_str, required_str,
 };
-pub use registry::{BUILTIN_WAITERS, Origin, Registry};
+pub use registry::{BUILTIN_WAITERS, Entry, Origin, Registry};
 pub use runner::{Attempt, Probe, Progress, WaitOptions, Waiter};
 
 /// `Result` of this module.
@@ -140,6 +140,14 @@ pub enum Error {
         name: String,
         /// The names known.
         known: Vec<String>,
+    },
+    /// Several services have a waiter of that bare name.
+    #[error("waiter name `{name}` is ambiguous: say which one ({})", candidates.join(", "))]
+    AmbiguousWaiter {
+        /// The name asked for.
+        name: String,
+        /// The qualified names that have it.
+        candidates: Vec<String>,
     },
     /// The waiter's operation is not available.
     #[error("waiter {waiter} calls {operation}, which is not available (available: {})", known.join(", "))]
