@@ -2,7 +2,7 @@
 //! wants (ISO 8601 in queries, epoch seconds in JSON bodies) and rendered as ISO 8601 text in
 //! outputs.
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 /// Reads ISO 8601 / RFC 3339 text (`2024-05-01T10:00:00Z`, with or without fraction and
@@ -25,26 +25,20 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     text.parse::<f64>().ok().and_then(from_epoch)
 }
 
-/// Epoch seconds (with a fraction) as a time.
+/// Epoch seconds (with a fraction) as a time, rounded to the microsecond as botocore reads them
+/// (`1714557600.441` is `.441`, not `.440999985`).
 #[must_use]
 pub fn from_epoch(seconds: f64) -> Option<DateTime<Utc>> {
     if !seconds.is_finite() {
         return None;
     }
+    let micros = (seconds * 1e6).round();
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "seconds within chrono's range; out-of-range values are rejected by timestamp_opt"
+        reason = "microseconds of dates within chrono's range fit an i64; others are rejected below"
     )]
-    let whole = seconds.floor() as i64;
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "the fraction is in [0, 1)"
-    )]
-    let nanos = ((seconds - seconds.floor()) * 1e9)
-        .round()
-        .min(999_999_999.0) as u32;
-    Utc.timestamp_opt(whole, nanos).single()
+    let micros = micros as i64;
+    DateTime::from_timestamp_micros(micros)
 }
 
 /// An input value (text or epoch number) as a time.
@@ -110,5 +104,7 @@ mod tests {
         assert_eq!(iso8601(fraction), "2024-05-01T10:00:00.250000Z");
         assert_eq!(epoch(fraction), Value::from(1_714_557_600.25));
         assert_eq!(parse("yesterday"), None);
+        let float = from_epoch(1_764_561_305.441).unwrap();
+        assert_eq!(render(float), "2025-12-01T03:55:05.441Z");
     }
 }
