@@ -72,3 +72,6 @@ pub fn parse_error(model: &ServiceModel, response: &Response) -> OperationError 
         http_status: Some(response.status),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,3 +80,6 @@ pub(crate) fn scalar_text(value: &Value, path: &str) -> Result<String> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;
