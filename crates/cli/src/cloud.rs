@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use asg_lifecycle::aws::AwsClients;
+use asg_lifecycle::machine::ValidationReport;
 use asg_lifecycle::status::GroupMembership;
 use asg_lifecycle::store::StateStore;
-use asg_lifecycle::waiter::{CallError, Operations};
+use asg_lifecycle::waiter::{CallError, Operations, Registry};
 use asg_lifecycle::watch::ChangeFeed;
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ pub struct Endpoint<'a> {
 mod real {
     use super::{
         Arc, AwsClients, CallError, ChangeFeed, Endpoint, GroupMembership, Operations, Path,
-        StateStore, Value,
+        Registry, StateStore, ValidationReport, Value,
     };
     use asg_lifecycle_aws::api::{self, ApiClient, ModelOperation, ServiceModel};
     use asg_lifecycle_aws::{AutoScalingMembership, DynamoStore, StreamsFeed, table};
@@ -244,10 +245,14 @@ mod real {
         api::shipped_services()
     }
 
-    /// The official waiter models of the shipped services (`(service, waiters-2.json)`) and the
-    /// botocore version they come from.
-    pub fn service_waiters() -> (Vec<(&'static str, &'static str)>, &'static str) {
-        (api::shipped_waiters(), api::SHIPPED_MODELS_VERSION.trim())
+    /// Adds the official waiters of the shipped services to `registry`.
+    pub fn add_service_waiters(registry: &mut Registry) -> Result<(), ValidationReport> {
+        api::add_shipped_waiters(registry)
+    }
+
+    /// The botocore version the shipped models come from.
+    pub fn models_version() -> &'static str {
+        api::SHIPPED_MODELS_VERSION.trim()
     }
 }
 
@@ -255,7 +260,7 @@ mod real {
 mod absent {
     use super::{
         Arc, AwsClients, CallError, ChangeFeed, Endpoint, GroupMembership, Operations, Path,
-        StateStore, Value,
+        Registry, StateStore, ValidationReport, Value,
     };
 
     const NO_AWS: &str = "this asg-lifecycle was built without AWS support; rebuild it with the \
@@ -336,9 +341,13 @@ mod absent {
         Vec::new()
     }
 
-    /// No service models in this build.
-    pub fn service_waiters() -> (Vec<(&'static str, &'static str)>, &'static str) {
-        (Vec::new(), "")
+    /// No service models in this build: no official waiters.
+    pub fn add_service_waiters(_: &mut Registry) -> Result<(), ValidationReport> {
+        Ok(())
+    }
+
+    pub fn models_version() -> &'static str {
+        ""
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asg_lifecycle::waiter::{Origin, Registry, WaitOptions, WaiterModel};
+use asg_lifecycle::waiter::{Origin, Registry, WaitOptions};
 use serde_json::{Map, Value, json};
 
 use crate::cloud;
@@ -110,17 +110,11 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
 /// The built-in waiters, the shipped services' official ones, then the files' (which win).
 fn registry(files: &[PathBuf]) -> Result<Registry, ExitCode> {
     let mut registry = Registry::builtin();
-    let (services, _) = cloud::service_waiters();
-    for (service, text) in services {
-        match WaiterModel::parse(&format!("<shipped>/{service}/waiters-2.json"), text) {
-            Ok(model) => registry.add_service_model(service, model, &Origin::Service),
-            Err(report) => {
-                for problem in &report.problems {
-                    eprintln!("{problem}");
-                }
-                return Err(exit::code(exit::ERROR));
-            }
+    if let Err(report) = cloud::add_service_waiters(&mut registry) {
+        for problem in &report.problems {
+            eprintln!("{problem}");
         }
+        return Err(exit::code(exit::ERROR));
     }
     for file in files {
         if let Err(report) = registry.load_file(file) {
@@ -148,7 +142,7 @@ fn list(files: &[PathBuf], out: &Printer) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (_, botocore) = cloud::service_waiters();
+    let botocore = cloud::models_version();
     let mut waiters = Vec::new();
     for entry in registry.entries() {
         let config = &entry.config;

@@ -24,7 +24,11 @@
 //! # Assumptions
 //! - Blob input members are given as text and sent as its bytes (base64 where the protocol
 //!   wants it); blob outputs are rendered base64, as the API's JSON shows them.
-//! - Enum values are not checked (botocore does not either: services add values).
+//! - Enum values are not checked (botocore does not either: services add values), nor are
+//!   length and range constraints (the service checks them).
+//! - Idempotency-token members left out are filled with a fresh UUID, as botocore does; other
+//!   botocore customisations (EC2 `UserData` base64-encoded for the caller, presigning) are not
+//!   applied.
 //! - `rest-xml` services (S3, Route 53, CloudFront) are not supported.
 
 mod client;
@@ -42,7 +46,9 @@ pub use model::{
     MemberRef, Metadata, OperationModel, Protocol, SHIPPED_MODELS_VERSION, ServiceModel, Shape,
     ShapeType, shipped_services, shipped_waiters,
 };
-pub use operation::{ModelOperation, service_operations};
+pub use operation::{
+    ModelOperation, add_shipped_waiters, service_operations, with_idempotency_tokens,
+};
 pub use parse::{Response, parse_error, parse_output};
 pub use serialize::{Request, serialize};
 pub use validate::{Problem, Problems, validate};

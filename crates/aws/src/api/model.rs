@@ -129,6 +129,9 @@ pub struct MemberRef {
     /// The timestamp format of the member.
     #[serde(default)]
     pub timestamp_format: Option<String>,
+    /// A member filled with a fresh UUID when not given (`clientRequestToken`, `ClientToken`).
+    #[serde(default)]
+    pub idempotency_token: bool,
 }
 
 /// The type of a shape.
