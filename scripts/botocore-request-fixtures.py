@@ -11,6 +11,7 @@ import json
 import os
 
 import botocore.session
+from botocore.model import ServiceModel
 from botocore.serialize import create_serializer
 from botocore.utils import percent_encode_sequence
 
@@ -50,32 +51,100 @@ CASES = [
     ("eks", "UpdateNodegroupConfig", {"clusterName": "prod", "nodegroupName": "ng"}),
 ]
 
+# Traits no shipped model's input uses: query maps (plain and flattened), flattened lists, list
+# members with a locationName; REST greedy labels, headers, header maps and a timestamp query.
+SYNTHETIC = {
+    "metadata": {"apiVersion": "2020-01-01", "endpointPrefix": "synthetic", "protocol": "query",
+                 "serviceId": "Synthetic", "signatureVersion": "v4"},
+    "operations": {
+        "Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"},
+                "input": {"shape": "PutInput"}},
+    },
+    "shapes": {
+        "PutInput": {"type": "structure", "members": {
+            "Attributes": {"shape": "AttributeMap", "locationName": "Attribute"},
+            "Plain": {"shape": "PlainMap"},
+            "Flat": {"shape": "FlatList"},
+            "Named": {"shape": "NamedList"},
+            "When": {"shape": "Time"},
+            "Data": {"shape": "Bytes"},
+            "Ratio": {"shape": "Ratio"}}},
+        "AttributeMap": {"type": "map", "key": {"shape": "S", "locationName": "Name"},
+                         "value": {"shape": "S", "locationName": "Value"}, "flattened": True},
+        "PlainMap": {"type": "map", "key": {"shape": "S"}, "value": {"shape": "S"}},
+        "FlatList": {"type": "list", "member": {"shape": "S", "locationName": "Item"},
+                     "flattened": True},
+        "NamedList": {"type": "list", "member": {"shape": "S", "locationName": "Thing"}},
+        "Time": {"type": "timestamp"},
+        "Bytes": {"type": "blob"},
+        "Ratio": {"type": "double"},
+        "S": {"type": "string"},
+    },
+}
+SYNTHETIC_REST = {
+    "metadata": {"apiVersion": "2020-01-01", "endpointPrefix": "synthetic", "protocol": "rest-json",
+                 "serviceId": "Synthetic", "signatureVersion": "v4"},
+    "operations": {
+        "Get": {"name": "Get", "http": {"method": "GET", "requestUri": "/things/{Key+}?list"},
+                "input": {"shape": "GetInput"}},
+    },
+    "shapes": {
+        "GetInput": {"type": "structure", "required": ["Key"], "members": {
+            "Key": {"shape": "S", "location": "uri", "locationName": "Key"},
+            "Trace": {"shape": "S", "location": "header", "locationName": "X-Trace"},
+            "Meta": {"shape": "Meta", "location": "headers", "locationName": "x-meta-"},
+            "Since": {"shape": "Time", "location": "querystring", "locationName": "since"},
+            "Deep": {"shape": "B", "location": "querystring", "locationName": "deep"}}},
+        "Meta": {"type": "map", "key": {"shape": "S"}, "value": {"shape": "S"}},
+        "Time": {"type": "timestamp"},
+        "B": {"type": "boolean"},
+        "S": {"type": "string"},
+    },
+}
+SYNTHETIC_CASES = [
+    (SYNTHETIC, "Put", {"Attributes": {"a": "1", "b": "2"}, "Plain": {"k": "v"},
+                        "Flat": ["x", "y"], "Named": ["p"], "When": "2024-05-01T10:00:00Z",
+                        "Data": "hi", "Ratio": 0.5}),
+    (SYNTHETIC, "Put", {"Flat": [], "Named": []}),
+    (SYNTHETIC_REST, "Get", {"Key": "a b/c.txt", "Trace": "t-1", "Meta": {"owner": "me"},
+                             "Since": "2024-05-01T10:00:00Z", "Deep": True}),
+]
+
+
+def describe(model, operation, params):
+    protocol = model.metadata["protocol"]
+    op = model.operation_model(operation)
+    request = create_serializer(protocol, include_validation=True).serialize_to_request(params, op)
+    path = request["url_path"]
+    if request["query_string"]:
+        path += ("&" if "?" in path else "?") + percent_encode_sequence(request["query_string"])
+    body = request["body"]
+    if isinstance(body, dict):
+        body = percent_encode_sequence(body)
+    if isinstance(body, bytes):
+        body = body.decode()
+    headers = {k: v for k, v in request["headers"].items()
+               if k in ("X-Amz-Target", "Content-Type") or k.lower().startswith("x-")}
+    return {"method": request["method"], "path": path, "headers": headers, "body": body}
+
 
 def main():
     session = botocore.session.get_session()
     out = []
     for service, operation, params in CASES:
         model = session.get_service_model(service)
-        op = model.operation_model(operation)
-        protocol = model.metadata["protocol"]
-        request = create_serializer(protocol, include_validation=True).serialize_to_request(params, op)
-        path = request["url_path"]
-        if request["query_string"]:
-            path += ("&" if "?" in path else "?") + percent_encode_sequence(request["query_string"])
-        body = request["body"]
-        if isinstance(body, dict):
-            body = percent_encode_sequence(body)
-        if isinstance(body, bytes):
-            body = body.decode()
-        headers = {k: v for k, v in request["headers"].items()
-                   if k in ("X-Amz-Target", "Content-Type")}
         out.append({"service": service, "operation": operation, "input": params,
-                    "method": request["method"], "path": path, "headers": headers,
-                    "body": body})
+                    **describe(model, operation, params)})
+    synthetic = []
+    for definition, operation, params in SYNTHETIC_CASES:
+        model = ServiceModel(definition, service_name="synthetic")
+        synthetic.append({"model": definition, "operation": operation, "input": params,
+                          **describe(model, operation, params)})
     target = os.path.join(os.path.dirname(__file__), "..", "crates", "aws", "tests", "fixtures",
                           "api", "requests.json")
     with open(target, "w", encoding="utf-8") as f:
-        json.dump({"botocore": botocore.__version__, "requests": out}, f, indent=2)
+        json.dump({"botocore": botocore.__version__, "requests": out, "synthetic": synthetic},
+                  f, indent=2)
         f.write("\n")
 
 

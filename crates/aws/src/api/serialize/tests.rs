@@ -60,3 +60,32 @@ fn a_json_body_keeps_the_input_order_and_encodes_timestamps_as_epoch_seconds() {
         r#"{"TableName":"t","TimeRangeLowerBound":1714557600,"TimeRangeUpperBound":1714557600.5}"#
     );
 }
+
+#[test]
+fn maps_flattened_lists_greedy_labels_and_header_maps_are_written_as_botocore_writes_them() {
+    let fixtures: Value = serde_json::from_str(FIXTURES).unwrap();
+    let cases = fixtures["synthetic"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let model = serde_json::to_vec(&case["model"]).unwrap();
+        let model = ServiceModel::from_json("synthetic", &model).unwrap();
+        let operation = case["operation"].as_str().unwrap();
+        let what = format!("{operation} {}", case["input"]);
+        let request = serialize(&model, operation, &case["input"]).unwrap();
+        assert_eq!(request.method, case["method"], "{what}");
+        assert_eq!(request.path, case["path"], "{what}");
+        assert_eq!(
+            std::str::from_utf8(&request.body).unwrap(),
+            case["body"],
+            "{what}"
+        );
+        for (name, value) in case["headers"].as_object().unwrap() {
+            let ours = request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str());
+            assert_eq!(ours, value.as_str(), "{what}: header {name}");
+        }
+    }
+}
