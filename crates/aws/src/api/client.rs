@@ -207,3 +207,41 @@ impl ApiClient {
             })?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::Region;
+
+    fn client(region: Option<&str>, url: Option<&str>) -> ApiClient {
+        let mut config = SdkConfig::builder();
+        if let Some(region) = region {
+            config = config.region(Region::new(region.to_string()));
+        }
+        if let Some(url) = url {
+            config = config.endpoint_url(url);
+        }
+        ApiClient::new(&config.build())
+    }
+
+    #[test]
+    fn the_endpoint_is_the_regional_one_unless_an_endpoint_url_is_given() {
+        let elbv2 = ServiceModel::builtin("elbv2").unwrap();
+        assert_eq!(
+            client(Some("eu-west-3"), None).endpoint(&elbv2).unwrap(),
+            "https://elasticloadbalancing.eu-west-3.amazonaws.com"
+        );
+        assert_eq!(
+            client(Some("cn-north-1"), None).endpoint(&elbv2).unwrap(),
+            "https://elasticloadbalancing.cn-north-1.amazonaws.com.cn"
+        );
+        let local = client(None, Some("http://127.0.0.1:5000/"));
+        assert_eq!(local.endpoint(&elbv2).unwrap(), "http://127.0.0.1:5000");
+        assert_eq!(local.region().unwrap(), "us-east-1");
+        assert!(matches!(
+            client(None, None).endpoint(&elbv2),
+            Err(Error::NoRegion)
+        ));
+        assert_eq!(elbv2.signing_name(), "elasticloadbalancing");
+    }
+}

@@ -1,7 +1,8 @@
 //! `asg-lifecycle api` and the official waiters end to end, against `moto_server` (its address
 //! exported by the test script as `MOTO_ENDPOINT`), and the differential test of the official
 //! waiters against botocore (`scripts/waiter_differential.py`, run with the test venv's Python,
-//! `ASG_LIFECYCLE_TEST_PYTHON`).
+//! `ASG_LIFECYCLE_TEST_PYTHON`), and the SigV4 signatures checked with botocore's signer
+//! (`scripts/sigv4_check.py`: moto does not check them).
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
@@ -101,6 +102,32 @@ fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service
     );
     let outputs = lines.iter().filter(|l| l.get("output").is_some()).count();
     assert!(outputs >= 8, "{stdout}");
+}
+
+#[test]
+fn requests_are_signed_as_botocore_signs_them_in_every_protocol() {
+    let python = std::env::var("ASG_LIFECYCLE_TEST_PYTHON").expect(
+        "ASG_LIFECYCLE_TEST_PYTHON is not set: it names the Python with botocore \
+         (scripts/test.sh exports target/pyenv/bin/python)",
+    );
+    let out = Command::new(python)
+        .arg(crate::repo_root().join("scripts/sigv4_check.py"))
+        .arg(env!("CARGO_BIN_EXE_asg-lifecycle"))
+        .output()
+        .expect("the signature check runs");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let checked: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(checked.len(), 4, "{stdout}");
+    assert!(checked.iter().all(|c| c["agree"] == true), "{stdout}");
 }
 
 #[test]
