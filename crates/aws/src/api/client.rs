@@ -17,12 +17,12 @@ use super::parse::Response;
 use super::serialize::Request;
 use super::{Error, Result};
 
-/// How long one request may take, from connecting to the last byte of the response (as the
-/// adapters' SDK clients' attempt timeout).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request may take, from connecting to the last byte of the response: the
+/// adapters' SDK clients' attempt timeout.
+pub const DEFAULT_TIMEOUT: Duration = crate::sdk::ATTEMPT_TIMEOUT;
 
-/// Signs and sends requests of any model: one per call, no retries (a waiter's next attempt
-/// is its retry).
+/// Signs and sends requests of any model, one request per [`ApiClient::send`] (retries are the
+/// caller's: [`super::ModelOperation::invoke`]).
 pub struct ApiClient {
     connector: Connector,
     credentials: Option<SharedCredentialsProvider>,
