@@ -246,6 +246,35 @@ fn waiter_list_names_official_waiters_by_service() {
 }
 
 #[test]
+fn api_lists_the_shipped_services_and_their_operations() {
+    let out = cli("http://127.0.0.1:9", &["api", "services"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout).lines().collect::<Vec<_>>(),
+        [
+            "autoscaling",
+            "cloudformation",
+            "dynamodb",
+            "ec2",
+            "ecs",
+            "eks",
+            "elbv2",
+            "ssm"
+        ]
+    );
+    let out = cli(
+        "http://127.0.0.1:9",
+        &["api", "operations", "eks", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let operations = json(&out)["operations"].as_array().unwrap().clone();
+    assert!(operations.contains(&Value::from("ListNodegroups")));
+    assert!(operations.contains(&Value::from("DescribeCluster")));
+    let out = cli("http://127.0.0.1:9", &["api", "operations", "s3"]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
 fn a_custom_waiter_calls_any_operation_of_a_shipped_or_given_model() {
     let endpoint = moto_endpoint();
     let cluster = unique("eks");

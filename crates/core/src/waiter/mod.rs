@@ -5,6 +5,11 @@
 //! or `{"Error": {"Code", "Message"}}` plus the HTTP status) against the acceptors in order; the
 //! first that matches decides: `success`, `failure` or `retry`.
 //!
+//! The [`Registry`] holds the built-in waiters, the official waiters of service models under
+//! `SERVICE.Name` (their operations looked up as `SERVICE.Operation`; the adapters ship those of
+//! the services a lifecycle touches and call any operation from its model) and custom ones from
+//! files. The core knows a service only as a name: it links no SDK and no HTTP.
+//!
 //! ```no_run
 //! # async fn run(operations: asg_lifecycle::waiter::Operations) -> Result<(), asg_lifecycle::waiter::Error> {
 //! use asg_lifecycle::waiter::{Registry, WaitOptions};
