@@ -202,6 +202,14 @@ fn model_for<'a>(
         return Ok(Some((name, file)));
     }
     if let Some(name) = named {
+        let shipped = cloud::shipped_services();
+        if !shipped.contains(&name) {
+            return Err(format!(
+                "no model of the service `{name}` ships with asg-lifecycle (shipped: {}); give \
+                 one with --service-model",
+                shipped.join(", ")
+            ));
+        }
         return Ok(Some((name.to_string(), None)));
     }
     if SDK_OPERATIONS.contains(&operation) {

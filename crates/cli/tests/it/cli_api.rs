@@ -321,6 +321,7 @@ fn a_custom_waiter_calls_any_operation_of_a_shipped_or_given_model() {
     let model = crate::repo_root().join("crates/aws/models/eks/service-2.json.gz");
     let model = model.display().to_string();
     assert_eq!(run(&["--service-model", &model], &cluster), Some(0));
+    assert_eq!(run(&["--service", "nope"], &cluster), Some(64));
     let out = cli(
         &endpoint,
         &[
