@@ -41,6 +41,8 @@ if ! alive; then
 fi
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+# The Python with boto3/botocore: the differential waiter test runs botocore's waiters with it.
+export ASG_LIFECYCLE_TEST_PYTHON="$venv/bin/python"
 echo "moto_server at $MOTO_ENDPOINT"
 
 step "cargo test (unit, integration, examples, doc tests)"

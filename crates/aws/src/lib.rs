@@ -12,12 +12,16 @@
 //! | `status::GroupMembership` | [`AutoScalingMembership`] |
 //! | `waiter::Operation` | [`sdk_operations`] (`GetCommandInvocation`, `DescribeAutoScalingInstances`, `GetItem`) |
 //!
+//! | `waiter::Operation` | `api::ModelOperation` (feature `api`): any operation of a service model (botocore `service-2.json`), SigV4-signed |
+//!
 //! [`table`] creates the table the store expects, and [`codec`] is the one DynamoDB
 //! attribute-value codec all of them read and write items with. With the `test-support`
 //! feature, `testing` holds the helpers of the adapters' tests (`moto_server`,
 //! `aws-smithy-mocks`).
 #![warn(missing_docs)]
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod codec;
 pub mod dynamo;
 mod membership;

@@ -2,13 +2,16 @@
 //! SDK adapters of `asg-lifecycle-aws`; without it, a clear error naming the feature, so that a
 //! build for the simulator and the file-based commands links no AWS SDK.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use asg_lifecycle::aws::AwsClients;
+use asg_lifecycle::machine::ValidationReport;
 use asg_lifecycle::status::GroupMembership;
 use asg_lifecycle::store::StateStore;
-use asg_lifecycle::waiter::Operations;
+use asg_lifecycle::waiter::{CallError, Operations, Registry};
 use asg_lifecycle::watch::ChangeFeed;
+use serde_json::Value;
 
 /// Where AWS is reached: an endpoint (moto, DynamoDB Local), a region and a named profile, all
 /// optional.
@@ -28,7 +31,11 @@ pub struct Endpoint<'a> {
 
 #[cfg(feature = "aws")]
 mod real {
-    use super::{Arc, AwsClients, ChangeFeed, Endpoint, GroupMembership, Operations, StateStore};
+    use super::{
+        Arc, AwsClients, CallError, ChangeFeed, Endpoint, GroupMembership, Operations, Path,
+        Registry, StateStore, ValidationReport, Value,
+    };
+    use asg_lifecycle_aws::api::{self, ApiClient, ModelOperation, ServiceModel};
     use asg_lifecycle_aws::{AutoScalingMembership, DynamoStore, StreamsFeed, table};
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
@@ -171,11 +178,90 @@ mod real {
     pub async fn sdk_operations(at: Endpoint<'_>) -> Result<Operations, String> {
         Ok(asg_lifecycle_aws::sdk_operations(&sdk_config(at).await))
     }
+
+    /// The model of `service`: read from `file` when given, else the shipped one.
+    fn service_model(service: &str, file: Option<&Path>) -> Result<Arc<ServiceModel>, CallError> {
+        let model = match file {
+            Some(file) => ServiceModel::from_file(service, file),
+            None => ServiceModel::builtin(service),
+        };
+        model.map_err(|e| match e {
+            api::Error::UnknownService { .. } => CallError::InvalidInput(e.to_string()),
+            other => CallError::Dispatch(other.to_string()),
+        })
+    }
+
+    /// Every operation of the service's model (shipped, or from `file`), under
+    /// `SERVICE.Operation` and its bare name, called through the model.
+    pub async fn model_operations(
+        at: Endpoint<'_>,
+        service: &str,
+        file: Option<&Path>,
+    ) -> Result<Operations, String> {
+        let model = service_model(service, file).map_err(|e| e.to_string())?;
+        let client = Arc::new(ApiClient::new(&sdk_config(at).await));
+        Ok(api::service_operations(&model, &client))
+    }
+
+    /// Calls `operation` of the service's model (shipped, or from `file`) once.
+    pub async fn call(
+        at: Endpoint<'_>,
+        service: &str,
+        file: Option<&Path>,
+        operation: &str,
+        input: &Value,
+    ) -> Result<Value, CallError> {
+        let model = service_model(service, file)?;
+        let client = Arc::new(ApiClient::new(&sdk_config(at).await));
+        let operation = ModelOperation::new(model, operation, client)
+            .map_err(|e| CallError::InvalidInput(e.to_string()))?;
+        operation.invoke(input).await.map_err(CallError::from)
+    }
+
+    /// The operations of the service's model (shipped, or from `file`), sorted.
+    pub fn operation_names(service: &str, file: Option<&Path>) -> Result<Vec<String>, String> {
+        let model = service_model(service, file).map_err(|e| e.to_string())?;
+        Ok(model.operation_names().map(String::from).collect())
+    }
+
+    /// The name a model file is addressed by: its endpoint prefix (`ec2`, `eks`).
+    pub fn file_service_name(file: &Path) -> Result<String, String> {
+        ServiceModel::from_file("file", file)
+            .map(|m| m.metadata().endpoint_prefix.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The shipped services whose model has `operation`.
+    pub fn services_with_operation(operation: &str) -> Vec<String> {
+        api::shipped_services()
+            .into_iter()
+            .filter(|s| ServiceModel::builtin(s).is_ok_and(|m| m.operation(operation).is_ok()))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The shipped services, sorted.
+    pub fn shipped_services() -> Vec<&'static str> {
+        api::shipped_services()
+    }
+
+    /// Adds the official waiters of the shipped services to `registry`.
+    pub fn add_service_waiters(registry: &mut Registry) -> Result<(), ValidationReport> {
+        api::add_shipped_waiters(registry)
+    }
+
+    /// The botocore version the shipped models come from.
+    pub fn models_version() -> &'static str {
+        api::SHIPPED_MODELS_VERSION.trim()
+    }
 }
 
 #[cfg(not(feature = "aws"))]
 mod absent {
-    use super::{Arc, AwsClients, ChangeFeed, Endpoint, GroupMembership, Operations, StateStore};
+    use super::{
+        Arc, AwsClients, CallError, ChangeFeed, Endpoint, GroupMembership, Operations, Path,
+        Registry, StateStore, ValidationReport, Value,
+    };
 
     const NO_AWS: &str = "this asg-lifecycle was built without AWS support; rebuild it with the \
                           `aws` feature (the default) to use tables and AWS calls";
@@ -219,6 +305,49 @@ mod absent {
 
     pub async fn sdk_operations(_: Endpoint<'_>) -> Result<Operations, String> {
         Err(NO_AWS.into())
+    }
+
+    pub async fn model_operations(
+        _: Endpoint<'_>,
+        _: &str,
+        _: Option<&Path>,
+    ) -> Result<Operations, String> {
+        Err(NO_AWS.into())
+    }
+
+    pub async fn call(
+        _: Endpoint<'_>,
+        _: &str,
+        _: Option<&Path>,
+        _: &str,
+        _: &Value,
+    ) -> Result<Value, CallError> {
+        Err(CallError::Dispatch(NO_AWS.into()))
+    }
+
+    pub fn operation_names(_: &str, _: Option<&Path>) -> Result<Vec<String>, String> {
+        Err(NO_AWS.into())
+    }
+
+    pub fn file_service_name(_: &Path) -> Result<String, String> {
+        Err(NO_AWS.into())
+    }
+
+    pub fn services_with_operation(_: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    pub fn shipped_services() -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// No service models in this build: no official waiters.
+    pub fn add_service_waiters(_: &mut Registry) -> Result<(), ValidationReport> {
+        Ok(())
+    }
+
+    pub fn models_version() -> &'static str {
+        ""
     }
 }
 

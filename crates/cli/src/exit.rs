@@ -8,13 +8,15 @@ use std::process::ExitCode;
 /// The command did what was asked (`wait`: completed; `waiter run`: success).
 pub const SUCCESS: u8 = 0;
 /// A negative outcome: an invalid model, a failed group, a waiter's failure state, a rejected
-/// event, a violated invariant, a table that could not be created.
+/// event, a violated invariant, a table that could not be created, an error response (`api
+/// call`).
 pub const FAILED: u8 = 1;
 /// Time or attempts ran out: `wait --timeout`, `waiter run` attempts exhausted.
 pub const TIMEOUT: u8 = 2;
 /// An error on the way: the source, the model or AWS could not be opened or read.
 pub const ERROR: u8 = 3;
-/// A usage error: an unknown flag, a bad value, a missing argument (`EX_USAGE`).
+/// A usage error: an unknown flag, a bad value, a missing argument, an input the service model
+/// refuses (`api call`) (`EX_USAGE`).
 pub const USAGE: u8 = 64;
 /// `invoke`: a delivery must be retried (`EX_TEMPFAIL`).
 pub const TEMPFAIL: u8 = 75;

@@ -1,5 +1,6 @@
 //! `asg-lifecycle`: validate, render, invoke and observe lifecycle models.
 
+mod api;
 mod cloud;
 mod duration;
 mod exit;
@@ -50,8 +51,11 @@ enum Command {
     Invoke(invoke::Args),
     /// Manage the DynamoDB table (`table create`).
     Table(table::Args),
-    /// List or run data-defined waiters (botocore model version 2).
+    /// List or run data-defined waiters (botocore model version 2): built-in, official
+    /// (`SERVICE.Name`) and custom.
     Waiter(waiter::Args),
+    /// Call any operation of a service model (shipped or `--service-model FILE`).
+    Api(api::Args),
     /// Show each instance's status and the group aggregate.
     Status(status::Args),
     /// Wait until a group's instances are all current (or terminated).
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             Command::Invoke(args) => invoke::run(&args, global, out).await,
             Command::Table(args) => table::run(&args, global, out).await,
             Command::Waiter(args) => waiter::run(args, global, out).await,
+            Command::Api(args) => api::run(args, global, out).await,
             Command::Status(args) => status::run(&args, global, out).await,
             Command::Wait(args) => wait::run(&args, global, out).await,
             Command::Watch(args) => watch::run(&args, global, out).await,

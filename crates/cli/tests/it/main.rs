@@ -1,5 +1,6 @@
 //! The integration tests of this crate, in one binary so that its dependencies link once.
 
+mod cli_api;
 mod cli_groups;
 mod cli_interrupt;
 mod cli_invoke;

@@ -5,6 +5,11 @@
 //! or `{"Error": {"Code", "Message"}}` plus the HTTP status) against the acceptors in order; the
 //! first that matches decides: `success`, `failure` or `retry`.
 //!
+//! The [`Registry`] holds the built-in waiters, the official waiters of service models under
+//! `SERVICE.Name` (their operations looked up as `SERVICE.Operation`; the adapters ship those of
+//! the services a lifecycle touches and call any operation from its model) and custom ones from
+//! files. The core knows a service only as a name: it links no SDK and no HTTP.
+//!
 //! ```no_run
 //! # async fn run(operations: asg_lifecycle::waiter::Operations) -> Result<(), asg_lifecycle::waiter::Error> {
 //! use asg_lifecycle::waiter::{Registry, WaitOptions};
@@ -42,7 +47,7 @@ pub use model::{Acceptor, AcceptorState, Matcher, WaiterConfig, WaiterModel};
 pub use operation::{
     CallError, Operation, OperationError, Operations, check_members, optional_str, required_str,
 };
-pub use registry::{BUILTIN_WAITERS, Origin, Registry};
+pub use registry::{BUILTIN_WAITERS, Entry, Origin, Registry};
 pub use runner::{Attempt, Probe, Progress, WaitOptions, Waiter};
 
 /// `Result` of this module.
@@ -140,6 +145,14 @@ pub enum Error {
         name: String,
         /// The names known.
         known: Vec<String>,
+    },
+    /// Several services have a waiter of that bare name.
+    #[error("waiter name `{name}` is ambiguous: say which one ({})", candidates.join(", "))]
+    AmbiguousWaiter {
+        /// The name asked for.
+        name: String,
+        /// The qualified names that have it.
+        candidates: Vec<String>,
     },
     /// The waiter's operation is not available.
     #[error("waiter {waiter} calls {operation}, which is not available (available: {})", known.join(", "))]

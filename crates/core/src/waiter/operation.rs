@@ -90,6 +90,13 @@ impl Operations {
         self
     }
 
+    /// Adds (or replaces) every operation of `other`.
+    #[must_use]
+    pub fn merge(mut self, other: Operations) -> Self {
+        self.by_name.extend(other.by_name);
+        self
+    }
+
     /// The operation called `name`.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<Arc<dyn Operation>> {
