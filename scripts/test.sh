@@ -13,12 +13,21 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "python tools (moto[server], cfn-lint) in target/pyenv"
+# A venv is (re)filled when it lacks the tools or its requirements file changed since.
+python_tools() {
+    local venv=$1 requirements=$2 tool=$3
+    local want
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ ! -x "$venv/bin/$tool" ] || [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$want" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        echo "$want" >"$venv/.requirements"
+    fi
+}
+
+step "python tools (moto[server], cfn-lint, botocore) in target/pyenv"
 venv="$root/target/pyenv"
-if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
-fi
+python_tools "$venv" scripts/requirements-test.txt moto_server
 
 step "starting moto_server (serialized) on loopback"
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -59,10 +68,7 @@ if [ -f template.yaml ]; then
 
     step "sam validate --lint (offline; the deploy tools in target/lambda-tools)"
     tools="$root/target/lambda-tools"
-    if [ ! -x "$tools/bin/sam" ]; then
-        python3 -m venv "$tools"
-        "$tools/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-deploy.txt
-    fi
+    python_tools "$tools" scripts/requirements-deploy.txt sam
     SAM_CLI_TELEMETRY=0 "$tools/bin/sam" validate --lint
 fi
 
