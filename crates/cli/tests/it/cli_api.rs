@@ -45,19 +45,19 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-#[test]
-fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service() {
+/// Runs a botocore reference script with the test venv's Python and reads its JSON lines;
+/// the script must exit 0.
+fn botocore_script(script: &str, args: &[String]) -> (String, Vec<Value>) {
     let python = std::env::var("ASG_LIFECYCLE_TEST_PYTHON").expect(
         "ASG_LIFECYCLE_TEST_PYTHON is not set: it names the Python with boto3 and botocore \
          (scripts/test.sh exports target/pyenv/bin/python)",
     );
-    let script = crate::repo_root().join("scripts/waiter_differential.py");
     let out = Command::new(python)
-        .arg(script)
-        .arg(moto_endpoint())
+        .arg(crate::repo_root().join("scripts").join(script))
+        .args(args)
         .arg(env!("CARGO_BIN_EXE_asg-lifecycle"))
         .output()
-        .expect("the differential script runs");
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -65,10 +65,16 @@ fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    let lines: Vec<Value> = stdout
+    let lines = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (stdout, lines)
+}
+
+#[test]
+fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service() {
+    let (stdout, lines) = botocore_script("waiter_differential.py", &[moto_endpoint()]);
     let waiters: Vec<&Value> = lines.iter().filter(|l| l.get("waiter").is_some()).collect();
     assert!(
         lines
@@ -106,26 +112,7 @@ fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service
 
 #[test]
 fn requests_are_signed_as_botocore_signs_them_in_every_protocol() {
-    let python = std::env::var("ASG_LIFECYCLE_TEST_PYTHON").expect(
-        "ASG_LIFECYCLE_TEST_PYTHON is not set: it names the Python with botocore \
-         (scripts/test.sh exports target/pyenv/bin/python)",
-    );
-    let out = Command::new(python)
-        .arg(crate::repo_root().join("scripts/sigv4_check.py"))
-        .arg(env!("CARGO_BIN_EXE_asg-lifecycle"))
-        .output()
-        .expect("the signature check runs");
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
-    let checked: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (stdout, checked) = botocore_script("sigv4_check.py", &[]);
     assert_eq!(checked.len(), 4, "{stdout}");
     assert!(checked.iter().all(|c| c["agree"] == true), "{stdout}");
 }
