@@ -151,6 +151,41 @@ impl<'a> ChainRun<'a> {
         )
     }
 
+    /// True when nothing would fire from `record` with `changes` applied and, when given, in
+    /// state `to`: [`Self::is_quiescent`] of the record as it would be written, without copying
+    /// it (the changes are swapped in for the question and swapped back).
+    pub(super) fn would_be_quiescent(
+        &self,
+        record: &mut InstanceRecord,
+        changes: &mut RecordChanges,
+        to: Option<&str>,
+    ) -> bool {
+        let mut pending = changes.pending_command.take();
+        let mut action = changes.lifecycle_action.take();
+        if let Some(pending) = pending.as_mut() {
+            std::mem::swap(pending, &mut record.pending_command);
+        }
+        if let Some(action) = action.as_mut() {
+            std::mem::swap(action, &mut record.lifecycle_action);
+        }
+        let status = to
+            .filter(|to| record.status.as_deref() != Some(*to))
+            .map(|to| std::mem::replace(&mut record.status, Some(to.to_string())));
+        let quiescent = self.is_quiescent(record);
+        if let Some(status) = status {
+            record.status = status;
+        }
+        if let Some(action) = action.as_mut() {
+            std::mem::swap(action, &mut record.lifecycle_action);
+        }
+        if let Some(pending) = pending.as_mut() {
+            std::mem::swap(pending, &mut record.pending_command);
+        }
+        changes.pending_command = pending;
+        changes.lifecycle_action = action;
+        quiescent
+    }
+
     /// What a write leaves owed on the record: `None` when the chain `ends` with it, else the
     /// attempt in progress and, for a transition, its trigger, source state and the `after`
     /// tasks still to run.
