@@ -77,8 +77,8 @@ impl ChainRun<'_> {
         // An internal transition ends the chain: stepping again with the same stimulus from the
         // same state would fire the same trigger again.
         let stops = self.stops_after(transition, to, before_async);
-        let ends = after.is_empty()
-            && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
+        let ends =
+            after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
         if trigger.before.is_empty() && after.is_empty() && !stops && !ends {
             // Nothing to do between this transition and the next: one write records both.
             self.carry = changes;
