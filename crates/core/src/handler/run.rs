@@ -170,7 +170,7 @@ impl<'a> ChainRun<'a> {
         }
         let status = to
             .filter(|to| record.status.as_deref() != Some(*to))
-            .map(|to| std::mem::replace(&mut record.status, Some(to.to_string())));
+            .map(|to| record.status.replace(to.to_string()));
         let quiescent = self.is_quiescent(record);
         if let Some(status) = status {
             record.status = status;
