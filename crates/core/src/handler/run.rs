@@ -10,7 +10,6 @@
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
-use crate::machine::Decision;
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction};
 use crate::tasks::RecordChanges;
 
@@ -145,10 +144,7 @@ impl<'a> ChainRun<'a> {
 
     /// True when nothing fires from `record` (as it would be written) with this run's stimulus.
     pub(super) fn is_quiescent(&self, record: &InstanceRecord) -> bool {
-        matches!(
-            self.handler.machine.step(record, self.stimulus),
-            Decision::Stay { .. }
-        )
+        self.handler.machine.is_quiescent(record, self.stimulus)
     }
 
     /// True when nothing would fire from `record` with `changes` applied and, when given, in
