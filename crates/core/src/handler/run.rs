@@ -88,10 +88,20 @@ impl<'a> ChainRun<'a> {
         }
     }
 
-    /// A write of `record` as this run holds it, with the transitions deferred so far; call
-    /// [`Self::landed`] once it is committed.
-    pub(super) fn write<'b>(&'b self, record: &'b InstanceRecord) -> Write<'b> {
-        self.handler.write(record).deferred(self.deferred.as_ref())
+    /// A write of `record` as this run holds it, with the transitions deferred so far (their
+    /// history entries move into it: a write that fails ends the run); call [`Self::landed`]
+    /// once it is committed.
+    pub(super) fn write<'b>(&mut self, record: &'b InstanceRecord) -> Write<'b>
+    where
+        'a: 'b,
+    {
+        let deferred = self.deferred.as_mut().map(|d| {
+            (
+                std::mem::take(&mut d.read_status),
+                std::mem::take(&mut d.history),
+            )
+        });
+        self.handler.write(record).deferred(deferred)
     }
 
     /// After a write of this run was committed: the deferred transitions are written.
