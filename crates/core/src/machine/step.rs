@@ -149,7 +149,8 @@ impl Machine {
         )
     }
 
-    /// [`Self::step_resolved`]; a [`Decision::Stay`] says why only when `explain`.
+    /// [`Self::step_resolved`]; only when `explain` does a [`Decision::Stay`] say why and a
+    /// [`Decision::Fire`] name its states (else empty).
     fn decide<'m>(
         &'m self,
         record: &InstanceRecord,
@@ -195,6 +196,15 @@ impl Machine {
                 resolved,
             };
             match evaluate_guard(self, transition, ctx, explain) {
+                // Asked only whether anything fires, the states are not copied.
+                Guard::Pass(ignored_errors) if !explain => {
+                    return Decision::Fire(Firing {
+                        transition,
+                        from: String::new(),
+                        to: String::new(),
+                        ignored_errors,
+                    });
+                }
                 Guard::Pass(ignored_errors) => {
                     return Decision::Fire(Firing {
                         transition,
