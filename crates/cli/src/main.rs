@@ -66,6 +66,10 @@ enum Command {
     Simulate(simulate::Args),
 }
 
+/// mimalloc: the handler's small, short-lived allocations cost about half of glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

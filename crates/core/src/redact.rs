@@ -8,10 +8,14 @@ pub const REDACTED: &str = "<redacted>";
 /// True when an attribute or parameter name looks like it holds a secret.
 #[must_use]
 pub fn looks_secret(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+    // Without lowercasing a copy: every command's parameters are redacted for its outcome.
+    let name = name.as_bytes();
     ["token", "secret", "password", "passwd", "key", "credential"]
         .iter()
-        .any(|word| lower.contains(word))
+        .any(|word| {
+            name.windows(word.len())
+                .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+        })
 }
 
 /// Replaces, recursively, the values of object keys that look secret.

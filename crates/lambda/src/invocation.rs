@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::metrics::InvocationMetrics;
@@ -86,12 +87,12 @@ impl LambdaHandler {
     /// retryable error, or [`POISON_ERROR_TYPE`] when its poison payload could not be kept
     /// (Lambda retries it, at most `MaximumRetryAttempts` times, then sends it with the error to
     /// the on-failure destination).
-    pub async fn call(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    pub async fn call(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Diagnostic> {
         let ctx = InvocationContext {
             deadline: deadline_instant(event.context.deadline()),
             request_id: event.context.request_id.clone(),
         };
-        let (answer, metrics) = self.invoke(&event.payload, &ctx).await;
+        let (answer, metrics) = self.invoke_text(event.payload.get(), &ctx).await;
         metrics.emit(&self.namespace, &self.service);
         answer
     }
@@ -106,6 +107,21 @@ impl LambdaHandler {
         ctx: &InvocationContext,
     ) -> (Result<Value, Diagnostic>, InvocationMetrics) {
         let report = self.invoker.invoke(payload, ctx).await;
+        let metrics = observe(&report);
+        (report.answer().map_err(diagnostic), metrics)
+    }
+
+    /// [`Self::invoke`] on the payload's JSON text, as the Runtime API delivers it: a direct
+    /// lifecycle action is decoded straight into its typed event ([`Invoker::invoke_text`]).
+    ///
+    /// # Errors
+    /// As [`LambdaHandler::call`].
+    pub async fn invoke_text(
+        &self,
+        payload: &str,
+        ctx: &InvocationContext,
+    ) -> (Result<Value, Diagnostic>, InvocationMetrics) {
+        let report = self.invoker.invoke_text(payload, ctx).await;
         let metrics = observe(&report);
         (report.answer().map_err(diagnostic), metrics)
     }

@@ -44,7 +44,7 @@ mod metrics;
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use config::{
     DEFAULT_METRICS_NAMESPACE, ENV_DEAD_LETTER_QUEUE_URL, ENV_GROUP_NAMES, ENV_LAMBDA_TASK_ROOT,
@@ -178,7 +178,7 @@ async fn serve_with(
         "initialized"
     );
     let handler = build_handler_with(&config, machine, extensions);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let handler = handler.clone();
         async move { handler.call(event).await }
     }))

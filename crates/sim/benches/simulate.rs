@@ -5,6 +5,11 @@
 use asg_lifecycle_sim::{Faults, SimConfig, simulate};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+/// mimalloc, as in the binaries (`crates/cli`, `crates/lambda`): the handler's small, short-lived
+/// allocations cost about half of glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);

@@ -281,10 +281,11 @@ impl Runner {
     /// every event the world emits is well-formed.
     fn answered(&mut self, delivery: Delivery, report: &InvocationReport) {
         let now = self.shared.now();
-        match report.answer() {
+        // The services read the answer's verdict only (not the body of a success).
+        match report.redelivery() {
             Err(failure) => self.retry(delivery.clone(), &failure.message),
-            Ok(body) => {
-                for id in batch_item_failures(&body) {
+            Ok(failures) => {
+                for id in failures {
                     let why = report
                         .messages
                         .iter()
@@ -383,14 +384,4 @@ pub fn poison_attempts(wrap: events::Wrap) -> u32 {
         events::Wrap::Stream => 1 + crate::rules::registration_retry_attempts(),
         events::Wrap::Sqs | events::Wrap::SqsSns => MAX_RECEIVE_COUNT,
     }
-}
-
-/// The message ids an SQS batch answer hands back.
-fn batch_item_failures(answer: &Value) -> impl Iterator<Item = &str> {
-    answer
-        .get("batchItemFailures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|failure| failure.get("itemIdentifier").and_then(Value::as_str))
 }

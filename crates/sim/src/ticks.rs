@@ -91,7 +91,7 @@ impl Runner {
         // A crashed or retryably failed asynchronous invocation is retried by Lambda, twice.
         let failed = reports
             .first()
-            .is_none_or(|r| r.as_ref().is_none_or(|r| r.answer().is_err()));
+            .is_none_or(|r| r.as_ref().is_none_or(|r| r.redelivery().is_err()));
         if failed && attempt < 2 {
             self.counts.retried += 1;
             let retry_in = 60_000 * i64::from(attempt + 1);

@@ -6,6 +6,7 @@
 //! naming the field or value at fault.
 
 mod autoscaling;
+mod direct;
 mod envelope;
 mod error;
 pub mod payload;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use autoscaling::{LifecycleEvent, LifecycleTransition};
+pub use direct::decode_direct_lifecycle;
 pub use envelope::{Envelope, Invocation, Message, decode_invocation};
 pub use error::DecodeError;
 pub use ssm::{CommandEvent, CommandEventKind, CommandStatus};

@@ -75,11 +75,8 @@ impl ChainRun<'_> {
         }
         let from = record.state().to_string();
         let failure = self.handler.machine.graph().failure.clone();
-        let carry = std::mem::take(&mut self.carry);
-        let mut hypothetical = record.clone();
-        carry.apply_to(&mut hypothetical);
-        hypothetical.status = Some(failure.clone());
-        let ends = self.is_quiescent(&hypothetical);
+        let mut carry = std::mem::take(&mut self.carry);
+        let ends = self.would_be_quiescent(record, &mut carry, Some(&failure));
         let owed = self.owed(ends, "failure", None);
         let group = self.group.take();
         *record = self

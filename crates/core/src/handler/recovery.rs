@@ -11,7 +11,6 @@ use chrono::Duration;
 
 use super::LifecycleHandler;
 use crate::event::{CommandEvent, CommandEventKind, CommandStatus, Stimulus};
-use crate::machine::Decision;
 use crate::record::InstanceRecord;
 
 impl LifecycleHandler {
@@ -75,11 +74,9 @@ impl LifecycleHandler {
         ]
         .into_iter()
         .any(|status| {
-            !matches!(
-                self.machine
-                    .step(record, &status_of(record, command_id, status)),
-                Decision::Stay { .. }
-            )
+            !self
+                .machine
+                .is_quiescent(record, &status_of(record, command_id, status))
         })
     }
 }

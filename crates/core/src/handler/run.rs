@@ -10,7 +10,6 @@
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
-use crate::machine::Decision;
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction};
 use crate::tasks::RecordChanges;
 
@@ -89,10 +88,20 @@ impl<'a> ChainRun<'a> {
         }
     }
 
-    /// A write of `record` as this run holds it, with the transitions deferred so far; call
-    /// [`Self::landed`] once it is committed.
-    pub(super) fn write<'b>(&'b self, record: &'b InstanceRecord) -> Write<'b> {
-        self.handler.write(record).deferred(self.deferred.as_ref())
+    /// A write of `record` as this run holds it, with the transitions deferred so far (their
+    /// history entries move into it: a write that fails ends the run); call [`Self::landed`]
+    /// once it is committed.
+    pub(super) fn write<'b>(&mut self, record: &'b InstanceRecord) -> Write<'b>
+    where
+        'a: 'b,
+    {
+        let deferred = self.deferred.as_mut().map(|d| {
+            (
+                std::mem::take(&mut d.read_status),
+                std::mem::take(&mut d.history),
+            )
+        });
+        self.handler.write(record).deferred(deferred)
     }
 
     /// After a write of this run was committed: the deferred transitions are written.
@@ -145,10 +154,42 @@ impl<'a> ChainRun<'a> {
 
     /// True when nothing fires from `record` (as it would be written) with this run's stimulus.
     pub(super) fn is_quiescent(&self, record: &InstanceRecord) -> bool {
-        matches!(
-            self.handler.machine.step(record, self.stimulus),
-            Decision::Stay { .. }
-        )
+        self.handler.machine.is_quiescent(record, self.stimulus)
+    }
+
+    /// True when nothing would fire from `record` with `changes` applied and, when given, in
+    /// state `to`: [`Self::is_quiescent`] of the record as it would be written, without copying
+    /// it (the changes are swapped in for the question and swapped back).
+    pub(super) fn would_be_quiescent(
+        &self,
+        record: &mut InstanceRecord,
+        changes: &mut RecordChanges,
+        to: Option<&str>,
+    ) -> bool {
+        let mut pending = changes.pending_command.take();
+        let mut action = changes.lifecycle_action.take();
+        if let Some(pending) = pending.as_mut() {
+            std::mem::swap(pending, &mut record.pending_command);
+        }
+        if let Some(action) = action.as_mut() {
+            std::mem::swap(action, &mut record.lifecycle_action);
+        }
+        let status = to
+            .filter(|to| record.status.as_deref() != Some(*to))
+            .map(|to| record.status.replace(to.to_string()));
+        let quiescent = self.is_quiescent(record);
+        if let Some(status) = status {
+            record.status = status;
+        }
+        if let Some(action) = action.as_mut() {
+            std::mem::swap(action, &mut record.lifecycle_action);
+        }
+        if let Some(pending) = pending.as_mut() {
+            std::mem::swap(pending, &mut record.pending_command);
+        }
+        changes.pending_command = pending;
+        changes.lifecycle_action = action;
+        quiescent
     }
 
     /// What a write leaves owed on the record: `None` when the chain `ends` with it, else the

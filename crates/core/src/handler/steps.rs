@@ -83,7 +83,15 @@ impl ChainRun<'_> {
                         .ignored_errors
                         .extend(firing.ignored_errors.iter().cloned());
                     let (from, to) = (firing.from.as_str(), firing.to.as_str());
-                    let attempt_id = record.attempt_id(self.event_id, from, firing.trigger());
+                    // Only tasks use the attempt id (an SSM intent, a command's tag, what the
+                    // record owes between the write and the `after` tasks): a transition without
+                    // tasks is written with the next write or ends the chain, and owes nothing.
+                    let trigger = &firing.transition.trigger;
+                    let attempt_id = if trigger.before.is_empty() && trigger.after.is_empty() {
+                        String::new()
+                    } else {
+                        record.attempt_id(self.event_id, from, firing.trigger())
+                    };
                     if !self
                         .fire(&mut record, firing.transition, (from, to), &attempt_id)
                         .await?

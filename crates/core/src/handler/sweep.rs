@@ -26,7 +26,6 @@ use super::heartbeat::{heartbeat_due, shortest_hook};
 use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, OutcomeKind};
 use crate::aws::{AwsError, AwsErrorKind, Effect, LifecycleHeartbeat};
 use crate::event::{Event, LifecycleEvent, ScheduledEvent, Stimulus};
-use crate::machine::Decision;
 use crate::record::{InstanceRecord, LifecycleAction};
 use crate::store::{Change, StoreError};
 
@@ -342,7 +341,7 @@ impl LifecycleHandler {
                 now - p.intent_at < patience(p)
                     || (p.command_id.is_some() && !self.waits_on_command(record))
             })
-            && matches!(self.machine.step(record, &sweep), Decision::Stay { .. })
+            && self.machine.is_quiescent(record, &sweep)
     }
 
     async fn mark_gone(&self, record: &InstanceRecord) -> Result<(), HandlerError> {

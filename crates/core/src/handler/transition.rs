@@ -86,10 +86,8 @@ impl ChainRun<'_> {
         // An internal transition ends the chain: stepping again with the same stimulus from the
         // same state would fire the same trigger again.
         let stops = self.stops_after(transition, to, before_async);
-        let mut hypothetical = record.clone();
-        changes.apply_to(&mut hypothetical);
-        hypothetical.status = Some(to.to_string());
-        let ends = after.is_empty() && (stops || self.is_quiescent(&hypothetical));
+        let ends =
+            after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
         if trigger.before.is_empty() && after.is_empty() && !stops && !ends {
             // Nothing to do between this transition and the next: one write records both.
             self.carry = changes;
@@ -173,9 +171,7 @@ impl ChainRun<'_> {
             changes.merge(last);
         }
         let stops = self.stops_after(transition, &to, started_async);
-        let mut hypothetical = record.clone();
-        changes.apply_to(&mut hypothetical);
-        let ends = stops || self.is_quiescent(&hypothetical);
+        let ends = stops || self.would_be_quiescent(record, &mut changes, None);
         let owed = self.owed(ends, attempt_id, None);
         *record = self
             .write(record)

@@ -84,30 +84,26 @@ impl Write<'_> {
         self
     }
 
-    /// Also writes the transitions `deferred` since the record was read: the write expects the
-    /// state as read, enters the state the run has reached (unless a transition of this write
-    /// enters another) and records the deferred transitions first.
-    pub(super) fn deferred(mut self, deferred: Option<&Deferred>) -> Self {
-        let Some(deferred) = deferred else {
+    /// Also writes the transitions deferred since the record was read (`ItemStatus` as read and
+    /// their history entries, oldest first: [`Deferred`]): the write expects the state as read,
+    /// enters the state the run has reached (unless a transition of this write enters another)
+    /// and records the deferred transitions first.
+    pub(super) fn deferred(
+        mut self,
+        deferred: Option<(Option<String>, Vec<HistoryEntry>)>,
+    ) -> Self {
+        let Some((read_status, mut history)) = deferred else {
             return self;
         };
-        self.commit
-            .expected_status
-            .clone_from(&deferred.read_status);
+        self.commit.expected_status = read_status;
         if self.commit.status.is_none() {
             self.commit.status.clone_from(&self.record.status);
         }
-        let own = std::mem::take(&mut self.commit.history);
-        self.commit.history = deferred
-            .history
-            .iter()
-            .cloned()
-            .map(|mut entry| {
-                entry.at = self.commit.now;
-                entry
-            })
-            .chain(own)
-            .collect();
+        for entry in &mut history {
+            entry.at = self.commit.now;
+        }
+        history.append(&mut self.commit.history);
+        self.commit.history = history;
         self
     }
 

@@ -40,13 +40,34 @@ impl InvocationReport {
     /// to hand back without a message id to report it by (then the whole batch is delivered
     /// again: safe, since handling is idempotent).
     pub fn answer(&self) -> Answer {
+        let failures = self.redelivery()?;
         match &self.envelope {
-            Ok(envelope) => answer(*envelope, &self.messages),
-            Err(e) if self.kept.as_ref().is_some_and(Kept::is_kept) => Ok(json!({
+            Ok(Envelope::Sqs | Envelope::Stream) => {
+                let failures: Vec<Value> = failures
+                    .iter()
+                    .map(|id| json!({ "itemIdentifier": id }))
+                    .collect();
+                Ok(json!({ "batchItemFailures": failures }))
+            }
+            Ok(envelope) => Ok(body(*envelope, &self.messages)),
+            Err(e) => Ok(json!({
                 "envelope": Value::Null,
                 "outcomes": [],
                 "rejected": [{"messageId": Value::Null, "error": e.to_string(), "kept": true}],
             })),
+        }
+    }
+
+    /// What the invoking service delivers again, as [`Self::answer`] tells it, without building
+    /// the answer's body: the ids of the SQS (or stream) messages its `batchItemFailures`
+    /// names (none for a direct or SNS invocation that succeeded).
+    ///
+    /// # Errors
+    /// The [`RetryableFailure`] of [`Self::answer`].
+    pub fn redelivery(&self) -> Result<Vec<&str>, RetryableFailure> {
+        match &self.envelope {
+            Ok(envelope) => redelivery(*envelope, &self.messages),
+            Err(_) if self.kept.as_ref().is_some_and(Kept::is_kept) => Ok(Vec::new()),
             Err(e) => Err(RetryableFailure {
                 message: e.to_string(),
                 poison: true,
@@ -55,15 +76,20 @@ impl InvocationReport {
     }
 }
 
-fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
+fn redelivery(
+    envelope: Envelope,
+    results: &[MessageResult],
+) -> Result<Vec<&str>, RetryableFailure> {
     let handed_back: Vec<&MessageResult> = results.iter().filter(|r| r.is_handed_back()).collect();
     let batch = matches!(envelope, Envelope::Sqs | Envelope::Stream);
-    if batch && handed_back.iter().all(|r| r.message_id.is_some()) {
-        let failures: Vec<Value> = handed_back
+    if batch {
+        let ids: Option<Vec<&str>> = handed_back
             .iter()
-            .map(|r| json!({"itemIdentifier": r.message_id}))
+            .map(|r| r.message_id.as_deref())
             .collect();
-        return Ok(json!({ "batchItemFailures": failures }));
+        if let Some(ids) = ids {
+            return Ok(ids);
+        }
     }
     if !handed_back.is_empty() {
         let messages: Vec<String> = handed_back
@@ -75,6 +101,11 @@ fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
             poison: handed_back.iter().all(|r| r.is_poison()),
         });
     }
+    Ok(Vec::new())
+}
+
+/// The body of a direct or SNS invocation's answer: the outcomes and the poison messages kept.
+fn body(envelope: Envelope, results: &[MessageResult]) -> Value {
     let mut outcomes = Vec::new();
     let mut rejected = Vec::new();
     for r in results {
@@ -84,7 +115,7 @@ fn answer(envelope: Envelope, results: &[MessageResult]) -> Answer {
                 .push(json!({"messageId": r.message_id, "error": e.to_string(), "kept": true})),
         }
     }
-    Ok(json!({"envelope": envelope_name(envelope), "outcomes": outcomes, "rejected": rejected}))
+    json!({"envelope": envelope_name(envelope), "outcomes": outcomes, "rejected": rejected})
 }
 
 #[cfg(test)]

@@ -182,23 +182,60 @@ impl Invoker {
     /// Decodes a payload (direct, SNS or SQS) and handles its messages in order, keeping each
     /// poison message in the dead-letter queue.
     pub async fn invoke(&self, payload: &Value, ctx: &InvocationContext) -> InvocationReport {
-        let invocation = match decode_invocation(payload) {
-            Ok(invocation) => invocation,
+        match decode_invocation(payload) {
+            Ok(invocation) => self.run(invocation, Payload::Value(payload), ctx).await,
+            Err(e) => self.refuse(e, payload.clone(), ctx).await,
+        }
+    }
+
+    /// [`Self::invoke`] on the payload's JSON text. A direct Auto Scaling lifecycle action is
+    /// decoded straight into its typed event ([`crate::event::decode_direct_lifecycle`]), with
+    /// no JSON tree built; any other payload is parsed and invoked as it is. Text that is not
+    /// JSON is a poison payload (a [`DecodeError::Json`], kept as a string).
+    pub async fn invoke_text(&self, text: &str, ctx: &InvocationContext) -> InvocationReport {
+        if let Some(invocation) = crate::event::decode_direct_lifecycle(text) {
+            return self.run(invocation, Payload::Text(text), ctx).await;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(payload) => self.invoke(&payload, ctx).await,
             Err(e) => {
-                let letter = DeadLetter {
-                    reason: e.to_string(),
-                    envelope: None,
-                    message_id: None,
-                    request_id: ctx.request_id.clone(),
-                    payload: payload.clone(),
+                let error = DecodeError::Json {
+                    message: e.to_string(),
                 };
-                return InvocationReport {
-                    envelope: Err(e),
-                    messages: Vec::new(),
-                    kept: Some(self.keep(&letter, ctx).await),
-                };
+                self.refuse(error, Value::String(text.to_string()), ctx)
+                    .await
             }
+        }
+    }
+
+    /// The report on a payload that is no known envelope: kept as a whole.
+    async fn refuse(
+        &self,
+        error: DecodeError,
+        payload: Value,
+        ctx: &InvocationContext,
+    ) -> InvocationReport {
+        let letter = DeadLetter {
+            reason: error.to_string(),
+            envelope: None,
+            message_id: None,
+            request_id: ctx.request_id.clone(),
+            payload,
         };
+        InvocationReport {
+            envelope: Err(error),
+            messages: Vec::new(),
+            kept: Some(self.keep(&letter, ctx).await),
+        }
+    }
+
+    /// Handles the messages of a decoded invocation in order, keeping each poison message.
+    async fn run(
+        &self,
+        invocation: crate::event::Invocation,
+        payload: Payload<'_>,
+        ctx: &InvocationContext,
+    ) -> InvocationReport {
         let mut messages = Vec::with_capacity(invocation.messages.len());
         for (index, message) in invocation.messages.iter().enumerate() {
             let (result, sweep_duration) = match &message.event {
@@ -213,7 +250,7 @@ impl Invoker {
                         envelope: Some(invocation.envelope),
                         message_id: message.message_id.clone(),
                         request_id: ctx.request_id.clone(),
-                        payload: record(payload, invocation.envelope, index),
+                        payload: payload.record(invocation.envelope, index),
                     };
                     Some(self.keep(&letter, ctx).await)
                 }
@@ -283,15 +320,33 @@ impl Invoker {
     }
 }
 
-/// The payload of one message as received: the SNS or SQS record, or the direct event.
-fn record(payload: &Value, envelope: Envelope, index: usize) -> Value {
-    match envelope {
-        Envelope::Direct => payload.clone(),
-        Envelope::Sns | Envelope::Sqs | Envelope::Stream => payload
-            .get("Records")
-            .and_then(|r| r.get(index))
-            .cloned()
-            .unwrap_or(Value::Null),
+/// An invocation's payload as received: parsed, or its text (parsed only to keep a poison
+/// message).
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Value(&'a Value),
+    Text(&'a str),
+}
+
+impl Payload<'_> {
+    /// The payload of one message as received: the SNS or SQS record, or the direct event.
+    fn record(self, envelope: Envelope, index: usize) -> Value {
+        let parsed;
+        let payload = match self {
+            Self::Value(payload) => payload,
+            Self::Text(text) => {
+                parsed = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into()));
+                &parsed
+            }
+        };
+        match envelope {
+            Envelope::Direct => payload.clone(),
+            Envelope::Sns | Envelope::Sqs | Envelope::Stream => payload
+                .get("Records")
+                .and_then(|r| r.get(index))
+                .cloned()
+                .unwrap_or(Value::Null),
+        }
     }
 }
 

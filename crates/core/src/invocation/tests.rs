@@ -341,3 +341,44 @@ async fn only_a_run_of_the_sweep_rule_has_a_sweep_duration() {
     let launch = invoker.invoke(&launch("e-3", "i-ok"), &ctx()).await;
     assert!(launch.messages[0].sweep_duration.is_none());
 }
+
+#[tokio::test]
+async fn the_text_of_a_payload_is_handled_as_the_payload() {
+    let dead_letters = Arc::new(Recorded::default());
+    let by_text = keeping(ScriptedStore::default(), &dead_letters).await;
+    let by_value = invoker(ScriptedStore::default()).await;
+    let payloads = [
+        launch("e-1", "i-ok"),
+        sqs(&[("m-ok", launch("e-2", "i-ok").to_string())]),
+        unknown_instance_command(),
+    ];
+    for payload in &payloads {
+        let text = by_text.invoke_text(&payload.to_string(), &ctx()).await;
+        let value = by_value.invoke(payload, &ctx()).await;
+        assert_eq!(text.envelope, value.envelope, "{payload}");
+        let outcomes = |r: &InvocationReport| -> Vec<Vec<Outcome>> {
+            r.messages.iter().map(MessageResult::outcomes).collect()
+        };
+        assert_eq!(outcomes(&text), outcomes(&value), "{payload}");
+    }
+    let [letter] = &dead_letters.letters()[..] else {
+        panic!(
+            "the unknown instance's command is kept: {:?}",
+            dead_letters.letters()
+        );
+    };
+    assert_eq!(letter.payload, payloads[2], "kept as received");
+}
+
+#[tokio::test]
+async fn text_that_is_not_json_is_kept_as_poison() {
+    let dead_letters = Arc::new(Recorded::default());
+    let invoker = keeping(ScriptedStore::default(), &dead_letters).await;
+    let report = invoker.invoke_text("{not json", &ctx()).await;
+    assert!(
+        matches!(report.envelope, Err(DecodeError::Json { .. })),
+        "{report:?}"
+    );
+    assert!(report.kept.as_ref().is_some_and(Kept::is_kept));
+    assert_eq!(dead_letters.letters()[0].payload, json!("{not json"));
+}

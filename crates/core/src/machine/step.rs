@@ -67,7 +67,14 @@ enum Guard {
     Error { condition: String, error: String },
 }
 
-fn evaluate_guard(machine: &Machine, transition: &Transition, ctx: ConditionContext<'_>) -> Guard {
+/// `explain`: whether a blocked guard says why (a caller asking only whether anything fires
+/// does not need it).
+fn evaluate_guard(
+    machine: &Machine,
+    transition: &Transition,
+    ctx: ConditionContext<'_>,
+    explain: bool,
+) -> Guard {
     let trigger = &transition.trigger;
     let mut ignored = Vec::new();
     let mut check = |call: &Call, want: bool| -> Result<bool, Guard> {
@@ -92,6 +99,7 @@ fn evaluate_guard(machine: &Machine, transition: &Transition, ctx: ConditionCont
     for call in &trigger.conditions {
         match check(call, true) {
             Ok(true) => {}
+            Ok(false) if !explain => return Guard::Blocked(String::new()),
             Ok(false) => return Guard::Blocked(format!("`{}` is false", call.name)),
             Err(e) => return e,
         }
@@ -99,6 +107,7 @@ fn evaluate_guard(machine: &Machine, transition: &Transition, ctx: ConditionCont
     for call in &trigger.unless {
         match check(call, false) {
             Ok(true) => {}
+            Ok(false) if !explain => return Guard::Blocked(String::new()),
             Ok(false) => return Guard::Blocked(format!("unless `{}` is true", call.name)),
             Err(e) => return e,
         }
@@ -127,6 +136,31 @@ impl Machine {
         stimulus: &Stimulus,
         resolved: Option<&crate::tasks::Resolved>,
     ) -> Decision<'m> {
+        self.decide(record, stimulus, resolved, true)
+    }
+
+    /// True when nothing fires for `record` on `stimulus`: [`Self::step`] decides
+    /// [`Decision::Stay`]. Cheaper than stepping: the reason is not written.
+    #[must_use]
+    pub fn is_quiescent(&self, record: &InstanceRecord, stimulus: &Stimulus) -> bool {
+        matches!(
+            self.decide(record, stimulus, None, false),
+            Decision::Stay { .. }
+        )
+    }
+
+    /// [`Self::step_resolved`]; only when `explain` does a [`Decision::Stay`] say why and a
+    /// [`Decision::Fire`] name its states (else empty).
+    fn decide<'m>(
+        &'m self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+        resolved: Option<&crate::tasks::Resolved>,
+        explain: bool,
+    ) -> Decision<'m> {
+        let quiet = |reason: &dyn Fn() -> String| Decision::Stay {
+            reason: if explain { reason() } else { String::new() },
+        };
         let graph = self.graph();
         let state = record.state();
         if !graph.has_state(state) {
@@ -135,14 +169,10 @@ impl Machine {
             };
         }
         if graph.is_terminal(state) {
-            return Decision::Stay {
-                reason: format!("`{state}` is terminal"),
-            };
+            return quiet(&|| format!("`{state}` is terminal"));
         }
         if graph.outgoing(state).next().is_none() {
-            return Decision::Stay {
-                reason: format!("no transition leaves `{state}`"),
-            };
+            return quiet(&|| format!("no transition leaves `{state}`"));
         }
         // A scheduled event naming a destination or trigger out of this state (its rule) tries
         // those transitions only.
@@ -165,7 +195,16 @@ impl Machine {
                 dest: transition.dest.as_deref(),
                 resolved,
             };
-            match evaluate_guard(self, transition, ctx) {
+            match evaluate_guard(self, transition, ctx, explain) {
+                // Asked only whether anything fires, the states are not copied.
+                Guard::Pass(ignored_errors) if !explain => {
+                    return Decision::Fire(Firing {
+                        transition,
+                        from: String::new(),
+                        to: String::new(),
+                        ignored_errors,
+                    });
+                }
                 Guard::Pass(ignored_errors) => {
                     return Decision::Fire(Firing {
                         transition,
@@ -174,6 +213,7 @@ impl Machine {
                         ignored_errors,
                     });
                 }
+                Guard::Blocked(_) if !explain => {}
                 Guard::Blocked(why) => {
                     if !blocked.is_empty() {
                         blocked.push_str("; ");
@@ -189,9 +229,7 @@ impl Machine {
                 }
             }
         }
-        Decision::Stay {
-            reason: format!("no trigger of `{state}` is enabled ({blocked})"),
-        }
+        quiet(&|| format!("no trigger of `{state}` is enabled ({blocked})"))
     }
 }
 

@@ -388,28 +388,61 @@ impl Policy {
 
 impl Statement {
     fn allows(&self, request: &Request, resource: &Resource) -> bool {
-        let action = request.action.to_ascii_lowercase();
-        let action_matches = self
-            .actions
+        // Actions match without regard to ASCII case, resources exactly.
+        self.actions
             .iter()
-            .any(|a| glob(&a.to_ascii_lowercase(), &action));
-        let resource_matches = self.resources.iter().any(|r| glob(r, &resource.arn));
-        action_matches
-            && resource_matches
+            .any(|a| glob_case(a, &request.action, true))
+            && self.resources.iter().any(|r| glob(r, &resource.arn))
             && self.conditions.iter().all(|c| c.holds(request, resource))
     }
 }
 
 /// IAM wildcard matching: `*` any run of characters, `?` one character.
 fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    glob_case(pattern, text, false)
+}
+
+/// [`glob`], ignoring ASCII case when `fold`. ARNs and actions are ASCII: they are matched byte
+/// by byte; other text character by character.
+fn glob_case(pattern: &str, text: &str, fold: bool) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        let same = |a: &u8, b: &u8| {
+            if fold {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        return wildcard(pattern.as_bytes(), text.as_bytes(), same);
+    }
+    let lower = |s: &str| {
+        if fold {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
+    let (p, t): (Vec<char>, Vec<char>) = (
+        lower(pattern).chars().collect(),
+        lower(text).chars().collect(),
+    );
+    wildcard(&p, &t, |a, b| a == b)
+}
+
+/// The wildcard match of `p` (where `*` and `?` are wildcards) over `t`.
+fn wildcard<T: Copy + PartialEq + From<u8>>(
+    p: &[T],
+    t: &[T],
+    same: impl Fn(&T, &T) -> bool,
+) -> bool {
+    let (any, one) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || same(&p[pi], &t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -421,7 +454,7 @@ fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == any)
 }
 
 #[cfg(test)]

@@ -5,14 +5,18 @@ use serde_json::Value;
 
 use super::{Condition, Deployment, OPERATORS, TEMPLATE};
 
-/// The template as JSON, every scalar a string.
+/// The template as JSON, every scalar a string; parsed once (the simulator reads it at every
+/// poison payload's check).
 ///
 /// # Panics
 /// When the embedded template is not plain YAML (a build of the simulator checks it).
 #[must_use]
-pub fn template_json() -> Value {
-    let root = marked_yaml::parse_yaml(0, TEMPLATE).expect("template.yaml is plain YAML");
-    to_json(&root)
+pub fn template_json() -> &'static Value {
+    static PARSED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        let root = marked_yaml::parse_yaml(0, TEMPLATE).expect("template.yaml is plain YAML");
+        to_json(&root)
+    })
 }
 
 /// Every scalar as a string: YAML leaves types to the reader.
