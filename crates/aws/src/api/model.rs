@@ -187,6 +187,10 @@ pub struct Shape {
     /// A list or map written without a wrapper element.
     #[serde(default)]
     pub flattened: bool,
+    /// The least length (string, list) or value (number) the service accepts: checked before
+    /// sending, as botocore's validator does (`max` is left to the service, as there).
+    #[serde(default)]
+    pub min: Option<f64>,
     /// A string's allowed values.
     #[serde(default, rename = "enum")]
     pub enum_values: Vec<String>,

@@ -1,5 +1,6 @@
-//! Input validation against the model, before any request: unknown and missing members and
-//! wrong types, every problem named by its path (`Filters[0].Values`).
+//! Input validation against the model, before any request: unknown and missing members, wrong
+//! types and values below the model's `min` (botocore's checks), every problem named by its path
+//! (`Filters[0].Values`).
 
 use std::fmt;
 
@@ -106,17 +107,21 @@ fn check(
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     let shape = model.shape(shape_name)?;
-    let mut wrong = |expected: &str| {
-        problems.push(Problem {
+    let wrong = |expected: &str| Problem {
+        path: path.to_string(),
+        message: format!("expected {expected}, got {}", type_name(value)),
+    };
+    let below_min = |what: &str, found: f64| {
+        shape.min.filter(|min| found < *min).map(|min| Problem {
             path: path.to_string(),
-            message: format!("expected {expected}, got {}", type_name(value)),
-        });
+            message: format!("invalid {what}: {found}, valid min {what}: {min}"),
+        })
     };
     match shape.kind {
         ShapeType::Structure if shape.document => {}
         ShapeType::Structure => {
             let Some(map) = value.as_object() else {
-                wrong("an object");
+                problems.push(wrong("an object"));
                 return Ok(());
             };
             for required in &shape.required {
@@ -144,9 +149,14 @@ fn check(
         }
         ShapeType::List => {
             let Some(items) = value.as_array() else {
-                wrong("a list");
+                problems.push(wrong("a list"));
                 return Ok(());
             };
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "list lengths are far below 2^52"
+            )]
+            problems.extend(below_min("length", items.len() as f64));
             let member = shape.member.as_ref().map(|m| m.shape.as_str());
             for (i, item) in items.iter().enumerate() {
                 if let Some(member) = member {
@@ -156,7 +166,7 @@ fn check(
         }
         ShapeType::Map => {
             let Some(map) = value.as_object() else {
-                wrong("an object (a map)");
+                problems.push(wrong("an object (a map)"));
                 return Ok(());
             };
             if let Some(value_ref) = &shape.value {
@@ -165,24 +175,27 @@ fn check(
                 }
             }
         }
-        ShapeType::String => {
-            if !value.is_string() {
-                wrong("a string");
+        ShapeType::String => match value.as_str() {
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "string lengths are far below 2^52"
+            )]
+            Some(text) => problems.extend(below_min("length", text.chars().count() as f64)),
+            None => problems.push(wrong("a string")),
+        },
+        ShapeType::Integer | ShapeType::Long => match value.as_f64() {
+            Some(number) if value.is_i64() || value.is_u64() => {
+                problems.extend(below_min("range", number))
             }
-        }
-        ShapeType::Integer | ShapeType::Long => {
-            if !(value.is_i64() || value.is_u64()) {
-                wrong("an integer");
-            }
-        }
-        ShapeType::Float | ShapeType::Double => {
-            if !value.is_number() {
-                wrong("a number");
-            }
-        }
+            _ => problems.push(wrong("an integer")),
+        },
+        ShapeType::Float | ShapeType::Double => match value.as_f64() {
+            Some(number) => problems.extend(below_min("range", number)),
+            None => problems.push(wrong("a number")),
+        },
         ShapeType::Boolean => {
             if !value.is_boolean() {
-                wrong("a boolean");
+                problems.push(wrong("a boolean"));
             }
         }
         ShapeType::Timestamp => {
@@ -192,12 +205,12 @@ fn check(
                 _ => false,
             };
             if !ok {
-                wrong("a timestamp (ISO 8601 text or epoch seconds)");
+                problems.push(wrong("a timestamp (ISO 8601 text or epoch seconds)"));
             }
         }
         ShapeType::Blob => {
             if !value.is_string() {
-                wrong("a string (the bytes)");
+                problems.push(wrong("a string (the bytes)"));
             }
         }
     }
@@ -244,6 +257,25 @@ mod tests {
         assert!(
             found[1].starts_with("Tabel: unknown member (known: "),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn values_below_the_models_min_are_refused_as_botocore_does() {
+        // LifecycleActionToken: min 36 (a UUID); LifecycleHookName and AutoScalingGroupName: min 1.
+        let input = serde_json::json!({"LifecycleHookName": "hook", "AutoScalingGroupName": "",
+            "LifecycleActionToken": "short", "LifecycleActionResult": "CONTINUE"});
+        assert_eq!(
+            problems("autoscaling", "CompleteLifecycleAction", &input),
+            [
+                "AutoScalingGroupName: invalid length: 0, valid min length: 1",
+                "LifecycleActionToken: invalid length: 5, valid min length: 36"
+            ]
+        );
+        let input = serde_json::json!({"TableName": "", "Key": {}});
+        assert_eq!(
+            problems("dynamodb", "GetItem", &input),
+            ["TableName: invalid length: 0, valid min length: 1"]
         );
     }
 
