@@ -9,6 +9,7 @@ mod graph;
 mod invoke;
 mod output;
 mod progress;
+mod seeds;
 mod signals;
 mod simulate;
 mod source;

@@ -1,5 +1,5 @@
-//! `asg-lifecycle simulate [--transitions FILE] [--instances N] [--seed S] [--faults LEVEL]
-//! [--output json]`: runs the deterministic simulator and checks the invariants.
+//! `asg-lifecycle simulate [--transitions FILE] [--instances N] [--seed S] [--seeds N [--jobs J]]
+//! [--faults LEVEL] [--output json]`: runs the deterministic simulator and checks the invariants.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -20,7 +20,8 @@ use crate::source::parse_duration;
 #[command(after_help = "Examples:
   asg-lifecycle simulate
   asg-lifecycle simulate --instances 300 --seed 7 --faults harsh
-  asg-lifecycle simulate --instances 2000 --output json --query violation_count")]
+  asg-lifecycle simulate --instances 2000 --output json --query violation_count
+  asg-lifecycle simulate --faults harsh --seeds 100 --jobs 2 --output json --query failing_seeds")]
 pub struct Args {
     /// The model file (default: the embedded example model).
     #[arg(long)]
@@ -31,6 +32,13 @@ pub struct Args {
     /// The seed: one seed, one run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run this many seeds, from `--seed` on: independent worlds spread over `--jobs` threads.
+    /// The summary (totals, and each run in seed order) is the same for any number of threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// Threads for `--seeds` (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
     /// Fault level: none, default, harsh, or hostile (default faults and one instance in five
     /// with a compromised workload).
     #[arg(long, default_value = "default", value_parser = parse_faults)]
@@ -119,6 +127,9 @@ pub fn run(args: &Args, out: &Printer) -> ExitCode {
     }
     config.heartbeat_timeout = args.heartbeat_timeout;
     config.sweep_period = args.sweep_period;
+    if args.seeds > 1 {
+        return run_seeds(args, &config, &command, out);
+    }
     let bar = progress::bar(0, "{bar:30} {percent:>3}% simulated {msg} [{elapsed}]");
     let mut progress = |now: i64, end: i64| {
         let (now, end) = (
@@ -170,4 +181,42 @@ pub fn run(args: &Args, out: &Printer) -> ExitCode {
         );
         exit::code(exit::FAILED)
     }
+}
+
+/// `--seeds N`: the runs of N seeds on `--jobs` threads, summarized in seed order; exit 1 when a
+/// run had a violation, naming how to reproduce each.
+fn run_seeds(args: &Args, config: &SimConfig, command: &str, out: &Printer) -> ExitCode {
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        |j| usize::try_from(j).unwrap_or(usize::MAX),
+    );
+    let bar = progress::bar(args.seeds, "{bar:30} {pos}/{len} seeds [{elapsed}]");
+    let summary = crate::seeds::run_seeds(config, (args.seed, args.seeds), jobs, &bar);
+    bar.finish_and_clear();
+    if out.is_human() {
+        print!("{}", summary.render());
+    } else {
+        match serde_json::to_value(&summary) {
+            Ok(document) => {
+                if !out.print(&document) {
+                    return exit::code(exit::ERROR);
+                }
+            }
+            Err(e) => return exit::fail(exit::ERROR, format!("failed to render the summary: {e}")),
+        }
+    }
+    if summary.failing_seeds.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for seed in &summary.failing_seeds {
+        eprintln!(
+            "error: seed {seed} violated invariants; reproduce with: {}",
+            command.replacen(
+                &format!("--seed {}", args.seed),
+                &format!("--seed {seed}"),
+                1
+            )
+        );
+    }
+    exit::code(exit::FAILED)
 }

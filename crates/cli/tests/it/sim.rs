@@ -214,3 +214,95 @@ fn simulate_prints_one_json_object_and_exits_non_zero_on_a_violation() {
         "{stderr}"
     );
 }
+
+/// `simulate --seeds N --output json` with `jobs` threads.
+fn seed_sweep(jobs: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
+        .args([
+            "simulate",
+            "--instances",
+            "40",
+            "--seed",
+            "3",
+            "--seeds",
+            "5",
+            "--faults",
+            "harsh",
+            "--jobs",
+            jobs,
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn several_seeds_spread_over_threads_give_the_same_summary_as_one_thread() {
+    let one = seed_sweep("1");
+    let three = seed_sweep("3");
+    assert_eq!(
+        one, three,
+        "the summary does not depend on the thread count"
+    );
+    let seeds: Vec<u64> = one["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [3, 4, 5, 6, 7], "in seed order");
+    // Each run is exactly the single run of its seed.
+    let single = simulate(SimConfig::new(6, 40).with_faults(Faults::Harsh));
+    assert_eq!(one["runs"][3]["lifecycles"], single.lifecycles);
+    assert_eq!(one["runs"][3]["transitions"], single.transitions);
+    let total: u64 = one["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lifecycles"].as_u64().unwrap())
+        .sum();
+    assert_eq!(one["lifecycles"], total);
+    assert_eq!(one["violation_count"], 0);
+}
+
+#[test]
+fn a_seed_sweep_names_each_failing_seed_and_how_to_reproduce_it() {
+    let broken = Command::new(env!("CARGO_BIN_EXE_asg-lifecycle"))
+        .args([
+            "simulate",
+            "--instances",
+            "200",
+            "--faults",
+            "harsh",
+            "--seed",
+            "1",
+            "--seeds",
+            "2",
+            "--broken-store",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
+    let failing = summary["failing_seeds"].as_array().unwrap();
+    assert!(!failing.is_empty(), "{summary}");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    for seed in failing {
+        assert!(
+            stderr.contains(&format!(
+                "reproduce with: asg-lifecycle simulate --instances 200 --seed {seed} --faults harsh --broken-store"
+            )),
+            "{stderr}"
+        );
+    }
+}
