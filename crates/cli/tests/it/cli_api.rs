@@ -9,6 +9,18 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The services whose models ship with the tool.
+const SHIPPED: [&str; 8] = [
+    "autoscaling",
+    "cloudformation",
+    "dynamodb",
+    "ec2",
+    "ecs",
+    "eks",
+    "elbv2",
+    "ssm",
+];
+
 fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
         "MOTO_ENDPOINT is not set: start moto_server (scripts/test.sh does) and export its URL, \
@@ -85,19 +97,7 @@ fn official_waiters_reach_the_same_verdicts_as_botocore_on_every_shipped_service
         .iter()
         .map(|l| l["waiter"].as_str().unwrap().split('.').next().unwrap())
         .collect();
-    assert_eq!(
-        services.into_iter().collect::<Vec<_>>(),
-        [
-            "autoscaling",
-            "cloudformation",
-            "dynamodb",
-            "ec2",
-            "ecs",
-            "eks",
-            "elbv2",
-            "ssm"
-        ]
-    );
+    assert_eq!(services.into_iter().collect::<Vec<_>>(), SHIPPED);
     let verdicts: BTreeSet<&str> = waiters
         .iter()
         .map(|l| l["botocore"].as_str().unwrap())
@@ -236,19 +236,7 @@ fn waiter_list_names_official_waiters_by_service() {
 fn api_lists_the_shipped_services_and_their_operations() {
     let out = cli("http://127.0.0.1:9", &["api", "services"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        text(&out.stdout).lines().collect::<Vec<_>>(),
-        [
-            "autoscaling",
-            "cloudformation",
-            "dynamodb",
-            "ec2",
-            "ecs",
-            "eks",
-            "elbv2",
-            "ssm"
-        ]
-    );
+    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), SHIPPED);
     let out = cli(
         "http://127.0.0.1:9",
         &["api", "operations", "eks", "--output", "json"],

@@ -1,4 +1,5 @@
-//! A store that crashes on chosen commits: the crash-injecting wrapper of the recovery tests.
+//! A store that crashes on chosen commits, or refuses its first ones as conflicts: the
+//! fault-injecting wrapper of the recovery and contention tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,13 +19,15 @@ pub enum Crash {
     AfterWrite,
 }
 
-/// A store whose chosen commits (counted from 1) crash before or after their write; every other
-/// call goes to the inner store.
+/// A store whose chosen commits (counted from 1) crash before or after their write, and whose
+/// first `conflicts` commits are refused as conflicts (another writer won); every other call goes
+/// to the inner store.
 pub struct FaultyStore<S: StateStore> {
     /// The store that holds the data.
     pub inner: Arc<S>,
     crash: Crash,
     on_commits: Vec<usize>,
+    conflicts: usize,
     commits: AtomicUsize,
 }
 
@@ -36,6 +39,20 @@ impl<S: StateStore> FaultyStore<S> {
             inner,
             crash,
             on_commits: on_commits.to_vec(),
+            conflicts: 0,
+            commits: AtomicUsize::new(0),
+        })
+    }
+
+    /// A store over `inner` whose first `conflicts` commits are refused as conflicts
+    /// (`usize::MAX`: every commit).
+    #[must_use]
+    pub fn conflicting(inner: Arc<S>, conflicts: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            crash: Crash::BeforeWrite,
+            on_commits: Vec::new(),
+            conflicts,
             commits: AtomicUsize::new(0),
         })
     }
@@ -49,6 +66,11 @@ impl<S: StateStore> StateStore for FaultyStore<S> {
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord, StoreError> {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= self.conflicts {
+            return Err(StoreError::Conflict {
+                ident: commit.ident.clone(),
+            });
+        }
         let strikes = self.on_commits.contains(&n);
         if strikes && self.crash == Crash::BeforeWrite {
             return Err(StoreError::Unavailable {

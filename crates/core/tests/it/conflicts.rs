@@ -1,68 +1,19 @@
 //! Conflicting writes are retried after a jittered exponential backoff, within the invocation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use asg_lifecycle::handler::{HandlerConfig, HandlerError, OutcomeKind};
-use asg_lifecycle::record::InstanceRecord;
-use asg_lifecycle::registration::Registration;
-use asg_lifecycle::store::{Commit, MemoryStore, Page, StateStore, StoreError};
-use asg_lifecycle::testing::{Harness, launch};
-use async_trait::async_trait;
-use serde_json::{Map, Value};
+use asg_lifecycle::store::MemoryStore;
+use asg_lifecycle::testing::{FaultyStore, Harness, launch};
 
 /// A memory store whose first `conflicts` commits are refused as conflicts (another writer won).
-struct Contended {
-    inner: MemoryStore,
-    conflicts: usize,
-    refused: AtomicUsize,
-}
-
-#[async_trait]
-impl StateStore for Contended {
-    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        self.inner.get(ident).await
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord, StoreError> {
-        if self.refused.fetch_add(1, Ordering::SeqCst) < self.conflicts {
-            return Err(StoreError::Conflict {
-                ident: commit.ident.clone(),
-            });
-        }
-        self.inner.commit(commit).await
-    }
-
-    async fn query_active(
-        &self,
-        group: Option<&str>,
-        start: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.query_active(group, start, limit).await
-    }
-
-    async fn cloud_init_update(
-        &self,
-        ident: &str,
-        attributes: &Map<String, Value>,
-    ) -> Result<(), StoreError> {
-        self.inner.cloud_init_update(ident, attributes).await
-    }
-
-    async fn registration(&self, instance: &str) -> Result<Option<Registration>, StoreError> {
-        self.inner.registration(instance).await
-    }
-}
-
-fn harness(conflicts: usize) -> Harness<Contended> {
+fn harness(conflicts: usize) -> Harness<FaultyStore<MemoryStore>> {
     Harness::builder()
-        .store(Arc::new(Contended {
-            inner: MemoryStore::new(),
+        .store(FaultyStore::conflicting(
+            Arc::new(MemoryStore::new()),
             conflicts,
-            refused: AtomicUsize::new(0),
-        }))
+        ))
         .config(HandlerConfig {
             max_conflicts: 8,
             ..HandlerConfig::default()
