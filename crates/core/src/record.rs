@@ -189,18 +189,23 @@ pub struct InFlight {
     pub from: Option<String>,
 }
 
+/// A name shared rather than copied: the state and trigger names of a history entry are the
+/// model's own (`Arc` clones of the graph's names), and one event id serves all the entries of a
+/// chain, so a transition recorded allocates nothing for its names.
+pub type SharedName = std::sync::Arc<str>;
+
 /// One recorded transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HistoryEntry {
     /// Source state.
-    pub from: String,
+    pub from: SharedName,
     /// Destination state.
-    pub to: String,
+    pub to: SharedName,
     /// The trigger that fired (`error` for a move to the failure state).
-    pub trigger: String,
+    pub trigger: SharedName,
     /// The event that caused it.
-    pub event_id: String,
+    pub event_id: SharedName,
     /// The version the record got with this transition.
     pub version: u64,
     /// When it was written.

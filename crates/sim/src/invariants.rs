@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::asg::{ActionEnd, Lifecycle, SimInstance};
 use super::world::{Millis, secs};
 use asg_lifecycle::machine::Machine;
-use asg_lifecycle::record::{HistoryEntry, InstanceRecord};
+use asg_lifecycle::record::{HistoryEntry, InstanceRecord, SharedName};
 use asg_lifecycle::store::Commit;
 
 /// How many trail lines are kept per instance.
@@ -34,7 +34,7 @@ pub struct Violation {
 pub struct Checker {
     machine: Arc<Machine>,
     /// Edges on a cycle of the graph: only those may be taken twice.
-    cyclic: BTreeSet<(String, String)>,
+    cyclic: BTreeSet<(SharedName, SharedName)>,
     trails: BTreeMap<String, VecDeque<(Millis, String)>>,
     histories: BTreeMap<String, Vec<HistoryEntry>>,
     /// Violations, the first [`VIOLATION_LIMIT`] in full.
@@ -74,7 +74,7 @@ impl Checker {
             dests.push(graph.failure.clone());
             for dest in dests {
                 if graph.reachable_from([dest.clone()]).contains(state) {
-                    cyclic.insert((state.clone(), dest));
+                    cyclic.insert((state.as_str().into(), dest.into()));
                 }
             }
         }
@@ -189,7 +189,7 @@ impl Checker {
             ));
         }
         history.push(entry.clone());
-        if graph.stable.contains(&entry.to) {
+        if graph.stable.contains(&*entry.to) {
             self.ready_at.entry(ident.to_string()).or_insert(now);
         }
         for problem in problems {

@@ -219,10 +219,10 @@ mod tests {
 
     fn entry(n: usize) -> HistoryEntry {
         HistoryEntry {
-            from: format!("s{n}"),
-            to: format!("s{}", n + 1),
+            from: format!("s{n}").into(),
+            to: format!("s{}", n + 1).into(),
             trigger: "t".into(),
-            event_id: format!("e{n}"),
+            event_id: format!("e{n}").into(),
             version: n as u64,
             at: Utc::now(),
         }

@@ -145,8 +145,8 @@ async fn competing_command_and_terminate_events_end_terminated_without_lost_upda
     let stored = h.record("i-comp").await;
     assert_eq!(stored.state(), "terminated", "{:#?}", stored.history);
     assert_history_is_one_path(&stored);
-    assert_eq!(stored.history[0].trigger, "join");
-    assert_eq!(stored.history.last().unwrap().trigger, "finish");
+    assert_eq!(&*stored.history[0].trigger, "join");
+    assert_eq!(&*stored.history.last().unwrap().trigger, "finish");
     assert!(stored.has_processed("terminate-1"));
     assert!(
         stored.version as usize >= stored.history.len(),
@@ -289,7 +289,7 @@ async fn cloud_init_writing_while_the_handler_commits_is_another_item_and_is_not
     .await;
     let stored = h.record("i-late").await;
     assert_eq!(stored.state(), "join_cluster");
-    assert_eq!(stored.history[0].from, "finished_cloud_init");
+    assert_eq!(&*stored.history[0].from, "finished_cloud_init");
     assert_eq!(
         stored.attribute_str("ClusterRole"),
         Some("worker"),

@@ -35,10 +35,10 @@ async fn read(store: &Store, ident: &str) -> InstanceRecord {
 
 fn entry(record: &InstanceRecord, to: &str, event: &str) -> HistoryEntry {
     HistoryEntry {
-        from: record.state().to_string(),
-        to: to.to_string(),
-        trigger: format!("to_{to}"),
-        event_id: event.to_string(),
+        from: record.state().to_string().into(),
+        to: to.to_string().into(),
+        trigger: format!("to_{to}").into(),
+        event_id: event.to_string().into(),
         version: record.version + 1,
         at: Utc::now(),
     }
@@ -170,7 +170,7 @@ async fn history_bounds(store: Store) {
     let stored = read(&store, "i-4").await;
     assert_eq!(stored, record);
     assert_eq!(stored.history.len(), HISTORY_LIMIT);
-    assert_eq!(stored.history.last().unwrap().to, format!("s{total}"));
+    assert_eq!(&*stored.history.last().unwrap().to, format!("s{total}"));
     assert_eq!(
         stored.history[0].version,
         (total - HISTORY_LIMIT + 2) as u64,

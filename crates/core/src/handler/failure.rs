@@ -78,11 +78,12 @@ impl ChainRun<'_> {
         let mut carry = std::mem::take(&mut self.carry);
         let ends = self.would_be_quiescent(record, &mut carry, Some(&failure));
         let owed = self.owed(ends, "failure", None);
+        let event_id = self.shared_event_id();
         let group = self.group.take();
         *record = self
             .write(record)
             .for_event(self.event_id)
-            .transition((&from, &failure, "error"), self.event_id, true)
+            .transition((&from, &failure, "error"), event_id, true)
             .last_error(message.clone())
             .changes(carry)
             .indexed_for(&failure, group.as_deref())

@@ -10,7 +10,7 @@
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
-use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction};
+use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, SharedName};
 use crate::tasks::RecordChanges;
 
 /// One event's chain of transitions for one instance, being run.
@@ -21,6 +21,8 @@ pub(super) struct ChainRun<'a> {
     pub(super) ident: String,
     /// The event whose chain this is.
     pub(super) event_id: &'a str,
+    /// `event_id` shared by the run's history entries ([`Self::shared_event_id`]).
+    pub(super) shared_event_id: Option<SharedName>,
     pub(super) stimulus: &'a Stimulus,
     /// Changes from the stimulus still to be written (the lifecycle action).
     pub(super) carry: RecordChanges,
@@ -77,6 +79,7 @@ impl<'a> ChainRun<'a> {
             ctx,
             ident: record.ident.clone(),
             event_id,
+            shared_event_id: None,
             stimulus,
             carry,
             group,
@@ -119,15 +122,17 @@ impl<'a> ChainRun<'a> {
         (from, to, trigger): (&str, &str, &str),
     ) {
         let now = self.handler.clock.now();
+        let machine = &self.handler.machine;
+        let event_id = self.shared_event_id();
         let deferred = self.deferred.get_or_insert_with(|| Deferred {
             read_status: record.stored_status().cloned(),
             ..Deferred::default()
         });
         deferred.history.push(HistoryEntry {
-            from: from.to_string(),
-            to: to.to_string(),
-            trigger: trigger.to_string(),
-            event_id: self.event_id.to_string(),
+            from: machine.shared_name(from),
+            to: machine.shared_name(to),
+            trigger: machine.shared_name(trigger),
+            event_id,
             version: record.version.saturating_add(1),
             at: now,
         });
@@ -140,6 +145,14 @@ impl<'a> ChainRun<'a> {
             record.entered_at = Some(now);
         }
         record.status = Some(to.to_string());
+    }
+
+    /// The event id as a shared string, made once per run: every history entry of the chain
+    /// holds it.
+    pub(super) fn shared_event_id(&mut self) -> SharedName {
+        self.shared_event_id
+            .get_or_insert_with(|| SharedName::from(self.event_id))
+            .clone()
     }
 
     /// True when transitions wait for a write.

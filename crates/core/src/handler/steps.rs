@@ -45,17 +45,16 @@ impl ChainRun<'_> {
                 continue;
             }
             // The model's conditions that ask AWS, awaited first (none: nothing to await).
-            let resolved = crate::tasks::resolve(
-                &handler.machine,
-                &record,
-                self.stimulus,
-                &handler.aws,
-                handler.time_left(self.ctx),
-            )
-            .await;
+            let resolved = if handler.machine.registry().has_async_conditions() {
+                let budget = handler.time_left(self.ctx);
+                let (machine, aws) = (&handler.machine, &handler.aws);
+                Some(crate::tasks::resolve(machine, &record, self.stimulus, aws, budget).await)
+            } else {
+                None
+            };
             match handler
                 .machine
-                .step_resolved(&record, self.stimulus, Some(&resolved))
+                .step_resolved(&record, self.stimulus, resolved.as_ref())
             {
                 Decision::UnknownState { state } => {
                     return Err(HandlerError::UnknownState {

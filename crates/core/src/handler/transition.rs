@@ -96,11 +96,12 @@ impl ChainRun<'_> {
             return Ok(true);
         }
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
+        let event_id = self.shared_event_id();
         let group_taken = self.group.take();
         *record = self
             .write(record)
             .for_event(self.event_id)
-            .transition((from, to, &trigger.name), self.event_id, !internal)
+            .transition((from, to, &trigger.name), event_id, !internal)
             .changes(changes)
             .group(group_taken)
             .indexed_for(to, None)

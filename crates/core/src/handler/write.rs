@@ -12,7 +12,9 @@
 use chrono::{DateTime, Utc};
 
 use super::LifecycleHandler;
-use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand};
+use crate::record::{
+    HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand, SharedName,
+};
 use crate::store::{Activity, Change, Commit, StoreError};
 use crate::tasks::RecordChanges;
 
@@ -66,17 +68,18 @@ impl Write<'_> {
     pub(super) fn transition(
         mut self,
         (from, to, trigger): (&str, &str, &str),
-        event_id: &str,
+        event_id: SharedName,
         enters: bool,
     ) -> Self {
         if enters {
             self.commit.status = Some(to.to_string());
         }
+        let machine = &self.handler.machine;
         self.commit.history.push(HistoryEntry {
-            from: from.to_string(),
-            to: to.to_string(),
-            trigger: trigger.to_string(),
-            event_id: event_id.to_string(),
+            from: machine.shared_name(from),
+            to: machine.shared_name(to),
+            trigger: machine.shared_name(trigger),
+            event_id,
             // An overflow fails the commit (`Commit::check`, `Commit::new_version`).
             version: self.record.version.saturating_add(1),
             at: self.commit.now,

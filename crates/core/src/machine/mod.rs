@@ -19,6 +19,7 @@
 
 mod file;
 mod graph;
+mod index;
 mod model;
 mod render;
 mod spec;
@@ -45,6 +46,8 @@ pub struct Machine {
     registry: Registry,
     /// States reachable from the failure state, computed once.
     failure_path: Arc<std::collections::BTreeSet<String>>,
+    /// The graph compiled for stepping.
+    index: Arc<index::StepIndex>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -74,6 +77,7 @@ impl Machine {
         let graph = validate(&model.transitions(), &registry)?;
         Ok(Self {
             failure_path: Arc::new(graph.failure_path()),
+            index: Arc::new(index::StepIndex::new(&graph, &registry)),
             graph: Arc::new(graph),
             registry,
         })
@@ -107,6 +111,19 @@ impl Machine {
     #[must_use]
     pub fn is_on_failure_path(&self, state: &str) -> bool {
         self.failure_path.contains(state)
+    }
+
+    /// True when some trigger of the model has `prepare` tasks.
+    #[must_use]
+    pub fn has_prepare_tasks(&self) -> bool {
+        self.index.has_prepare_tasks()
+    }
+
+    /// `name` as a shared string: the model's own copy when it names a state or trigger of the
+    /// model (or is `error`), so that history entries allocate nothing for their names.
+    #[must_use]
+    pub fn shared_name(&self, name: &str) -> crate::record::SharedName {
+        self.index.shared_name(name)
     }
 
     /// The conditions and tasks.

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::Machine;
-use super::graph::{Call, Transition};
+use super::graph::Transition;
+use super::index::Guarded;
 use crate::event::Stimulus;
 use crate::record::InstanceRecord;
 use crate::tasks::ConditionContext;
@@ -69,16 +70,12 @@ enum Guard {
 
 /// `explain`: whether a blocked guard says why (a caller asking only whether anything fires
 /// does not need it).
-fn evaluate_guard(
-    machine: &Machine,
-    transition: &Transition,
-    ctx: ConditionContext<'_>,
-    explain: bool,
-) -> Guard {
-    let trigger = &transition.trigger;
+fn evaluate_guard(machine: &Machine, k: usize, ctx: ConditionContext<'_>, explain: bool) -> Guard {
+    let trigger = &machine.graph().transitions[k].trigger;
     let mut ignored = Vec::new();
-    let mut check = |call: &Call, want: bool| -> Result<bool, Guard> {
-        let Some(condition) = machine.registry().condition(&call.name) else {
+    let mut check = |guarded: Guarded<'_>, want: bool| -> Result<bool, Guard> {
+        let call = guarded.call;
+        let Some(condition) = guarded.condition else {
             return Err(Guard::Error {
                 condition: call.name.clone(),
                 error: "unknown condition".into(),
@@ -96,19 +93,21 @@ fn evaluate_guard(
             }),
         }
     };
-    for call in &trigger.conditions {
-        match check(call, true) {
+    for guarded in machine.index.guards(machine.graph(), k, false) {
+        let name = guarded.call;
+        match check(guarded, true) {
             Ok(true) => {}
             Ok(false) if !explain => return Guard::Blocked(String::new()),
-            Ok(false) => return Guard::Blocked(format!("`{}` is false", call.name)),
+            Ok(false) => return Guard::Blocked(format!("`{}` is false", name.name)),
             Err(e) => return e,
         }
     }
-    for call in &trigger.unless {
-        match check(call, false) {
+    for guarded in machine.index.guards(machine.graph(), k, true) {
+        let name = guarded.call;
+        match check(guarded, false) {
             Ok(true) => {}
             Ok(false) if !explain => return Guard::Blocked(String::new()),
-            Ok(false) => return Guard::Blocked(format!("unless `{}` is true", call.name)),
+            Ok(false) => return Guard::Blocked(format!("unless `{}` is true", name.name)),
             Err(e) => return e,
         }
     }
@@ -163,15 +162,15 @@ impl Machine {
         };
         let graph = self.graph();
         let state = record.state();
-        if !graph.has_state(state) {
+        let Some((terminal, outgoing)) = self.index.state(state) else {
             return Decision::UnknownState {
                 state: state.to_string(),
             };
-        }
-        if graph.is_terminal(state) {
+        };
+        if terminal {
             return quiet(&|| format!("`{state}` is terminal"));
         }
-        if graph.outgoing(state).next().is_none() {
+        if outgoing.is_empty() {
             return quiet(&|| format!("no transition leaves `{state}`"));
         }
         // A scheduled event naming a destination or trigger out of this state (its rule) tries
@@ -182,12 +181,14 @@ impl Machine {
             }
             _ => false,
         };
-        let any_targeted = graph.outgoing(state).any(&targeted);
-        let candidates = graph
-            .outgoing(state)
-            .filter(|t| !any_targeted || targeted(t));
+        let any_targeted = matches!(stimulus, Stimulus::Scheduled(_))
+            && outgoing.iter().any(|&k| targeted(&graph.transitions[k]));
+        let candidates = outgoing
+            .iter()
+            .map(|&k| (k, &graph.transitions[k]))
+            .filter(|(_, t)| !any_targeted || targeted(t));
         let mut blocked = String::new();
-        for transition in candidates {
+        for (k, transition) in candidates {
             let ctx = ConditionContext {
                 record,
                 stimulus,
@@ -195,7 +196,7 @@ impl Machine {
                 dest: transition.dest.as_deref(),
                 resolved,
             };
-            match evaluate_guard(self, transition, ctx, explain) {
+            match evaluate_guard(self, k, ctx, explain) {
                 // Asked only whether anything fires, the states are not copied.
                 Guard::Pass(ignored_errors) if !explain => {
                     return Decision::Fire(Firing {

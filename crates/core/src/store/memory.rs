@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::io::Write as _;
 
+use super::records::Records;
 use super::{Commit, Page, Result, StateStore, StoreError};
 use crate::record::{InstanceRecord, Membership, StoredItem, attr};
 use crate::registration::Registration;
@@ -28,7 +29,7 @@ use crate::registration::Registration;
 /// watcher reads.
 #[derive(Default)]
 pub struct MemoryStore {
-    records: Mutex<BTreeMap<String, Arc<InstanceRecord>>>,
+    records: Mutex<Records>,
     reads: AtomicU64,
     writes: AtomicU64,
     log: Mutex<ChangeLog>,
@@ -163,7 +164,7 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<InstanceRecord>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         self.records
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -184,10 +185,7 @@ impl MemoryStore {
                 let item = item.as_object().ok_or_else(|| StoreError::Other {
                     message: format!("record `{ident}` must be a JSON object"),
                 })?;
-                records.insert(
-                    ident.clone(),
-                    Arc::new(InstanceRecord::from_item(ident, item)?),
-                );
+                records.insert(Arc::new(InstanceRecord::from_item(ident, item)?));
             }
         }
         Ok(store)
@@ -220,7 +218,7 @@ impl MemoryStore {
                     });
                 }
                 let record = InstanceRecord::from_item_json(&ident, item.get())?;
-                records.insert(ident, Arc::new(record));
+                records.insert(Arc::new(record));
             }
         }
         Ok(store)
@@ -231,10 +229,10 @@ impl MemoryStore {
     pub fn to_json(&self) -> Value {
         let records = self.lock();
         let mut map = Map::new();
-        for (ident, record) in records.iter() {
+        for record in records.in_order() {
             let mut item = record.to_item();
             item.remove(attr::IDENT);
-            map.insert(ident.clone(), Value::Object(item));
+            map.insert(record.ident.clone(), Value::Object(item));
         }
         Value::Object(map)
     }
@@ -257,8 +255,8 @@ impl MemoryStore {
             let mut map = serializer
                 .serialize_map(Some(records.len()))
                 .map_err(|e| failed(&e))?;
-            for (ident, record) in records.iter() {
-                map.serialize_entry(ident, &StoredItem(record))
+            for record in records.in_order() {
+                map.serialize_entry(&record.ident, &StoredItem(record))
                     .map_err(|e| failed(&e))?;
             }
             SerializeMap::end(map).map_err(|e| failed(&e))?;
@@ -273,7 +271,8 @@ impl MemoryStore {
     #[must_use]
     pub fn all(&self) -> Vec<InstanceRecord> {
         self.lock()
-            .values()
+            .in_order()
+            .into_iter()
             .map(|r| InstanceRecord::clone(r))
             .collect()
     }
@@ -282,7 +281,7 @@ impl MemoryStore {
     pub fn put(&self, record: InstanceRecord) {
         let mut records = self.lock();
         let record = Arc::new(record);
-        let old = records.insert(record.ident.clone(), record.clone());
+        let old = records.insert(record.clone());
         self.log_lock()
             .append(old.as_deref().map(Membership::of), &record);
     }
@@ -313,12 +312,12 @@ impl StateStore for MemoryStore {
         let mut log = self.log_lock();
         // The membership before the write, for the log (nothing to keep without one).
         let old = current.filter(|_| log.capacity > 0).map(Membership::of);
-        let record = slot(&mut records, &commit.ident);
-        // In place, unless the change log still holds the record's previous image.
-        commit.apply(Arc::make_mut(record));
-        let answer = InstanceRecord::clone(record);
-        log.append(old, record);
-        Ok(answer)
+        records.update(&commit.ident, |record| {
+            // In place, unless the change log still holds the record's previous image.
+            commit.apply(Arc::make_mut(record));
+            log.append(old, record);
+            Ok(InstanceRecord::clone(record))
+        })
     }
 
     async fn query_active(
@@ -330,13 +329,9 @@ impl StateStore for MemoryStore {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let records = self.lock();
         let mut page = Page::default();
-        let range = match start {
-            Some(s) => {
-                records.range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded))
-            }
-            None => records.range::<str, _>(..),
-        };
-        for (ident, record) in range {
+        page.records
+            .reserve_exact(limit.max(1).min(records.active_len()));
+        for record in records.active_after(start) {
             let Some(active) = &record.active_group else {
                 continue;
             };
@@ -350,7 +345,6 @@ impl StateStore for MemoryStore {
                     .map(|r: &InstanceRecord| r.ident.clone());
                 break;
             }
-            let _ = ident;
             page.records.push(InstanceRecord::clone(record));
         }
         Ok(page)
@@ -399,17 +393,6 @@ impl StateStore for MemoryStore {
 }
 
 /// The record `ident` of `records`, inserted empty when absent.
-fn slot<'a>(
-    records: &'a mut BTreeMap<String, Arc<InstanceRecord>>,
-    ident: &str,
-) -> &'a mut Arc<InstanceRecord> {
-    if !records.contains_key(ident) {
-        records.insert(ident.to_string(), Arc::new(InstanceRecord::new(ident)));
-    }
-    records
-        .get_mut(ident)
-        .expect("the record was just inserted")
-}
 
 #[cfg(test)]
 mod tests {

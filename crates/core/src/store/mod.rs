@@ -6,6 +6,7 @@
 
 mod commit;
 mod memory;
+mod records;
 
 use async_trait::async_trait;
 

@@ -214,7 +214,7 @@ async fn a_chain_left_in_flight_and_a_send_error_quoting_the_lines_store_no_reso
         record
             .history
             .iter()
-            .any(|e| e.from == "joined" && e.to == "configuring"),
+            .any(|e| e.from == "joined".into() && e.to == "configuring".into()),
         "{:#?}",
         record.history
     );

@@ -127,8 +127,8 @@ fn history() -> impl Strategy<Value = Vec<HistoryEntry>> {
     prop::collection::vec(
         (state(), state(), version(), stored_time()).prop_map(|(from, to, version, at)| {
             HistoryEntry {
-                from,
-                to,
+                from: from.into(),
+                to: to.into(),
                 trigger: "go".into(),
                 event_id: "ev-0".into(),
                 version,
