@@ -13,8 +13,8 @@
 //!   by a later event) and returned ([`HandlerError::FailureHandling`], not retryable). Later
 //!   events and sweeps step the instance as the model says.
 
-use super::run::ChainRun;
-use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome, TransitionTaken};
+use super::run::{ChainRun, Names};
+use super::{HandlerError, InvocationContext, LifecycleHandler, Outcome};
 use crate::event::Stimulus;
 use crate::record::InstanceRecord;
 use crate::store::StoreError;
@@ -79,11 +79,17 @@ impl ChainRun<'_> {
         let ends = self.would_be_quiescent(record, &mut carry, Some(&failure));
         let owed = self.owed(ends, "failure", None);
         let event_id = self.shared_event_id();
+        let machine = &self.handler.machine;
+        let names = Names {
+            from: machine.shared_name(&from),
+            to: machine.shared_name(&failure),
+            trigger: machine.shared_name("error"),
+        };
         let group = self.group.take();
         *record = self
             .write(record)
             .for_event(self.event_id)
-            .transition((&from, &failure, "error"), event_id, true)
+            .transition(&names, event_id, true)
             .last_error(message.clone())
             .changes(carry)
             .indexed_for(&failure, group.as_deref())
@@ -94,11 +100,7 @@ impl ChainRun<'_> {
         self.landed();
         self.failure_mode = true;
         self.outcome.error = Some(message);
-        self.outcome.transitions.push(TransitionTaken {
-            from,
-            to: failure,
-            trigger: "error".into(),
-        });
+        self.outcome.transitions.push(names.taken());
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! What handling an event did, per instance.
 
+use crate::record::SharedName;
 use serde::Serialize;
 
 use super::HandlerError;
@@ -53,11 +54,11 @@ impl OutcomeKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TransitionTaken {
     /// Source state.
-    pub from: String,
+    pub from: SharedName,
     /// Destination state.
-    pub to: String,
+    pub to: SharedName,
     /// The trigger (`error` for a move to the failure state).
-    pub trigger: String,
+    pub trigger: SharedName,
 }
 
 /// What handling one event did to one instance.

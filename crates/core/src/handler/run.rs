@@ -13,6 +13,26 @@ use crate::event::Stimulus;
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, SharedName};
 use crate::tasks::RecordChanges;
 
+/// A transition's source, destination and trigger names, shared with the model (no copy per
+/// transition).
+#[derive(Clone, Debug)]
+pub(super) struct Names {
+    pub(super) from: SharedName,
+    pub(super) to: SharedName,
+    pub(super) trigger: SharedName,
+}
+
+impl Names {
+    /// The names as the outcome lists them.
+    pub(super) fn taken(&self) -> TransitionTaken {
+        TransitionTaken {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            trigger: self.trigger.clone(),
+        }
+    }
+}
+
 /// One event's chain of transitions for one instance, being run.
 pub(super) struct ChainRun<'a> {
     pub(super) handler: &'a LifecycleHandler,
@@ -23,6 +43,8 @@ pub(super) struct ChainRun<'a> {
     pub(super) event_id: &'a str,
     /// `event_id` shared by the run's history entries ([`Self::shared_event_id`]).
     pub(super) shared_event_id: Option<SharedName>,
+    /// A state name's buffer for [`Self::would_be_quiescent`].
+    pub(super) status_buffer: String,
     pub(super) stimulus: &'a Stimulus,
     /// Changes from the stimulus still to be written (the lifecycle action).
     pub(super) carry: RecordChanges,
@@ -80,6 +102,7 @@ impl<'a> ChainRun<'a> {
             ident: record.ident.clone(),
             event_id,
             shared_event_id: None,
+            status_buffer: String::new(),
             stimulus,
             carry,
             group,
@@ -116,35 +139,37 @@ impl<'a> ChainRun<'a> {
 
     /// Fires a transition without tasks in memory only: `record` enters `to`, and the next write
     /// of the run records the transition.
-    pub(super) fn defer(
-        &mut self,
-        record: &mut InstanceRecord,
-        (from, to, trigger): (&str, &str, &str),
-    ) {
-        let now = self.handler.clock.now();
-        let machine = &self.handler.machine;
+    pub(super) fn defer(&mut self, record: &mut InstanceRecord, names: &Names) {
         let event_id = self.shared_event_id();
+        let clock = &self.handler.clock;
+        // One reading of the clock per batch: the write stamps the entries with its own time.
         let deferred = self.deferred.get_or_insert_with(|| Deferred {
             read_status: record.stored_status().cloned(),
+            now: clock.now(),
             ..Deferred::default()
         });
+        let now = deferred.now;
         deferred.history.push(HistoryEntry {
-            from: machine.shared_name(from),
-            to: machine.shared_name(to),
-            trigger: machine.shared_name(trigger),
+            from: names.from.clone(),
+            to: names.to.clone(),
+            trigger: names.trigger.clone(),
             event_id,
             version: record.version.saturating_add(1),
             at: now,
         });
-        deferred.taken.push(TransitionTaken {
-            from: from.to_string(),
-            to: to.to_string(),
-            trigger: trigger.to_string(),
-        });
+        deferred.taken.push(names.taken());
+        let to = &*names.to;
         if record.status.as_deref() != Some(to) {
             record.entered_at = Some(now);
         }
-        record.status = Some(to.to_string());
+        // The state's buffer is reused: no allocation per transition.
+        match &mut record.status {
+            Some(status) => {
+                status.clear();
+                status.push_str(to);
+            }
+            None => record.status = Some(to.to_string()),
+        }
     }
 
     /// The event id as a shared string, made once per run: every history entry of the chain
@@ -174,34 +199,36 @@ impl<'a> ChainRun<'a> {
     /// state `to`: [`Self::is_quiescent`] of the record as it would be written, without copying
     /// it (the changes are swapped in for the question and swapped back).
     pub(super) fn would_be_quiescent(
-        &self,
+        &mut self,
         record: &mut InstanceRecord,
         changes: &mut RecordChanges,
         to: Option<&str>,
     ) -> bool {
-        let mut pending = changes.pending_command.take();
-        let mut action = changes.lifecycle_action.take();
-        if let Some(pending) = pending.as_mut() {
-            std::mem::swap(pending, &mut record.pending_command);
+        let swap_in = |record: &mut InstanceRecord, changes: &mut RecordChanges| {
+            if let Some(pending) = changes.pending_command.as_mut() {
+                std::mem::swap(pending, &mut record.pending_command);
+            }
+            if let Some(action) = changes.lifecycle_action.as_mut() {
+                std::mem::swap(action, &mut record.lifecycle_action);
+            }
+        };
+        swap_in(record, changes);
+        // The state `to` is written into a buffer kept by the run: no allocation per question.
+        let mut original = None;
+        if let Some(to) = to.filter(|to| record.status.as_deref() != Some(*to)) {
+            let mut buffer = std::mem::take(&mut self.status_buffer);
+            buffer.clear();
+            buffer.push_str(to);
+            original = Some(record.status.replace(buffer));
         }
-        if let Some(action) = action.as_mut() {
-            std::mem::swap(action, &mut record.lifecycle_action);
-        }
-        let status = to
-            .filter(|to| record.status.as_deref() != Some(*to))
-            .map(|to| record.status.replace(to.to_string()));
         let quiescent = self.is_quiescent(record);
-        if let Some(status) = status {
-            record.status = status;
+        if let Some(original) = original {
+            if let Some(buffer) = std::mem::replace(&mut record.status, original) {
+                self.status_buffer = buffer;
+            }
         }
-        if let Some(action) = action.as_mut() {
-            std::mem::swap(action, &mut record.lifecycle_action);
-        }
-        if let Some(pending) = pending.as_mut() {
-            std::mem::swap(pending, &mut record.pending_command);
-        }
-        changes.pending_command = pending;
-        changes.lifecycle_action = action;
+        // Swapping again restores both.
+        swap_in(record, changes);
         quiescent
     }
 

@@ -9,7 +9,7 @@
 //!   action and group, and the end of an interrupted chain.
 
 use super::HandlerError;
-use super::run::ChainRun;
+use super::run::{ChainRun, Names};
 use crate::machine::Decision;
 use crate::record::InstanceRecord;
 
@@ -81,7 +81,12 @@ impl ChainRun<'_> {
                     self.outcome
                         .ignored_errors
                         .extend(firing.ignored_errors.iter().cloned());
-                    let (from, to) = (firing.from.as_str(), firing.to.as_str());
+                    let names = Names {
+                        from: firing.from.clone(),
+                        to: firing.to.clone(),
+                        trigger: firing.trigger_name.clone(),
+                    };
+                    let from = &*firing.from;
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
                     // record owes between the write and the `after` tasks): a transition without
                     // tasks is written with the next write or ends the chain, and owes nothing.
@@ -92,7 +97,7 @@ impl ChainRun<'_> {
                         record.attempt_id(self.event_id, from, firing.trigger())
                     };
                     if !self
-                        .fire(&mut record, firing.transition, (from, to), &attempt_id)
+                        .fire(&mut record, firing.transition, &names, &attempt_id)
                         .await?
                     {
                         self.finish(&record);

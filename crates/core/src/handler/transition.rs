@@ -9,9 +9,9 @@
 //! - A chain stops at a terminal state, after an internal transition, a stop flag, or a task
 //!   that started asynchronous work.
 
+use super::HandlerError;
 use super::phase::{Phase, PhaseEnd};
-use super::run::ChainRun;
-use super::{HandlerError, TransitionTaken};
+use super::run::{ChainRun, Names};
 use crate::machine::Transition;
 use crate::record::InstanceRecord;
 
@@ -22,9 +22,10 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        (from, to): (&str, &str),
+        names: &Names,
         attempt_id: &str,
     ) -> Result<bool, HandlerError> {
+        let (from, to) = (&*names.from, &*names.to);
         let trigger = &transition.trigger;
         // 1. before tasks (with an intent written first when one of them sends a command)
         let mut changes = std::mem::take(&mut self.carry);
@@ -91,7 +92,7 @@ impl ChainRun<'_> {
         if trigger.before.is_empty() && after.is_empty() && !stops && !ends {
             // Nothing to do between this transition and the next: one write records both.
             self.carry = changes;
-            self.defer(record, (from, to, &trigger.name));
+            self.defer(record, names);
             tracing::info!(instance = %self.ident, from, to, trigger = %trigger.name, "transition (written with the next)");
             return Ok(true);
         }
@@ -101,7 +102,7 @@ impl ChainRun<'_> {
         *record = self
             .write(record)
             .for_event(self.event_id)
-            .transition((from, to, &trigger.name), event_id, !internal)
+            .transition(names, event_id, !internal)
             .changes(changes)
             .group(group_taken)
             .indexed_for(to, None)
@@ -109,11 +110,7 @@ impl ChainRun<'_> {
             .commit()
             .await?;
         self.landed();
-        self.outcome.transitions.push(TransitionTaken {
-            from: from.to_string(),
-            to: to.to_string(),
-            trigger: trigger.name.clone(),
-        });
+        self.outcome.transitions.push(names.taken());
         tracing::info!(instance = %self.ident, from, to, trigger = %trigger.name, "transition");
         if ends {
             return Ok(false);

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 
 use super::LifecycleHandler;
+use super::run::Names;
 use crate::record::{
     HistoryEntry, InFlight, InstanceRecord, LifecycleAction, PendingCommand, SharedName,
 };
@@ -30,6 +31,9 @@ pub(super) struct Deferred {
     pub(super) history: Vec<HistoryEntry>,
     /// The same, for the outcome once written.
     pub(super) taken: Vec<super::TransitionTaken>,
+    /// When the first of them was fired (the record's `entered_at` in memory until the write,
+    /// which stamps them with its own time).
+    pub(super) now: DateTime<Utc>,
 }
 
 /// A conditional write of one record, being built.
@@ -65,20 +69,14 @@ impl Write<'_> {
 
     /// Records a transition by `trigger` from `from` to `to` in the history, and enters `to`
     /// unless the transition is internal (`enters` false: the state stays).
-    pub(super) fn transition(
-        mut self,
-        (from, to, trigger): (&str, &str, &str),
-        event_id: SharedName,
-        enters: bool,
-    ) -> Self {
+    pub(super) fn transition(mut self, names: &Names, event_id: SharedName, enters: bool) -> Self {
         if enters {
-            self.commit.status = Some(to.to_string());
+            self.commit.status = Some(names.to.to_string());
         }
-        let machine = &self.handler.machine;
         self.commit.history.push(HistoryEntry {
-            from: machine.shared_name(from),
-            to: machine.shared_name(to),
-            trigger: machine.shared_name(trigger),
+            from: names.from.clone(),
+            to: names.to.clone(),
+            trigger: names.trigger.clone(),
             event_id,
             // An overflow fails the commit (`Commit::check`, `Commit::new_version`).
             version: self.record.version.saturating_add(1),

@@ -17,15 +17,17 @@ pub(super) struct Guarded<'g> {
     pub(super) condition: Option<&'g Arc<dyn Condition>>,
 }
 
-/// The conditions of one trigger, resolved.
-#[derive(Default)]
+/// The conditions of one trigger, resolved, and its names.
 struct Guards {
+    trigger: SharedName,
+    dest: Option<SharedName>,
     conditions: Vec<Option<Arc<dyn Condition>>>,
     unless: Vec<Option<Arc<dyn Condition>>>,
 }
 
 /// One state of the graph.
 struct StateEntry {
+    name: SharedName,
     terminal: bool,
     /// Indices into [`Graph::transitions`], in declaration order.
     outgoing: Box<[usize]>,
@@ -56,6 +58,7 @@ impl StepIndex {
                     .map(|(k, _)| k)
                     .collect();
                 let entry = StateEntry {
+                    name: SharedName::from(state.as_str()),
                     terminal: graph.is_terminal(state),
                     outgoing,
                 };
@@ -72,6 +75,8 @@ impl StepIndex {
             .transitions
             .iter()
             .map(|t| Guards {
+                trigger: SharedName::from(t.trigger.name.as_str()),
+                dest: t.dest.as_deref().map(SharedName::from),
                 conditions: resolve(&t.trigger.conditions),
                 unless: resolve(&t.trigger.unless),
             })
@@ -108,12 +113,18 @@ impl StepIndex {
             .unwrap_or_else(|| SharedName::from(name))
     }
 
-    /// `None` for a state outside the graph, else whether it is terminal and the indices of
-    /// the transitions leaving it.
-    pub(super) fn state(&self, state: &str) -> Option<(bool, &[usize])> {
+    /// `None` for a state outside the graph, else its shared name, whether it is terminal and
+    /// the indices of the transitions leaving it.
+    pub(super) fn state(&self, state: &str) -> Option<(&SharedName, bool, &[usize])> {
         self.states
             .get(state)
-            .map(|entry| (entry.terminal, &*entry.outgoing))
+            .map(|entry| (&entry.name, entry.terminal, &*entry.outgoing))
+    }
+
+    /// The shared names of transition `k`: its trigger and its destination (`None`: internal).
+    pub(super) fn names(&self, k: usize) -> (&SharedName, Option<&SharedName>) {
+        let guards = &self.guards[k];
+        (&guards.trigger, guards.dest.as_ref())
     }
 
     /// The `conditions` (or, with `unless`, the `unless` conditions) of transition `k`, paired

@@ -6,7 +6,7 @@ use super::Machine;
 use super::graph::Transition;
 use super::index::Guarded;
 use crate::event::Stimulus;
-use crate::record::InstanceRecord;
+use crate::record::{InstanceRecord, SharedName};
 use crate::tasks::ConditionContext;
 
 /// A trigger that fires.
@@ -14,10 +14,12 @@ use crate::tasks::ConditionContext;
 pub struct Firing<'m> {
     /// The transition (and its trigger).
     pub transition: &'m Transition,
-    /// The state it leaves.
-    pub from: String,
+    /// The state it leaves (the model's copy of the name, shared).
+    pub from: SharedName,
     /// The state it enters (`from` for an internal transition).
-    pub to: String,
+    pub to: SharedName,
+    /// The trigger's name (the model's copy, shared).
+    pub trigger_name: SharedName,
     /// Condition errors passed over because of `ignore_errors`.
     pub ignored_errors: Vec<String>,
 }
@@ -60,6 +62,17 @@ pub enum Decision<'m> {
         /// The state found on the record.
         state: String,
     },
+}
+
+/// What [`Machine::decide`] found: the transition that fires (by index, named by the caller
+/// only when it needs the names), or another decision.
+enum Decided<'m> {
+    Fires {
+        k: usize,
+        state_name: &'m SharedName,
+        ignored_errors: Vec<String>,
+    },
+    Other(Decision<'m>),
 }
 
 enum Guard {
@@ -135,7 +148,23 @@ impl Machine {
         stimulus: &Stimulus,
         resolved: Option<&crate::tasks::Resolved>,
     ) -> Decision<'m> {
-        self.decide(record, stimulus, resolved, true)
+        match self.decide(record, stimulus, resolved, true) {
+            Decided::Fires {
+                k,
+                state_name,
+                ignored_errors,
+            } => {
+                let (trigger_name, dest) = self.index.names(k);
+                Decision::Fire(Firing {
+                    transition: &self.graph().transitions[k],
+                    from: state_name.clone(),
+                    to: dest.unwrap_or(state_name).clone(),
+                    trigger_name: trigger_name.clone(),
+                    ignored_errors,
+                })
+            }
+            Decided::Other(decision) => decision,
+        }
     }
 
     /// True when nothing fires for `record` on `stimulus`: [`Self::step`] decides
@@ -144,28 +173,30 @@ impl Machine {
     pub fn is_quiescent(&self, record: &InstanceRecord, stimulus: &Stimulus) -> bool {
         matches!(
             self.decide(record, stimulus, None, false),
-            Decision::Stay { .. }
+            Decided::Other(Decision::Stay { .. })
         )
     }
 
     /// [`Self::step_resolved`]; only when `explain` does a [`Decision::Stay`] say why and a
-    /// [`Decision::Fire`] name its states (else empty).
+    /// firing trigger is only identified (the caller names it: [`Decided`]).
     fn decide<'m>(
         &'m self,
         record: &InstanceRecord,
         stimulus: &Stimulus,
         resolved: Option<&crate::tasks::Resolved>,
         explain: bool,
-    ) -> Decision<'m> {
-        let quiet = |reason: &dyn Fn() -> String| Decision::Stay {
-            reason: if explain { reason() } else { String::new() },
+    ) -> Decided<'m> {
+        let quiet = |reason: &dyn Fn() -> String| {
+            Decided::Other(Decision::Stay {
+                reason: if explain { reason() } else { String::new() },
+            })
         };
         let graph = self.graph();
         let state = record.state();
-        let Some((terminal, outgoing)) = self.index.state(state) else {
-            return Decision::UnknownState {
+        let Some((state_name, terminal, outgoing)) = self.index.state(state) else {
+            return Decided::Other(Decision::UnknownState {
                 state: state.to_string(),
-            };
+            });
         };
         if terminal {
             return quiet(&|| format!("`{state}` is terminal"));
@@ -197,22 +228,12 @@ impl Machine {
                 resolved,
             };
             match evaluate_guard(self, k, ctx, explain) {
-                // Asked only whether anything fires, the states are not copied.
-                Guard::Pass(ignored_errors) if !explain => {
-                    return Decision::Fire(Firing {
-                        transition,
-                        from: String::new(),
-                        to: String::new(),
-                        ignored_errors,
-                    });
-                }
                 Guard::Pass(ignored_errors) => {
-                    return Decision::Fire(Firing {
-                        transition,
-                        from: state.to_string(),
-                        to: transition.dest.clone().unwrap_or_else(|| state.to_string()),
+                    return Decided::Fires {
+                        k,
+                        state_name,
                         ignored_errors,
-                    });
+                    };
                 }
                 Guard::Blocked(_) if !explain => {}
                 Guard::Blocked(why) => {
@@ -222,11 +243,11 @@ impl Machine {
                     let _ = write!(blocked, "`{}`: {why}", transition.trigger.name);
                 }
                 Guard::Error { condition, error } => {
-                    return Decision::ConditionError {
+                    return Decided::Other(Decision::ConditionError {
                         trigger: transition.trigger.name.clone(),
                         condition,
                         error,
-                    };
+                    });
                 }
             }
         }
@@ -281,7 +302,11 @@ mod tests {
 
     fn fired(decision: &Decision<'_>) -> Option<(String, String, String)> {
         match decision {
-            Decision::Fire(f) => Some((f.from.clone(), f.to.clone(), f.trigger().to_string())),
+            Decision::Fire(f) => Some((
+                f.from.to_string(),
+                f.to.to_string(),
+                f.trigger().to_string(),
+            )),
             _ => None,
         }
     }
@@ -439,7 +464,7 @@ mod tests {
         let Decision::Fire(firing) = decision else {
             panic!("{decision:?}")
         };
-        assert_eq!(firing.to, "b");
+        assert_eq!(&*firing.to, "b");
         assert_eq!(firing.ignored_errors, ["condition `erring`: no"]);
     }
 
@@ -456,7 +481,7 @@ mod tests {
             panic!()
         };
         assert!(firing.is_internal());
-        assert_eq!((firing.from.as_str(), firing.to.as_str()), ("a", "a"));
+        assert_eq!((&*firing.from, &*firing.to), ("a", "a"));
     }
 
     #[test]

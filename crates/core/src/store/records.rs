@@ -67,9 +67,7 @@ impl Records {
 
     fn index(&mut self, ident: &str, active: bool) {
         if active {
-            if !self.active.contains(ident) {
-                self.active.insert(ident.to_string());
-            }
+            self.active.insert(ident.to_string());
         } else {
             self.active.remove(ident);
         }
