@@ -222,10 +222,10 @@ impl<'a> ChainRun<'a> {
             original = Some(record.status.replace(buffer));
         }
         let quiescent = self.is_quiescent(record);
-        if let Some(original) = original {
-            if let Some(buffer) = std::mem::replace(&mut record.status, original) {
-                self.status_buffer = buffer;
-            }
+        if let Some(original) = original
+            && let Some(buffer) = std::mem::replace(&mut record.status, original)
+        {
+            self.status_buffer = buffer;
         }
         // Swapping again restores both.
         swap_in(record, changes);
