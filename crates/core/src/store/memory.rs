@@ -392,7 +392,6 @@ impl StateStore for MemoryStore {
     }
 }
 
-/// The record `ident` of `records`, inserted empty when absent.
 
 #[cfg(test)]
 mod tests {
