@@ -392,7 +392,6 @@ impl StateStore for MemoryStore {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
