@@ -10,7 +10,7 @@
 //! both ways on the fixtures and on malformed variants.
 
 use chrono::{DateTime, Utc};
-use serde::de::IgnoredAny;
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -28,33 +28,79 @@ struct Direct<'a> {
     time: Option<&'a str>,
     #[serde(default)]
     resources: Option<Vec<IgnoredAny>>,
-    #[serde(default, borrow)]
-    detail: Option<&'a RawValue>,
+    /// Read in the same pass, and only from an object (serde would read a struct from a list).
+    #[serde(default, borrow, deserialize_with = "detail_object")]
+    detail: Option<Detail<'a>>,
     /// Present (whatever its value): an SNS or SQS envelope, not a direct event.
     #[serde(default, rename = "Records", deserialize_with = "present")]
     records: bool,
 }
 
 /// The fields of an Auto Scaling lifecycle action's `detail`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Default)]
 struct Detail<'a> {
-    #[serde(default)]
     lifecycle_transition: Option<&'a str>,
-    #[serde(default, rename = "EC2InstanceId")]
     instance_id: Option<&'a str>,
-    #[serde(default)]
     auto_scaling_group_name: Option<&'a str>,
-    #[serde(default)]
     lifecycle_hook_name: Option<&'a str>,
-    #[serde(default)]
     lifecycle_action_token: Option<&'a str>,
-    #[serde(default, borrow)]
     notification_metadata: Option<&'a RawValue>,
-    #[serde(default)]
     origin: Option<&'a str>,
-    #[serde(default)]
     destination: Option<&'a str>,
+}
+
+/// `detail`'s keys, in the order of [`Detail`]'s fields.
+const DETAIL_KEYS: [&str; 8] = [
+    "LifecycleTransition",
+    "EC2InstanceId",
+    "AutoScalingGroupName",
+    "LifecycleHookName",
+    "LifecycleActionToken",
+    "NotificationMetadata",
+    "Origin",
+    "Destination",
+];
+
+fn detail_object<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Detail<'de>>, D::Error> {
+    deserializer.deserialize_map(DetailVisitor).map(Some)
+}
+
+/// Reads `detail` from a JSON object only; a duplicate key is an error, as for a derived struct.
+struct DetailVisitor;
+
+impl<'de> Visitor<'de> for DetailVisitor {
+    type Value = Detail<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the detail object of an Auto Scaling lifecycle action")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail<'de>, A::Error> {
+        let mut detail = Detail::default();
+        let mut seen = [false; DETAIL_KEYS.len()];
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let Some(slot) = DETAIL_KEYS.iter().position(|k| *k == key) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            match slot {
+                0 => detail.lifecycle_transition = map.next_value()?,
+                1 => detail.instance_id = map.next_value()?,
+                2 => detail.auto_scaling_group_name = map.next_value()?,
+                3 => detail.lifecycle_hook_name = map.next_value()?,
+                4 => detail.lifecycle_action_token = map.next_value()?,
+                5 => detail.notification_metadata = map.next_value()?,
+                6 => detail.origin = map.next_value()?,
+                _ => detail.destination = map.next_value()?,
+            }
+        }
+        Ok(detail)
+    }
 }
 
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -92,8 +138,7 @@ pub fn decode_direct_lifecycle(text: &str) -> Option<Invocation> {
         Some(t) => Some(DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc)),
         None => None,
     };
-    let detail = direct.detail.map(RawValue::get).filter(|d| is_object(d))?;
-    let detail: Detail<'_> = serde_json::from_str(detail).ok()?;
+    let detail = direct.detail?;
     let transition =
         LifecycleTransition::from_api_name(detail.lifecycle_transition.filter(|t| !t.is_empty())?)
             .ok()?;

@@ -87,7 +87,8 @@ impl LifecycleHandler {
     ) -> Result<Outcome, HandlerError> {
         let mut conflicts = 0;
         let mut backoff = conflict_backoff();
-        let mut rng = conflict_rng(ident, event_id);
+        // Seeded at the first conflict only: most events meet none.
+        let mut rng = None;
         loop {
             match self.try_process(ident, event_id, stimulus, ctx).await {
                 Err(HandlerError::Store(StoreError::Conflict { .. })) => {
@@ -99,7 +100,8 @@ impl LifecycleHandler {
                             attempts: conflicts,
                         });
                     }
-                    let delay = backoff.step(&mut rng);
+                    let rng = rng.get_or_insert_with(|| conflict_rng(ident, event_id));
+                    let delay = backoff.step(rng);
                     self.clock.pause(delay.min(self.time_left(ctx))).await;
                 }
                 result => return result,
