@@ -146,7 +146,9 @@ impl<'a> ChainRun<'a> {
         let deferred = self.deferred.get_or_insert_with(|| Deferred {
             read_status: record.stored_status().cloned(),
             now: clock.now(),
-            ..Deferred::default()
+            // A chain of a few transitions without tasks, as the launch and drain chains are.
+            history: Vec::with_capacity(8),
+            taken: Vec::with_capacity(8),
         });
         let now = deferred.now;
         deferred.history.push(HistoryEntry {

@@ -86,6 +86,10 @@ impl ChainRun<'_> {
                         to: firing.to.clone(),
                         trigger: firing.trigger_name.clone(),
                     };
+                    // A transition without tasks that the chain goes on from: in memory only.
+                    if self.try_defer(&mut record, firing.transition, &names) {
+                        continue;
+                    }
                     let from = &*firing.from;
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
                     // record owes between the write and the `after` tasks): a transition without

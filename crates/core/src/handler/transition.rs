@@ -125,6 +125,32 @@ impl ChainRun<'_> {
         Ok(goes_on && !stops)
     }
 
+    /// Fires a transition without tasks in memory only ([`Self::defer`]) when the chain goes on
+    /// after it, as [`Self::fire`] would, without building its write. `false` when it must be
+    /// written now (it stops or ends the chain, or has tasks): [`Self::fire`] does.
+    pub(super) fn try_defer(
+        &mut self,
+        record: &mut InstanceRecord,
+        transition: &Transition,
+        names: &Names,
+    ) -> bool {
+        let trigger = &transition.trigger;
+        let has_tasks =
+            !(trigger.before.is_empty() && trigger.after.is_empty() && trigger.last.is_empty());
+        if has_tasks || self.stops_after(transition, &names.to, false) {
+            return false;
+        }
+        let mut changes = std::mem::take(&mut self.carry);
+        let ends = self.would_be_quiescent(record, &mut changes, Some(&names.to));
+        self.carry = changes;
+        if ends {
+            return false;
+        }
+        self.defer(record, names);
+        tracing::info!(instance = %self.ident, from = %names.from, to = %names.to, trigger = %names.trigger, "transition (written with the next)");
+        true
+    }
+
     /// Runs a written transition's `after` tasks and settles them. Returns whether the chain
     /// goes on.
     pub(super) async fn after_phase(
@@ -186,8 +212,8 @@ impl ChainRun<'_> {
     /// transition, a stop flag, or asynchronous work started.
     fn stops_after(&self, transition: &Transition, to: &str, started_async: bool) -> bool {
         let trigger = &transition.trigger;
-        self.handler.machine.graph().is_terminal(to)
-            || transition.dest.is_none()
+        transition.dest.is_none()
+            || self.handler.machine.is_terminal(to)
             || trigger.stop_after_trigger
             || trigger.stop_after_state_change
             || started_async

@@ -142,7 +142,7 @@ impl Write<'_> {
     /// Keeps the record indexed as it should be in `state`: out of the active index (expiring)
     /// at a terminal state, else under `group` or, when `None`, the group it was read with.
     pub(super) fn indexed_for(self, state: &str, group: Option<&str>) -> Self {
-        if self.handler.machine.graph().is_terminal(state) {
+        if self.handler.machine.is_terminal(state) {
             return self.leaves_index();
         }
         let group = group

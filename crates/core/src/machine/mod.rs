@@ -113,6 +113,14 @@ impl Machine {
         self.failure_path.contains(state)
     }
 
+    /// True for a terminal state of the model ([`Graph::is_terminal`], by the compiled index).
+    #[must_use]
+    pub fn is_terminal(&self, state: &str) -> bool {
+        self.index
+            .state(state)
+            .is_some_and(|(_, terminal, _)| terminal)
+    }
+
     /// True when some trigger of the model has `prepare` tasks.
     #[must_use]
     pub fn has_prepare_tasks(&self) -> bool {
