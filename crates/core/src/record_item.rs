@@ -181,7 +181,7 @@ impl InstanceRecord {
             attributes: item.attributes,
             lifecycle_action: item.lifecycle_action,
             pending_command: item.pending_command,
-            in_flight: item.in_flight,
+            in_flight: item.in_flight.map(Box::new),
             entered_at: item.entered_at,
             recent_events: std::sync::Arc::new(item.recent_events.unwrap_or_default()),
             history: std::sync::Arc::new(item.history.unwrap_or_default()),

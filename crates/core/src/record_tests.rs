@@ -40,7 +40,7 @@ fn attempt_ids_are_readable_when_short_and_hashed_when_long() {
 fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
     let mut record = InstanceRecord::new("i-1");
     record.version = 5;
-    record.in_flight = Some(InFlight {
+    record.in_flight = Some(Box::new(InFlight {
         event_id: "e1".into(),
         stimulus: Stimulus::Scheduled(crate::event::ScheduledEvent {
             rule: "reconcile".into(),
@@ -49,7 +49,7 @@ fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
         pending_after: Vec::new(),
         trigger: Some("go".into()),
         from: Some("a".into()),
-    });
+    }));
     assert_eq!(record.attempt_id("e1", "a", "go"), "i-1:a:go:v4");
     assert_eq!(record.attempt_id("e2", "a", "go"), "i-1:a:go:v5");
     assert_eq!(record.attempt_id("e1", "b", "go"), "i-1:b:go:v5");

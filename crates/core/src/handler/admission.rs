@@ -113,8 +113,7 @@ impl LifecycleHandler {
                 } else {
                     "CONTINUE"
                 };
-                self.complete_at_once(&record, stimulus, result, &mut outcome)
-                    .await?;
+                Box::pin(self.complete_at_once(&record, stimulus, result, &mut outcome)).await?;
                 outcome.reason = Some(
                     "the instance's lifecycle already ended: nothing to do, the hook is completed"
                         .into(),
@@ -128,25 +127,26 @@ impl LifecycleHandler {
         };
         match stimulus {
             Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating => {
-                self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome)
+                Box::pin(self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome))
                     .await?;
             }
             // An adopted launch (found by the sweep) never holds the sweep up.
             Stimulus::Lifecycle(event) if super::is_adopted(event_id) => {
                 let record = existing.unwrap_or_else(|| InstanceRecord::new(ident));
-                self.remember_action(record, event_id, event, &mut outcome)
-                    .await?;
+                Box::pin(self.remember_action(record, event_id, event, &mut outcome)).await?;
             }
-            Stimulus::Lifecycle(event) => match self.wait_for_initial(ident, ctx).await? {
-                Ok(record) => return Ok(Admission::Ready(record)),
-                Err(last) => {
-                    let record = last
-                        .or(existing)
-                        .unwrap_or_else(|| InstanceRecord::new(ident));
-                    self.remember_action(record, event_id, event, &mut outcome)
-                        .await?;
+            Stimulus::Lifecycle(event) => {
+                match Box::pin(self.wait_for_initial(ident, ctx)).await? {
+                    Ok(record) => return Ok(Admission::Ready(record)),
+                    Err(last) => {
+                        let record = last
+                            .or(existing)
+                            .unwrap_or_else(|| InstanceRecord::new(ident));
+                        Box::pin(self.remember_action(record, event_id, event, &mut outcome))
+                            .await?;
+                    }
                 }
-            },
+            }
             _ if existing.is_none() => {
                 return Err(HandlerError::UnknownInstance {
                     ident: ident.to_string(),

@@ -140,10 +140,8 @@ impl LifecycleHandler {
         if let Some(other) = record.in_flight.clone().filter(|f| f.event_id != event_id) {
             tracing::info!(instance = ident, event = %other.event_id, "finishing an interrupted chain first");
             let from = outcome.from.clone();
-            outcome = match self
-                .run_chain(record, (&other.event_id, &other.stimulus), ctx, outcome)
-                .await
-            {
+            let interrupted = (other.event_id.as_str(), &other.stimulus);
+            outcome = match Box::pin(self.run_chain(record, interrupted, ctx, outcome)).await {
                 Ok(outcome) => outcome,
                 // A permanent error on the failure path cleared the interrupted chain: it
                 // never blocks this event, which goes on from the record as it is now.
@@ -184,9 +182,8 @@ impl LifecycleHandler {
             self.recover_command_status(&record, stimulus).await
             && !record.has_processed(&recovered_id)
         {
-            return self
-                .run_chain(record, (&recovered_id, &recovered), ctx, outcome)
-                .await;
+            let recovered = (recovered_id.as_str(), &recovered);
+            return Box::pin(self.run_chain(record, recovered, ctx, outcome)).await;
         }
         self.run_chain(record, (event_id, stimulus), ctx, outcome)
             .await

@@ -26,9 +26,12 @@ impl ChainRun<'_> {
         initial_failure: Option<String>,
     ) -> Result<(), HandlerError> {
         if let Some(message) = initial_failure {
-            self.fail(&mut record, message).await?;
+            Box::pin(self.fail(&mut record, message)).await?;
         }
-        if !self.resume_after_tasks(&mut record).await? {
+        // Futures of the rarer paths are boxed: kept inline they would make every chain's future
+        // (and each of its callers') as large as the largest, copied at each call.
+        if self.owes_after_tasks(&record) && !Box::pin(self.resume_after_tasks(&mut record)).await?
+        {
             self.finish(&record);
             return Ok(());
         }
@@ -36,12 +39,12 @@ impl ChainRun<'_> {
         for _ in 0..handler.config.max_steps {
             if handler.near_deadline(self.ctx) {
                 self.outcome.reason = Some("the invocation deadline is near: the chain continues with the next event or sweep".into());
-                self.flush_owing(&mut record).await?;
+                Box::pin(self.flush_owing(&mut record)).await?;
                 self.finish(&record);
                 return Ok(());
             }
             // The `prepare` tasks of the triggers about to be considered, before their conditions.
-            if !self.prepare(&mut record).await? {
+            if handler.machine.has_prepare_tasks() && !Box::pin(self.prepare(&mut record)).await? {
                 continue;
             }
             // The model's conditions that ask AWS, awaited first (none: nothing to await).
@@ -63,7 +66,7 @@ impl ChainRun<'_> {
                     });
                 }
                 Decision::Stay { reason } => {
-                    self.settle(&mut record).await?;
+                    Box::pin(self.settle(&mut record)).await?;
                     self.outcome.reason = Some(reason);
                     self.finish(&record);
                     return Ok(());
@@ -75,7 +78,7 @@ impl ChainRun<'_> {
                 } => {
                     let message =
                         format!("condition `{condition}` of trigger `{trigger}` failed: {error}");
-                    self.fail(&mut record, message).await?;
+                    Box::pin(self.fail(&mut record, message)).await?;
                 }
                 Decision::Fire(firing) => {
                     self.outcome
@@ -100,8 +103,7 @@ impl ChainRun<'_> {
                     } else {
                         record.attempt_id(self.event_id, from, firing.trigger())
                     };
-                    if !self
-                        .fire(&mut record, firing.transition, &names, &attempt_id)
+                    if !Box::pin(self.fire(&mut record, firing.transition, &names, &attempt_id))
                         .await?
                     {
                         self.finish(&record);
@@ -114,9 +116,17 @@ impl ChainRun<'_> {
             "stopped after {} steps (step limit)",
             handler.config.max_steps
         ));
-        self.flush_owing(&mut record).await?;
+        Box::pin(self.flush_owing(&mut record)).await?;
         self.finish(&record);
         Ok(())
+    }
+
+    /// True when this event's last written transition still owes `after` tasks.
+    fn owes_after_tasks(&self, record: &InstanceRecord) -> bool {
+        record
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.event_id == self.event_id && !f.pending_after.is_empty())
     }
 
     /// Finishes the `after` tasks of this event's last written transition when some did not

@@ -181,7 +181,7 @@ impl LifecycleHandler {
         let now = self.clock.now();
 
         if gone.is_some_and(|g| g.contains(ident)) {
-            self.mark_gone(record).await?;
+            Box::pin(self.mark_gone(record)).await?;
             outcome.reason =
                 Some("the instance left its Auto Scaling group: record marked gone".into());
             return Ok(outcome);
@@ -196,8 +196,7 @@ impl LifecycleHandler {
         {
             let timeout = self.hook_timeout(&action.group, &action.hook).await;
             if heartbeat_due(action, timeout, now, &self.config) {
-                self.heartbeat(record, timeout, &mut outcome, failed_heartbeats)
-                    .await?;
+                Box::pin(self.heartbeat(record, timeout, &mut outcome, failed_heartbeats)).await?;
             }
         }
 
@@ -237,8 +236,7 @@ impl LifecycleHandler {
                 self.process_instance(ident, &id, &stimulus, ctx).await?
             } else {
                 let message = format!("state `{state}` timed out after {}s", timeout.as_secs());
-                self.fail_instance(current, message, &id, &event.stimulus, ctx)
-                    .await?
+                Box::pin(self.fail_instance(current, message, &id, &event.stimulus, ctx)).await?
             };
             merge(&mut outcome, step);
         }

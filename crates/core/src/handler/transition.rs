@@ -32,13 +32,13 @@ impl ChainRun<'_> {
         let mut before_async = false;
         if !trigger.before.is_empty() {
             if self.needs_intent(&trigger.before) {
-                self.hold_intent_before(record, attempt_id, (&trigger.name, from), &mut changes)
-                    .await?;
+                let intent = (trigger.name.as_str(), from);
+                Box::pin(self.hold_intent_before(record, attempt_id, intent, &mut changes)).await?;
             } else {
                 // Deferred transitions are written before a task acts on the world: a record
                 // behind what AWS already did could be timed out into the failure path.
                 self.carry = changes;
-                self.flush_owing(record).await?;
+                Box::pin(self.flush_owing(record)).await?;
                 changes = std::mem::take(&mut self.carry);
             }
             let mut working = record.clone();
@@ -60,11 +60,10 @@ impl ChainRun<'_> {
                 }
                 PhaseEnd::Failed(error) => {
                     self.carry = changes;
-                    let last = self
-                        .run_last(record, transition, (from, to), attempt_id)
-                        .await;
+                    let last =
+                        Box::pin(self.run_last(record, transition, (from, to), attempt_id)).await;
                     self.carry.merge(last);
-                    self.phase_failed(record, error).await?;
+                    Box::pin(self.phase_failed(record, error)).await?;
                     return Ok(true);
                 }
             }
@@ -119,9 +118,7 @@ impl ChainRun<'_> {
             return Ok(!stops);
         }
         // 3. after tasks, then the write that settles them
-        let goes_on = self
-            .after_phase(record, transition, from, attempt_id)
-            .await?;
+        let goes_on = Box::pin(self.after_phase(record, transition, from, attempt_id)).await?;
         Ok(goes_on && !stops)
     }
 
@@ -163,7 +160,7 @@ impl ChainRun<'_> {
         let trigger = &transition.trigger;
         let to = record.state().to_string();
         if self.needs_intent(&trigger.after) {
-            self.hold_intent_after(record, attempt_id).await?;
+            Box::pin(self.hold_intent_after(record, attempt_id)).await?;
         }
         let phase = Phase {
             calls: &trigger.after,
@@ -178,20 +175,17 @@ impl ChainRun<'_> {
                 started_async,
             } => (changes, started_async),
             PhaseEnd::Failed(error) => {
-                let last = self
-                    .run_last(record, transition, (from, &to), attempt_id)
-                    .await;
+                let last =
+                    Box::pin(self.run_last(record, transition, (from, &to), attempt_id)).await;
                 self.carry.merge(last);
-                self.phase_failed(record, error).await?;
+                Box::pin(self.phase_failed(record, error)).await?;
                 return Ok(true);
             }
         };
         if !trigger.last.is_empty() {
             let mut settled = record.clone();
             changes.apply_to(&mut settled);
-            let last = self
-                .run_last(&settled, transition, (from, &to), attempt_id)
-                .await;
+            let last = Box::pin(self.run_last(&settled, transition, (from, &to), attempt_id)).await;
             changes.merge(last);
         }
         let stops = self.stops_after(transition, &to, started_async);

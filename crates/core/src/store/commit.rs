@@ -238,7 +238,13 @@ impl Commit {
         }
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
-        self.in_flight.apply(&mut record.in_flight);
+        // Boxed on the record (rare, and large: kept inline it would make every record move
+        // copy it).
+        match &self.in_flight {
+            Change::Keep => {}
+            Change::Set(in_flight) => record.in_flight = Some(Box::new(in_flight.clone())),
+            Change::Clear => record.in_flight = None,
+        }
         self.last_error_change().apply(&mut record.last_error);
         // Every malformed attribute is left out of the record already: the write repairs them.
         record.malformed.clear();

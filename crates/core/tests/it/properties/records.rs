@@ -174,15 +174,17 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
                 }
                 record.lifecycle_action = lifecycle_action;
                 record.pending_command = pending_command;
-                record.in_flight = in_flight.then(|| InFlight {
-                    event_id: "ev-1".into(),
-                    stimulus: Stimulus::Scheduled(ScheduledEvent {
-                        rule: "reconcile".into(),
-                    }),
-                    attempt_id: format!("{IDENT}:a:go:v{version}"),
-                    pending_after: vec!["send_command".into()],
-                    trigger: Some("join".into()),
-                    from: Some("finished_cloud_init".into()),
+                record.in_flight = in_flight.then(|| {
+                    Box::new(InFlight {
+                        event_id: "ev-1".into(),
+                        stimulus: Stimulus::Scheduled(ScheduledEvent {
+                            rule: "reconcile".into(),
+                        }),
+                        attempt_id: format!("{IDENT}:a:go:v{version}"),
+                        pending_after: vec!["send_command".into()],
+                        trigger: Some("join".into()),
+                        from: Some("finished_cloud_init".into()),
+                    })
                 });
                 record.entered_at = entered_at;
                 record.history = history.into();
