@@ -222,7 +222,7 @@ pub struct InstanceRecord {
     /// `Version`: 0 when only cloud-init has written the record.
     pub version: u64,
     /// Attributes owned by cloud-init (`InstanceIp`, join tokens, ...), by name.
-    pub attributes: BTreeMap<String, Value>,
+    pub attributes: std::sync::Arc<BTreeMap<String, Value>>,
     /// The lifecycle action held open for the instance.
     pub lifecycle_action: Option<LifecycleAction>,
     /// The SSM command the machine waits for.
@@ -430,7 +430,7 @@ impl InstanceRecord {
     pub fn to_item(&self) -> Map<String, Value> {
         let mut item = Map::new();
         item.insert(attr::IDENT.into(), Value::String(self.ident.clone()));
-        for (name, value) in &self.attributes {
+        for (name, value) in self.attributes.iter() {
             item.insert(name.clone(), value.clone());
         }
         let mut put = |name: &str, value: Option<Value>| {

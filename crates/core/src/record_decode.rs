@@ -129,7 +129,8 @@ impl InstanceRecord {
                 && name != attr::ITEM_STATUS
                 && !attr::HANDLER_OWNED.contains(&name.as_str())
             {
-                record.attributes.insert(name.clone(), value.clone());
+                std::sync::Arc::make_mut(&mut record.attributes)
+                    .insert(name.clone(), value.clone());
             }
         }
         record.malformed = reader.malformed;

@@ -29,7 +29,7 @@ impl Serialize for StoredItem<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
         let mut map = serializer.serialize_map(None)?;
-        for (name, value) in &r.attributes {
+        for (name, value) in r.attributes.iter() {
             // `to_item` lets the handler's fields win over a cloud-init attribute of their name.
             if name != attr::IDENT
                 && name != attr::ITEM_STATUS
@@ -178,7 +178,7 @@ impl InstanceRecord {
             ident: ident.to_string(),
             status: item.status,
             version,
-            attributes: item.attributes,
+            attributes: std::sync::Arc::new(item.attributes),
             lifecycle_action: item.lifecycle_action,
             pending_command: item.pending_command,
             in_flight: item.in_flight.map(Box::new),

@@ -18,7 +18,7 @@ fn item_round_trips_through_the_flat_form() {
     record.status = Some("ready".into());
     record.version = 4;
     record.recent_events = vec!["e1".into()].into();
-    record.attributes.insert("Role".into(), json!("worker"));
+    std::sync::Arc::make_mut(&mut record.attributes).insert("Role".into(), json!("worker"));
     let back = InstanceRecord::from_item("i-2", &record.to_item()).unwrap();
     assert_eq!(back, record);
 }

@@ -39,6 +39,23 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
+/// [`redact`] in place: the secret-looking values of `value` are replaced, nothing is copied.
+pub fn redact_in_place(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if looks_secret(k) && !v.is_null() {
+                    *v = Value::String(REDACTED.into());
+                } else {
+                    redact_in_place(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_in_place),
+        _ => {}
+    }
+}
+
 /// What outputs may show of a record: its identity, state and handler bookkeeping, never the
 /// attributes cloud-init wrote nor the stored stimulus or lifecycle token.
 #[must_use]
@@ -63,10 +80,9 @@ mod tests {
     #[test]
     fn a_public_record_shows_no_cloud_init_attribute() {
         let mut record = crate::record::InstanceRecord::new("i-1");
-        record
-            .attributes
+        std::sync::Arc::make_mut(&mut record.attributes)
             .insert("JoinToken".into(), json!("s3cret"));
-        record.attributes.insert("Role".into(), json!("worker"));
+        std::sync::Arc::make_mut(&mut record.attributes).insert("Role".into(), json!("worker"));
         let shown = public_record(&record).to_string();
         assert!(
             !shown.contains("s3cret") && !shown.contains("worker"),
@@ -82,5 +98,15 @@ mod tests {
         assert_eq!(out["nested"][0]["db_password"], REDACTED);
         assert_eq!(out["nested"][0]["host"], "h");
         assert!(out["ApiKey"].is_null());
+    }
+
+    #[test]
+    fn redacting_in_place_gives_what_redact_returns() {
+        let value = json!({"JoinToken": "abc", "nested": [{"db_password": "p", "host": "h"}],
+            "ApiKey": null, "Parameters": {"commands": ["echo"], "SecretArn": ["x"]}});
+        let mut in_place = value.clone();
+        redact_in_place(&mut in_place);
+        assert_eq!(in_place, redact(&value));
+        assert_eq!(in_place["Parameters"]["SecretArn"], REDACTED);
     }
 }

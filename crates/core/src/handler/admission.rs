@@ -263,7 +263,7 @@ impl LifecycleHandler {
             });
         for (name, value) in attributes {
             unwritten.attributes.insert(name.clone(), value.clone());
-            taken.attributes.insert(name, value);
+            std::sync::Arc::make_mut(&mut taken.attributes).insert(name, value);
         }
         if let Some(status) = status {
             taken.status = Some(status.to_string());

@@ -10,7 +10,7 @@ use super::{LifecycleHandler, Outcome};
 use crate::event::Stimulus;
 use crate::machine::Call;
 use crate::record::InstanceRecord;
-use crate::redact::redact;
+use crate::redact::redact_in_place;
 use crate::tasks::{RecordChanges, TaskContext, TaskError};
 
 /// One phase of tasks of a transition attempt.
@@ -55,7 +55,7 @@ impl LifecycleHandler {
         outcome: &mut Outcome,
     ) -> PhaseEnd {
         let (from, to, trigger) = phase.transition;
-        let mut working = record.clone();
+        let mut working = std::borrow::Cow::Borrowed(record);
         let mut changes = RecordChanges::default();
         let mut started_async = false;
         for call in phase.calls {
@@ -82,14 +82,17 @@ impl LifecycleHandler {
             let result = task.run(&mut ctx, &call.args).await;
             let (effects, task_changes) = (ctx.effects, ctx.changes);
             for mut effect in effects {
-                let details = std::mem::take(&mut effect.details);
-                if let serde_json::Value::Object(map) = redact(&serde_json::Value::Object(details))
-                {
+                let mut details = serde_json::Value::Object(std::mem::take(&mut effect.details));
+                redact_in_place(&mut details);
+                if let serde_json::Value::Object(map) = details {
                     effect.details = map;
                 }
                 outcome.effects.push(effect);
             }
-            task_changes.apply_to(&mut working);
+            // The record as the next task sees it, copied only when a task changed it.
+            if task_changes != RecordChanges::default() {
+                task_changes.apply_to(working.to_mut());
+            }
             changes.merge(task_changes);
             match result {
                 Ok(()) => started_async |= task.starts_async_work(),

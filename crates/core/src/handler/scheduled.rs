@@ -117,7 +117,7 @@ impl LifecycleHandler {
                     queue.extend(
                         page.records
                             .into_iter()
-                            .map(|r| (r, page_key.clone(), gone.clone())),
+                            .map(|r| (Box::new(r), page_key.clone(), gone.clone())),
                     );
                     continue;
                 };
@@ -224,9 +224,9 @@ impl LifecycleHandler {
 
 /// A listed record not started yet: the record, the key of the page it came from (where the
 /// next sweep resumes when this one stops before it) and the page's instances gone from their
-/// groups.
+/// groups. The record is boxed: it moves through the queue and into its work's future.
 type Listed = (
-    InstanceRecord,
+    Box<InstanceRecord>,
     Option<String>,
     Option<Arc<BTreeSet<String>>>,
 );

@@ -74,8 +74,7 @@ async fn invoker(store: ScriptedStore) -> Invoker {
     let mut registered = InstanceRecord::new("i-ok");
     registered.status = Some("finished_cloud_init".into());
     registered.version = 1;
-    registered
-        .attributes
+    std::sync::Arc::make_mut(&mut registered.attributes)
         .insert("InstanceIp".into(), json!("10.0.0.5"));
     store.inner.put(registered);
     let aws = AwsClients::local(&Arc::new(LocalAws::new()));

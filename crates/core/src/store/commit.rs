@@ -268,7 +268,8 @@ impl Commit {
         }
         for (name, value) in &self.attributes {
             if crate::registration::is_instance_attribute(name) {
-                record.attributes.insert(name.clone(), value.clone());
+                std::sync::Arc::make_mut(&mut record.attributes)
+                    .insert(name.clone(), value.clone());
             }
         }
     }

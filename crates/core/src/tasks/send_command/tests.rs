@@ -16,11 +16,8 @@ use crate::tasks::RecordChanges;
 fn record() -> InstanceRecord {
     let mut record = InstanceRecord::new("i-1");
     record.group = Some("web-asg".into());
-    record
-        .attributes
-        .insert("InstanceIp".into(), json!("10.0.0.7"));
-    record
-        .attributes
+    std::sync::Arc::make_mut(&mut record.attributes).insert("InstanceIp".into(), json!("10.0.0.7"));
+    std::sync::Arc::make_mut(&mut record.attributes)
         .insert("Role".into(), json!("x'; rm -rf / #$(id)`id`"));
     record
 }
@@ -123,8 +120,7 @@ fn env_values_are_posix_single_quoted_for_the_shell_document() {
 #[test]
 fn env_values_are_powershell_single_quoted_for_the_powershell_document() {
     let mut record = record();
-    record
-        .attributes
+    std::sync::Arc::make_mut(&mut record.attributes)
         .insert("Role".into(), json!("a'b\u{2019}c$(Get-Date)`n"));
     let args = json!({"document": POWERSHELL_DOCUMENT, "env": {"ROLE": "${attr:Role}"}, "commands": ["C:\\join.ps1 $env:ROLE"]});
     let input = build_with(&record, &args).unwrap();
@@ -182,7 +178,7 @@ fn env_is_refused_for_a_document_whose_shell_is_not_known() {
 #[test]
 fn a_nul_in_a_resolved_env_value_is_a_typed_error() {
     let mut record = record();
-    record.attributes.insert("Bad".into(), json!("a\0b"));
+    std::sync::Arc::make_mut(&mut record.attributes).insert("Bad".into(), json!("a\0b"));
     let args = json!({"env": {"V": "${attr:Bad}"}, "commands": ["true"]});
     assert_eq!(
         build_with(&record, &args).unwrap_err(),

@@ -170,7 +170,8 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
                 record.status = status;
                 record.version = version;
                 if let Some(ip) = ip {
-                    record.attributes.insert("InstanceIp".into(), json!(ip));
+                    std::sync::Arc::make_mut(&mut record.attributes)
+                        .insert("InstanceIp".into(), json!(ip));
                 }
                 record.lifecycle_action = lifecycle_action;
                 record.pending_command = pending_command;
