@@ -224,7 +224,7 @@ pub struct InstanceRecord {
     /// Attributes owned by cloud-init (`InstanceIp`, join tokens, ...), by name.
     pub attributes: std::sync::Arc<BTreeMap<String, Value>>,
     /// The lifecycle action held open for the instance.
-    pub lifecycle_action: Option<LifecycleAction>,
+    pub lifecycle_action: Option<std::sync::Arc<LifecycleAction>>,
     /// The SSM command the machine waits for.
     pub pending_command: Option<PendingCommand>,
     /// The unfinished chain, if any.

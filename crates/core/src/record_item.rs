@@ -179,7 +179,7 @@ impl InstanceRecord {
             status: item.status,
             version,
             attributes: std::sync::Arc::new(item.attributes),
-            lifecycle_action: item.lifecycle_action,
+            lifecycle_action: item.lifecycle_action.map(std::sync::Arc::new),
             pending_command: item.pending_command,
             in_flight: item.in_flight.map(Box::new),
             entered_at: item.entered_at,

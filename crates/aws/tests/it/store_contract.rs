@@ -246,7 +246,7 @@ async fn terminal_expiry(store: Store) {
 async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
     let record = registered(&store, "i-6", "finished_cloud_init").await;
     let mut commit = transition(&record, "join_cluster", "e1");
-    commit.lifecycle_action = Change::Set(LifecycleAction {
+    commit.lifecycle_action = Change::Set(std::sync::Arc::new(LifecycleAction {
         token: Some("tok".into()),
         hook: "hook".into(),
         group: GROUP_A.into(),
@@ -257,7 +257,7 @@ async fn cloud_init_merge_keeps_handler_attributes(store: Store) {
         last_heartbeat: None,
         origin: None,
         destination: None,
-    });
+    }));
     commit.last_error = Change::Set("boom".into());
     commit.group = Some(GROUP_A.into());
     commit.activity = Activity::Active(GROUP_A.into());

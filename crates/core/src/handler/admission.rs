@@ -368,7 +368,7 @@ impl LifecycleHandler {
         let write = self.write(&record);
         let action = LifecycleAction::announced(event, event_id, write.now());
         write
-            .lifecycle_action(Change::Set(action))
+            .lifecycle_action(Change::Set(std::sync::Arc::new(action)))
             .group(Some(event.group.clone()))
             .active_in(event.group.clone())
             .commit()

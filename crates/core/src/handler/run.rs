@@ -90,7 +90,7 @@ impl<'a> ChainRun<'a> {
                     .is_none_or(|held| held.yields_to(event, event_id))
             {
                 let action = LifecycleAction::announced(event, event_id, handler.clock.now());
-                carry.lifecycle_action = Some(Some(action));
+                carry.lifecycle_action = Some(Some(std::sync::Arc::new(action)));
             }
             if record.group.as_deref() != Some(event.group.as_str()) {
                 group = Some(event.group.clone());

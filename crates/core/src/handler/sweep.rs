@@ -377,7 +377,7 @@ impl LifecycleHandler {
                 outcome.effects.push(heartbeat_effect(&input));
                 let now = self.clock.now();
                 let mut action = action;
-                action.last_heartbeat = Some(now);
+                std::sync::Arc::make_mut(&mut action).last_heartbeat = Some(now);
                 let next_sweep = now + to_chrono(self.config.sweep_period);
                 if heartbeat_due(&action, timeout, next_sweep, &self.config) {
                     // Due again at the next sweep even from now: recording the time changes

@@ -9,6 +9,8 @@
 //!   owes ([`InFlight`]), never neither.
 //! - A record leaves the active index only with an expiry time, and stays in it under its group.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::LifecycleHandler;
@@ -116,7 +118,7 @@ impl Write<'_> {
     }
 
     /// Sets or clears the held lifecycle action.
-    pub(super) fn lifecycle_action(mut self, change: Change<LifecycleAction>) -> Self {
+    pub(super) fn lifecycle_action(mut self, change: Change<Arc<LifecycleAction>>) -> Self {
         self.commit.lifecycle_action = change;
         self
     }

@@ -75,7 +75,7 @@ pub struct Commit {
     /// An event id to add to `RecentEvents`.
     pub mark_processed: Option<String>,
     /// The lifecycle action.
-    pub lifecycle_action: Change<LifecycleAction>,
+    pub lifecycle_action: Change<std::sync::Arc<LifecycleAction>>,
     /// The pending command.
     pub pending_command: Change<PendingCommand>,
     /// The unfinished chain.

@@ -55,7 +55,7 @@ pub(super) fn held_action(ctx: &TaskContext<'_>) -> Option<LifecycleAction> {
             destination: event.destination.clone(),
         });
     }
-    ctx.record.lifecycle_action.clone()
+    ctx.record.lifecycle_action.as_deref().cloned()
 }
 
 pub(super) fn effect(service: &str, operation: &str, details: Value) -> Effect {
@@ -195,7 +195,7 @@ impl Task for HeartbeatTask {
         ));
         let mut action = action;
         action.last_heartbeat = Some(ctx.now);
-        ctx.changes.lifecycle_action = Some(Some(action));
+        ctx.changes.lifecycle_action = Some(Some(std::sync::Arc::new(action)));
         Ok(())
     }
 }

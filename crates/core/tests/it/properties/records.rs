@@ -173,7 +173,7 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
                     std::sync::Arc::make_mut(&mut record.attributes)
                         .insert("InstanceIp".into(), json!(ip));
                 }
-                record.lifecycle_action = lifecycle_action;
+                record.lifecycle_action = lifecycle_action.map(std::sync::Arc::new);
                 record.pending_command = pending_command;
                 record.in_flight = in_flight.then(|| {
                     Box::new(InFlight {
