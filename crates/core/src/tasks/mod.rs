@@ -77,7 +77,7 @@ pub struct RecordChanges {
     /// `Some(None)` clears the pending command.
     pub pending_command: Option<Option<PendingCommand>>,
     /// `Some(None)` clears the lifecycle action.
-    pub lifecycle_action: Option<Option<std::sync::Arc<crate::record::LifecycleAction>>>,
+    pub lifecycle_action: Option<Option<std::sync::Arc<LifecycleAction>>>,
 }
 
 impl RecordChanges {
