@@ -33,9 +33,15 @@ struct StateEntry {
     outgoing: Box<[usize]>,
 }
 
+/// Up to this many states, a state is looked up by scanning them.
+const SCAN_LIMIT: usize = 24;
+
 /// See the module documentation.
 pub(super) struct StepIndex {
-    states: foldhash::HashMap<String, StateEntry>,
+    /// The states in declaration order.
+    states: Vec<StateEntry>,
+    /// Their positions by name, for a model too large to scan.
+    by_name: foldhash::HashMap<String, usize>,
     guards: Vec<Guards>,
     /// The model's state and trigger names (and `error`), each allocated once.
     names: foldhash::HashSet<SharedName>,
@@ -57,13 +63,18 @@ impl StepIndex {
                     .filter(|(_, t)| t.sources.iter().any(|s| s == state))
                     .map(|(k, _)| k)
                     .collect();
-                let entry = StateEntry {
+                StateEntry {
                     name: SharedName::from(state.as_str()),
                     terminal: graph.is_terminal(state),
                     outgoing,
-                };
-                (state.clone(), entry)
+                }
             })
+            .collect::<Vec<_>>();
+        let by_name = graph
+            .states
+            .iter()
+            .enumerate()
+            .map(|(k, state)| (state.clone(), k))
             .collect();
         let resolve = |calls: &[Call]| -> Vec<Option<Arc<dyn Condition>>> {
             calls
@@ -91,6 +102,7 @@ impl StepIndex {
             .collect();
         Self {
             states,
+            by_name,
             guards,
             names,
             has_prepare_tasks: graph
@@ -116,9 +128,14 @@ impl StepIndex {
     /// `None` for a state outside the graph, else its shared name, whether it is terminal and
     /// the indices of the transitions leaving it.
     pub(super) fn state(&self, state: &str) -> Option<(&SharedName, bool, &[usize])> {
-        self.states
-            .get(state)
-            .map(|entry| (&entry.name, entry.terminal, &*entry.outgoing))
+        // A model's few states are found faster by comparing names (lengths first) than by
+        // hashing one.
+        let entry = if self.states.len() <= SCAN_LIMIT {
+            self.states.iter().find(|entry| *entry.name == *state)
+        } else {
+            self.by_name.get(state).map(|&k| &self.states[k])
+        }?;
+        Some((&entry.name, entry.terminal, &*entry.outgoing))
     }
 
     /// The shared names of transition `k`: its trigger and its destination (`None`: internal).
@@ -145,5 +162,68 @@ impl StepIndex {
             call,
             condition: condition.as_ref(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{ScheduledEvent, Stimulus};
+    use crate::machine::{Decision, Machine};
+    use crate::record::InstanceRecord;
+
+    /// A chain `s0 → s1 → … → s{n-1} → z` of automatic triggers.
+    fn chain(n: usize) -> Machine {
+        let states: Vec<String> = (0..n).map(|k| format!("s{k}")).collect();
+        let mut text = format!(
+            "initial: s0\nfailure: f\nterminal: [z]\nstates: [{}, f, z]\ntransitions:\n",
+            states.join(", ")
+        );
+        for k in 0..n {
+            let dest = if k + 1 == n {
+                "z".to_string()
+            } else {
+                format!("s{}", k + 1)
+            };
+            text.push_str(&format!(
+                "  - {{source: s{k}, dest: {dest}, triggers: [{{name: t{k}}}]}}\n"
+            ));
+        }
+        text.push_str("  - {source: f, dest: z, triggers: [{name: end}]}\n");
+        Machine::from_yaml("chain.yaml", &text).expect("the chain is valid")
+    }
+
+    fn fires(machine: &Machine, state: &str) -> Option<String> {
+        let mut record = InstanceRecord::new("i-1");
+        record.status = Some(state.into());
+        let stimulus = Stimulus::Scheduled(ScheduledEvent {
+            rule: "reconcile".into(),
+        });
+        match machine.step(&record, &stimulus) {
+            Decision::Fire(firing) => Some(format!("{}>{}", firing.trigger_name, firing.to)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn states_are_found_by_scanning_a_small_model_and_by_hash_in_a_large_one() {
+        for n in [3, super::SCAN_LIMIT + 16] {
+            let machine = chain(n);
+            assert_eq!(
+                fires(&machine, "s0").as_deref(),
+                Some("t0>s1"),
+                "{n} states"
+            );
+            let last = format!("s{}", n - 1);
+            assert_eq!(fires(&machine, &last), Some(format!("t{}>z", n - 1)));
+            assert!(machine.is_terminal("z") && !machine.is_terminal(&last));
+            assert!(!machine.is_terminal("nowhere"));
+            let mut record = InstanceRecord::new("i-1");
+            record.status = Some("nowhere".into());
+            let stimulus = Stimulus::Scheduled(ScheduledEvent { rule: "r".into() });
+            assert!(matches!(
+                machine.step(&record, &stimulus),
+                Decision::UnknownState { .. }
+            ));
+        }
     }
 }
