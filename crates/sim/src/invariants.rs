@@ -1,7 +1,9 @@
 //! The guarantees of ARCHITECTURE.md as checks, run during and after a simulation. Every
 //! violation names the instance, the simulated time and the instance's recent event trail.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -35,8 +37,9 @@ pub struct Checker {
     machine: Arc<Machine>,
     /// Edges on a cycle of the graph: only those may be taken twice.
     cyclic: BTreeSet<(SharedName, SharedName)>,
-    trails: BTreeMap<String, VecDeque<(Millis, String)>>,
-    histories: BTreeMap<String, Vec<HistoryEntry>>,
+    /// Per instance (looked up by id, never iterated: a hash map).
+    trails: HashMap<String, VecDeque<(Millis, String)>>,
+    histories: HashMap<String, Vec<HistoryEntry>>,
     /// Violations, the first [`VIOLATION_LIMIT`] in full.
     pub violations: Vec<Violation>,
     /// All violations found.
@@ -44,7 +47,7 @@ pub struct Checker {
     /// Transitions written.
     pub transitions: u64,
     /// When each instance first reached a stable state.
-    pub ready_at: BTreeMap<String, Millis>,
+    pub ready_at: HashMap<String, Millis>,
     /// SSM intents: the last unsent intent written per instance, and the attempts taken over.
     intents: Intents,
 }
@@ -55,9 +58,9 @@ pub struct Checker {
 #[derive(Default)]
 struct Intents {
     /// The last unsent intent per instance: (attempt id, `intent_at`).
-    unsent: BTreeMap<String, (String, chrono::DateTime<chrono::Utc>)>,
+    unsent: HashMap<String, (String, chrono::DateTime<chrono::Utc>)>,
     /// Attempts whose intent was taken over.
-    taken_over: BTreeSet<String>,
+    taken_over: HashSet<String>,
 }
 
 impl Checker {
@@ -81,12 +84,12 @@ impl Checker {
         Self {
             machine: machine.clone(),
             cyclic,
-            trails: BTreeMap::new(),
-            histories: BTreeMap::new(),
+            trails: HashMap::new(),
+            histories: HashMap::new(),
             violations: Vec::new(),
             violation_count: 0,
             transitions: 0,
-            ready_at: BTreeMap::new(),
+            ready_at: HashMap::new(),
             intents: Intents::default(),
         }
     }
