@@ -156,24 +156,21 @@ impl Future for Lane<'_> {
     }
 }
 
-struct Entry<T> {
+/// A queued item's place in the heap: its time, its insertion number and where the item waits
+/// (the heap moves these small entries, never the items).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Entry {
     at: Millis,
     seq: u64,
-    item: T,
+    slot: usize,
 }
 
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+impl Ord for Entry {
     fn cmp(&self, other: &Self) -> CmpOrdering {
         // Reversed: the heap pops the earliest time first, ties in insertion order.
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -182,7 +179,11 @@ impl<T> Ord for Entry<T> {
 
 /// A priority queue of timed items: earliest first, ties in insertion order (deterministic).
 pub struct Queue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: BinaryHeap<Entry>,
+    /// The items, by slot; `None` for a free slot.
+    slots: Vec<Option<T>>,
+    /// Free slots, reused before new ones are added.
+    free: Vec<usize>,
     seq: u64,
 }
 
@@ -190,6 +191,8 @@ impl<T> Default for Queue<T> {
     fn default() -> Self {
         Self {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -199,16 +202,26 @@ impl<T> Queue<T> {
     /// Schedules `item` at `at`.
     pub fn push(&mut self, at: Millis, item: T) {
         self.seq += 1;
+        let slot = if let Some(slot) = self.free.pop() {
+            self.slots[slot] = Some(item);
+            slot
+        } else {
+            self.slots.push(Some(item));
+            self.slots.len() - 1
+        };
         self.heap.push(Entry {
             at,
             seq: self.seq,
-            item,
+            slot,
         });
     }
 
     /// Takes the earliest item.
     pub fn pop(&mut self) -> Option<(Millis, T)> {
-        self.heap.pop().map(|e| (e.at, e.item))
+        let entry = self.heap.pop()?;
+        let item = self.slots[entry.slot].take()?;
+        self.free.push(entry.slot);
+        Some((entry.at, item))
     }
 }
 
