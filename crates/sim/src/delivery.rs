@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::dead_letters::{KeptBy, MAX_RECEIVE_COUNT, maximum_retry_attempts};
-use super::exec::{Invocation, run_all};
+use super::exec::{Invocation, run_all, run_one};
 use super::faults::chance;
 use super::runner::Runner;
 use super::world::{Job, Millis};
@@ -355,11 +355,18 @@ impl Runner {
         let ctx = InvocationContext::with_budget(self.config.function_timeout);
         let results = {
             let _timer = self.timer.enter();
-            let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
-                .iter()
-                .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
-                .collect();
-            run_all(&self.shared, invocations)
+            if let [payload] = payloads {
+                // One invocation (the usual case): run where it is, not boxed.
+                vec![run_one(&self.shared, self.invoker.invoke(payload, &ctx))]
+            } else {
+                let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
+                    .iter()
+                    .map(|p| {
+                        Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>
+                    })
+                    .collect();
+                run_all(&self.shared, invocations)
+            }
         };
         // Each invocation holds an execution environment for as long as it ran.
         let elapsed = std::mem::take(&mut self.shared.lock().last_elapsed);

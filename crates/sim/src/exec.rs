@@ -294,27 +294,75 @@ impl Drop for Timer {
     }
 }
 
+/// Starts a batch of `count` invocations: overlapped when there are several; each draws once
+/// whether it crashes and after how many effects.
+fn start_batch(shared: &Shared, count: usize) {
+    let mut guard = shared.lock();
+    let s = &mut *guard;
+    s.interleave = count > 1;
+    s.crashed.clear();
+    let p = s.faults.crash;
+    s.crash_after = (0..count)
+        .map(|_| chance(&mut s.rng, p).then(|| s.rng.random_range(1..=6_u32)))
+        .collect();
+}
+
+/// Ends a batch: how long each invocation ran.
+fn end_batch(shared: &Shared, elapsed: Vec<Millis>) {
+    shared.clock.set_elapsed(0);
+    let mut s = shared.lock();
+    s.interleave = false;
+    let longest = elapsed.iter().copied().max().unwrap_or(0);
+    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
+    s.last_elapsed = elapsed;
+}
+
+/// Runs one invocation to the end (what [`run_all`] does with a batch of one, without moving
+/// the invocation to the heap). `None` when it crashed.
+///
+/// # Panics
+/// When the invocation waits on something the simulation never provides (a bug of the
+/// simulator: nothing in the world blocks).
+pub fn run_one<F: Future>(shared: &Shared, invocation: F) -> Option<F::Output> {
+    start_batch(shared, 1);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut elapsed = 0;
+    let result = {
+        let mut invocation = std::pin::pin!(invocation);
+        let mut polls = 0_u64;
+        loop {
+            polls += 1;
+            assert!(
+                polls < 1_000_000,
+                "an invocation never finished: a simulator bug"
+            );
+            shared.lock().current = 0;
+            shared.clock.set_elapsed(elapsed);
+            let polled = invocation.as_mut().poll(&mut cx);
+            elapsed = shared.clock.latest();
+            match polled {
+                Poll::Ready(value) => break Some(value),
+                // Dropped at the end of this block: what Lambda does to a dead process.
+                Poll::Pending if shared.lock().crashed.contains(&0) => break None,
+                Poll::Pending => {}
+            }
+        }
+    };
+    end_batch(shared, vec![elapsed]);
+    result
+}
+
 /// Runs invocations to the end, overlapped when there are several. `None` for one that crashed.
 ///
 /// # Panics
 /// When an invocation waits on something the simulation never provides (a bug of the
 /// simulator: nothing in the world blocks).
 pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<Option<T>> {
-    let overlapped = invocations.len() > 1;
     let mut results: Vec<Option<T>> = invocations.iter().map(|_| None).collect();
     let mut live: Vec<usize> = (0..invocations.len()).collect();
     let mut invocations: Vec<Option<Invocation<'_, T>>> =
         invocations.into_iter().map(Some).collect();
-    {
-        let mut guard = shared.lock();
-        let s = &mut *guard;
-        s.interleave = overlapped;
-        s.crashed.clear();
-        let p = s.faults.crash;
-        s.crash_after = (0..invocations.len())
-            .map(|_| chance(&mut s.rng, p).then(|| s.rng.random_range(1..=6_u32)))
-            .collect();
-    }
+    start_batch(shared, invocations.len());
     let mut cx = Context::from_waker(Waker::noop());
     let mut elapsed: Vec<Millis> = vec![0; invocations.len()];
     let mut polls = 0_u64;
@@ -353,12 +401,6 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             }
         }
     }
-    shared.clock.set_elapsed(0);
-    let mut s = shared.lock();
-    s.interleave = false;
-    let longest = elapsed.iter().copied().max().unwrap_or(0);
-    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
-    s.last_elapsed = elapsed;
-    drop(s);
+    end_batch(shared, elapsed);
     results
 }
