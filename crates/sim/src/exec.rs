@@ -6,6 +6,7 @@
 //! invocation to poll next. A crash parks the invocation forever at the point it happened; the
 //! executor then drops it, as Lambda drops a dead process.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -130,22 +131,29 @@ pub fn authorize(
     target: &Target<'_>,
 ) -> Result<(), AwsError> {
     let now = shared.now();
-    let mut s = shared.lock();
-    let group = s.group.config.name.clone();
+    let mut guard = shared.lock();
+    let s = &mut *guard;
     // The role's answer depends on the action and what the call touches; the instance matters
     // only to a command (its ARN is a resource of the call).
-    let key = match target {
-        Target::Any => (action, "*", ""),
-        Target::Table => (action, "table", ""),
-        Target::ActiveIndex => (action, "index", ""),
-        Target::Group => (action, "group", ""),
-        Target::DeadLetterQueue => (action, "dlq", ""),
-        Target::Command { document } => (action, *document, ident),
+    let (touches, instance) = match target {
+        Target::Any => ("*", ""),
+        Target::Table => ("table", ""),
+        Target::ActiveIndex => ("index", ""),
+        Target::Group => ("group", ""),
+        Target::DeadLetterQueue => ("dlq", ""),
+        Target::Command { document } => (*document, ident),
     };
-    let key = (key.0.to_string(), key.1.to_string(), key.2.to_string());
-    if s.iam_decisions.get(&key) == Some(&true) {
+    let mut key = std::mem::take(&mut s.iam_key);
+    key.clear();
+    for part in [action, "\0", touches, "\0", instance] {
+        key.push_str(part);
+    }
+    let known = s.iam_allowed.contains(key.as_str());
+    if known {
+        s.iam_key = key;
         return Ok(());
     }
+    let group = s.group.config.name.clone();
     let d = &s.deployment;
     let resources = match target {
         Target::Any => vec![Resource::arn("*")],
@@ -164,7 +172,7 @@ pub fn authorize(
     };
     let request = Request::new(action, resources, &d.region);
     if s.iam.allows(&request) {
-        s.iam_decisions.insert(key, true);
+        s.iam_allowed.insert(key);
         return Ok(());
     }
     *s.denied_calls.entry(action.to_string()).or_default() += 1;
@@ -182,6 +190,28 @@ pub fn authorize(
     ))
 }
 
+/// Adds one to the counter named by `parts` joined (allocating its name only the first time).
+pub fn count(counters: &mut BTreeMap<String, u64>, parts: &[&str]) {
+    let mut name = [0_u8; 64];
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        if end > name.len() {
+            *counters.entry(parts.concat()).or_default() += 1;
+            return;
+        }
+        name[len..end].copy_from_slice(part.as_bytes());
+        len = end;
+    }
+    let name = std::str::from_utf8(&name[..len]).unwrap_or_default();
+    match counters.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            counters.insert(name.to_string(), 1);
+        }
+    }
+}
+
 /// Counts an AWS call and maybe fails it before it takes effect (throttling or a 5xx).
 ///
 /// # Errors
@@ -194,7 +224,7 @@ pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Resul
     let latency = model.draw(&mut s.rng);
     shared.clock.pass(latency);
     let now = shared.now();
-    *s.aws_calls.entry(operation.to_string()).or_default() += 1;
+    count(&mut s.aws_calls, &[operation]);
     let (throttle, server) = (s.faults.throttle, s.faults.server_error);
     let injected = if chance(&mut s.rng, throttle) {
         Some(error(

@@ -344,9 +344,12 @@ pub struct WorldState {
     pub iam: Policy,
     /// Calls the role denied, by action.
     pub denied_calls: BTreeMap<String, u64>,
-    /// The role's answers so far, by (action, what the call touches, instance for a command):
-    /// evaluating the policy on every simulated call dominated the run time.
-    pub iam_decisions: std::collections::HashMap<(String, String, String), bool>,
+    /// The calls the role allowed so far, by `action`, what the call touches and the instance
+    /// for a command, joined by NUL characters: evaluating the policy on every simulated call
+    /// dominated the run time.
+    pub iam_allowed: foldhash::HashSet<String>,
+    /// The key being looked up in `iam_allowed` (a buffer reused from call to call).
+    pub iam_key: String,
     /// The instance profile's registration policy of `template.yaml`.
     pub instance_iam: Policy,
     /// What hostile instances tried.
@@ -405,7 +408,8 @@ impl Shared {
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
-                iam_decisions: std::collections::HashMap::new(),
+                iam_allowed: foldhash::HashSet::default(),
+                iam_key: String::new(),
                 instance_iam,
                 adversary: super::adversary::AdversaryCounts::default(),
                 sweeping: false,
