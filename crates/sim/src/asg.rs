@@ -225,8 +225,23 @@ impl AutoScalingApi for SimAutoScaling {
             &Target::Any,
         )?;
         before_call(&self.shared, "-", "DescribeAutoScalingGroups").await?;
-        let idents: Vec<String> = self.shared.lock().group.instances.keys().cloned().collect();
-        for ident in &idents {
+        // `expire_due` changes nothing for an instance whose last action is not active and due
+        // (and one instance timing out changes no other's): only those are visited.
+        let now = self.shared.now();
+        let due: Vec<String> = self
+            .shared
+            .lock()
+            .group
+            .instances
+            .iter()
+            .filter(|(_, i)| {
+                i.actions
+                    .last()
+                    .is_some_and(|a| a.end == ActionEnd::Active && now >= a.deadline.min(a.global))
+            })
+            .map(|(ident, _)| ident.clone())
+            .collect();
+        for ident in &due {
             self.expire_due(ident);
         }
         let (ours, warm_pool) = {
