@@ -1,7 +1,7 @@
 //! The guarantees of ARCHITECTURE.md as checks, run during and after a simulation. Every
 //! violation names the instance, the simulated time and the instance's recent event trail.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
@@ -35,8 +35,8 @@ pub struct Violation {
 /// Collects trails, transitions and violations.
 pub struct Checker {
     machine: Arc<Machine>,
-    /// Edges on a cycle of the graph: only those may be taken twice.
-    cyclic: BTreeSet<(SharedName, SharedName)>,
+    /// Edges on a cycle of the graph: only those may be taken twice (destinations by source).
+    cyclic: HashMap<SharedName, HashSet<SharedName>>,
     /// Per instance (looked up by id, never iterated: a hash map).
     trails: HashMap<String, VecDeque<(Millis, String)>>,
     histories: HashMap<String, Vec<HistoryEntry>>,
@@ -68,7 +68,7 @@ impl Checker {
     #[must_use]
     pub fn new(machine: &Arc<Machine>) -> Self {
         let graph = machine.graph();
-        let mut cyclic = BTreeSet::new();
+        let mut cyclic: HashMap<SharedName, HashSet<SharedName>> = HashMap::new();
         for state in &graph.states {
             let mut dests: Vec<String> = graph
                 .outgoing(state)
@@ -77,7 +77,10 @@ impl Checker {
             dests.push(graph.failure.clone());
             for dest in dests {
                 if graph.reachable_from([dest.clone()]).contains(state) {
-                    cyclic.insert((state.as_str().into(), dest.into()));
+                    cyclic
+                        .entry(state.as_str().into())
+                        .or_default()
+                        .insert(dest.into());
                 }
             }
         }
@@ -165,7 +168,13 @@ impl Checker {
                 entry.from, entry.to
             ));
         }
-        let history = self.histories.entry(ident.to_string()).or_default();
+        if !self.histories.contains_key(ident) {
+            self.histories.insert(ident.to_string(), Vec::new());
+        }
+        let history = self
+            .histories
+            .get_mut(ident)
+            .unwrap_or_else(|| unreachable!());
         if let Some(last) = history.last() {
             if last.to != entry.from {
                 problems.push(format!(
@@ -180,8 +189,11 @@ impl Checker {
                 ));
             }
         }
-        let edge = (entry.from.clone(), entry.to.clone());
-        if !self.cyclic.contains(&edge)
+        let cyclic = self
+            .cyclic
+            .get(&*entry.from)
+            .is_some_and(|dests| dests.contains(&*entry.to));
+        if !cyclic
             && history
                 .iter()
                 .any(|h| h.from == entry.from && h.to == entry.to && h.trigger == entry.trigger)
@@ -192,8 +204,8 @@ impl Checker {
             ));
         }
         history.push(entry.clone());
-        if graph.stable.contains(&*entry.to) {
-            self.ready_at.entry(ident.to_string()).or_insert(now);
+        if graph.stable.contains(&*entry.to) && !self.ready_at.contains_key(ident) {
+            self.ready_at.insert(ident.to_string(), now);
         }
         for problem in problems {
             self.violation(ident, now, problem);
@@ -222,7 +234,12 @@ impl Checker {
             self.trail(ident, now, format!("SSM intent [{attempt}] taken over"));
             self.intents.taken_over.insert(attempt.clone());
         }
-        self.intents.unsent.insert(ident.to_string(), (attempt, at));
+        match self.intents.unsent.get_mut(ident) {
+            Some(unsent) => *unsent = (attempt, at),
+            None => {
+                self.intents.unsent.insert(ident.to_string(), (attempt, at));
+            }
+        }
     }
 
     /// Checks a `ListCommands` for the attempt `tag`: only an invocation taking over an intent
