@@ -350,10 +350,13 @@ impl Runner {
             Job::SettleCheck { ident, generation } => {
                 let record = self.record(&ident);
                 let mut s = self.shared.lock();
-                let instance = s.group.instances[&ident].clone();
-                if instance.actions.len() == generation
-                    && let Err(problem) = s.checker.settled(&instance, record.as_ref())
-                {
+                let instance = &s.group.instances[&ident];
+                let unsettled = if instance.actions.len() == generation {
+                    s.checker.settled(instance, record.as_ref()).err()
+                } else {
+                    None
+                };
+                if let Some(problem) = unsettled {
                     {
                         let bound = secs(self.settle_bound);
                         s.checker.violation(
