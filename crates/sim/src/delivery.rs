@@ -366,10 +366,9 @@ impl Runner {
             let _timer = self.timer.enter();
             if let [payload] = payloads {
                 // One invocation (the usual case): run where it is, not boxed.
-                vec![run_one(
-                    &self.shared,
-                    self.invoker.invoke(payload.borrow(), &ctx),
-                )]
+                vec![run_one(&self.shared, || {
+                    self.invoker.invoke(payload.borrow(), &ctx)
+                })]
             } else {
                 let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
                     .iter()

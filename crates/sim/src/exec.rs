@@ -347,18 +347,19 @@ fn end_batch(shared: &Shared, elapsed: Vec<Millis>) {
     s.last_elapsed = elapsed;
 }
 
-/// Runs one invocation to the end (what [`run_all`] does with a batch of one, without moving
-/// the invocation to the heap). `None` when it crashed.
+/// Runs one invocation, made by `invocation`, to the end (what [`run_all`] does with a batch of
+/// one, without moving the invocation to the heap). `None` when it crashed.
 ///
 /// # Panics
 /// When the invocation waits on something the simulation never provides (a bug of the
 /// simulator: nothing in the world blocks).
-pub fn run_one<F: Future>(shared: &Shared, invocation: F) -> Option<F::Output> {
+pub fn run_one<F: Future>(shared: &Shared, invocation: impl FnOnce() -> F) -> Option<F::Output> {
     start_batch(shared, 1);
     let mut cx = Context::from_waker(Waker::noop());
     let mut elapsed = 0;
     let result = {
-        let mut invocation = std::pin::pin!(invocation);
+        // Made where it is pinned: the (large) future is not moved there.
+        let mut invocation = std::pin::pin!(invocation());
         let mut polls = 0_u64;
         loop {
             polls += 1;
