@@ -51,12 +51,13 @@ impl SimAutoScaling {
             let Some(action) = s.group.instances.get(ident).and_then(|i| i.actions.last()) else {
                 return;
             };
-            let (token, at, launching) = (
-                action.token.clone(),
-                action.deadline.min(action.global),
-                action.launching,
-            );
-            (now >= at && s.group.expire(ident, &token, at)).then_some((at, launching))
+            let (at, launching) = (action.deadline.min(action.global), action.launching);
+            if now < at || action.end != ActionEnd::Active {
+                // Not due, or already ended: `expire` would change nothing.
+                return;
+            }
+            let token = action.token.clone();
+            s.group.expire(ident, &token, at).then_some((at, launching))
         };
         if let Some((at, launching)) = expired {
             let record = self

@@ -215,6 +215,7 @@ impl Runner {
             + 3_600_000;
         let mut steps = 0_u64;
         let mut changed = true;
+        let mut outbox = Vec::new();
         loop {
             if self.work == 0 && changed {
                 changed = false;
@@ -244,8 +245,9 @@ impl Runner {
                 self.work -= 1;
             }
             self.step(job);
-            let outbox = std::mem::take(&mut self.shared.lock().outbox);
-            for (at, job) in outbox {
+            // The fakes' jobs, through a buffer kept from step to step.
+            std::mem::swap(&mut self.shared.lock().outbox, &mut outbox);
+            for (at, job) in outbox.drain(..) {
                 self.push(at, job);
             }
             steps += 1;
