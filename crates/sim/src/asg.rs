@@ -51,12 +51,13 @@ impl SimAutoScaling {
             let Some(action) = s.group.instances.get(ident).and_then(|i| i.actions.last()) else {
                 return;
             };
-            let (token, at, launching) = (
-                action.token.clone(),
-                action.deadline.min(action.global),
-                action.launching,
-            );
-            (now >= at && s.group.expire(ident, &token, at)).then_some((at, launching))
+            let (at, launching) = (action.deadline.min(action.global), action.launching);
+            if now < at || action.end != ActionEnd::Active {
+                // Not due, or already ended: `expire` would change nothing.
+                return;
+            }
+            let token = action.token.clone();
+            s.group.expire(ident, &token, at).then_some((at, launching))
         };
         if let Some((at, launching)) = expired {
             let record = self
@@ -225,8 +226,23 @@ impl AutoScalingApi for SimAutoScaling {
             &Target::Any,
         )?;
         before_call(&self.shared, "-", "DescribeAutoScalingGroups").await?;
-        let idents: Vec<String> = self.shared.lock().group.instances.keys().cloned().collect();
-        for ident in &idents {
+        // `expire_due` changes nothing for an instance whose last action is not active and due
+        // (and one instance timing out changes no other's): only those are visited.
+        let now = self.shared.now();
+        let due: Vec<String> = self
+            .shared
+            .lock()
+            .group
+            .instances
+            .iter()
+            .filter(|(_, i)| {
+                i.actions
+                    .last()
+                    .is_some_and(|a| a.end == ActionEnd::Active && now >= a.deadline.min(a.global))
+            })
+            .map(|(ident, _)| ident.clone())
+            .collect();
+        for ident in &due {
             self.expire_due(ident);
         }
         let (ours, warm_pool) = {

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::dead_letters::{KeptBy, MAX_RECEIVE_COUNT, maximum_retry_attempts};
-use super::exec::{Invocation, run_all};
+use super::exec::{Invocation, run_all, run_one};
 use super::faults::chance;
 use super::runner::Runner;
 use super::world::{Job, Millis};
@@ -240,19 +240,14 @@ impl Runner {
         if batch.len() > 1 {
             self.counts.overlapped += batch.len() as u64;
         }
-        let payloads: Vec<Value> = batch
+        let payloads: Vec<Arc<Value>> = batch
             .iter()
             .enumerate()
             .map(|(i, d)| {
                 if let Some(n) = d.poison {
                     self.injected[n].attempts += 1;
-                    return (*d.event).clone();
+                    return d.event.clone();
                 }
-                let message_id = format!(
-                    "m-{}-{i}-{}",
-                    d.event.get("id").and_then(Value::as_str).unwrap_or(""),
-                    d.attempt
-                );
                 self.shared.lock().checker.trail(
                     &d.ident,
                     now,
@@ -263,7 +258,18 @@ impl Runner {
                         d.attempt + 1
                     ),
                 );
-                events::wrap(d.wrap, &d.event, &message_id)
+                match d.wrap {
+                    // The EventBridge event itself (what `wrap` would copy): shared, not copied.
+                    events::Wrap::Direct => d.event.clone(),
+                    wrap => {
+                        let message_id = format!(
+                            "m-{}-{i}-{}",
+                            d.event.get("id").and_then(Value::as_str).unwrap_or(""),
+                            d.attempt
+                        );
+                        Arc::new(events::wrap(wrap, &d.event, &message_id))
+                    }
+                }
             })
             .collect();
         let reports = self.invoke(&payloads);
@@ -350,16 +356,29 @@ impl Runner {
 
     /// Runs payloads through the invocation loop, overlapped when there are several; `None` for
     /// an invocation that crashed.
-    pub(super) fn invoke(&mut self, payloads: &[Value]) -> Vec<Option<InvocationReport>> {
+    pub(super) fn invoke<P: std::borrow::Borrow<Value>>(
+        &mut self,
+        payloads: &[P],
+    ) -> Vec<Option<InvocationReport>> {
         let now = self.shared.now();
         let ctx = InvocationContext::with_budget(self.config.function_timeout);
         let results = {
             let _timer = self.timer.enter();
-            let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
-                .iter()
-                .map(|p| Box::pin(self.invoker.invoke(p, &ctx)) as Invocation<'_, InvocationReport>)
-                .collect();
-            run_all(&self.shared, invocations)
+            if let [payload] = payloads {
+                // One invocation (the usual case): run where it is, not boxed.
+                vec![run_one(&self.shared, || {
+                    self.invoker.invoke(payload.borrow(), &ctx)
+                })]
+            } else {
+                let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
+                    .iter()
+                    .map(|p| {
+                        Box::pin(self.invoker.invoke(p.borrow(), &ctx))
+                            as Invocation<'_, InvocationReport>
+                    })
+                    .collect();
+                run_all(&self.shared, invocations)
+            }
         };
         // Each invocation holds an execution environment for as long as it ran.
         let elapsed = std::mem::take(&mut self.shared.lock().last_elapsed);

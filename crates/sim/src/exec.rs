@@ -6,6 +6,7 @@
 //! invocation to poll next. A crash parks the invocation forever at the point it happened; the
 //! executor then drops it, as Lambda drops a dead process.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -130,22 +131,29 @@ pub fn authorize(
     target: &Target<'_>,
 ) -> Result<(), AwsError> {
     let now = shared.now();
-    let mut s = shared.lock();
-    let group = s.group.config.name.clone();
+    let mut guard = shared.lock();
+    let s = &mut *guard;
     // The role's answer depends on the action and what the call touches; the instance matters
     // only to a command (its ARN is a resource of the call).
-    let key = match target {
-        Target::Any => (action, "*", ""),
-        Target::Table => (action, "table", ""),
-        Target::ActiveIndex => (action, "index", ""),
-        Target::Group => (action, "group", ""),
-        Target::DeadLetterQueue => (action, "dlq", ""),
-        Target::Command { document } => (action, *document, ident),
+    let (touches, instance) = match target {
+        Target::Any => ("*", ""),
+        Target::Table => ("table", ""),
+        Target::ActiveIndex => ("index", ""),
+        Target::Group => ("group", ""),
+        Target::DeadLetterQueue => ("dlq", ""),
+        Target::Command { document } => (*document, ident),
     };
-    let key = (key.0.to_string(), key.1.to_string(), key.2.to_string());
-    if s.iam_decisions.get(&key) == Some(&true) {
+    let mut key = std::mem::take(&mut s.iam_key);
+    key.clear();
+    for part in [action, "\0", touches, "\0", instance] {
+        key.push_str(part);
+    }
+    let known = s.iam_allowed.contains(key.as_str());
+    if known {
+        s.iam_key = key;
         return Ok(());
     }
+    let group = s.group.config.name.clone();
     let d = &s.deployment;
     let resources = match target {
         Target::Any => vec![Resource::arn("*")],
@@ -164,7 +172,7 @@ pub fn authorize(
     };
     let request = Request::new(action, resources, &d.region);
     if s.iam.allows(&request) {
-        s.iam_decisions.insert(key, true);
+        s.iam_allowed.insert(key);
         return Ok(());
     }
     *s.denied_calls.entry(action.to_string()).or_default() += 1;
@@ -182,6 +190,28 @@ pub fn authorize(
     ))
 }
 
+/// Adds one to the counter named by `parts` joined (allocating its name only the first time).
+pub fn count(counters: &mut BTreeMap<String, u64>, parts: &[&str]) {
+    let mut name = [0_u8; 64];
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        if end > name.len() {
+            *counters.entry(parts.concat()).or_default() += 1;
+            return;
+        }
+        name[len..end].copy_from_slice(part.as_bytes());
+        len = end;
+    }
+    let name = std::str::from_utf8(&name[..len]).unwrap_or_default();
+    match counters.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            counters.insert(name.to_string(), 1);
+        }
+    }
+}
+
 /// Counts an AWS call and maybe fails it before it takes effect (throttling or a 5xx).
 ///
 /// # Errors
@@ -194,7 +224,7 @@ pub async fn before_call(shared: &Shared, ident: &str, operation: &str) -> Resul
     let latency = model.draw(&mut s.rng);
     shared.clock.pass(latency);
     let now = shared.now();
-    *s.aws_calls.entry(operation.to_string()).or_default() += 1;
+    count(&mut s.aws_calls, &[operation]);
     let (throttle, server) = (s.faults.throttle, s.faults.server_error);
     let injected = if chance(&mut s.rng, throttle) {
         Some(error(
@@ -294,27 +324,76 @@ impl Drop for Timer {
     }
 }
 
+/// Starts a batch of `count` invocations: overlapped when there are several; each draws once
+/// whether it crashes and after how many effects.
+fn start_batch(shared: &Shared, count: usize) {
+    let mut guard = shared.lock();
+    let s = &mut *guard;
+    s.interleave = count > 1;
+    s.crashed.clear();
+    let p = s.faults.crash;
+    s.crash_after = (0..count)
+        .map(|_| chance(&mut s.rng, p).then(|| s.rng.random_range(1..=6_u32)))
+        .collect();
+}
+
+/// Ends a batch: how long each invocation ran.
+fn end_batch(shared: &Shared, elapsed: Vec<Millis>) {
+    shared.clock.set_elapsed(0);
+    let mut s = shared.lock();
+    s.interleave = false;
+    let longest = elapsed.iter().copied().max().unwrap_or(0);
+    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
+    s.last_elapsed = elapsed;
+}
+
+/// Runs one invocation, made by `invocation`, to the end (what [`run_all`] does with a batch of
+/// one, without moving the invocation to the heap). `None` when it crashed.
+///
+/// # Panics
+/// When the invocation waits on something the simulation never provides (a bug of the
+/// simulator: nothing in the world blocks).
+pub fn run_one<F: Future>(shared: &Shared, invocation: impl FnOnce() -> F) -> Option<F::Output> {
+    start_batch(shared, 1);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut elapsed = 0;
+    let result = {
+        // Made where it is pinned: the (large) future is not moved there.
+        let mut invocation = std::pin::pin!(invocation());
+        let mut polls = 0_u64;
+        loop {
+            polls += 1;
+            assert!(
+                polls < 1_000_000,
+                "an invocation never finished: a simulator bug"
+            );
+            shared.lock().current = 0;
+            shared.clock.set_elapsed(elapsed);
+            let polled = invocation.as_mut().poll(&mut cx);
+            elapsed = shared.clock.latest();
+            match polled {
+                Poll::Ready(value) => break Some(value),
+                // Dropped at the end of this block: what Lambda does to a dead process.
+                Poll::Pending if shared.lock().crashed.contains(&0) => break None,
+                Poll::Pending => {}
+            }
+        }
+    };
+    end_batch(shared, vec![elapsed]);
+    result
+}
+
 /// Runs invocations to the end, overlapped when there are several. `None` for one that crashed.
 ///
 /// # Panics
 /// When an invocation waits on something the simulation never provides (a bug of the
 /// simulator: nothing in the world blocks).
 pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<Option<T>> {
-    let overlapped = invocations.len() > 1;
     let mut results: Vec<Option<T>> = invocations.iter().map(|_| None).collect();
     let mut live: Vec<usize> = (0..invocations.len()).collect();
     let mut invocations: Vec<Option<Invocation<'_, T>>> =
         invocations.into_iter().map(Some).collect();
-    {
-        let mut guard = shared.lock();
-        let s = &mut *guard;
-        s.interleave = overlapped;
-        s.crashed.clear();
-        let p = s.faults.crash;
-        s.crash_after = (0..invocations.len())
-            .map(|_| chance(&mut s.rng, p).then(|| s.rng.random_range(1..=6_u32)))
-            .collect();
-    }
+    start_batch(shared, invocations.len());
     let mut cx = Context::from_waker(Waker::noop());
     let mut elapsed: Vec<Millis> = vec![0; invocations.len()];
     let mut polls = 0_u64;
@@ -353,12 +432,6 @@ pub fn run_all<T>(shared: &Shared, invocations: Vec<Invocation<'_, T>>) -> Vec<O
             }
         }
     }
-    shared.clock.set_elapsed(0);
-    let mut s = shared.lock();
-    s.interleave = false;
-    let longest = elapsed.iter().copied().max().unwrap_or(0);
-    s.longest_invocation_ms = s.longest_invocation_ms.max(longest);
-    s.last_elapsed = elapsed;
-    drop(s);
+    end_batch(shared, elapsed);
     results
 }

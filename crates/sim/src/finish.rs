@@ -55,6 +55,7 @@ impl Runner {
         let commands_by_instance = {
             let s = self.shared.lock();
             let mut by: BTreeMap<String, Vec<(Millis, Millis)>> = BTreeMap::new();
+            // In no particular order: only sums of run times are taken.
             for c in s.commands.by_id.values() {
                 by.entry(c.instance.clone())
                     .or_default()

@@ -2,8 +2,7 @@
 //! hold them (launch, terminate, into and out of the warm pool), heartbeat and global deadlines,
 //! and where a completed or timed-out action takes the instance.
 
-use std::collections::BTreeMap;
-
+use super::instances::Instances;
 use super::world::Millis;
 
 /// Where an instance is in its group.
@@ -104,8 +103,8 @@ pub struct GroupConfig {
 pub struct Group {
     /// Settings.
     pub config: GroupConfig,
-    /// Instances by id.
-    pub instances: BTreeMap<String, SimInstance>,
+    /// Instances by id, in id order.
+    pub instances: Instances,
     /// Warm-pool places taken: by instances on their way into the pool or in it.
     pool_slots: usize,
 }
@@ -133,7 +132,7 @@ impl Group {
     pub fn new(config: GroupConfig) -> Self {
         Self {
             config,
-            instances: BTreeMap::new(),
+            instances: Instances::default(),
             pool_slots: 0,
         }
     }

@@ -1,7 +1,9 @@
 //! The guarantees of ARCHITECTURE.md as checks, run during and after a simulation. Every
 //! violation names the instance, the simulated time and the instance's recent event trail.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -33,10 +35,11 @@ pub struct Violation {
 /// Collects trails, transitions and violations.
 pub struct Checker {
     machine: Arc<Machine>,
-    /// Edges on a cycle of the graph: only those may be taken twice.
-    cyclic: BTreeSet<(SharedName, SharedName)>,
-    trails: BTreeMap<String, VecDeque<(Millis, String)>>,
-    histories: BTreeMap<String, Vec<HistoryEntry>>,
+    /// Edges on a cycle of the graph: only those may be taken twice (destinations by source).
+    cyclic: HashMap<SharedName, HashSet<SharedName>>,
+    /// Per instance (looked up by id, never iterated: a hash map).
+    trails: HashMap<String, VecDeque<(Millis, String)>>,
+    histories: HashMap<String, Vec<HistoryEntry>>,
     /// Violations, the first [`VIOLATION_LIMIT`] in full.
     pub violations: Vec<Violation>,
     /// All violations found.
@@ -44,7 +47,7 @@ pub struct Checker {
     /// Transitions written.
     pub transitions: u64,
     /// When each instance first reached a stable state.
-    pub ready_at: BTreeMap<String, Millis>,
+    pub ready_at: HashMap<String, Millis>,
     /// SSM intents: the last unsent intent written per instance, and the attempts taken over.
     intents: Intents,
 }
@@ -55,9 +58,9 @@ pub struct Checker {
 #[derive(Default)]
 struct Intents {
     /// The last unsent intent per instance: (attempt id, `intent_at`).
-    unsent: BTreeMap<String, (String, chrono::DateTime<chrono::Utc>)>,
+    unsent: HashMap<String, (String, chrono::DateTime<chrono::Utc>)>,
     /// Attempts whose intent was taken over.
-    taken_over: BTreeSet<String>,
+    taken_over: HashSet<String>,
 }
 
 impl Checker {
@@ -65,7 +68,7 @@ impl Checker {
     #[must_use]
     pub fn new(machine: &Arc<Machine>) -> Self {
         let graph = machine.graph();
-        let mut cyclic = BTreeSet::new();
+        let mut cyclic: HashMap<SharedName, HashSet<SharedName>> = HashMap::new();
         for state in &graph.states {
             let mut dests: Vec<String> = graph
                 .outgoing(state)
@@ -74,19 +77,22 @@ impl Checker {
             dests.push(graph.failure.clone());
             for dest in dests {
                 if graph.reachable_from([dest.clone()]).contains(state) {
-                    cyclic.insert((state.as_str().into(), dest.into()));
+                    cyclic
+                        .entry(state.as_str().into())
+                        .or_default()
+                        .insert(dest.into());
                 }
             }
         }
         Self {
             machine: machine.clone(),
             cyclic,
-            trails: BTreeMap::new(),
-            histories: BTreeMap::new(),
+            trails: HashMap::new(),
+            histories: HashMap::new(),
             violations: Vec::new(),
             violation_count: 0,
             transitions: 0,
-            ready_at: BTreeMap::new(),
+            ready_at: HashMap::new(),
             intents: Intents::default(),
         }
     }
@@ -162,7 +168,13 @@ impl Checker {
                 entry.from, entry.to
             ));
         }
-        let history = self.histories.entry(ident.to_string()).or_default();
+        if !self.histories.contains_key(ident) {
+            self.histories.insert(ident.to_string(), Vec::new());
+        }
+        let history = self
+            .histories
+            .get_mut(ident)
+            .unwrap_or_else(|| unreachable!());
         if let Some(last) = history.last() {
             if last.to != entry.from {
                 problems.push(format!(
@@ -177,8 +189,11 @@ impl Checker {
                 ));
             }
         }
-        let edge = (entry.from.clone(), entry.to.clone());
-        if !self.cyclic.contains(&edge)
+        let cyclic = self
+            .cyclic
+            .get(&*entry.from)
+            .is_some_and(|dests| dests.contains(&*entry.to));
+        if !cyclic
             && history
                 .iter()
                 .any(|h| h.from == entry.from && h.to == entry.to && h.trigger == entry.trigger)
@@ -189,8 +204,8 @@ impl Checker {
             ));
         }
         history.push(entry.clone());
-        if graph.stable.contains(&*entry.to) {
-            self.ready_at.entry(ident.to_string()).or_insert(now);
+        if graph.stable.contains(&*entry.to) && !self.ready_at.contains_key(ident) {
+            self.ready_at.insert(ident.to_string(), now);
         }
         for problem in problems {
             self.violation(ident, now, problem);
@@ -219,7 +234,12 @@ impl Checker {
             self.trail(ident, now, format!("SSM intent [{attempt}] taken over"));
             self.intents.taken_over.insert(attempt.clone());
         }
-        self.intents.unsent.insert(ident.to_string(), (attempt, at));
+        match self.intents.unsent.get_mut(ident) {
+            Some(unsent) => *unsent = (attempt, at),
+            None => {
+                self.intents.unsent.insert(ident.to_string(), (attempt, at));
+            }
+        }
     }
 
     /// Checks a `ListCommands` for the attempt `tag`: only an invocation taking over an intent

@@ -44,6 +44,7 @@ pub mod filter;
 mod finish;
 mod group;
 pub mod iam;
+mod instances;
 mod invariants;
 mod latency;
 mod report;

@@ -1,7 +1,6 @@
 //! The discrete-event loop: pops timed jobs, moves the clock, runs the real handler on the
 //! events the world emits, retries failed invocations, and checks the invariants.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ pub struct Runner {
     pub(super) counts: FaultCounts,
     pub(super) lifecycles: usize,
     /// When the sweep last visited each record, and the longest gap between two visits.
-    pub(super) sweep_visits: BTreeMap<String, Millis>,
+    pub(super) sweep_visits: foldhash::HashMap<String, Millis>,
     pub(super) longest_sweep_gap: Millis,
     pub(super) dead_letters: Arc<SimDeadLetters>,
     pub(super) injected: Vec<Injected>,
@@ -61,9 +60,9 @@ pub struct Runner {
     /// The last stream sequence number given.
     pub(super) stream_sequence: u64,
     /// When cloud-init wrote the initial state, per instance.
-    pub(super) cloud_init_done: BTreeMap<String, Millis>,
+    pub(super) cloud_init_done: foldhash::HashMap<String, Millis>,
     /// Hostile instances (`adversary.rs`).
-    pub(super) hostile: std::collections::BTreeSet<String>,
+    pub(super) hostile: foldhash::HashSet<String>,
     /// Until when each busy execution environment runs its invocation.
     pub(super) busy_until: Vec<Millis>,
 }
@@ -141,8 +140,8 @@ impl Runner {
             keepalive: crate::rules::keepalive_target(),
             registration_filters: crate::rules::registration_filters(),
             stream_sequence: 0,
-            cloud_init_done: BTreeMap::new(),
-            hostile: std::collections::BTreeSet::new(),
+            cloud_init_done: foldhash::HashMap::default(),
+            hostile: foldhash::HashSet::default(),
             concurrency: config
                 .reserved_concurrency
                 .unwrap_or_else(crate::rules::reserved_concurrency),
@@ -160,7 +159,7 @@ impl Runner {
             settle_bound,
             counts: FaultCounts::default(),
             lifecycles: 0,
-            sweep_visits: BTreeMap::new(),
+            sweep_visits: foldhash::HashMap::default(),
             longest_sweep_gap: 0,
             dead_letters,
             injected: Vec::new(),
@@ -216,6 +215,7 @@ impl Runner {
             + 3_600_000;
         let mut steps = 0_u64;
         let mut changed = true;
+        let mut outbox = Vec::new();
         loop {
             if self.work == 0 && changed {
                 changed = false;
@@ -245,8 +245,9 @@ impl Runner {
                 self.work -= 1;
             }
             self.step(job);
-            let outbox = std::mem::take(&mut self.shared.lock().outbox);
-            for (at, job) in outbox {
+            // The fakes' jobs, through a buffer kept from step to step.
+            std::mem::swap(&mut self.shared.lock().outbox, &mut outbox);
+            for (at, job) in outbox.drain(..) {
                 self.push(at, job);
             }
             steps += 1;
@@ -351,10 +352,13 @@ impl Runner {
             Job::SettleCheck { ident, generation } => {
                 let record = self.record(&ident);
                 let mut s = self.shared.lock();
-                let instance = s.group.instances[&ident].clone();
-                if instance.actions.len() == generation
-                    && let Err(problem) = s.checker.settled(&instance, record.as_ref())
-                {
+                let instance = &s.group.instances[&ident];
+                let unsettled = if instance.actions.len() == generation {
+                    s.checker.settled(instance, record.as_ref()).err()
+                } else {
+                    None
+                };
+                if let Some(problem) = unsettled {
                     {
                         let bound = secs(self.settle_bound);
                         s.checker.violation(

@@ -2,7 +2,6 @@
 //! their end is announced by the runner with the status-change notifications that
 //! `template.yaml`'s `CommandStatusRule` routes to the function.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,10 +33,10 @@ pub struct SimCommand {
 /// Every command sent.
 #[derive(Clone, Debug, Default)]
 pub struct Commands {
-    /// Commands by id.
-    pub by_id: BTreeMap<String, SimCommand>,
+    /// Commands by id (a hash map: what iterates it must not depend on its order).
+    pub by_id: foldhash::HashMap<String, SimCommand>,
     /// Command ids by attempt tag.
-    by_tag: BTreeMap<String, Vec<String>>,
+    by_tag: foldhash::HashMap<String, Vec<String>>,
     seq: u64,
 }
 

@@ -51,9 +51,7 @@ impl SimStore {
         gate(&self.shared).await;
         let mut s = self.shared.lock();
         let source = if s.sweeping { "sweep" } else { "event" };
-        *s.store_requests
-            .entry(format!("{source} {operation}"))
-            .or_default() += 1;
+        super::exec::count(&mut s.store_requests, &[source, " ", operation]);
         let model = s.latencies.store;
         let latency = model.draw(&mut s.rng);
         self.shared.clock.pass(latency);

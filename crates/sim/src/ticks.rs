@@ -115,10 +115,16 @@ impl Runner {
             .flat_map(|r| &r.messages)
             .filter_map(|m| m.result.as_ref().ok())
             .flatten()
-            .filter_map(|o| o.instance.clone());
+            .filter_map(|o| o.instance.as_deref());
         for ident in visited {
-            if let Some(last) = self.sweep_visits.insert(ident, now) {
-                self.longest_sweep_gap = self.longest_sweep_gap.max(now - last);
+            match self.sweep_visits.get_mut(ident) {
+                Some(last) => {
+                    self.longest_sweep_gap = self.longest_sweep_gap.max(now - *last);
+                    *last = now;
+                }
+                None => {
+                    self.sweep_visits.insert(ident.to_string(), now);
+                }
             }
         }
     }

@@ -1,7 +1,6 @@
 //! Simulated time, the queue of timed jobs and the state every simulated part shares.
 
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -156,40 +155,43 @@ impl Future for Lane<'_> {
     }
 }
 
-struct Entry<T> {
+/// A queued item's place in the heap: its time, its insertion number and where the item waits
+/// (the heap moves these small entries, never the items).
+#[derive(Clone, Copy)]
+struct Entry {
     at: Millis,
     seq: u64,
-    item: T,
+    slot: usize,
 }
 
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl Entry {
+    /// Earlier time first, ties in insertion order (`seq` is unique: a total order).
+    fn before(&self, other: &Self) -> bool {
+        (self.at, self.seq) < (other.at, other.seq)
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl<T> Ord for Entry<T> {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        // Reversed: the heap pops the earliest time first, ties in insertion order.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
+
+/// Children per node of the heap: a shallower tree than a binary heap, whose children sit
+/// side by side in memory (the queue holds tens of thousands of jobs in a large run).
+const ARITY: usize = 4;
 
 /// A priority queue of timed items: earliest first, ties in insertion order (deterministic).
 pub struct Queue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    /// A min-heap of entries, `ARITY` children per node.
+    heap: Vec<Entry>,
+    /// The items, by slot; `None` for a free slot.
+    slots: Vec<Option<T>>,
+    /// Free slots, reused before new ones are added.
+    free: Vec<usize>,
     seq: u64,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
         Self {
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -199,16 +201,65 @@ impl<T> Queue<T> {
     /// Schedules `item` at `at`.
     pub fn push(&mut self, at: Millis, item: T) {
         self.seq += 1;
-        self.heap.push(Entry {
+        let slot = if let Some(slot) = self.free.pop() {
+            self.slots[slot] = Some(item);
+            slot
+        } else {
+            self.slots.push(Some(item));
+            self.slots.len() - 1
+        };
+        let entry = Entry {
             at,
             seq: self.seq,
-            item,
-        });
+            slot,
+        };
+        // Sift up: move parents down until the entry's place is found.
+        let mut at_index = self.heap.len();
+        self.heap.push(entry);
+        while at_index > 0 {
+            let parent = (at_index - 1) / ARITY;
+            if !entry.before(&self.heap[parent]) {
+                break;
+            }
+            self.heap[at_index] = self.heap[parent];
+            at_index = parent;
+        }
+        self.heap[at_index] = entry;
     }
 
     /// Takes the earliest item.
     pub fn pop(&mut self) -> Option<(Millis, T)> {
-        self.heap.pop().map(|e| (e.at, e.item))
+        let last = self.heap.pop()?;
+        let top = if self.heap.is_empty() {
+            last
+        } else {
+            let top = self.heap[0];
+            // Sift down: move the earliest child up until the last entry's place is found.
+            let len = self.heap.len();
+            let mut hole = 0;
+            loop {
+                let first = hole * ARITY + 1;
+                if first >= len {
+                    break;
+                }
+                let mut child = first;
+                for c in first + 1..(first + ARITY).min(len) {
+                    if self.heap[c].before(&self.heap[child]) {
+                        child = c;
+                    }
+                }
+                if !self.heap[child].before(&last) {
+                    break;
+                }
+                self.heap[hole] = self.heap[child];
+                hole = child;
+            }
+            self.heap[hole] = last;
+            top
+        };
+        let item = self.slots[top.slot].take()?;
+        self.free.push(top.slot);
+        Some((top.at, item))
     }
 }
 
@@ -331,9 +382,12 @@ pub struct WorldState {
     pub iam: Policy,
     /// Calls the role denied, by action.
     pub denied_calls: BTreeMap<String, u64>,
-    /// The role's answers so far, by (action, what the call touches, instance for a command):
-    /// evaluating the policy on every simulated call dominated the run time.
-    pub iam_decisions: std::collections::HashMap<(String, String, String), bool>,
+    /// The calls the role allowed so far, by `action`, what the call touches and the instance
+    /// for a command, joined by NUL characters: evaluating the policy on every simulated call
+    /// dominated the run time.
+    pub iam_allowed: foldhash::HashSet<String>,
+    /// The key being looked up in `iam_allowed` (a buffer reused from call to call).
+    pub iam_key: String,
     /// The instance profile's registration policy of `template.yaml`.
     pub instance_iam: Policy,
     /// What hostile instances tried.
@@ -392,7 +446,8 @@ impl Shared {
                 iam,
                 deployment,
                 denied_calls: BTreeMap::new(),
-                iam_decisions: std::collections::HashMap::new(),
+                iam_allowed: foldhash::HashSet::default(),
+                iam_key: String::new(),
                 instance_iam,
                 adversary: super::adversary::AdversaryCounts::default(),
                 sweeping: false,
@@ -430,6 +485,44 @@ mod tests {
         assert_eq!(q.pop(), Some((5, "b")));
         assert_eq!(q.pop(), Some((5, "c")));
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn queue_pops_in_time_then_insertion_order_whatever_the_pushes() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut q = Queue::default();
+        let mut expected = Vec::new();
+        let mut popped = Vec::new();
+        for n in 0..5_000_u32 {
+            let at = rng.random_range(0..300);
+            q.push(at, n);
+            expected.push((at, n));
+            if rng.random_range(0..3) == 0 {
+                popped.extend(q.pop());
+            }
+        }
+        while let Some(item) = q.pop() {
+            popped.push(item);
+        }
+        // Pops interleaved with pushes: check against a queue that sorts each time.
+        let mut reference = Vec::new();
+        let mut pending: Vec<(Millis, u32)> = Vec::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for n in 0..5_000_u32 {
+            let at = rng.random_range(0..300);
+            pending.push((at, n));
+            if rng.random_range(0..3) == 0 {
+                pending.sort_by_key(|&(at, n)| std::cmp::Reverse((at, n)));
+                reference.extend(pending.pop());
+            }
+        }
+        pending.sort_by_key(|&(at, n)| std::cmp::Reverse((at, n)));
+        while let Some(item) = pending.pop() {
+            reference.push(item);
+        }
+        assert_eq!(popped, reference);
+        assert_eq!(popped.len(), expected.len());
     }
 
     #[test]
