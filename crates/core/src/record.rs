@@ -228,7 +228,7 @@ pub struct InstanceRecord {
     /// The SSM command the machine waits for.
     pub pending_command: Option<PendingCommand>,
     /// The unfinished chain, if any.
-    pub in_flight: Option<Box<InFlight>>,
+    pub in_flight: Option<std::sync::Arc<InFlight>>,
     /// When the current state was entered.
     pub entered_at: Option<DateTime<Utc>>,
     /// Processed event ids, newest last, at most [`RECENT_EVENTS_LIMIT`]. Shared: a copy of the

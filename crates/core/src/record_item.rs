@@ -181,7 +181,7 @@ impl InstanceRecord {
             attributes: std::sync::Arc::new(item.attributes),
             lifecycle_action: item.lifecycle_action.map(std::sync::Arc::new),
             pending_command: item.pending_command,
-            in_flight: item.in_flight.map(Box::new),
+            in_flight: item.in_flight.map(std::sync::Arc::new),
             entered_at: item.entered_at,
             recent_events: std::sync::Arc::new(item.recent_events.unwrap_or_default()),
             history: std::sync::Arc::new(item.history.unwrap_or_default()),

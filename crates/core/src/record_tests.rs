@@ -40,7 +40,7 @@ fn attempt_ids_are_readable_when_short_and_hashed_when_long() {
 fn an_interrupted_attempt_keeps_its_id_for_the_same_event_trigger_and_source() {
     let mut record = InstanceRecord::new("i-1");
     record.version = 5;
-    record.in_flight = Some(Box::new(InFlight {
+    record.in_flight = Some(std::sync::Arc::new(InFlight {
         event_id: "e1".into(),
         stimulus: Stimulus::Scheduled(crate::event::ScheduledEvent {
             rule: "reconcile".into(),

@@ -238,11 +238,13 @@ impl Commit {
         }
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
-        // Boxed on the record (rare, and large: kept inline it would make every record move
-        // copy it).
+        // Shared on the record (large, and rare: inline it would make every record move copy it,
+        // and every record copy copy its strings).
         match &self.in_flight {
             Change::Keep => {}
-            Change::Set(in_flight) => record.in_flight = Some(Box::new(in_flight.clone())),
+            Change::Set(in_flight) => {
+                record.in_flight = Some(std::sync::Arc::new(in_flight.clone()))
+            }
             Change::Clear => record.in_flight = None,
         }
         self.last_error_change().apply(&mut record.last_error);

@@ -176,7 +176,7 @@ fn record() -> impl Strategy<Value = InstanceRecord> {
                 record.lifecycle_action = lifecycle_action.map(std::sync::Arc::new);
                 record.pending_command = pending_command;
                 record.in_flight = in_flight.then(|| {
-                    Box::new(InFlight {
+                    std::sync::Arc::new(InFlight {
                         event_id: "ev-1".into(),
                         stimulus: Stimulus::Scheduled(ScheduledEvent {
                             rule: "reconcile".into(),
