@@ -28,9 +28,6 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<bool, HandlerError> {
-        if !self.handler.machine.has_prepare_tasks() {
-            return Ok(true);
-        }
         let graph = self.handler.machine.graph();
         let state = record.state().to_string();
         if !graph

@@ -16,8 +16,9 @@ use crate::machine::Transition;
 use crate::record::InstanceRecord;
 
 impl ChainRun<'_> {
-    /// Fires `transition` from `from` to `to` in attempt `attempt_id`. Returns whether the chain
-    /// goes on.
+    /// Fires `transition` from `from` to `to` in attempt `attempt_id`, writing it (a transition
+    /// without tasks that the chain goes on from is deferred by [`Self::try_defer`] instead).
+    /// Returns whether the chain goes on.
     pub(super) async fn fire(
         &mut self,
         record: &mut InstanceRecord,
@@ -88,13 +89,6 @@ impl ChainRun<'_> {
         let stops = self.stops_after(transition, to, before_async);
         let ends =
             after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
-        if trigger.before.is_empty() && after.is_empty() && !stops && !ends {
-            // Nothing to do between this transition and the next: one write records both.
-            self.carry = changes;
-            self.defer(record, names);
-            tracing::info!(instance = %self.ident, from, to, trigger = %trigger.name, "transition (written with the next)");
-            return Ok(true);
-        }
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
         let event_id = self.shared_event_id();
         let group_taken = self.group.take();
