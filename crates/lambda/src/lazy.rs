@@ -109,11 +109,10 @@ impl LazyAws {
 
     async fn build(&self) -> Built {
         let started = tokio::time::Instant::now();
-        // The shared configuration and DynamoDB's own (no SDK retries: the store retries).
-        let (sdk, dynamo) = tokio::join!(
-            asg_lifecycle_aws::load_sdk_config(None, None),
-            asg_lifecycle_aws::dynamo::client_config(None, None),
-        );
+        // The shared configuration, loaded once, and DynamoDB's own derived from it (no SDK
+        // retries: the store retries).
+        let sdk = asg_lifecycle_aws::load_sdk_config(None, None).await;
+        let dynamo = asg_lifecycle_aws::dynamo::client_config_from(&sdk);
         let s = &self.settings;
         let mut store = DynamoStore::new(
             aws_sdk_dynamodb::Client::from_conf(dynamo.build()),

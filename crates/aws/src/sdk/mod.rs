@@ -64,7 +64,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connection timeout: the SDK's default for the latest behaviour version.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// The retry configuration the clients use when the `SdkConfig` carries none: standard mode,
 /// [`MAX_ATTEMPTS`] attempts.
@@ -83,7 +83,7 @@ pub async fn load_sdk_config(endpoint_url: Option<&str>, region: Option<&str>) -
         .retry_config(default_retry_config())
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
