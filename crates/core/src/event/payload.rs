@@ -185,12 +185,15 @@ impl LifecycleAction {
         });
         detail.insert("Origin".into(), json!(origin));
         detail.insert("Destination".into(), json!(destination));
-        json!({
+        let mut event = json!({
             "version": "0", "id": self.id, "detail-type": detail_type, "source": "aws.autoscaling",
             "account": ACCOUNT, "time": time(self.at), "region": REGION,
             "resources": [format!("arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/{}", self.group)],
-            "detail": detail,
-        })
+        });
+        // Moved in last (as `json!` would place it), not copied: `json!` serializes a value it
+        // is given into a new tree.
+        event["detail"] = Value::Object(detail);
+        event
     }
 
     /// The decoded event.
@@ -359,8 +362,14 @@ fn sns_notification(event: &Value, message_id: &str) -> Value {
     json!({
         "Type": "Notification", "MessageId": message_id,
         "TopicArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle"),
-        "Message": event.to_string(), "Timestamp": event.get("time").cloned().unwrap_or(Value::Null),
+        "Message": text(event), "Timestamp": event.get("time").unwrap_or(&Value::Null),
     })
+}
+
+/// `value` as compact JSON text, the same text as its `Display` without going through
+/// `fmt::Write` for every token.
+fn text(value: &Value) -> String {
+    serde_json::to_string(value).expect("a JSON tree always serializes")
 }
 
 /// The invocation payload carrying `event` in one message `message_id`.
@@ -368,15 +377,26 @@ fn sns_notification(event: &Value, message_id: &str) -> Value {
 pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
     match wrap {
         Wrap::Direct => event.clone(),
-        Wrap::Sns => json!({"Records": [{
-            "EventSource": "aws:sns", "EventVersion": "1.0",
-            "EventSubscriptionArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle:0b1f"),
-            "Sns": sns_notification(event, message_id),
-        }]}),
-        Wrap::Sqs => sqs_batch(&[(message_id, event.to_string())]),
-        Wrap::SqsSns => sqs_batch(&[(message_id, sns_notification(event, message_id).to_string())]),
-        Wrap::Stream => json!({ "Records": [event] }),
+        Wrap::Sns => {
+            let mut record = json!({
+                "EventSource": "aws:sns", "EventVersion": "1.0",
+                "EventSubscriptionArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle:0b1f"),
+            });
+            // Moved in, not copied through `json!`'s serializer.
+            record["Sns"] = sns_notification(event, message_id);
+            records(record)
+        }
+        Wrap::Sqs => sqs_batch(&[(message_id, text(event))]),
+        Wrap::SqsSns => sqs_batch(&[(message_id, text(&sns_notification(event, message_id)))]),
+        Wrap::Stream => records(event.clone()),
     }
+}
+
+/// `{"Records": [record]}`.
+fn records(record: Value) -> Value {
+    let mut batch = Map::with_capacity(1);
+    batch.insert("Records".into(), Value::Array(vec![record]));
+    Value::Object(batch)
 }
 
 /// An SQS batch of `(message id, body)` messages; a body need not be valid JSON (a poison
@@ -394,7 +414,9 @@ pub fn sqs_batch<S: AsRef<str>>(messages: &[(&str, S)]) -> Value {
             })
         })
         .collect();
-    json!({ "Records": records })
+    let mut batch = Map::with_capacity(1);
+    batch.insert("Records".into(), Value::Array(records));
+    Value::Object(batch)
 }
 
 #[cfg(test)]

@@ -76,29 +76,38 @@ impl RecordChange {
         };
         #[allow(clippy::cast_precision_loss)]
         let created = self.at.timestamp_millis() as f64 / 1000.0;
+        // The images are moved into place, not given to `json!`, which would serialize them
+        // into new trees; the keys keep `json!`'s order.
         let mut dynamodb = json!({
             "ApproximateCreationDateTime": created,
             "Keys": {"Ident": {"S": key}},
-            "NewImage": image(&self.new),
-            "SequenceNumber": self.sequence, "SizeBytes": 120,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
         });
+        dynamodb["NewImage"] = image(&self.new);
+        dynamodb["SequenceNumber"] = self.sequence.as_str().into();
+        dynamodb["SizeBytes"] = 120.into();
+        dynamodb["StreamViewType"] = "NEW_AND_OLD_IMAGES".into();
         if let Some(old) = &self.old {
             dynamodb["OldImage"] = image(old);
         }
-        json!({
+        let mut record = json!({
             "eventID": format!("ev-{}", self.sequence),
             "eventName": if self.old.is_some() { "MODIFY" } else { "INSERT" },
             "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": REGION,
-            "dynamodb": dynamodb,
-            "eventSourceARN": format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/asg-lifecycle/stream/2026-01-01T00:00:00.000"),
-        })
+        });
+        record["dynamodb"] = dynamodb;
+        record["eventSourceARN"] = format!(
+            "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/asg-lifecycle/stream/2026-01-01T00:00:00.000"
+        )
+        .into();
+        record
     }
 
     /// The invocation payload: a stream batch of this one record.
     #[must_use]
     pub fn json(&self) -> Value {
-        json!({ "Records": [self.record()] })
+        let mut batch = serde_json::Map::with_capacity(1);
+        batch.insert("Records".into(), Value::Array(vec![self.record()]));
+        Value::Object(batch)
     }
 
     /// The decoded event.
