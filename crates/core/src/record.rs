@@ -114,11 +114,17 @@ impl LifecycleAction {
             transition: event.transition.api_name().to_string(),
             event_id: event_id.to_string(),
             metadata: event.metadata.clone(),
-            started_at: event.time.map_or(now, |t| t.min(now)),
+            started_at: Self::started_at(event, now),
             last_heartbeat: None,
             origin: event.origin.clone(),
             destination: event.destination.clone(),
         }
+    }
+
+    /// When the action `event` announces started, as [`Self::announced`] records it.
+    #[must_use]
+    pub fn started_at(event: &LifecycleEvent, now: DateTime<Utc>) -> DateTime<Utc> {
+        event.time.map_or(now, |t| t.min(now))
     }
 
     /// True when `event` (with id `event_id`) replaces this held action: it is another event,

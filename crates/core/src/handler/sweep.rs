@@ -265,13 +265,15 @@ impl LifecycleHandler {
         event: &LifecycleEvent,
     ) -> Option<Effect> {
         let now = self.clock.now();
-        let action = LifecycleAction::announced(event, event_id, now);
         // An event on time leaves the heartbeats to the sweep; one older than the longest hook
         // Auto Scaling allows (two hours) announced an action that has lapsed already.
-        let age = (now - action.started_at).to_std().unwrap_or_default();
+        let age = (now - LifecycleAction::started_at(event, now))
+            .to_std()
+            .unwrap_or_default();
         if age < self.config.sweep_lateness || age > MAX_HOOK_HEARTBEAT_TIMEOUT {
             return None;
         }
+        let action = LifecycleAction::announced(event, event_id, now);
         let timeout = self.hook_timeout(&action.group, &action.hook).await;
         if !heartbeat_due(&action, timeout, now, &self.config) {
             return None;
