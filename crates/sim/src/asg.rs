@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use rand::Rng;
 
+use super::trail::TrailLine;
 use super::exec::{Target, after_call, authorize, before_call};
 pub use super::group::{ActionEnd, Group, GroupConfig, HookAction, Lifecycle, SimInstance};
 use super::world::{Job, Shared, secs};
@@ -144,10 +145,11 @@ impl AutoScalingApi for SimAutoScaling {
             Group::conclude(lifecycle, action, &input.result);
             let in_service = *lifecycle == Lifecycle::InService;
             let prepared = *lifecycle == Lifecycle::Warmed && action.launching;
+            let result = input.result.clone();
             s.checker.trail(
                 ident,
                 now,
-                format!("{OP} {} completed the action", input.result),
+                TrailLine::lazy(move |f| write!(f, "{OP} {result} completed the action")),
             );
             if in_service {
                 let config = &s.group.config;
@@ -205,7 +207,7 @@ impl AutoScalingApi for SimAutoScaling {
             s.checker.trail(
                 ident,
                 now,
-                format!("heartbeat: deadline now {}", secs(deadline)),
+                TrailLine::lazy(move |f| write!(f, "heartbeat: deadline now {}", secs(deadline))),
             );
             s.outbox.push((
                 deadline,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::Rng;
 use serde_json::Value;
 
+use super::trail::TrailLine;
 use super::dead_letters::{KeptBy, MAX_RECEIVE_COUNT, maximum_retry_attempts};
 use super::exec::{Invocation, run_all, run_one};
 use super::faults::chance;
@@ -248,15 +249,11 @@ impl Runner {
                     self.injected[n].attempts += 1;
                     return d.event.clone();
                 }
+                let (label, wrap, attempt) = (d.label.clone(), d.wrap, d.attempt + 1);
                 self.shared.lock().checker.trail(
                     &d.ident,
                     now,
-                    format!(
-                        "deliver {} ({:?}, attempt {})",
-                        d.label,
-                        d.wrap,
-                        d.attempt + 1
-                    ),
+                    TrailLine::lazy(move |f| write!(f, "deliver {label} ({wrap:?}, attempt {attempt})")),
                 );
                 match d.wrap {
                     // The EventBridge event itself (what `wrap` would copy): shared, not copied.
@@ -324,15 +321,15 @@ impl Runner {
                 Ok(outcomes) => {
                     let mut s = self.shared.lock();
                     for o in outcomes {
-                        let reason = o.reason.as_deref().unwrap_or("");
+                        let (outcome, to, reason) = (o.outcome, o.to.clone(), o.reason.clone());
                         s.checker.trail(
                             &delivery.ident,
                             now,
-                            format!(
-                                "  → {:?} in `{}` {reason}",
-                                o.outcome,
-                                o.to.as_deref().unwrap_or("")
-                            ),
+                            TrailLine::lazy(move |f| {
+                                let to = to.as_deref().unwrap_or("");
+                                let reason = reason.as_deref().unwrap_or("");
+                                write!(f, "  → {outcome:?} in `{to}` {reason}")
+                            }),
                         );
                     }
                 }

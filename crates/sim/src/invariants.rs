@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::asg::{ActionEnd, Lifecycle, SimInstance};
+use super::trail::TrailLine;
 use super::world::{Millis, secs};
 use asg_lifecycle::machine::Machine;
 use asg_lifecycle::record::{HistoryEntry, InstanceRecord, SharedName};
@@ -38,7 +39,7 @@ pub struct Checker {
     /// Edges on a cycle of the graph: only those may be taken twice (destinations by source).
     cyclic: HashMap<SharedName, HashSet<SharedName>>,
     /// Per instance (looked up by id, never iterated: a hash map).
-    trails: HashMap<String, VecDeque<(Millis, String)>>,
+    trails: HashMap<String, VecDeque<(Millis, TrailLine)>>,
     histories: HashMap<String, Vec<HistoryEntry>>,
     /// Violations, the first [`VIOLATION_LIMIT`] in full.
     pub violations: Vec<Violation>,
@@ -103,7 +104,7 @@ impl Checker {
     }
 
     /// Adds a line to an instance's trail (ignored for unknown instances).
-    pub fn trail(&mut self, ident: &str, at: Millis, line: impl Into<String>) {
+    pub fn trail(&mut self, ident: &str, at: Millis, line: impl Into<TrailLine>) {
         if let Some(trail) = self.trails.get_mut(ident) {
             if trail.len() == TRAIL_LIMIT {
                 trail.pop_front();
@@ -152,13 +153,19 @@ impl Checker {
         now: Millis,
     ) {
         self.transitions += 1;
+        let (from, to, trigger, event_id) = (
+            entry.from.clone(),
+            entry.to.clone(),
+            entry.trigger.clone(),
+            entry.event_id.clone(),
+        );
+        let version = written.version;
         self.trail(
             ident,
             now,
-            format!(
-                "transition {} → {} ({}) v{} by {}",
-                entry.from, entry.to, entry.trigger, written.version, entry.event_id
-            ),
+            TrailLine::lazy(move |f| {
+                write!(f, "transition {from} → {to} ({trigger}) v{version} by {event_id}")
+            }),
         );
         let graph = self.machine.graph();
         let mut problems = Vec::new();

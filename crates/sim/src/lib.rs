@@ -53,6 +53,7 @@ mod runner;
 mod ssm;
 mod store;
 mod ticks;
+mod trail;
 mod world;
 
 use std::sync::Arc;

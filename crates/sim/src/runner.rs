@@ -8,6 +8,7 @@ use futures::FutureExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::trail::TrailLine;
 use super::asg::{Group, GroupConfig, Lifecycle};
 use super::dead_letters::{Injected, SimDeadLetters};
 pub use super::delivery::Delivery;
@@ -306,10 +307,11 @@ impl Runner {
                     cloud_init::honest_registration(&ident, &status)
                 };
                 cloud_init::write(&self.shared, &ident, &attributes, now);
+                let wrote = status.clone();
                 self.shared.lock().checker.trail(
                     &ident,
                     now,
-                    format!("cloud-init wrote `{status}`"),
+                    TrailLine::lazy(move |f| write!(f, "cloud-init wrote `{wrote}`")),
                 );
                 if status == self.config.machine.graph().initial {
                     self.cloud_init_done.insert(ident.clone(), now);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rand::Rng;
 
+use super::trail::TrailLine;
 use super::exec::{Target, after_call, authorize, before_call};
 use super::faults::chance;
 use super::world::{Job, Millis, Shared, secs};
@@ -147,10 +148,14 @@ impl SsmApi for SimSsm {
                 );
                 s.checker.violation(ident, now, message);
             }
+            let line = (id.clone(), tag.clone(), outcome);
             s.checker.trail(
                 ident,
                 now,
-                format!("{OP} {id} [{tag}] → {outcome} at {}", secs(ends)),
+                TrailLine::lazy(move |f| {
+                    let (id, tag, outcome) = &line;
+                    write!(f, "{OP} {id} [{tag}] → {outcome} at {}", secs(ends))
+                }),
             );
             s.commands.by_id.insert(
                 id.clone(),
