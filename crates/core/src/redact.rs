@@ -8,14 +8,22 @@ pub const REDACTED: &str = "<redacted>";
 /// True when an attribute or parameter name looks like it holds a secret.
 #[must_use]
 pub fn looks_secret(name: &str) -> bool {
-    // Without lowercasing a copy: every command's parameters are redacted for its outcome.
+    // Without lowercasing a copy, and one pass over the name: each position is compared only
+    // with the words starting with its letter. Every command's parameters, every task's effect
+    // and every record attribute shown is redacted, so this runs for every key of them.
     let name = name.as_bytes();
-    ["token", "secret", "password", "passwd", "key", "credential"]
-        .iter()
-        .any(|word| {
-            name.windows(word.len())
-                .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
-        })
+    let at = |k: usize, word: &[u8]| {
+        name.get(k..k + word.len())
+            .is_some_and(|window| window.eq_ignore_ascii_case(word))
+    };
+    (0..name.len()).any(|k| match name[k].to_ascii_lowercase() {
+        b't' => at(k, b"token"),
+        b's' => at(k, b"secret"),
+        b'p' => at(k, b"password") || at(k, b"passwd"),
+        b'k' => at(k, b"key"),
+        b'c' => at(k, b"credential"),
+        _ => false,
+    })
 }
 
 /// Replaces, recursively, the values of object keys that look secret.
@@ -76,6 +84,49 @@ pub fn public_record(record: &crate::record::InstanceRecord) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The plain definition: some word occurs in the name, ignoring ASCII case.
+    fn contains_a_word(name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        ["token", "secret", "password", "passwd", "key", "credential"]
+            .iter()
+            .any(|word| name.contains(word))
+    }
+
+    #[test]
+    fn a_name_looks_secret_when_it_holds_a_word_in_any_case_anywhere() {
+        let mut names = vec![
+            String::new(),
+            "k".into(),
+            "ke".into(),
+            "InstanceIp".into(),
+            "Ident".into(),
+            "commands".into(),
+            "passw".into(),
+            "pass_word".into(),
+            "tokeN".into(),
+            "ApiKey".into(),
+            "KEY".into(),
+            "db-PASSWD".into(),
+            "ssPassword".into(),
+            "x_credentials_y".into(),
+            "clientSecretArn".into(),
+            "tttoken".into(),
+            "cccredential".into(),
+            "монкей".into(),
+            "ключ-key".into(),
+            "keyé".into(),
+        ];
+        for word in ["token", "secret", "password", "passwd", "key", "credential"] {
+            for cut in 0..word.len() {
+                names.push(word[..cut].to_string());
+                names.push(format!("{}{}", &word[..cut], &word[cut..].to_uppercase()));
+            }
+        }
+        for name in &names {
+            assert_eq!(looks_secret(name), contains_a_word(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn a_public_record_shows_no_cloud_init_attribute() {
