@@ -440,11 +440,15 @@ impl Task for SendCommandTask {
             } else {
                 "SendCommand"
             },
-            json!({
-                "instance_id": input.instance_id, "document": input.document,
-                "command_id": command_id, "comment": input.comment,
-                "arguments": args.clone(),
-            }),
+            {
+                let mut details = json!({
+                    "instance_id": input.instance_id, "document": input.document,
+                    "command_id": command_id, "comment": input.comment,
+                });
+                // One copy of the arguments, moved in: `json!` would copy them again.
+                details["arguments"] = args.clone();
+                details
+            },
         ));
         let deadline = input
             .timeout_seconds
