@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use rand::Rng;
 
-use super::trail::TrailLine;
 use super::exec::{Target, after_call, authorize, before_call};
 pub use super::group::{ActionEnd, Group, GroupConfig, HookAction, Lifecycle, SimInstance};
+use super::trail::TrailLine;
 use super::world::{Job, Shared, secs};
 use asg_lifecycle::aws::{
     AutoScalingApi, AwsError, AwsErrorKind, CompleteLifecycleAction, LifecycleHeartbeat,

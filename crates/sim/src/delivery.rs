@@ -7,11 +7,11 @@ use std::sync::Arc;
 use rand::Rng;
 use serde_json::Value;
 
-use super::trail::TrailLine;
 use super::dead_letters::{KeptBy, MAX_RECEIVE_COUNT, maximum_retry_attempts};
 use super::exec::{Invocation, run_all, run_one};
 use super::faults::chance;
 use super::runner::Runner;
+use super::trail::TrailLine;
 use super::world::{Job, Millis};
 use asg_lifecycle::event::payload as events;
 use asg_lifecycle::handler::{HandlerError, InvocationContext};
@@ -253,7 +253,9 @@ impl Runner {
                 self.shared.lock().checker.trail(
                     &d.ident,
                     now,
-                    TrailLine::lazy(move |f| write!(f, "deliver {label} ({wrap:?}, attempt {attempt})")),
+                    TrailLine::lazy(move |f| {
+                        write!(f, "deliver {label} ({wrap:?}, attempt {attempt})")
+                    }),
                 );
                 match d.wrap {
                     // The EventBridge event itself (what `wrap` would copy): shared, not copied.

@@ -164,7 +164,10 @@ impl Checker {
             ident,
             now,
             TrailLine::lazy(move |f| {
-                write!(f, "transition {from} → {to} ({trigger}) v{version} by {event_id}")
+                write!(
+                    f,
+                    "transition {from} → {to} ({trigger}) v{version} by {event_id}"
+                )
             }),
         );
         let graph = self.machine.graph();

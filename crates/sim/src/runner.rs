@@ -8,13 +8,13 @@ use futures::FutureExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::trail::TrailLine;
 use super::asg::{Group, GroupConfig, Lifecycle};
 use super::dead_letters::{Injected, SimDeadLetters};
 pub use super::delivery::Delivery;
 use super::exec::Timer;
 use super::faults::{FaultProfile, chance};
 use super::report::{FaultCounts, Report};
+use super::trail::TrailLine;
 use super::world::{Job, Millis, Queue, Shared, secs};
 use super::{Broken, SimAutoScaling, SimConfig, SimSsm, SimStore, adversary, cloud_init};
 use asg_lifecycle::aws::AwsClients;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rand::Rng;
 
-use super::trail::TrailLine;
 use super::exec::{Target, after_call, authorize, before_call};
 use super::faults::chance;
+use super::trail::TrailLine;
 use super::world::{Job, Millis, Shared, secs};
 use asg_lifecycle::aws::{AwsError, AwsErrorKind, CommandInvocation, SendCommand, SsmApi};
 use asg_lifecycle::event::CommandStatus;
