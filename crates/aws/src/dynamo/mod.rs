@@ -64,20 +64,23 @@ pub async fn client_config(
 }
 
 /// The store's DynamoDB client configuration derived from a shared configuration already loaded
-/// (credentials, region, endpoint and HTTP client shared): the SDK's own retries off, as in
-/// [`client_config`], and the connection timeout of the SDK's defaults in place of the shared
-/// per-attempt bound, so the store's calls are bounded as [`client_config`]'s are.
+/// (credentials, region, endpoint and HTTP client shared), bounded as [`client_config`]'s is: the
+/// SDK's own retries off and no per-attempt bound (the shared one is the other clients'), only
+/// the SDK's default connection timeout.
 ///
 /// Loading the configuration once for every client saves a process its second credential and
 /// region chains (an STS client among them) on its first AWS call.
 #[must_use]
 pub fn client_config_from(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::config::Builder {
-    let defaults = aws_config::timeout::TimeoutConfig::builder()
+    // A service's timeouts are merged with the shared ones: the attempt bound is disabled
+    // explicitly, not left unset.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(crate::sdk::DEFAULT_CONNECT_TIMEOUT)
+        .disable_operation_attempt_timeout()
         .build();
     aws_sdk_dynamodb::config::Builder::from(shared)
         .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(defaults)
+        .timeout_config(timeouts)
 }
 
 /// Instance records in one DynamoDB table with partition key `Ident`.

@@ -130,3 +130,73 @@ async fn a_refused_connection_is_unavailable_after_the_retries() {
     let err = store(&endpoint).await.get("i-1").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
 }
+
+/// The store over the configuration the Lambda builds: DynamoDB's derived from the shared one.
+async fn store_from_shared(endpoint: &str) -> DynamoStore {
+    let shared = asg_lifecycle_aws::load_sdk_config(Some(endpoint), Some("us-east-1")).await;
+    let config = dynamo::client_config_from(&shared)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+        .build();
+    assert_eq!(
+        config.retry_config().map(|r| r.max_attempts()),
+        Some(1),
+        "the SDK does not retry the store's calls: the store does"
+    );
+    let timeouts = config.timeout_config().expect("a timeout configuration");
+    assert_eq!(
+        timeouts.connect_timeout(),
+        Some(Duration::from_millis(3100))
+    );
+    assert_eq!(
+        timeouts.operation_attempt_timeout(),
+        None,
+        "the shared per-attempt bound is not the store's"
+    );
+    // Bounded as the store's own configuration (`client_config`) is.
+    let own = dynamo::client_config(Some(endpoint), Some("us-east-1"))
+        .await
+        .build();
+    assert_eq!(
+        own.retry_config().map(|r| r.max_attempts()),
+        Some(1),
+        "the store's own configuration"
+    );
+    let own = own.timeout_config().expect("a timeout configuration");
+    assert_eq!(own.connect_timeout(), timeouts.connect_timeout());
+    assert_eq!(own.operation_attempt_timeout(), None);
+    assert_eq!(own.operation_timeout(), timeouts.operation_timeout());
+    assert_eq!(own.read_timeout(), timeouts.read_timeout());
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t").with_retry(RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    })
+}
+
+#[tokio::test]
+async fn a_store_configured_from_the_shared_configuration_is_retried_by_the_store_alone() {
+    let (endpoint, served) = scripted_server(vec![
+        error(400, "ThrottlingException"),
+        error(500, "InternalServerError"),
+        (200, "{}".into()),
+    ]);
+    let found = store_from_shared(&endpoint).await.get("i-1").await.unwrap();
+    assert_eq!(found, None);
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        3,
+        "one request per store attempt"
+    );
+    let (endpoint, served) = scripted_server(vec![error(500, "InternalServerError")]);
+    let err = store_from_shared(&endpoint)
+        .await
+        .get("i-1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        4,
+        "max_attempts requests, no SDK retries"
+    );
+}
