@@ -29,7 +29,12 @@ fi
 step "sam validate --lint"
 sam validate --lint
 
-step "sam build"
+step "sam build (opt-level s)"
+# SAM's rust-cargolambda build runs `cargo lambda build --release`, which adds its own Lambda
+# settings to the release profile (thin LTO, one codegen unit, stripped, panic = abort) but not
+# the size-aware optimization level of Cargo.toml's [profile.lambda]: given here, for this build
+# only (the everyday release builds keep level 3).
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 start=$(date +%s)
 sam build
 echo "sam build took $(( $(date +%s) - start )) s"
