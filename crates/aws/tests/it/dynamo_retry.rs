@@ -62,17 +62,22 @@ fn scripted_server(answers: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
     (endpoint, served)
 }
 
+/// The store over `config`, retrying quickly (the scripted server answers at once).
+fn over(config: aws_sdk_dynamodb::Config) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t").with_retry(RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    })
+}
+
 async fn store(endpoint: &str) -> DynamoStore {
     // Scripted answers need no real credentials.
     let config = dynamo::client_config(Some(endpoint), Some("us-east-1"))
         .await
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
         .build();
-    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t").with_retry(RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    })
+    over(config)
 }
 
 #[tokio::test]
@@ -166,11 +171,7 @@ async fn store_from_shared(endpoint: &str) -> DynamoStore {
     assert_eq!(own.operation_attempt_timeout(), None);
     assert_eq!(own.operation_timeout(), timeouts.operation_timeout());
     assert_eq!(own.read_timeout(), timeouts.read_timeout());
-    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t").with_retry(RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    })
+    over(config)
 }
 
 #[tokio::test]
