@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::event::{decode_direct_lifecycle, decode_invocation};
+use asg_lifecycle::event::{decode_invocation, decode_text};
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
 use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::Machine;
@@ -47,7 +47,7 @@ fn per_event(c: &mut Criterion) {
     });
     // What the Lambda does with the Runtime API's text (`Invoker::invoke_text`).
     c.bench_function("decode launch event from its text (typed)", |b| {
-        b.iter(|| decode_direct_lifecycle(black_box(&text)).unwrap());
+        b.iter(|| decode_text(black_box(&text)).unwrap());
     });
 
     let invocation = decode_invocation(&payload).unwrap();

@@ -290,7 +290,8 @@ impl super::runner::Runner {
         let count = (self.config.instances / 25).max(KINDS.len());
         for (at, payload, wrap, injected) in plan(self.config.seed, count, self.fault_end) {
             let delivery = super::delivery::Delivery {
-                event: Arc::new(payload),
+                event: Arc::from(payload.to_string()),
+                id: String::new(),
                 wrap,
                 ident: injected.marker.clone(),
                 label: format!("{} ({})", injected.marker, injected.kind),

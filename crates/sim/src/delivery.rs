@@ -23,8 +23,10 @@ const MAX_ATTEMPTS: u32 = 40;
 /// One event on its way to the function.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    /// The EventBridge event.
-    pub event: Arc<Value>,
+    /// The EventBridge event's JSON text (as AWS delivers it to the function).
+    pub event: Arc<str>,
+    /// The event's id (empty for a stream record or a poison payload).
+    pub id: String,
     /// How it is wrapped.
     pub wrap: events::Wrap,
     /// The instance it concerns.
@@ -44,7 +46,7 @@ impl Runner {
     /// Decides when (and whether) an event arrives, and how it is wrapped.
     pub(super) fn plan_delivery(
         &mut self,
-        event: Value,
+        (event, id): (String, &str),
         ident: &str,
         label: &str,
         droppable: bool,
@@ -70,7 +72,8 @@ impl Runner {
             _ => events::Wrap::SqsSns,
         };
         let delivery = Delivery {
-            event: Arc::new(event),
+            event: Arc::from(event),
+            id: id.to_string(),
             wrap,
             ident: ident.to_string(),
             label: label.to_string(),
@@ -119,7 +122,8 @@ impl Runner {
             )
         };
         let delivery = Delivery {
-            event: Arc::new(record),
+            event: Arc::from(record.to_string()),
+            id: String::new(),
             wrap: events::Wrap::Stream,
             ident: ident.to_string(),
             label: format!("stream: `{new}` registered"),
@@ -135,7 +139,13 @@ impl Runner {
     }
 
     /// Sends an event on its way, maybe duplicated (and maybe overlapped with its duplicate).
-    pub(super) fn emit(&mut self, event: Value, ident: &str, label: &str, droppable: bool) {
+    pub(super) fn emit(
+        &mut self,
+        event: (String, &str),
+        ident: &str,
+        label: &str,
+        droppable: bool,
+    ) {
         let Some((at, delivery)) = self.plan_delivery(event, ident, label, droppable) else {
             return;
         };
@@ -198,13 +208,15 @@ impl Runner {
     /// destination keeps the invocation with its error; an SQS queue's redrive moves the message
     /// to its dead-letter queue (its reason is in the function's log, keyed by message id).
     fn give_up_poison(&mut self, delivery: &Delivery, why: &str) {
+        let payload: Value = serde_json::from_str(&delivery.event)
+            .unwrap_or_else(|_| Value::String(delivery.event.to_string()));
         match delivery.wrap {
             events::Wrap::Direct | events::Wrap::Sns | events::Wrap::Stream => {
                 self.dead_letters
-                    .platform(KeptBy::Destination, why, &delivery.event);
+                    .platform(KeptBy::Destination, why, &payload);
             }
             events::Wrap::Sqs | events::Wrap::SqsSns => {
-                let record = delivery.event.pointer("/Records/0").unwrap_or(&Value::Null);
+                let record = payload.pointer("/Records/0").unwrap_or(&Value::Null);
                 self.dead_letters.platform(KeptBy::Redrive, why, record);
             }
         }
@@ -241,7 +253,7 @@ impl Runner {
         if batch.len() > 1 {
             self.counts.overlapped += batch.len() as u64;
         }
-        let payloads: Vec<Arc<Value>> = batch
+        let payloads: Vec<Arc<str>> = batch
             .iter()
             .enumerate()
             .map(|(i, d)| {
@@ -261,12 +273,8 @@ impl Runner {
                     // The EventBridge event itself (what `wrap` would copy): shared, not copied.
                     events::Wrap::Direct => d.event.clone(),
                     wrap => {
-                        let message_id = format!(
-                            "m-{}-{i}-{}",
-                            d.event.get("id").and_then(Value::as_str).unwrap_or(""),
-                            d.attempt
-                        );
-                        Arc::new(events::wrap(wrap, &d.event, &message_id))
+                        let message_id = format!("m-{}-{i}-{}", d.id, d.attempt);
+                        Arc::from(events::wrap_text(wrap, &d.event, &message_id))
                     }
                 }
             })
@@ -355,7 +363,7 @@ impl Runner {
 
     /// Runs payloads through the invocation loop, overlapped when there are several; `None` for
     /// an invocation that crashed.
-    pub(super) fn invoke<P: std::borrow::Borrow<Value>>(
+    pub(super) fn invoke<P: std::borrow::Borrow<str>>(
         &mut self,
         payloads: &[P],
     ) -> Vec<Option<InvocationReport>> {
@@ -366,13 +374,13 @@ impl Runner {
             if let [payload] = payloads {
                 // One invocation (the usual case): run where it is, not boxed.
                 vec![run_one(&self.shared, || {
-                    self.invoker.invoke(payload.borrow(), &ctx)
+                    self.invoker.invoke_text(payload.borrow(), &ctx)
                 })]
             } else {
                 let invocations: Vec<Invocation<'_, InvocationReport>> = payloads
                     .iter()
                     .map(|p| {
-                        Box::pin(self.invoker.invoke(p.borrow(), &ctx))
+                        Box::pin(self.invoker.invoke_text(p.borrow(), &ctx))
                             as Invocation<'_, InvocationReport>
                     })
                     .collect();

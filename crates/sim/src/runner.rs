@@ -458,9 +458,8 @@ impl Runner {
             .token(&token)
             .notification_metadata(SIM_NOTIFICATION_METADATA)
             .moves("EC2", destination)
-            .at(self.shared.clock.at(now))
-            .json();
-        self.emit(event, ident, "launch event", false);
+            .at(self.shared.clock.at(now));
+        self.emit((event.text(), &id), ident, "launch event", false);
     }
 
     /// Moves a prepared warm-pool instance into service: a second launch action.
@@ -513,9 +512,8 @@ impl Runner {
             .group(SIM_GROUP)
             .token(token)
             .notification_metadata(SIM_NOTIFICATION_METADATA)
-            .at(self.shared.clock.at(now))
-            .json();
-        self.emit(event, ident, label, false);
+            .at(self.shared.clock.at(now));
+        self.emit((event.text(), event.id()), ident, label, false);
     }
 
     fn scale_in(&mut self, ident: &str, now: Millis) {
@@ -562,10 +560,14 @@ impl Runner {
                 CommandStatusChange::new(&id, &command.instance, command_id, command.outcome)
                     .kind(kind)
                     .document(&command.document)
-                    .at(at)
-                    .json();
+                    .at(at);
             let label = format!("SSM {kind:?} {} {command_id}", command.outcome);
-            deliveries.extend(self.plan_delivery(event, &command.instance, &label, true));
+            deliveries.extend(self.plan_delivery(
+                (event.text(), &id),
+                &command.instance,
+                &label,
+                true,
+            ));
         }
         let overlap = {
             let mut s = self.shared.lock();

@@ -81,7 +81,7 @@ impl Runner {
         let id = self.next_id(0x4000);
         let event = Scheduled::new(&id, &rule)
             .at(self.shared.clock.at(now))
-            .json();
+            .text();
         self.shared.lock().sweeping = true;
         let reports = self.invoke(&[event]);
         self.shared.lock().sweeping = false;

@@ -1,13 +1,14 @@
-//! The typed fast path of decoding: a direct EventBridge Auto Scaling lifecycle action (the
-//! commonest payload) decoded from its JSON text into its [`Event`] without building a JSON tree,
-//! its strings borrowed from the text until the event takes them.
+//! The typed fast path of decoding an EventBridge event: its JSON text decoded into its [`Event`]
+//! without building a JSON tree, its strings borrowed from the text until the event takes them.
+//! Auto Scaling lifecycle actions, SSM command notifications and scheduled events, the three
+//! sources the function accepts, all have it.
 //!
 //! # Guarantees
-//! The fast path only answers when the general way ([`super::decode_invocation`] over the parsed
-//! payload) would decode the same payload into the same invocation; anything else (another source
-//! or envelope, a missing, empty or oddly typed field, an escaped string, a duplicate key, text that
-//! is not JSON) gets `None` and goes the general way, which names what is wrong. The tests compare
-//! both ways on the fixtures and on malformed variants.
+//! The fast path only answers when the general way ([`super::decode_event`] over the parsed
+//! event) would decode the same text into the same event; anything else (another source, a
+//! missing, empty or oddly typed field, an escaped string, a duplicate key, text that is not JSON,
+//! an SNS notification or an envelope) gets `None` and goes the general way, which names what is
+//! wrong. The tests compare both ways on the fixtures and on malformed variants.
 
 use chrono::{DateTime, Utc};
 use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
@@ -15,9 +16,12 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Envelope, Event, Invocation, LifecycleEvent, LifecycleTransition, Message, Stimulus};
+use super::{
+    CommandEvent, CommandEventKind, CommandStatus, Envelope, Event, Invocation, LifecycleEvent,
+    LifecycleTransition, Message, ScheduledEvent, Stimulus,
+};
 
-/// The fields of a direct event that decoding reads; others are skipped.
+/// The fields of an event that decoding reads; others are skipped.
 #[derive(Deserialize)]
 struct Direct<'a> {
     source: &'a str,
@@ -26,17 +30,20 @@ struct Direct<'a> {
     id: &'a str,
     #[serde(default)]
     time: Option<&'a str>,
-    #[serde(default)]
-    resources: Option<Vec<IgnoredAny>>,
+    #[serde(default, borrow)]
+    resources: Option<Vec<&'a str>>,
     /// Read in the same pass, and only from an object (serde would read a struct from a list).
     #[serde(default, borrow, deserialize_with = "detail_object")]
     detail: Option<Detail<'a>>,
-    /// Present (whatever its value): an SNS or SQS envelope, not a direct event.
+    /// Present (whatever its value): an SNS or SQS envelope, not an event.
     #[serde(default, rename = "Records", deserialize_with = "present")]
     records: bool,
+    /// Present: maybe an SNS notification, which the general way unwraps.
+    #[serde(default, rename = "Message", deserialize_with = "present")]
+    message: bool,
 }
 
-/// The fields of an Auto Scaling lifecycle action's `detail`.
+/// The fields of a `detail` that decoding reads, of any of the three sources.
 #[derive(Default)]
 struct Detail<'a> {
     lifecycle_transition: Option<&'a str>,
@@ -47,10 +54,14 @@ struct Detail<'a> {
     notification_metadata: Option<&'a RawValue>,
     origin: Option<&'a str>,
     destination: Option<&'a str>,
+    command_id: Option<&'a str>,
+    status: Option<&'a str>,
+    command_instance_id: Option<&'a str>,
+    document_name: Option<&'a str>,
 }
 
 /// `detail`'s keys, in the order of [`Detail`]'s fields.
-const DETAIL_KEYS: [&str; 8] = [
+const DETAIL_KEYS: [&str; 12] = [
     "LifecycleTransition",
     "EC2InstanceId",
     "AutoScalingGroupName",
@@ -59,6 +70,10 @@ const DETAIL_KEYS: [&str; 8] = [
     "NotificationMetadata",
     "Origin",
     "Destination",
+    "command-id",
+    "status",
+    "instance-id",
+    "document-name",
 ];
 
 fn detail_object<'de, D: Deserializer<'de>>(
@@ -74,7 +89,7 @@ impl<'de> Visitor<'de> for DetailVisitor {
     type Value = Detail<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the detail object of an Auto Scaling lifecycle action")
+        f.write_str("the detail object of an event")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail<'de>, A::Error> {
@@ -88,27 +103,35 @@ impl<'de> Visitor<'de> for DetailVisitor {
             if std::mem::replace(&mut seen[slot], true) {
                 return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
             }
-            match slot {
-                0 => detail.lifecycle_transition = map.next_value()?,
-                1 => detail.instance_id = map.next_value()?,
-                2 => detail.auto_scaling_group_name = map.next_value()?,
-                3 => detail.lifecycle_hook_name = map.next_value()?,
-                4 => detail.lifecycle_action_token = map.next_value()?,
-                5 => detail.notification_metadata = map.next_value()?,
-                6 => detail.origin = map.next_value()?,
-                _ => detail.destination = map.next_value()?,
-            }
+            let text = match slot {
+                0 => &mut detail.lifecycle_transition,
+                1 => &mut detail.instance_id,
+                2 => &mut detail.auto_scaling_group_name,
+                3 => &mut detail.lifecycle_hook_name,
+                4 => &mut detail.lifecycle_action_token,
+                5 => {
+                    detail.notification_metadata = map.next_value()?;
+                    continue;
+                }
+                6 => &mut detail.origin,
+                7 => &mut detail.destination,
+                8 => &mut detail.command_id,
+                9 => &mut detail.status,
+                10 => &mut detail.command_instance_id,
+                _ => &mut detail.document_name,
+            };
+            *text = map.next_value()?;
         }
         Ok(detail)
     }
 }
 
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// A JSON object's text (a struct must not be read from a list, as serde would).
-fn is_object(text: &str) -> bool {
+pub(super) fn is_object(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
@@ -117,28 +140,46 @@ fn required(value: Option<&str>) -> Option<String> {
     value.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// Decodes `text` when it is a direct Auto Scaling lifecycle action that decodes without error;
-/// `None` sends it the general way.
-#[must_use]
-pub fn decode_direct_lifecycle(text: &str) -> Option<Invocation> {
+/// Decodes `text` when it is an event of an accepted source that decodes without error; `None`
+/// sends it the general way.
+pub(super) fn decode_direct_event(text: &str) -> Option<Event> {
     if !is_object(text) {
         return None;
     }
     let direct: Direct<'_> = serde_json::from_str(text).ok()?;
-    if direct.records
-        || direct.source != "aws.autoscaling"
-        || direct.id.is_empty()
-        || !direct.detail_type.ends_with("Lifecycle Action")
-    {
+    if direct.records || direct.message || direct.id.is_empty() {
         return None;
     }
-    // `resources` is read for its shape only (a list, or null): the action needs none.
-    let _ = direct.resources;
     let time = match direct.time {
         Some(t) => Some(DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc)),
         None => None,
     };
-    let detail = direct.detail?;
+    let resources = direct.resources.unwrap_or_default();
+    let stimulus = match direct.source {
+        "aws.autoscaling" if direct.detail_type.ends_with("Lifecycle Action") => {
+            Stimulus::Lifecycle(lifecycle(direct.detail?, time)?)
+        }
+        "aws.ssm" => Stimulus::Command(command(direct.detail_type, direct.detail?, &resources)?),
+        "aws.events" if direct.detail_type == "Scheduled Event" => {
+            let arn = resources.first()?;
+            let rule = arn
+                .rsplit('/')
+                .next()
+                .filter(|r| !r.is_empty() && r != arn)?;
+            Stimulus::Scheduled(ScheduledEvent {
+                rule: rule.to_string(),
+            })
+        }
+        _ => return None,
+    };
+    Some(Event {
+        id: direct.id.to_string(),
+        time,
+        stimulus,
+    })
+}
+
+fn lifecycle(detail: Detail<'_>, time: Option<DateTime<Utc>>) -> Option<LifecycleEvent> {
     let transition =
         LifecycleTransition::from_api_name(detail.lifecycle_transition.filter(|t| !t.is_empty())?)
             .ok()?;
@@ -150,7 +191,7 @@ pub fn decode_direct_lifecycle(text: &str) -> Option<Invocation> {
             other => Some(other),
         },
     };
-    let event = LifecycleEvent {
+    Some(LifecycleEvent {
         transition,
         instance_id: required(detail.instance_id)?,
         group: required(detail.auto_scaling_group_name)?,
@@ -160,16 +201,48 @@ pub fn decode_direct_lifecycle(text: &str) -> Option<Invocation> {
         origin: detail.origin.map(str::to_string),
         destination: detail.destination.map(str::to_string),
         time,
+    })
+}
+
+fn command(detail_type: &str, detail: Detail<'_>, resources: &[&str]) -> Option<CommandEvent> {
+    let kind = match detail_type {
+        "EC2 Command Status-change Notification" => CommandEventKind::Command,
+        "EC2 Command Invocation Status-change Notification" => CommandEventKind::Invocation,
+        _ => return None,
     };
+    let command_id = required(detail.command_id)?;
+    let status = CommandStatus::parse(detail.status?).ok()?;
+    let instance_ids = match kind {
+        CommandEventKind::Invocation => vec![required(detail.command_instance_id)?],
+        CommandEventKind::Command => {
+            let ids: Vec<String> = resources
+                .iter()
+                .filter_map(|arn| super::ssm::instance_from_arn(arn))
+                .collect();
+            if ids.is_empty() {
+                return None;
+            }
+            ids
+        }
+    };
+    Some(CommandEvent {
+        kind,
+        command_id,
+        instance_ids,
+        status,
+        document_name: detail.document_name.map(str::to_string),
+    })
+}
+
+/// Decodes `text` when it is a direct event of an accepted source that decodes without error;
+/// `None` sends it the general way.
+#[must_use]
+pub(super) fn decode_direct(text: &str) -> Option<Invocation> {
     Some(Invocation {
         envelope: Envelope::Direct,
         messages: vec![Message {
             message_id: None,
-            event: Ok(Event {
-                id: direct.id.to_string(),
-                time,
-                stimulus: Stimulus::Lifecycle(event),
-            }),
+            event: Ok(decode_direct_event(text)?),
         }],
     })
 }
@@ -186,7 +259,7 @@ mod tests {
     }
 
     fn same(text: &str) {
-        let fast = decode_direct_lifecycle(text);
+        let fast = decode_direct(text);
         match (&fast, general(text)) {
             (Some(fast), Some(general)) => {
                 assert_eq!(fast.envelope, general.envelope, "{text}");
@@ -213,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_direct_lifecycle_action_decodes_as_the_general_way_decodes_it() {
-        assert!(decode_direct_lifecycle(LAUNCH).is_some());
+        assert!(decode_direct(LAUNCH).is_some());
         same(LAUNCH);
         let fixtures =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
@@ -284,13 +357,7 @@ mod tests {
         for text in &variants {
             same(text);
         }
-        assert!(
-            decode_direct_lifecycle(&variants[8]).is_none(),
-            "an escaped string"
-        );
-        assert!(
-            decode_direct_lifecycle(&variants[20]).is_none(),
-            "a duplicate key"
-        );
+        assert!(decode_direct(&variants[8]).is_none(), "an escaped string");
+        assert!(decode_direct(&variants[20]).is_none(), "a duplicate key");
     }
 }

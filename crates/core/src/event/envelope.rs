@@ -112,44 +112,51 @@ fn decode_record(envelope: Envelope, index: usize, record: &Value) -> Message {
             record.get("body"),
         ),
     };
-    let wrap = |inner: DecodeError| DecodeError::InRecord {
-        envelope: name,
-        index,
-        inner: Box::new(inner),
-    };
     let event = match body.and_then(Value::as_str) {
-        None => Err(wrap(DecodeError::MissingField {
-            field: if envelope == Envelope::Sns {
-                "Sns.Message"
-            } else {
-                "body"
-            },
-        })),
-        Some(text) => serde_json::from_str::<Value>(text)
-            .map_err(|e| {
-                wrap(DecodeError::Json {
-                    message: e.to_string(),
-                })
-            })
-            .and_then(|inner| {
-                // An SNS topic delivering to SQS without raw delivery wraps the event once more.
-                let inner = match (
-                    inner.get("Type").and_then(Value::as_str),
-                    inner.get("Message"),
-                ) {
-                    (Some("Notification"), Some(Value::String(m))) => serde_json::from_str(m)
-                        .map_err(|e| {
-                            wrap(DecodeError::Json {
-                                message: e.to_string(),
-                            })
-                        })?,
-                    _ => inner,
-                };
-                decode_event(&inner).map_err(wrap)
+        None => Err(DecodeError::InRecord {
+            envelope: name,
+            index,
+            inner: Box::new(DecodeError::MissingField {
+                field: if envelope == Envelope::Sns {
+                    "Sns.Message"
+                } else {
+                    "body"
+                },
             }),
+        }),
+        Some(text) => decode_body(name, index, text),
     };
     Message {
         message_id: message_id.map(str::to_string),
         event,
     }
+}
+
+/// Decodes the event that record `index` of an `envelope` (`SNS` or `SQS`) carries as `text`: the
+/// event itself, or an SNS notification of it (an SNS topic delivering to SQS without raw
+/// delivery wraps the event once more).
+pub(super) fn decode_body(
+    envelope: &'static str,
+    index: usize,
+    text: &str,
+) -> Result<Event, DecodeError> {
+    let wrap = |inner: DecodeError| DecodeError::InRecord {
+        envelope,
+        index,
+        inner: Box::new(inner),
+    };
+    let json = |e: serde_json::Error| {
+        wrap(DecodeError::Json {
+            message: e.to_string(),
+        })
+    };
+    let inner = serde_json::from_str::<Value>(text).map_err(json)?;
+    let inner = match (
+        inner.get("Type").and_then(Value::as_str),
+        inner.get("Message"),
+    ) {
+        (Some("Notification"), Some(Value::String(m))) => serde_json::from_str(m).map_err(json)?,
+        _ => inner,
+    };
+    decode_event(&inner).map_err(wrap)
 }

@@ -13,16 +13,17 @@ pub mod payload;
 mod record_change;
 mod ssm;
 mod stream;
+mod text;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use autoscaling::{LifecycleEvent, LifecycleTransition};
-pub use direct::decode_direct_lifecycle;
 pub use envelope::{Envelope, Invocation, Message, decode_invocation};
 pub use error::DecodeError;
 pub use ssm::{CommandEvent, CommandEventKind, CommandStatus};
+pub use text::decode_text;
 
 /// One decoded EventBridge event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -120,7 +120,7 @@ pub struct CommandEvent {
     pub document_name: Option<String>,
 }
 
-fn instance_from_arn(arn: &str) -> Option<String> {
+pub(super) fn instance_from_arn(arn: &str) -> Option<String> {
     let (_, rest) = arn.split_once(":instance/")?;
     (!rest.is_empty()).then(|| rest.to_string())
 }

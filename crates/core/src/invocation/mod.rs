@@ -188,12 +188,12 @@ impl Invoker {
         }
     }
 
-    /// [`Self::invoke`] on the payload's JSON text. A direct Auto Scaling lifecycle action is
-    /// decoded straight into its typed event ([`crate::event::decode_direct_lifecycle`]), with
-    /// no JSON tree built; any other payload is parsed and invoked as it is. Text that is not
+    /// [`Self::invoke`] on the payload's JSON text. A direct event or an SNS or SQS batch is
+    /// decoded straight into its typed events ([`crate::event::decode_text`]), with no JSON tree
+    /// built; any other payload is parsed and invoked as it is. Text that is not
     /// JSON is a poison payload (a [`DecodeError::Json`], kept as a string).
     pub async fn invoke_text(&self, text: &str, ctx: &InvocationContext) -> InvocationReport {
-        if let Some(invocation) = crate::event::decode_direct_lifecycle(text) {
+        if let Some(invocation) = crate::event::decode_text(text) {
             return self.run(invocation, Payload::Text(text), ctx).await;
         }
         match serde_json::from_str::<Value>(text) {

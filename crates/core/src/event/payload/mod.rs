@@ -22,12 +22,19 @@
 //! # let _ = sweep.json();
 //! ```
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{CommandEventKind, CommandStatus, Event, LifecycleTransition, decode_event};
 
 pub use super::record_change::RecordChange;
+pub use envelope::{Wrap, sqs_batch, sqs_batch_text, wrap, wrap_text};
+
+mod envelope;
+mod shape;
 
 /// The account id in every built payload.
 pub const ACCOUNT: &str = "123456789012";
@@ -48,6 +55,16 @@ pub(crate) fn default_time() -> DateTime<Utc> {
 
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A payload's tree, serialized from its shape.
+fn tree<T: Serialize + ?Sized>(shape: &T) -> Value {
+    serde_json::to_value(shape).expect("a payload's shape always serializes")
+}
+
+/// A payload's compact text, serialized from its shape.
+fn text_of<T: Serialize + ?Sized>(shape: &T) -> String {
+    serde_json::to_string(shape).expect("a payload's shape always serializes")
 }
 
 /// Decodes a payload built here; they all decode (each kind is tested below).
@@ -150,50 +167,60 @@ impl LifecycleAction {
     /// The EventBridge event.
     #[must_use]
     pub fn json(&self) -> Value {
+        tree(&self.shape())
+    }
+
+    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
+    /// building the tree.
+    #[must_use]
+    pub fn text(&self) -> String {
+        text_of(&self.shape())
+    }
+
+    fn shape(&self) -> shape::Event<'_, shape::LifecycleDetail<'_>> {
         let launching = self.transition == LifecycleTransition::Launching;
         let (detail_type, default_hook) = if launching {
             ("EC2 Instance-launch Lifecycle Action", "launch-hook")
         } else {
             ("EC2 Instance-terminate Lifecycle Action", "terminate-hook")
         };
-        let token = self
-            .token
-            .clone()
-            .unwrap_or_else(|| format!("token-{}", self.id));
-        let mut detail = Map::new();
-        detail.insert("LifecycleActionToken".into(), json!(token));
-        detail.insert("AutoScalingGroupName".into(), json!(self.group));
-        detail.insert(
-            "LifecycleHookName".into(),
-            json!(self.hook.as_deref().unwrap_or(default_hook)),
-        );
-        detail.insert("EC2InstanceId".into(), json!(self.instance));
-        detail.insert(
-            "LifecycleTransition".into(),
-            json!(self.transition.api_name()),
-        );
-        if let Some(metadata) = &self.notification_metadata {
-            detail.insert("NotificationMetadata".into(), json!(metadata));
+        let (origin, destination) = match &self.moves {
+            Some((origin, destination)) => (origin.as_str(), destination.as_str()),
+            None if launching => ("EC2", "AutoScalingGroup"),
+            None => ("AutoScalingGroup", "EC2"),
+        };
+        shape::Event {
+            version: "0",
+            id: &self.id,
+            detail_type,
+            source: "aws.autoscaling",
+            account: ACCOUNT,
+            time: time(self.at),
+            region: REGION,
+            resources: [format!(
+                "arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/{}",
+                self.group
+            )],
+            detail: shape::LifecycleDetail {
+                lifecycle_action_token: match &self.token {
+                    Some(token) => Cow::Borrowed(token.as_str()),
+                    None => Cow::Owned(format!("token-{}", self.id)),
+                },
+                auto_scaling_group_name: &self.group,
+                lifecycle_hook_name: self.hook.as_deref().unwrap_or(default_hook),
+                instance_id: &self.instance,
+                lifecycle_transition: self.transition.api_name(),
+                notification_metadata: self.notification_metadata.as_deref(),
+                origin,
+                destination,
+            },
         }
-        let (origin, destination) = self.moves.clone().unwrap_or_else(|| {
-            let (origin, destination) = if launching {
-                ("EC2", "AutoScalingGroup")
-            } else {
-                ("AutoScalingGroup", "EC2")
-            };
-            (origin.to_string(), destination.to_string())
-        });
-        detail.insert("Origin".into(), json!(origin));
-        detail.insert("Destination".into(), json!(destination));
-        let mut event = json!({
-            "version": "0", "id": self.id, "detail-type": detail_type, "source": "aws.autoscaling",
-            "account": ACCOUNT, "time": time(self.at), "region": REGION,
-            "resources": [format!("arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/{}", self.group)],
-        });
-        // Moved in last (as `json!` would place it), not copied: `json!` serializes a value it
-        // is given into a new tree.
-        event["detail"] = Value::Object(detail);
-        event
+    }
+
+    /// The event id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The decoded event.
@@ -261,28 +288,61 @@ impl CommandStatusChange {
     /// The EventBridge event.
     #[must_use]
     pub fn json(&self) -> Value {
-        let instance_arn = format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{}", self.instance);
+        tree(&self.shape())
+    }
+
+    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
+    /// building the tree.
+    #[must_use]
+    pub fn text(&self) -> String {
+        text_of(&self.shape())
+    }
+
+    fn shape(&self) -> shape::Event<'_, shape::CommandDetails<'_>> {
         let at = time(self.at);
-        match self.kind {
-            CommandEventKind::Command => json!({
-                "version": "0", "id": self.id, "detail-type": "EC2 Command Status-change Notification",
-                "source": "aws.ssm", "account": ACCOUNT, "time": at, "region": REGION,
-                "resources": [instance_arn],
-                "detail": {
-                    "command-id": self.command_id, "document-name": self.document, "expire-after": at,
-                    "parameters": {"commands": ["…"]}, "requested-date-time": at, "status": self.status.as_str(),
-                }
-            }),
-            CommandEventKind::Invocation => json!({
-                "version": "0", "id": self.id, "detail-type": "EC2 Command Invocation Status-change Notification",
-                "source": "aws.ssm", "account": ACCOUNT, "time": at, "region": REGION,
-                "resources": [instance_arn],
-                "detail": {
-                    "command-id": self.command_id, "document-name": self.document, "instance-id": self.instance,
-                    "requested-date-time": at, "status": self.status.as_str(),
-                }
-            }),
+        let (detail_type, detail) = match self.kind {
+            CommandEventKind::Command => (
+                "EC2 Command Status-change Notification",
+                shape::CommandDetails::Command(shape::CommandDetail {
+                    command_id: &self.command_id,
+                    document_name: &self.document,
+                    expire_after: at.clone(),
+                    parameters: shape::Parameters { commands: ["…"] },
+                    requested_date_time: at.clone(),
+                    status: self.status.as_str(),
+                }),
+            ),
+            CommandEventKind::Invocation => (
+                "EC2 Command Invocation Status-change Notification",
+                shape::CommandDetails::Invocation(shape::InvocationDetail {
+                    command_id: &self.command_id,
+                    document_name: &self.document,
+                    instance_id: &self.instance,
+                    requested_date_time: at.clone(),
+                    status: self.status.as_str(),
+                }),
+            ),
+        };
+        shape::Event {
+            version: "0",
+            id: &self.id,
+            detail_type,
+            source: "aws.ssm",
+            account: ACCOUNT,
+            time: at,
+            region: REGION,
+            resources: [format!(
+                "arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{}",
+                self.instance
+            )],
+            detail,
         }
+    }
+
+    /// The event id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The decoded event.
@@ -326,11 +386,37 @@ impl Scheduled {
     /// The EventBridge event.
     #[must_use]
     pub fn json(&self) -> Value {
-        json!({
-            "version": "0", "id": self.id, "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT, "time": time(self.at), "region": REGION,
-            "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{}", self.rule)], "detail": {}
-        })
+        tree(&self.shape())
+    }
+
+    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
+    /// building the tree.
+    #[must_use]
+    pub fn text(&self) -> String {
+        text_of(&self.shape())
+    }
+
+    fn shape(&self) -> shape::Event<'_, shape::Empty> {
+        shape::Event {
+            version: "0",
+            id: &self.id,
+            detail_type: "Scheduled Event",
+            source: "aws.events",
+            account: ACCOUNT,
+            time: time(self.at),
+            region: REGION,
+            resources: [format!(
+                "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
+                self.rule
+            )],
+            detail: shape::Empty {},
+        }
+    }
+
+    /// The event id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The decoded event.
@@ -341,82 +427,6 @@ impl Scheduled {
     pub fn event(&self) -> Event {
         decoded(&self.json())
     }
-}
-
-/// How an event reaches the function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wrap {
-    /// The EventBridge event itself.
-    Direct,
-    /// An SNS notification.
-    Sns,
-    /// An SQS message (raw delivery).
-    Sqs,
-    /// An SNS notification inside an SQS message.
-    SqsSns,
-    /// A DynamoDB stream batch: the "event" is a stream record ([`RecordChange::record`]).
-    Stream,
-}
-
-fn sns_notification(event: &Value, message_id: &str) -> Value {
-    json!({
-        "Type": "Notification", "MessageId": message_id,
-        "TopicArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle"),
-        "Message": text(event), "Timestamp": event.get("time").unwrap_or(&Value::Null),
-    })
-}
-
-/// `value` as compact JSON text, the same text as its `Display` without going through
-/// `fmt::Write` for every token.
-fn text(value: &Value) -> String {
-    serde_json::to_string(value).expect("a JSON tree always serializes")
-}
-
-/// The invocation payload carrying `event` in one message `message_id`.
-#[must_use]
-pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
-    match wrap {
-        Wrap::Direct => event.clone(),
-        Wrap::Sns => {
-            let mut record = json!({
-                "EventSource": "aws:sns", "EventVersion": "1.0",
-                "EventSubscriptionArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:lifecycle:0b1f"),
-            });
-            // Moved in, not copied through `json!`'s serializer.
-            record["Sns"] = sns_notification(event, message_id);
-            records(record)
-        }
-        Wrap::Sqs => sqs_batch(&[(message_id, text(event))]),
-        Wrap::SqsSns => sqs_batch(&[(message_id, text(&sns_notification(event, message_id)))]),
-        Wrap::Stream => records(event.clone()),
-    }
-}
-
-/// `{"Records": [record]}`.
-fn records(record: Value) -> Value {
-    let mut batch = Map::with_capacity(1);
-    batch.insert("Records".into(), Value::Array(vec![record]));
-    Value::Object(batch)
-}
-
-/// An SQS batch of `(message id, body)` messages; a body need not be valid JSON (a poison
-/// message is one).
-#[must_use]
-pub fn sqs_batch<S: AsRef<str>>(messages: &[(&str, S)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(message_id, body)| {
-            json!({
-                "messageId": message_id, "receiptHandle": format!("rh-{message_id}"), "body": body.as_ref(),
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:lifecycle"),
-                "awsRegion": REGION,
-            })
-        })
-        .collect();
-    let mut batch = Map::with_capacity(1);
-    batch.insert("Records".into(), Value::Array(records));
-    Value::Object(batch)
 }
 
 #[cfg(test)]
