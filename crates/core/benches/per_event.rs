@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::event::{decode_invocation, decode_text};
+use asg_lifecycle::event::payload::{CommandStatusChange, LifecycleAction, sqs_batch_text};
+use asg_lifecycle::event::{CommandStatus, decode_invocation, decode_text};
 use asg_lifecycle::handler::{InvocationContext, LifecycleHandler};
 use asg_lifecycle::invocation::Invoker;
 use asg_lifecycle::machine::Machine;
@@ -49,6 +50,32 @@ fn per_event(c: &mut Criterion) {
     c.bench_function("decode launch event from its text (typed)", |b| {
         b.iter(|| decode_text(black_box(&text)).unwrap());
     });
+
+    // The other payloads the function gets: an SSM notification, and an SQS batch of ten
+    // lifecycle actions (the general way parses the batch and then each body).
+    let command = CommandStatusChange::new("e-2", "i-0abc", "c-1", CommandStatus::Success).text();
+    let messages: Vec<(String, String)> = (0..10)
+        .map(|k| {
+            let event = LifecycleAction::launching(&format!("e-{k}"), &format!("i-{k}")).text();
+            (format!("m-{k}"), event)
+        })
+        .collect();
+    let messages: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|(id, body)| (id.as_str(), body.as_str()))
+        .collect();
+    let batch = sqs_batch_text(&messages);
+    for (what, text) in [("an SSM notification", &command), ("an SQS batch of 10", &batch)] {
+        c.bench_function(&format!("decode {what} through a JSON tree"), |b| {
+            b.iter(|| {
+                let value: Value = serde_json::from_str(black_box(text)).unwrap();
+                decode_invocation(&value).unwrap()
+            });
+        });
+        c.bench_function(&format!("decode {what} from its text (typed)"), |b| {
+            b.iter(|| decode_text(black_box(text)).unwrap());
+        });
+    }
 
     let invocation = decode_invocation(&payload).unwrap();
     let stimulus = invocation.messages[0]
