@@ -65,7 +65,10 @@ fn per_event(c: &mut Criterion) {
         .map(|(id, body)| (id.as_str(), body.as_str()))
         .collect();
     let batch = sqs_batch_text(&messages);
-    for (what, text) in [("an SSM notification", &command), ("an SQS batch of 10", &batch)] {
+    for (what, text) in [
+        ("an SSM notification", &command),
+        ("an SQS batch of 10", &batch),
+    ] {
         c.bench_function(&format!("decode {what} through a JSON tree"), |b| {
             b.iter(|| {
                 let value: Value = serde_json::from_str(black_box(text)).unwrap();

@@ -122,7 +122,8 @@ impl Runner {
             )
         };
         let delivery = Delivery {
-            event: Arc::from(record.to_string()),
+            // `to_string` of a tree writes through `fmt::Write`, token by token.
+            event: Arc::from(serde_json::to_string(&record).expect("a JSON tree serializes")),
             id: String::new(),
             wrap: events::Wrap::Stream,
             ident: ident.to_string(),

@@ -30,8 +30,10 @@ struct Direct<'a> {
     id: &'a str,
     #[serde(default)]
     time: Option<&'a str>,
+    /// Read as a list of strings only by the sources that use it (a lifecycle action needs
+    /// none: it is only checked to be a list, or null).
     #[serde(default, borrow)]
-    resources: Option<Vec<&'a str>>,
+    resources: Option<&'a RawValue>,
     /// Read in the same pass, and only from an object (serde would read a struct from a list).
     #[serde(default, borrow, deserialize_with = "detail_object")]
     detail: Option<Detail<'a>>,
@@ -60,21 +62,27 @@ struct Detail<'a> {
     document_name: Option<&'a str>,
 }
 
-/// `detail`'s keys, in the order of [`Detail`]'s fields.
-const DETAIL_KEYS: [&str; 12] = [
-    "LifecycleTransition",
-    "EC2InstanceId",
-    "AutoScalingGroupName",
-    "LifecycleHookName",
-    "LifecycleActionToken",
-    "NotificationMetadata",
-    "Origin",
-    "Destination",
-    "command-id",
-    "status",
-    "instance-id",
-    "document-name",
-];
+/// The number of `detail` keys read.
+const DETAIL_KEYS: usize = 12;
+
+/// The position of a `detail` key among [`Detail`]'s fields.
+fn detail_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "LifecycleTransition" => 0,
+        "EC2InstanceId" => 1,
+        "AutoScalingGroupName" => 2,
+        "LifecycleHookName" => 3,
+        "LifecycleActionToken" => 4,
+        "NotificationMetadata" => 5,
+        "Origin" => 6,
+        "Destination" => 7,
+        "command-id" => 8,
+        "status" => 9,
+        "instance-id" => 10,
+        "document-name" => 11,
+        _ => return None,
+    })
+}
 
 fn detail_object<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -94,9 +102,9 @@ impl<'de> Visitor<'de> for DetailVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail<'de>, A::Error> {
         let mut detail = Detail::default();
-        let mut seen = [false; DETAIL_KEYS.len()];
+        let mut seen = [false; DETAIL_KEYS];
         while let Some(key) = map.next_key::<&'de str>()? {
-            let Some(slot) = DETAIL_KEYS.iter().position(|k| *k == key) else {
+            let Some(slot) = detail_slot(key) else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
@@ -154,13 +162,23 @@ pub(super) fn decode_direct_event(text: &str) -> Option<Event> {
         Some(t) => Some(DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc)),
         None => None,
     };
-    let resources = direct.resources.unwrap_or_default();
+    // `resources`: a list or null, as the general way requires of every event.
+    let resources = match direct.resources.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(list) if list.starts_with('[') => Some(list),
+        Some(_) => return None,
+    };
+    // The ARNs, for the sources that read them: strings only (else the general way decides).
+    let arns = || -> Option<Vec<&str>> {
+        resources.map_or(Some(Vec::new()), |list| serde_json::from_str(list).ok())
+    };
     let stimulus = match direct.source {
         "aws.autoscaling" if direct.detail_type.ends_with("Lifecycle Action") => {
             Stimulus::Lifecycle(lifecycle(direct.detail?, time)?)
         }
-        "aws.ssm" => Stimulus::Command(command(direct.detail_type, direct.detail?, &resources)?),
+        "aws.ssm" => Stimulus::Command(command(direct.detail_type, direct.detail?, &arns()?)?),
         "aws.events" if direct.detail_type == "Scheduled Event" => {
+            let resources = arns()?;
             let arn = resources.first()?;
             let rule = arn
                 .rsplit('/')

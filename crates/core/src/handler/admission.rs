@@ -68,7 +68,6 @@ impl LifecycleHandler {
             Stimulus::Lifecycle(event) => event.time,
             _ => None,
         };
-        let mut outcome = Outcome::new(Some(event_id), Some(ident));
         let mut existing = self.store.get(ident).await?;
         if existing
             .as_ref()
@@ -92,6 +91,7 @@ impl LifecycleHandler {
         }
         let existing = match existing {
             Some(record) if lifecycle.is_some() && graph.is_terminal(record.state()) => {
+                let mut outcome = Outcome::new(Some(event_id), Some(ident));
                 let state = record.state().to_string();
                 (outcome.from, outcome.to) = (Some(state.clone()), Some(state));
                 if started
@@ -125,6 +125,8 @@ impl LifecycleHandler {
             }
             existing => existing,
         };
+        // Built only for an event answered here: an admitted one gets its outcome from its chain.
+        let mut outcome = Outcome::new(Some(event_id), Some(ident));
         match stimulus {
             Stimulus::Lifecycle(event) if event.transition == LifecycleTransition::Terminating => {
                 Box::pin(self.let_unstarted_instance_go(ident, existing, stimulus, &mut outcome))

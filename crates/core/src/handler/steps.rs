@@ -10,6 +10,7 @@
 
 use super::HandlerError;
 use super::run::{ChainRun, Names};
+use super::transition::Deferral;
 use crate::machine::Decision;
 use crate::record::InstanceRecord;
 
@@ -90,9 +91,11 @@ impl ChainRun<'_> {
                         trigger: firing.trigger_name.clone(),
                     };
                     // A transition without tasks that the chain goes on from: in memory only.
-                    if self.try_defer(&mut record, firing.transition, &names) {
+                    let Deferral::WriteNow { ends } =
+                        self.try_defer(&mut record, firing.transition, &names)
+                    else {
                         continue;
-                    }
+                    };
                     let from = &*firing.from;
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
                     // record owes between the write and the `after` tasks): a transition without
@@ -103,8 +106,13 @@ impl ChainRun<'_> {
                     } else {
                         record.attempt_id(self.event_id, from, firing.trigger())
                     };
-                    if !Box::pin(self.fire(&mut record, firing.transition, &names, &attempt_id))
-                        .await?
+                    if !Box::pin(self.fire(
+                        &mut record,
+                        firing.transition,
+                        (&names, ends),
+                        &attempt_id,
+                    ))
+                    .await?
                     {
                         self.finish(&record);
                         return Ok(());

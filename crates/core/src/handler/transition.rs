@@ -15,15 +15,25 @@ use super::run::{ChainRun, Names};
 use crate::machine::Transition;
 use crate::record::InstanceRecord;
 
+/// What [`ChainRun::try_defer`] did with a transition.
+pub(super) enum Deferral {
+    /// Fired in memory: the run's next write records it.
+    Deferred,
+    /// To be written now by [`ChainRun::fire`]. `ends` is `Some` when `try_defer` already found
+    /// whether the chain ends with it (a transition without tasks: nothing changes before its
+    /// write), so that `fire` does not ask again.
+    WriteNow { ends: Option<bool> },
+}
+
 impl ChainRun<'_> {
     /// Fires `transition` from `from` to `to` in attempt `attempt_id`, writing it (a transition
-    /// without tasks that the chain goes on from is deferred by [`Self::try_defer`] instead).
-    /// Returns whether the chain goes on.
+    /// without tasks that the chain goes on from is deferred by [`Self::try_defer`] instead,
+    /// whose answer `known_ends` is). Returns whether the chain goes on.
     pub(super) async fn fire(
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        names: &Names,
+        (names, known_ends): (&Names, Option<bool>),
         attempt_id: &str,
     ) -> Result<bool, HandlerError> {
         let (from, to) = (&*names.from, &*names.to);
@@ -87,8 +97,10 @@ impl ChainRun<'_> {
         // An internal transition ends the chain: stepping again with the same stimulus from the
         // same state would fire the same trigger again.
         let stops = self.stops_after(transition, to, before_async);
-        let ends =
-            after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
+        let ends = after.is_empty()
+            && (stops
+                || known_ends
+                    .unwrap_or_else(|| self.would_be_quiescent(record, &mut changes, Some(to))));
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
         let event_id = self.shared_event_id();
         let group_taken = self.group.take();
@@ -117,29 +129,30 @@ impl ChainRun<'_> {
     }
 
     /// Fires a transition without tasks in memory only ([`Self::defer`]) when the chain goes on
-    /// after it, as [`Self::fire`] would, without building its write. `false` when it must be
-    /// written now (it stops or ends the chain, or has tasks): [`Self::fire`] does.
+    /// after it, as [`Self::fire`] would, without building its write. [`Deferral::WriteNow`]
+    /// when it must be written now (it stops or ends the chain, or has tasks): [`Self::fire`]
+    /// does.
     pub(super) fn try_defer(
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
         names: &Names,
-    ) -> bool {
+    ) -> Deferral {
         let trigger = &transition.trigger;
         let has_tasks =
             !(trigger.before.is_empty() && trigger.after.is_empty() && trigger.last.is_empty());
         if has_tasks || self.stops_after(transition, &names.to, false) {
-            return false;
+            return Deferral::WriteNow { ends: None };
         }
         let mut changes = std::mem::take(&mut self.carry);
         let ends = self.would_be_quiescent(record, &mut changes, Some(&names.to));
         self.carry = changes;
         if ends {
-            return false;
+            return Deferral::WriteNow { ends: Some(true) };
         }
         self.defer(record, names);
         tracing::info!(instance = %self.ident, from = %names.from, to = %names.to, trigger = %names.trigger, "transition (written with the next)");
-        true
+        Deferral::Deferred
     }
 
     /// Runs a written transition's `after` tasks and settles them. Returns whether the chain
