@@ -19,16 +19,47 @@ const STATUS: &str = "ItemStatus";
 
 /// Decodes one stream record (`index` in its batch).
 pub(super) fn decode_stream_record(index: usize, record: &Value) -> Message {
+    let parts = StreamParts {
+        event_id: record.get("eventID").and_then(Value::as_str),
+        event_name: record.get("eventName").and_then(Value::as_str),
+        image: record.pointer("/dynamodb/NewImage"),
+        created: record
+            .pointer("/dynamodb/ApproximateCreationDateTime")
+            .and_then(Value::as_f64),
+    };
     let message_id = record
         .pointer("/dynamodb/SequenceNumber")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let event = decode(record).map_err(|inner| DecodeError::InRecord {
+        .and_then(Value::as_str);
+    stream_message(index, message_id, &parts)
+}
+
+/// What decoding reads of a stream record.
+pub(super) struct StreamParts<'a> {
+    /// `eventID`.
+    pub event_id: Option<&'a str>,
+    /// `eventName`.
+    pub event_name: Option<&'a str>,
+    /// `dynamodb.NewImage`.
+    pub image: Option<&'a Value>,
+    /// `dynamodb.ApproximateCreationDateTime`.
+    pub created: Option<f64>,
+}
+
+/// The message of stream record `index`, whose sequence number is `message_id`.
+pub(super) fn stream_message(
+    index: usize,
+    message_id: Option<&str>,
+    parts: &StreamParts<'_>,
+) -> Message {
+    let event = decode(parts).map_err(|inner| DecodeError::InRecord {
         envelope: "DynamoDB stream",
         index,
         inner: Box::new(inner),
     });
-    Message { message_id, event }
+    Message {
+        message_id: message_id.map(str::to_string),
+        event,
+    }
 }
 
 fn string_attribute<'a>(image: &'a Value, name: &'static str) -> Result<&'a str, DecodeError> {
@@ -43,14 +74,12 @@ fn string_attribute<'a>(image: &'a Value, name: &'static str) -> Result<&'a str,
         })
 }
 
-fn decode(record: &Value) -> Result<Event, DecodeError> {
+fn decode(record: &StreamParts<'_>) -> Result<Event, DecodeError> {
     let id = record
-        .get("eventID")
-        .and_then(Value::as_str)
+        .event_id
         .ok_or(DecodeError::MissingField { field: "eventID" })?;
     let name = record
-        .get("eventName")
-        .and_then(Value::as_str)
+        .event_name
         .ok_or(DecodeError::MissingField { field: "eventName" })?;
     if !matches!(name, "INSERT" | "MODIFY") {
         return Err(DecodeError::InvalidField {
@@ -58,11 +87,9 @@ fn decode(record: &Value) -> Result<Event, DecodeError> {
             message: format!("`{name}`: only an insert or a change registers an instance"),
         });
     }
-    let image = record
-        .pointer("/dynamodb/NewImage")
-        .ok_or(DecodeError::MissingField {
-            field: "dynamodb.NewImage",
-        })?;
+    let image = record.image.ok_or(DecodeError::MissingField {
+        field: "dynamodb.NewImage",
+    })?;
     let key = string_attribute(image, KEY)?;
     let instance_id = crate::registration::instance_of_key(key)
         .ok_or_else(|| DecodeError::InvalidField {
@@ -83,13 +110,10 @@ fn decode(record: &Value) -> Result<Event, DecodeError> {
                 .collect()
         })
         .unwrap_or_default();
-    let time = record
-        .pointer("/dynamodb/ApproximateCreationDateTime")
-        .and_then(Value::as_f64)
-        .and_then(|seconds| {
-            #[allow(clippy::cast_possible_truncation)]
-            DateTime::<Utc>::from_timestamp_millis((seconds * 1000.0) as i64)
-        });
+    let time = record.created.and_then(|seconds| {
+        #[allow(clippy::cast_possible_truncation)]
+        DateTime::<Utc>::from_timestamp_millis((seconds * 1000.0) as i64)
+    });
     Ok(Event {
         // Stream event ids are unique per change: a redelivered batch repeats them.
         id: format!("stream:{id}"),

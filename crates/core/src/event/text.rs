@@ -1,22 +1,25 @@
 //! The typed fast path of decoding a whole invocation from its JSON text: a direct event
-//! ([`super::direct`]), or an SNS or SQS batch whose records are read without building a JSON
-//! tree and whose events go through the direct fast path (or, one by one, the general way).
+//! ([`super::direct`]), an SNS or SQS batch whose records are read without building a JSON tree
+//! and whose events go through the direct fast path (or, one by one, the general way), or a
+//! DynamoDB stream batch, of which only each change's new image is parsed into a tree.
 //!
 //! # Guarantees
 //! [`decode_text`] only answers when the general way ([`super::decode_invocation`] over the
 //! parsed payload) would decode the same text into the same invocation: the same envelope and,
 //! per record, the same message id and the same event or error. Anything unusual in the envelope
 //! (a record that is not an object, a field of an unexpected type, a duplicate key, a record
-//! without the field its envelope carries the event in, a DynamoDB stream batch) gets `None` and
-//! goes the general way. The tests compare both ways.
+//! without the field its envelope carries the event in) gets `None` and goes the general way. The
+//! tests compare both ways.
 
 use std::borrow::Cow;
 
 use serde::de::{Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use super::direct::{decode_direct, decode_direct_event, is_object};
 use super::envelope::decode_body;
+use super::stream::{StreamParts, stream_message};
 use super::{Envelope, Event, Invocation, Message};
 
 /// A JSON string, borrowed from the text unless it has escapes.
@@ -47,10 +50,19 @@ impl<'de> Deserialize<'de> for Text<'de> {
 /// Reads an object's keys among `KEYS` into string slots (`null` leaves a slot empty); a
 /// duplicate key, a value of another type or anything but an object is an error.
 fn string_slots<'de, A: MapAccess<'de>, const N: usize>(
+    map: A,
+    keys: [&str; N],
+    nested: impl FnMut(&mut A, &str) -> Result<bool, A::Error>,
+) -> Result<[Option<Cow<'de, str>>; N], A::Error> {
+    string_slots_seen(map, keys, nested).map(|(slots, _)| slots)
+}
+
+/// [`string_slots`], and which of the keys were present (`null` included).
+fn string_slots_seen<'de, A: MapAccess<'de>, const N: usize>(
     mut map: A,
     keys: [&str; N],
     mut nested: impl FnMut(&mut A, &str) -> Result<bool, A::Error>,
-) -> Result<[Option<Cow<'de, str>>; N], A::Error> {
+) -> Result<([Option<Cow<'de, str>>; N], [bool; N]), A::Error> {
     let mut slots: [Option<Cow<'de, str>>; N] = std::array::from_fn(|_| None);
     let mut seen = [false; N];
     while let Some(key) = map.next_key::<&'de str>()? {
@@ -66,16 +78,63 @@ fn string_slots<'de, A: MapAccess<'de>, const N: usize>(
         }
         slots[slot] = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
     }
-    Ok(slots)
+    Ok((slots, seen))
 }
 
-/// What the function reads of an SNS or SQS record.
+/// What the function reads of an SNS, SQS or DynamoDB stream record.
 #[derive(Default)]
 struct Record<'a> {
     /// `Sns` was present: `(MessageId, Message)`.
     sns: Option<[Option<Cow<'a, str>>; 2]>,
-    /// `messageId` and `body` (SQS).
-    sqs: [Option<Cow<'a, str>>; 2],
+    /// `messageId`, `body` (SQS), `eventID`, `eventName` and `eventSource` (a stream's).
+    fields: [Option<Cow<'a, str>>; 5],
+    /// `body` was present (even `null`).
+    has_body: bool,
+    /// `dynamodb` (a stream record's change).
+    dynamodb: Option<Change<'a>>,
+}
+
+/// What the function reads of a stream record's `dynamodb`.
+#[derive(Default)]
+struct Change<'a> {
+    sequence_number: Option<Cow<'a, str>>,
+    created: Option<f64>,
+    new_image: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Change<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChangeVisitor;
+        impl<'de> Visitor<'de> for ChangeVisitor {
+            type Value = Change<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stream record's change object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Change<'de>, A::Error> {
+                let mut change = Change::default();
+                let mut seen = [false; 2];
+                let [sequence_number] = string_slots(map, ["SequenceNumber"], |map, key| {
+                    let slot = match key {
+                        "ApproximateCreationDateTime" => 0,
+                        "NewImage" => 1,
+                        _ => return Ok(false),
+                    };
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    if slot == 0 {
+                        change.created = map.next_value()?;
+                    } else {
+                        change.new_image = Some(map.next_value()?);
+                    }
+                    Ok(true)
+                })?;
+                change.sequence_number = sequence_number;
+                Ok(change)
+            }
+        }
+        deserializer.deserialize_map(ChangeVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for Record<'de> {
@@ -103,18 +162,29 @@ impl<'de> Deserialize<'de> for Record<'de> {
                 f.write_str("an SNS or SQS record object")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record<'de>, A::Error> {
-                let mut sns = None;
-                let sqs = string_slots(map, ["messageId", "body"], |map, key| {
-                    if key != "Sns" {
-                        return Ok(false);
+                let (mut sns, mut dynamodb) = (None, None);
+                let keys = ["messageId", "body", "eventID", "eventName", "eventSource"];
+                let (fields, seen) = string_slots_seen(map, keys, |map, key| match key {
+                    "Sns" if sns.is_some() => Err(A::Error::custom("duplicate field `Sns`")),
+                    "Sns" => {
+                        sns = Some(map.next_value::<SnsObject<'de>>()?.0);
+                        Ok(true)
                     }
-                    if sns.is_some() {
-                        return Err(A::Error::custom("duplicate field `Sns`"));
+                    "dynamodb" if dynamodb.is_some() => {
+                        Err(A::Error::custom("duplicate field `dynamodb`"))
                     }
-                    sns = Some(map.next_value::<SnsObject<'de>>()?.0);
-                    Ok(true)
+                    "dynamodb" => {
+                        dynamodb = Some(map.next_value::<Change<'de>>()?);
+                        Ok(true)
+                    }
+                    _ => Ok(false),
                 })?;
-                Ok(Record { sns, sqs })
+                Ok(Record {
+                    sns,
+                    fields,
+                    has_body: seen[1],
+                    dynamodb,
+                })
             }
         }
         deserializer.deserialize_map(RecordVisitor)
@@ -175,24 +245,33 @@ impl<'de> Deserialize<'de> for Batch<'de> {
     }
 }
 
-/// Decodes an SNS or SQS batch when its envelope is regular; `None` sends it the general way.
+/// Decodes an SNS, SQS or DynamoDB stream batch when its envelope is regular; `None` sends it
+/// the general way.
 fn decode_batch(text: &str) -> Option<Invocation> {
     let Batch(records) = serde_json::from_str(text).ok()?;
     let first = records.first()?;
     let envelope = if first.sns.is_some() {
         Envelope::Sns
-    } else if first.sqs[1].is_some() {
+    } else if first.has_body {
         Envelope::Sqs
+    } else if first.fields[4].as_deref() == Some("aws:dynamodb") {
+        Envelope::Stream
     } else {
         return None;
     };
+    if envelope == Envelope::Stream {
+        return decode_stream(records);
+    }
     let messages = records
         .into_iter()
         .enumerate()
         .map(|(index, record)| {
             let ([message_id, body], name) = match envelope {
                 Envelope::Sns => (record.sns?, "SNS"),
-                _ => (record.sqs, "SQS"),
+                _ => {
+                    let [message_id, body, ..] = record.fields;
+                    ([message_id, body], "SQS")
+                }
             };
             let body = body?;
             Some(Message {
@@ -205,6 +284,38 @@ fn decode_batch(text: &str) -> Option<Invocation> {
         })
         .collect::<Option<Vec<Message>>>()?;
     Some(Invocation { envelope, messages })
+}
+
+/// The registrations of a stream batch, each decoded as the general way decodes it (from what
+/// it reads of the record: the change's new image is parsed, the rest of the record skipped).
+fn decode_stream(records: Vec<Record<'_>>) -> Option<Invocation> {
+    let messages = records
+        .into_iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let change = record.dynamodb.unwrap_or_default();
+            let image = match change.new_image {
+                Some(raw) => Some(serde_json::from_str::<serde_json::Value>(raw.get()).ok()?),
+                None => None,
+            };
+            let [_, _, event_id, event_name, _] = &record.fields;
+            let parts = StreamParts {
+                event_id: event_id.as_deref(),
+                event_name: event_name.as_deref(),
+                image: image.as_ref(),
+                created: change.created,
+            };
+            Some(stream_message(
+                index,
+                change.sequence_number.as_deref(),
+                &parts,
+            ))
+        })
+        .collect::<Option<Vec<Message>>>()?;
+    Some(Invocation {
+        envelope: Envelope::Stream,
+        messages,
+    })
 }
 
 /// The event a record's body holds, itself or in an SNS notification, by the fast path.
