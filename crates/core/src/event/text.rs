@@ -25,6 +25,9 @@ use super::{Envelope, Event, Invocation, Message};
 /// A JSON string, borrowed from the text unless it has escapes.
 struct Text<'a>(Cow<'a, str>);
 
+/// String slots filled from an object's keys.
+type Slots<'a, const N: usize> = [Option<Cow<'a, str>>; N];
+
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TextVisitor;
@@ -53,7 +56,7 @@ fn string_slots<'de, A: MapAccess<'de>, const N: usize>(
     map: A,
     keys: [&str; N],
     nested: impl FnMut(&mut A, &str) -> Result<bool, A::Error>,
-) -> Result<[Option<Cow<'de, str>>; N], A::Error> {
+) -> Result<Slots<'de, N>, A::Error> {
     string_slots_seen(map, keys, nested).map(|(slots, _)| slots)
 }
 
@@ -62,7 +65,7 @@ fn string_slots_seen<'de, A: MapAccess<'de>, const N: usize>(
     mut map: A,
     keys: [&str; N],
     mut nested: impl FnMut(&mut A, &str) -> Result<bool, A::Error>,
-) -> Result<([Option<Cow<'de, str>>; N], [bool; N]), A::Error> {
+) -> Result<(Slots<'de, N>, [bool; N]), A::Error> {
     let mut slots: [Option<Cow<'de, str>>; N] = std::array::from_fn(|_| None);
     let mut seen = [false; N];
     while let Some(key) = map.next_key::<&'de str>()? {
