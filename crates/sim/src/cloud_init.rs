@@ -63,7 +63,14 @@ pub fn jobs(plan: &BootPlan, ident: &str, launched: Millis) -> Vec<(Millis, Job)
 /// The private address cloud-init reports for the n-th instance.
 #[must_use]
 pub fn address(n: u64) -> String {
-    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+    let mut address = String::with_capacity(15);
+    address.push_str("10.");
+    crate::digits::push_decimal(&mut address, (n >> 16) & 0xff);
+    address.push('.');
+    crate::digits::push_decimal(&mut address, (n >> 8) & 0xff);
+    address.push('.');
+    crate::digits::push_decimal(&mut address, n & 0xff);
+    address
 }
 
 /// The state the instance's registration item holds, if any.

@@ -274,7 +274,14 @@ impl Runner {
                     // The EventBridge event itself (what `wrap` would copy): shared, not copied.
                     events::Wrap::Direct => d.event.clone(),
                     wrap => {
-                        let message_id = format!("m-{}-{i}-{}", d.id, d.attempt);
+                        // `m-{id}-{i}-{attempt}`, written without `format!`.
+                        let mut message_id = String::with_capacity(d.id.len() + 12);
+                        message_id.push_str("m-");
+                        message_id.push_str(&d.id);
+                        message_id.push('-');
+                        crate::digits::push_decimal(&mut message_id, i as u64);
+                        message_id.push('-');
+                        crate::digits::push_decimal(&mut message_id, u64::from(d.attempt));
                         Arc::from(events::wrap_text(wrap, &d.event, &message_id))
                     }
                 }

@@ -38,6 +38,7 @@ mod asg;
 mod cloud_init;
 mod dead_letters;
 mod delivery;
+mod digits;
 mod exec;
 mod faults;
 pub mod filter;

@@ -176,11 +176,14 @@ impl Runner {
 
     pub(super) fn next_id(&mut self, kind: u16) -> String {
         self.ids += 1;
-        format!(
-            "{:08x}-{kind:04x}-4000-8000-{:012x}",
-            self.config.seed & 0xffff_ffff,
-            self.ids
-        )
+        // `{seed:08x}-{kind:04x}-4000-8000-{ids:012x}`, written without `format!`.
+        let mut id = String::with_capacity(36);
+        crate::digits::push_hex(&mut id, self.config.seed & 0xffff_ffff, 8);
+        id.push('-');
+        crate::digits::push_hex(&mut id, u64::from(kind), 4);
+        id.push_str("-4000-8000-");
+        crate::digits::push_hex(&mut id, self.ids, 12);
+        id
     }
 
     pub(super) fn ms(d: Duration) -> Millis {
@@ -561,7 +564,19 @@ impl Runner {
                     .kind(kind)
                     .document(&command.document)
                     .at(at);
-            let label = format!("SSM {kind:?} {} {command_id}", command.outcome);
+            let kind_name = match kind {
+                CommandEventKind::Command => "Command",
+                CommandEventKind::Invocation => "Invocation",
+            };
+            let label = [
+                "SSM ",
+                kind_name,
+                " ",
+                command.outcome.as_str(),
+                " ",
+                command_id,
+            ]
+            .concat();
             deliveries.extend(self.plan_delivery(
                 (event.text(), &id),
                 &command.instance,

@@ -40,6 +40,8 @@ pub(super) const INSTANCE_FACTS: &[&str] = &[PRIVATE_IP];
 /// `${instance:private_ip}`: the private IP address SSM reports for the instance
 /// (`DescribeInstanceInformation`, its `IPAddress`).
 pub(super) const PRIVATE_IP: &str = "private_ip";
+/// The reference to [`PRIVATE_IP`] in a template.
+pub(super) const PRIVATE_IP_REFERENCE: &str = "${instance:private_ip}";
 
 /// The references of the `${...}` templates in `text`, each checked to be one `send_command`
 /// resolves.

@@ -43,7 +43,7 @@ mod shell;
 
 pub use shell::{ShellPlatform, posix_single_quote, powershell_single_quote};
 
-use check::{COMMAND_TEXT_PARAMETERS, PRIVATE_IP, problems, references};
+use check::{COMMAND_TEXT_PARAMETERS, PRIVATE_IP, PRIVATE_IP_REFERENCE, problems, references};
 
 use super::builtin_tasks::{effect, held_action, send_error, task_error};
 use super::{ArgumentProblem, Task, TaskContext, TaskError};
@@ -127,11 +127,10 @@ struct InstanceFacts {
 
 /// True when any `${instance:private_ip}` appears in the arguments.
 fn needs_private_ip(args: &Value) -> bool {
-    let reference = format!("${{instance:{PRIVATE_IP}}}");
     let mut stack = vec![args];
     while let Some(value) = stack.pop() {
         match value {
-            Value::String(s) if s.contains(&reference) => return true,
+            Value::String(s) if s.contains(PRIVATE_IP_REFERENCE) => return true,
             Value::Array(items) => stack.extend(items),
             Value::Object(map) => stack.extend(map.values()),
             _ => {}
@@ -182,15 +181,17 @@ async fn read_private_ip(ctx: &TaskContext<'_>) -> Result<String, AwsError> {
 pub struct SendCommandTask;
 
 impl SendCommandTask {
+    /// Resolves the references in `template`, the value of argument `prefix.name` (named in
+    /// an error only: no name is built for a value that resolves).
     fn resolve(
         ctx: &TaskContext<'_>,
         facts: &InstanceFacts,
-        argument: &str,
+        (prefix, name): (&str, &str),
         template: &str,
         resolved: &mut Vec<String>,
     ) -> Result<String, SendCommandError> {
         let unresolved = |reason: String| SendCommandError::Unresolved {
-            argument: argument.to_string(),
+            argument: [prefix, ".", name].concat(),
             reason,
         };
         references(template).map_err(unresolved)?;
@@ -302,10 +303,10 @@ impl SendCommandTask {
                     }
                     continue;
                 }
-                let argument = format!("parameters.{name}");
+                let argument = ("parameters", name.as_str());
                 let resolved = values
                     .iter()
-                    .map(|v| Self::resolve(ctx, facts, &argument, v, &mut resolved))
+                    .map(|v| Self::resolve(ctx, facts, argument, v, &mut resolved))
                     .collect::<Result<Vec<_>, _>>()?;
                 parameters.insert(name.clone(), resolved);
             }
@@ -315,9 +316,9 @@ impl SendCommandTask {
             && let Some(shell) = ShellPlatform::of_document(&document)
         {
             for (name, template) in env {
-                let argument = format!("env.{name}");
                 let template = template.as_str().unwrap_or_default();
-                let value = Self::resolve(ctx, facts, &argument, template, &mut resolved)?;
+                let argument = ("env", name.as_str());
+                let value = Self::resolve(ctx, facts, argument, template, &mut resolved)?;
                 if value.contains('\0') {
                     return Err(SendCommandError::NulInValue { name: name.clone() });
                 }
@@ -336,8 +337,8 @@ impl SendCommandTask {
             parameters.insert("commands".into(), lines);
         }
         let comment = match map.get("comment").and_then(Value::as_str) {
-            Some(c) => format!("{c} [{}]", ctx.attempt_id),
-            None => format!("asg-lifecycle {} [{}]", ctx.trigger, ctx.attempt_id),
+            Some(c) => [c, " [", ctx.attempt_id, "]"].concat(),
+            None => ["asg-lifecycle ", ctx.trigger, " [", ctx.attempt_id, "]"].concat(),
         };
         let input = SendCommand {
             instance_id: ctx.record.ident.clone(),

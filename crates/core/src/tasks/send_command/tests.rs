@@ -332,3 +332,11 @@ fn powershell_quoting_doubles_every_single_quote_character() {
     );
     assert_eq!(powershell_single_quote("$x `n \" "), "'$x `n \" '");
 }
+
+#[test]
+fn the_private_ip_reference_names_the_private_ip_fact() {
+    assert_eq!(
+        super::check::PRIVATE_IP_REFERENCE,
+        format!("${{instance:{}}}", super::check::PRIVATE_IP)
+    );
+}
