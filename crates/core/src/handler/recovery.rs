@@ -67,6 +67,8 @@ impl LifecycleHandler {
         else {
             return false;
         };
+        // One synthetic event, its status changed for each question.
+        let mut stimulus = status_of(record, command_id, CommandStatus::Success);
         [
             CommandStatus::Success,
             CommandStatus::Failed,
@@ -74,9 +76,10 @@ impl LifecycleHandler {
         ]
         .into_iter()
         .any(|status| {
-            !self
-                .machine
-                .is_quiescent(record, &status_of(record, command_id, status))
+            if let Stimulus::Command(event) = &mut stimulus {
+                event.status = status;
+            }
+            !self.machine.is_quiescent(record, &stimulus)
         })
     }
 }
