@@ -13,6 +13,18 @@ pub fn push_hex(out: &mut String, value: u64, width: usize) {
     }
 }
 
+/// The `n`th event id of a run of `seed`, of kind `kind`:
+/// `{seed:08x}-{kind:04x}-4000-8000-{n:012x}` (the seed's low 32 bits).
+pub fn event_id(seed: u64, kind: u16, n: u64) -> String {
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, seed & 0xffff_ffff, 8);
+    id.push('-');
+    push_hex(&mut id, u64::from(kind), 4);
+    id.push_str("-4000-8000-");
+    push_hex(&mut id, n, 12);
+    id
+}
+
 /// Appends `value` in decimal (as `{}`).
 pub fn push_decimal(out: &mut String, value: u64) {
     let mut buffer = [0u8; 20];
@@ -60,5 +72,9 @@ mod tests {
             push_decimal(&mut out, value);
             assert_eq!(out, value.to_string());
         }
+        assert_eq!(
+            event_id(0x1_2345_6789, 0x3000, 42),
+            format!("{:08x}-{:04x}-4000-8000-{:012x}", 0x2345_6789, 0x3000, 42)
+        );
     }
 }

@@ -176,14 +176,7 @@ impl Runner {
 
     pub(super) fn next_id(&mut self, kind: u16) -> String {
         self.ids += 1;
-        // `{seed:08x}-{kind:04x}-4000-8000-{ids:012x}`, written without `format!`.
-        let mut id = String::with_capacity(36);
-        crate::digits::push_hex(&mut id, self.config.seed & 0xffff_ffff, 8);
-        id.push('-');
-        crate::digits::push_hex(&mut id, u64::from(kind), 4);
-        id.push_str("-4000-8000-");
-        crate::digits::push_hex(&mut id, self.ids, 12);
-        id
+        crate::digits::event_id(self.config.seed, kind, self.ids)
     }
 
     pub(super) fn ms(d: Duration) -> Millis {
