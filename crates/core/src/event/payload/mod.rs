@@ -164,19 +164,6 @@ impl LifecycleAction {
         self
     }
 
-    /// The EventBridge event.
-    #[must_use]
-    pub fn json(&self) -> Value {
-        tree(&self.shape())
-    }
-
-    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
-    /// building the tree.
-    #[must_use]
-    pub fn text(&self) -> String {
-        text_of(&self.shape())
-    }
-
     fn shape(&self) -> shape::Event<'_, shape::LifecycleDetail<'_>> {
         let launching = self.transition == LifecycleTransition::Launching;
         let (detail_type, default_hook) = if launching {
@@ -215,21 +202,6 @@ impl LifecycleAction {
                 destination,
             },
         }
-    }
-
-    /// The event id.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The decoded event.
-    ///
-    /// # Panics
-    /// Never for a built payload: each kind is decoded by this module's tests.
-    #[must_use]
-    pub fn event(&self) -> Event {
-        decoded(&self.json())
     }
 }
 
@@ -285,19 +257,6 @@ impl CommandStatusChange {
         self
     }
 
-    /// The EventBridge event.
-    #[must_use]
-    pub fn json(&self) -> Value {
-        tree(&self.shape())
-    }
-
-    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
-    /// building the tree.
-    #[must_use]
-    pub fn text(&self) -> String {
-        text_of(&self.shape())
-    }
-
     fn shape(&self) -> shape::Event<'_, shape::CommandDetails<'_>> {
         let at = time(self.at);
         let (detail_type, detail) = match self.kind {
@@ -338,21 +297,6 @@ impl CommandStatusChange {
             detail,
         }
     }
-
-    /// The event id.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The decoded event.
-    ///
-    /// # Panics
-    /// Never for a built payload: each kind is decoded by this module's tests.
-    #[must_use]
-    pub fn event(&self) -> Event {
-        decoded(&self.json())
-    }
 }
 
 /// A scheduled-rule event (`aws.events`, "Scheduled Event"); the sweep's trigger.
@@ -383,19 +327,6 @@ impl Scheduled {
         self
     }
 
-    /// The EventBridge event.
-    #[must_use]
-    pub fn json(&self) -> Value {
-        tree(&self.shape())
-    }
-
-    /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
-    /// building the tree.
-    #[must_use]
-    pub fn text(&self) -> String {
-        text_of(&self.shape())
-    }
-
     fn shape(&self) -> shape::Event<'_, shape::Empty> {
         shape::Event {
             version: "0",
@@ -412,22 +343,47 @@ impl Scheduled {
             detail: shape::Empty {},
         }
     }
-
-    /// The event id.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The decoded event.
-    ///
-    /// # Panics
-    /// Never for a built payload: each kind is decoded by this module's tests.
-    #[must_use]
-    pub fn event(&self) -> Event {
-        decoded(&self.json())
-    }
 }
+
+/// The methods every event builder has, from its `shape`: the event's tree, its text, its id and
+/// the event it decodes to.
+macro_rules! built_event {
+    ($builder:ty) => {
+        impl $builder {
+            /// The EventBridge event.
+            #[must_use]
+            pub fn json(&self) -> Value {
+                tree(&self.shape())
+            }
+
+            /// The EventBridge event as JSON text: [`Self::json`]'s compact text, written without
+            /// building the tree.
+            #[must_use]
+            pub fn text(&self) -> String {
+                text_of(&self.shape())
+            }
+
+            /// The event id.
+            #[must_use]
+            pub fn id(&self) -> &str {
+                &self.id
+            }
+
+            /// The decoded event.
+            ///
+            /// # Panics
+            /// Never for a built payload: each kind is decoded by this module's tests.
+            #[must_use]
+            pub fn event(&self) -> Event {
+                decoded(&self.json())
+            }
+        }
+    };
+}
+
+built_event!(LifecycleAction);
+built_event!(CommandStatusChange);
+built_event!(Scheduled);
 
 #[cfg(test)]
 mod tests {
