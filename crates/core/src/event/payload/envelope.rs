@@ -72,22 +72,17 @@ fn sqs_records<'a, S: AsRef<str>>(messages: &'a [(&'a str, S)]) -> Records<Vec<S
     }
 }
 
-/// `value` as compact JSON text, the same text as its `Display` without going through
-/// `fmt::Write` for every token.
-fn text(value: &Value) -> String {
-    text_of(value)
-}
-
 /// The invocation payload carrying `event` in one message `message_id`.
 #[must_use]
 pub fn wrap(wrap: Wrap, event: &Value, message_id: &str) -> Value {
     let time = event.get("time").unwrap_or(&Value::Null);
     match wrap {
         Wrap::Direct => event.clone(),
-        Wrap::Sns => tree(&sns_invocation(&text(event), time, message_id)),
-        Wrap::Sqs => sqs_batch(&[(message_id, text(event))]),
+        // Compact text, as `Display` writes it, without going through `fmt::Write` per token.
+        Wrap::Sns => tree(&sns_invocation(&text_of(event), time, message_id)),
+        Wrap::Sqs => sqs_batch(&[(message_id, text_of(event))]),
         Wrap::SqsSns => {
-            let notification = text_of(&sns_notification(&text(event), time, message_id));
+            let notification = text_of(&sns_notification(&text_of(event), time, message_id));
             sqs_batch(&[(message_id, notification)])
         }
         Wrap::Stream => tree(&Records { records: [event] }),
