@@ -11,7 +11,8 @@ Several binaries are run in turn, run by run, so that a busy machine slows them 
 
 Usage: scripts/cold-start.py [BINARY...] [RUNS]
   BINARY default target/release/lifecycle-handler (build it first, e.g.
-  `cargo build --release -p asg-lifecycle-lambda`, or `--profile lambda`: target/lambda/)."""
+  `cargo build --release -p asg-lifecycle-lambda`, or `--profile lambda-release`:
+  target/lambda-release/)."""
 import http.server
 import json
 import os

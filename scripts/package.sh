@@ -32,8 +32,8 @@ sam validate --lint
 step "sam build (opt-level s)"
 # SAM's rust-cargolambda build runs `cargo lambda build --release`, which adds its own Lambda
 # settings to the release profile (thin LTO, one codegen unit, stripped, panic = abort) but not
-# the size-aware optimization level of Cargo.toml's [profile.lambda]: given here, for this build
-# only (the everyday release builds keep level 3).
+# the size-aware optimization level of Cargo.toml's [profile.lambda-release]: given here, for this
+# build only (the everyday release builds keep level 3).
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 start=$(date +%s)
 sam build
