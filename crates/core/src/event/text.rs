@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -162,7 +162,7 @@ impl<'de> Deserialize<'de> for Record<'de> {
         impl<'de> Visitor<'de> for RecordVisitor {
             type Value = Record<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an SNS or SQS record object")
+                f.write_str("an SNS, SQS or DynamoDB stream record object")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record<'de>, A::Error> {
                 let (mut sns, mut dynamodb) = (None, None);
@@ -199,29 +199,6 @@ struct Batch<'a>(Vec<Record<'a>>);
 
 impl<'de> Deserialize<'de> for Batch<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Records<'a>(Vec<Record<'a>>);
-        impl<'de> Deserialize<'de> for Records<'de> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct ListVisitor;
-                impl<'de> Visitor<'de> for ListVisitor {
-                    type Value = Vec<Record<'de>>;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a list of records")
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(
-                        self,
-                        mut seq: A,
-                    ) -> Result<Self::Value, A::Error> {
-                        let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                        while let Some(record) = seq.next_element()? {
-                            records.push(record);
-                        }
-                        Ok(records)
-                    }
-                }
-                d.deserialize_seq(ListVisitor).map(Records)
-            }
-        }
         struct BatchVisitor;
         impl<'de> Visitor<'de> for BatchVisitor {
             type Value = Batch<'de>;
@@ -236,7 +213,8 @@ impl<'de> Deserialize<'de> for Batch<'de> {
                     } else if records.is_some() {
                         return Err(A::Error::custom("duplicate field `Records`"));
                     } else {
-                        records = Some(map.next_value::<Records<'de>>()?.0);
+                        // A list only (serde reads a `Vec` from nothing else), of objects only.
+                        records = Some(map.next_value::<Vec<Record<'de>>>()?);
                     }
                 }
                 records
