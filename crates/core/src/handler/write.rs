@@ -43,7 +43,9 @@ pub(super) struct Deferred {
 pub(super) struct Write<'a> {
     handler: &'a LifecycleHandler,
     record: &'a InstanceRecord,
-    commit: Commit,
+    /// Boxed: a `Write` is passed by value through its builder methods and held across the
+    /// store's await, and a `Commit` inline (over 800 bytes) was copied at each of those moves.
+    commit: Box<Commit>,
 }
 
 impl LifecycleHandler {
@@ -52,7 +54,7 @@ impl LifecycleHandler {
         Write {
             handler: self,
             record,
-            commit: Commit::expecting(record, self.clock.now()),
+            commit: Box::new(Commit::expecting(record, self.clock.now())),
         }
     }
 }
