@@ -7,15 +7,6 @@ use super::{DEFAULT_DOCUMENT, SendCommandError, ShellPlatform};
 
 /// Parameters whose values are command text, whatever the document.
 pub(super) const COMMAND_TEXT_PARAMETERS: &[&str] = &["commands", "commandLine"];
-/// The arguments `send_command` accepts.
-const ARGUMENTS: &[&str] = &[
-    "document",
-    "commands",
-    "parameters",
-    "env",
-    "timeout_seconds",
-    "comment",
-];
 
 /// A problem found in the arguments, with the JSON pointer of the argument at fault.
 pub(super) type Located = (String, SendCommandError);
@@ -47,6 +38,18 @@ pub(super) const PRIVATE_IP_REFERENCE: &str = "${instance:private_ip}";
 /// resolves.
 pub(super) fn references(text: &str) -> Result<Vec<&str>, String> {
     let mut found = Vec::new();
+    scan_references(text, |reference| found.push(reference))?;
+    Ok(found)
+}
+
+/// Checks the references of the `${...}` templates in `text`, collecting nothing.
+fn check_references(text: &str) -> Result<(), String> {
+    scan_references(text, |_| {})
+}
+
+/// Calls `found` with each reference of the `${...}` templates in `text`, checking that it is one
+/// `send_command` resolves.
+fn scan_references<'t>(text: &'t str, mut found: impl FnMut(&'t str)) -> Result<(), String> {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
@@ -67,20 +70,50 @@ pub(super) fn references(text: &str) -> Result<Vec<&str>, String> {
                 "unknown reference `${{{reference}}}` (known: ${{instance:private_ip}}, ${{attr:NAME}}, ${{metadata:KEY}}, ${{instance_id}}, ${{group}})"
             ));
         }
-        found.push(reference);
+        found(reference);
         rest = &after[end + 1..];
     }
-    Ok(found)
+    Ok(())
 }
 
-/// The strings of a parameter value with their pointers: a string, or a list's strings.
-fn parameter_texts<'a>(pointer: &str, value: &'a Value) -> Vec<(String, &'a str)> {
+/// Where an argument's text is: `/{section}/{name}` (`name` escaped as a JSON pointer segment),
+/// and `/{index}` for an item of a list. Written out only for a problem found: arguments are
+/// checked before every send, and valid ones cost no allocation.
+#[derive(Clone, Copy)]
+struct Spot<'a> {
+    section: &'static str,
+    name: Option<&'a str>,
+    index: Option<usize>,
+}
+
+impl Spot<'_> {
+    fn pointer(self) -> String {
+        let mut pointer = format!("/{}", self.section);
+        if let Some(name) = self.name {
+            pointer.push('/');
+            pointer.push_str(&segment(name));
+        }
+        if let Some(index) = self.index {
+            pointer.push_str(&format!("/{index}"));
+        }
+        pointer
+    }
+}
+
+/// The strings of a parameter value with where they are: a string, or a list's strings.
+fn parameter_texts<'a>(spot: Spot<'a>, value: &'a Value) -> Vec<(Spot<'a>, &'a str)> {
     match value {
-        Value::String(s) => vec![(pointer.to_string(), s.as_str())],
+        Value::String(s) => vec![(spot, s.as_str())],
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.as_str().map(|s| (format!("{pointer}/{i}"), s)))
+            .filter_map(|(i, v)| {
+                let at = Spot {
+                    index: Some(i),
+                    ..spot
+                };
+                v.as_str().map(|s| (at, s))
+            })
             .collect(),
         _ => Vec::new(),
     }
@@ -103,6 +136,41 @@ fn argument_name(pointer: &str) -> String {
     out
 }
 
+/// The arguments `send_command` accepts, each read once (one pass over the mapping, no lookups), and the
+/// names that are not arguments, in the mapping's order.
+#[derive(Default)]
+struct Arguments<'a> {
+    document: Option<&'a Value>,
+    commands: Option<&'a Value>,
+    parameters: Option<&'a Value>,
+    env: Option<&'a Value>,
+    timeout_seconds: Option<&'a Value>,
+    comment: Option<&'a Value>,
+    unknown: Vec<&'a str>,
+}
+
+impl<'a> Arguments<'a> {
+    fn of(map: &'a serde_json::Map<String, Value>) -> Self {
+        let mut arguments = Self::default();
+        for (key, value) in map {
+            let slot = match key.as_str() {
+                "document" => &mut arguments.document,
+                "commands" => &mut arguments.commands,
+                "parameters" => &mut arguments.parameters,
+                "env" => &mut arguments.env,
+                "timeout_seconds" => &mut arguments.timeout_seconds,
+                "comment" => &mut arguments.comment,
+                _ => {
+                    arguments.unknown.push(key);
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        arguments
+    }
+}
+
 /// Every problem of `send_command`'s arguments, in argument order.
 pub(super) fn problems(args: &Value) -> Vec<Located> {
     let invalid = |pointer: &str, message: String| {
@@ -119,19 +187,18 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
         };
         return vec![invalid("", message.into())];
     };
+    let arguments = Arguments::of(map);
     let mut found = Vec::new();
-    for key in map.keys() {
-        if !ARGUMENTS.contains(&key.as_str()) {
-            found.push(invalid(
-                &format!("/{}", segment(key)),
-                format!("unknown argument `{key}`"),
-            ));
-        }
+    for key in &arguments.unknown {
+        found.push(invalid(
+            &format!("/{}", segment(key)),
+            format!("unknown argument `{key}`"),
+        ));
     }
-    if map.get("commands").is_none() && map.get("parameters").is_none() {
+    if arguments.commands.is_none() && arguments.parameters.is_none() {
         found.push(invalid("", "expects `commands` or `parameters`".into()));
     }
-    let document = match map.get("document") {
+    let document = match arguments.document {
         None => DEFAULT_DOCUMENT,
         Some(Value::String(d)) if !d.is_empty() => d.as_str(),
         Some(_) => {
@@ -142,22 +209,31 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
             DEFAULT_DOCUMENT
         }
     };
-    let mut command_text: Vec<(String, &str)> = Vec::new();
-    match map.get("commands") {
+    let mut command_text: Vec<(Spot<'_>, &str)> = Vec::new();
+    match arguments.commands {
         None => {}
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            command_text.extend(parameter_texts("/commands", &map["commands"]));
+        Some(commands @ Value::Array(items)) if items.iter().all(Value::is_string) => {
+            let spot = Spot {
+                section: "commands",
+                name: None,
+                index: None,
+            };
+            command_text.extend(parameter_texts(spot, commands));
         }
         Some(_) => found.push(invalid(
             "/commands",
             "`commands` must be a list of strings".into(),
         )),
     }
-    match map.get("parameters") {
+    match arguments.parameters {
         None => {}
         Some(Value::Object(params)) => {
             for (name, value) in params {
-                let pointer = format!("/parameters/{}", segment(name));
+                let spot = Spot {
+                    section: "parameters",
+                    name: Some(name),
+                    index: None,
+                };
                 let scalar = |v: &Value| !matches!(v, Value::Array(_) | Value::Object(_));
                 let fits = match value {
                     Value::Array(items) => items.iter().all(scalar),
@@ -165,18 +241,17 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
                 };
                 if !fits {
                     found.push(invalid(
-                        &pointer,
+                        &spot.pointer(),
                         format!("`parameters.{name}` must be a value or a list of values"),
                     ));
                 } else if COMMAND_TEXT_PARAMETERS.contains(&name.as_str()) {
-                    command_text.extend(parameter_texts(&pointer, value));
+                    command_text.extend(parameter_texts(spot, value));
                 } else {
-                    for (pointer, text) in parameter_texts(&pointer, value) {
-                        if let Err(reason) = references(text) {
-                            found.push(invalid(
-                                &pointer,
-                                format!("`{}`: {reason}", argument_name(&pointer)),
-                            ));
+                    for (spot, text) in parameter_texts(spot, value) {
+                        if let Err(reason) = check_references(text) {
+                            let pointer = spot.pointer();
+                            let message = format!("`{}`: {reason}", argument_name(&pointer));
+                            found.push(invalid(&pointer, message));
                         }
                     }
                 }
@@ -187,18 +262,20 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
             "`parameters` must be a mapping of document parameters".into(),
         )),
     }
-    for (pointer, text) in command_text {
+    for (spot, text) in command_text {
         if text.contains("${") {
+            let pointer = spot.pointer();
+            let argument = argument_name(&pointer);
             found.push((
-                pointer.clone(),
+                pointer,
                 SendCommandError::TemplateInCommand {
                     document: document.to_string(),
-                    argument: argument_name(&pointer),
+                    argument,
                 },
             ));
         }
     }
-    match map.get("env") {
+    match arguments.env {
         None => {}
         Some(Value::Object(env)) => {
             if !env.is_empty() && ShellPlatform::of_document(document).is_none() {
@@ -210,20 +287,27 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
                 ));
             }
             for (name, value) in env {
-                let pointer = format!("/env/{}", segment(name));
+                let spot = Spot {
+                    section: "env",
+                    name: Some(name),
+                    index: None,
+                };
                 if !is_env_name(name) {
                     found.push((
-                        pointer.clone(),
+                        spot.pointer(),
                         SendCommandError::InvalidEnvName { name: name.clone() },
                     ));
                 }
                 match value {
                     Value::String(text) => {
-                        if let Err(reason) = references(text) {
-                            found.push(invalid(&pointer, format!("`env.{name}`: {reason}")));
+                        if let Err(reason) = check_references(text) {
+                            found.push(invalid(&spot.pointer(), format!("`env.{name}`: {reason}")));
                         }
                     }
-                    _ => found.push(invalid(&pointer, format!("`env.{name}` must be a string"))),
+                    _ => found.push(invalid(
+                        &spot.pointer(),
+                        format!("`env.{name}` must be a string"),
+                    )),
                 }
             }
         }
@@ -232,7 +316,7 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
             "`env` must be a mapping of variable names to values".into(),
         )),
     }
-    if let Some(t) = map.get("timeout_seconds")
+    if let Some(t) = arguments.timeout_seconds
         && !t
             .as_i64()
             .is_some_and(|t| i32::try_from(t).is_ok_and(|t| t > 0))
@@ -242,7 +326,7 @@ pub(super) fn problems(args: &Value) -> Vec<Located> {
             "`timeout_seconds` must be a positive number of seconds".into(),
         ));
     }
-    if let Some(c) = map.get("comment")
+    if let Some(c) = arguments.comment
         && !c.is_string()
     {
         found.push(invalid("/comment", "`comment` must be a string".into()));

@@ -340,3 +340,52 @@ fn the_private_ip_reference_names_the_private_ip_fact() {
         format!("${{instance:{}}}", super::check::PRIVATE_IP)
     );
 }
+
+#[test]
+fn problems_name_list_items_and_escaped_names_by_pointer() {
+    let problems = |args: Value| -> Vec<(Code, String, String)> {
+        SendCommandTask
+            .check_arguments(&args)
+            .into_iter()
+            .map(|p| (p.code, p.pointer, p.message))
+            .collect()
+    };
+    let found = problems(json!({
+        "commands": ["ok", "echo ${instance_id}"],
+        "parameters": {"a/b~c": ["fine", "${nope}"], "commandLine": ["x", "${group}"]},
+        "env": {"1BAD": "${attr:}"},
+        "unknown/key": true,
+    }));
+    let pointers: Vec<(Code, &str)> = found.iter().map(|(c, p, _)| (*c, p.as_str())).collect();
+    assert_eq!(
+        pointers,
+        [
+            (Code::InvalidArguments, "/unknown~1key"),
+            (Code::InvalidArguments, "/parameters/a~1b~0c/1"),
+            (Code::TemplateInCommand, "/commands/1"),
+            (Code::TemplateInCommand, "/parameters/commandLine/1"),
+            (Code::InvalidEnvName, "/env/1BAD"),
+            (Code::InvalidArguments, "/env/1BAD"),
+        ]
+    );
+    assert!(
+        found[1]
+            .2
+            .starts_with("`parameters.a/b~c[1]`: unknown reference `${nope}`"),
+        "{}",
+        found[1].2
+    );
+    assert!(found[2].2.contains("`commands[1]`"), "{}", found[2].2);
+    assert!(
+        found[3].2.contains("`parameters.commandLine[1]`"),
+        "{}",
+        found[3].2
+    );
+    assert!(
+        found[5]
+            .2
+            .starts_with("`env.1BAD`: unknown reference `${attr:}`"),
+        "{}",
+        found[5].2
+    );
+}
