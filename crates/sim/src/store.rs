@@ -69,6 +69,19 @@ impl SimStore {
     }
 }
 
+impl SimStore {
+    /// [`Broken::UnconditionalWrites`]: `commit` with its expectations replaced by the stored
+    /// record's, so that it always lands.
+    async fn commit_unconditionally(&self, commit: &Commit) -> Result<InstanceRecord> {
+        let current = self.shared.memory.get(&commit.ident).await?;
+        let mut forced = commit.clone();
+        forced.expected_status = current.as_ref().and_then(|r| r.status.clone());
+        forced.expected_version = current.as_ref().map_or(0, |r| r.version);
+        forced.unprocessed_event = None;
+        self.shared.memory.commit(&forced).await
+    }
+}
+
 #[async_trait]
 impl StateStore for SimStore {
     async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
@@ -80,13 +93,9 @@ impl StateStore for SimStore {
         self.enter(&commit.ident, "commit").await?;
         let written = match self.broken {
             None | Some(Broken::LaxInstancePolicy) => self.shared.memory.commit(commit).await?,
+            // Boxed: its commit copy inline would make every write's future larger.
             Some(Broken::UnconditionalWrites) => {
-                let current = self.shared.memory.get(&commit.ident).await?;
-                let mut forced = commit.clone();
-                forced.expected_status = current.as_ref().and_then(|r| r.status.clone());
-                forced.expected_version = current.as_ref().map_or(0, |r| r.version);
-                forced.unprocessed_event = None;
-                self.shared.memory.commit(&forced).await?
+                Box::pin(self.commit_unconditionally(commit)).await?
             }
         };
         {

@@ -132,15 +132,19 @@ impl LifecycleHandler {
                 }
                 first.get_or_insert_with(|| record.ident.clone());
                 let ident = record.ident.clone();
-                let work: InstanceWork<'_> = Box::pin(async move {
-                    if sweeping {
+                // One boxed future per kind of visit: a block holding both would be as large as
+                // the larger (a whole chain's), allocated and copied at every sweep visit.
+                let work: InstanceWork<'_> = if sweeping {
+                    Box::pin(async move {
                         self.sweep_instance(&record, gone.as_deref(), event, ctx, failed_heartbeats)
                             .await
-                    } else {
+                    })
+                } else {
+                    Box::pin(async move {
                         self.process_instance(&record.ident, &event.id, &event.stimulus, ctx)
                             .await
-                    }
-                });
+                    })
+                };
                 let work = self.clock.concurrently(work);
                 running.push(async move { (ident, work.await) });
             }

@@ -204,10 +204,11 @@ impl LifecycleHandler {
         // now wins over the state's timeout. A step that failed (its side effects may have taken
         // place, e.g. a hook completed before a throttled write) leaves the timeout to the next
         // sweep, which steps again first.
+        // Boxed: most visits find the record idle, and the chain's future inline would make every
+        // visit's future (copied as the sweep starts it) several kilobytes larger.
         if !self.is_idle(record) {
-            let step = self
-                .process_instance(ident, &event.id, &event.stimulus, ctx)
-                .await?;
+            let step =
+                Box::pin(self.process_instance(ident, &event.id, &event.stimulus, ctx)).await?;
             merge(&mut outcome, step);
         }
 
@@ -233,7 +234,7 @@ impl LifecycleHandler {
                 let stimulus = Stimulus::Scheduled(ScheduledEvent {
                     rule: "timeout".into(),
                 });
-                self.process_instance(ident, &id, &stimulus, ctx).await?
+                Box::pin(self.process_instance(ident, &id, &stimulus, ctx)).await?
             } else {
                 let message = format!("state `{state}` timed out after {}s", timeout.as_secs());
                 Box::pin(self.fail_instance(current, message, &id, &event.stimulus, ctx)).await?

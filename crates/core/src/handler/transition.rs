@@ -41,42 +41,13 @@ impl ChainRun<'_> {
         // 1. before tasks (with an intent written first when one of them sends a command)
         let mut changes = std::mem::take(&mut self.carry);
         let mut before_async = false;
+        // Boxed: most transitions have no `before` tasks, and the phase's future inline would
+        // make every firing's future larger.
         if !trigger.before.is_empty() {
-            if self.needs_intent(&trigger.before) {
-                let intent = (trigger.name.as_str(), from);
-                Box::pin(self.hold_intent_before(record, attempt_id, intent, &mut changes)).await?;
-            } else {
-                // Deferred transitions are written before a task acts on the world: a record
-                // behind what AWS already did could be timed out into the failure path.
-                self.carry = changes;
-                Box::pin(self.flush_owing(record)).await?;
-                changes = std::mem::take(&mut self.carry);
-            }
-            let mut working = record.clone();
-            changes.apply_to(&mut working);
-            let phase = Phase {
-                calls: &trigger.before,
-                attempt_id,
-                transition: (from, to, &trigger.name),
-                ignore_errors: trigger.ignore_errors,
-                fresh_intent: self.holds_fresh_intent(attempt_id),
-            };
-            match self.run_phase(&working, &phase).await {
-                PhaseEnd::Done {
-                    changes: task_changes,
-                    started_async,
-                } => {
-                    changes.merge(task_changes);
-                    before_async = started_async;
-                }
-                PhaseEnd::Failed(error) => {
-                    self.carry = changes;
-                    let last =
-                        Box::pin(self.run_last(record, transition, (from, to), attempt_id)).await;
-                    self.carry.merge(last);
-                    Box::pin(self.phase_failed(record, error)).await?;
-                    return Ok(true);
-                }
+            let before = (names, attempt_id, &mut changes);
+            match Box::pin(self.before_phase(record, transition, before)).await? {
+                Some(started_async) => before_async = started_async,
+                None => return Ok(true),
             }
         }
         // 2. the transition write (the `last` tasks are owed with the `after` tasks)
@@ -126,6 +97,56 @@ impl ChainRun<'_> {
         // 3. after tasks, then the write that settles them
         let goes_on = Box::pin(self.after_phase(record, transition, from, attempt_id)).await?;
         Ok(goes_on && !stops)
+    }
+
+    /// Runs `transition`'s `before` tasks (with an intent written first when one of them sends a
+    /// command, else the deferred transitions written first), merging their changes into
+    /// `changes`. `Some(started_async)` when they ran, `None` when one failed: the failure was
+    /// handled and the chain goes on from the failure path.
+    async fn before_phase(
+        &mut self,
+        record: &mut InstanceRecord,
+        transition: &Transition,
+        (names, attempt_id, changes): (&Names, &str, &mut crate::tasks::RecordChanges),
+    ) -> Result<Option<bool>, HandlerError> {
+        let (from, to) = (&*names.from, &*names.to);
+        let trigger = &transition.trigger;
+        if self.needs_intent(&trigger.before) {
+            let intent = (trigger.name.as_str(), from);
+            Box::pin(self.hold_intent_before(record, attempt_id, intent, changes)).await?;
+        } else {
+            // Deferred transitions are written before a task acts on the world: a record
+            // behind what AWS already did could be timed out into the failure path.
+            self.carry = std::mem::take(changes);
+            Box::pin(self.flush_owing(record)).await?;
+            *changes = std::mem::take(&mut self.carry);
+        }
+        let mut working = record.clone();
+        changes.apply_to(&mut working);
+        let phase = Phase {
+            calls: &trigger.before,
+            attempt_id,
+            transition: (from, to, &trigger.name),
+            ignore_errors: trigger.ignore_errors,
+            fresh_intent: self.holds_fresh_intent(attempt_id),
+        };
+        match self.run_phase(&working, &phase).await {
+            PhaseEnd::Done {
+                changes: task_changes,
+                started_async,
+            } => {
+                changes.merge(task_changes);
+                Ok(Some(started_async))
+            }
+            PhaseEnd::Failed(error) => {
+                self.carry = std::mem::take(changes);
+                let last =
+                    Box::pin(self.run_last(record, transition, (from, to), attempt_id)).await;
+                self.carry.merge(last);
+                Box::pin(self.phase_failed(record, error)).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// Fires a transition without tasks in memory only ([`Self::defer`]) when the chain goes on

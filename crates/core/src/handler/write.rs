@@ -51,10 +51,12 @@ pub(super) struct Write<'a> {
 impl LifecycleHandler {
     /// A write that expects `record` as it was read, at the clock's current time.
     pub(super) fn write<'a>(&'a self, record: &'a InstanceRecord) -> Write<'a> {
+        let mut commit = Box::<Commit>::default();
+        commit.expect(record, self.clock.now());
         Write {
             handler: self,
             record,
-            commit: Box::new(Commit::expecting(record, self.clock.now())),
+            commit,
         }
     }
 }

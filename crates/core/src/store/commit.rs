@@ -132,23 +132,27 @@ impl Commit {
     /// took in, if any: [`InstanceRecord::unwritten`]).
     #[must_use]
     pub fn expecting(record: &InstanceRecord, now: DateTime<Utc>) -> Self {
-        let mut commit = Self {
-            ident: record.ident.clone(),
-            expected_status: record.stored_status().cloned(),
-            expected_version: record.version,
-            now,
-            base: Some(BaseLists::of(record)),
-            repair: record.malformed.clone(),
-            ..Self::default()
-        };
+        let mut commit = Self::default();
+        commit.expect(record, now);
+        commit
+    }
+
+    /// Makes this (empty) commit expect `record` as [`Commit::expecting`] does, in place: a
+    /// commit built in a box is not moved into it.
+    pub fn expect(&mut self, record: &InstanceRecord, now: DateTime<Utc>) {
+        self.ident.clone_from(&record.ident);
+        self.expected_status = record.stored_status().cloned();
+        self.expected_version = record.version;
+        self.now = now;
+        self.base = Some(BaseLists::of(record));
+        self.repair.clone_from(&record.malformed);
         // A registration taken in but not written yet is written by this write.
         if let Some(unwritten) = &record.unwritten {
             if record.status != unwritten.stored_status {
-                commit.status.clone_from(&record.status);
+                self.status.clone_from(&record.status);
             }
-            commit.attributes.clone_from(&unwritten.attributes);
+            self.attributes.clone_from(&unwritten.attributes);
         }
-        commit
     }
 
     /// The malformed stored value of `attribute` the write repairs, if any.
