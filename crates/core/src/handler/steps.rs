@@ -11,7 +11,7 @@
 use super::HandlerError;
 use super::run::{ChainRun, Names};
 use super::transition::Deferral;
-use crate::machine::Decision;
+use crate::machine::{Decision, Firing};
 use crate::record::InstanceRecord;
 
 impl ChainRun<'_> {
@@ -82,37 +82,37 @@ impl ChainRun<'_> {
                     Box::pin(self.fail(&mut record, message)).await?;
                 }
                 Decision::Fire(firing) => {
-                    self.outcome
-                        .ignored_errors
-                        .extend(firing.ignored_errors.iter().cloned());
+                    // The firing's names move into the run's: shared strings, not counted again.
+                    let Firing {
+                        transition,
+                        from,
+                        to,
+                        trigger_name,
+                        ignored_errors,
+                    } = firing;
+                    self.outcome.ignored_errors.extend(ignored_errors);
                     let names = Names {
-                        from: firing.from.clone(),
-                        to: firing.to.clone(),
-                        trigger: firing.trigger_name.clone(),
+                        from,
+                        to,
+                        trigger: trigger_name,
                     };
                     // A transition without tasks that the chain goes on from: in memory only.
                     let Deferral::WriteNow { ends } =
-                        self.try_defer(&mut record, firing.transition, &names)
+                        self.try_defer(&mut record, transition, &names)
                     else {
                         continue;
                     };
-                    let from = &*firing.from;
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
                     // record owes between the write and the `after` tasks): a transition without
                     // tasks is written with the next write or ends the chain, and owes nothing.
-                    let trigger = &firing.transition.trigger;
+                    let trigger = &transition.trigger;
                     let attempt_id = if trigger.before.is_empty() && trigger.after.is_empty() {
                         String::new()
                     } else {
-                        record.attempt_id(self.event_id, from, firing.trigger())
+                        record.attempt_id(self.event_id, &names.from, &trigger.name)
                     };
-                    if !Box::pin(self.fire(
-                        &mut record,
-                        firing.transition,
-                        (&names, ends),
-                        &attempt_id,
-                    ))
-                    .await?
+                    if !Box::pin(self.fire(&mut record, transition, (&names, ends), &attempt_id))
+                        .await?
                     {
                         self.finish(&record);
                         return Ok(());
