@@ -37,8 +37,14 @@ impl ChainRun<'_> {
             return Ok(());
         }
         let handler = self.handler;
+        // Without `prepare` tasks and conditions that ask AWS, a step awaits nothing: after a
+        // transition fired in memory the deadline is as near as it was, and the clock is not
+        // read again before the next step.
+        let steps_await = handler.machine.has_prepare_tasks()
+            || handler.machine.registry().has_async_conditions();
+        let mut clock_read_since_await = false;
         for _ in 0..handler.config.max_steps {
-            if handler.near_deadline(self.ctx) {
+            if !std::mem::take(&mut clock_read_since_await) && handler.near_deadline(self.ctx) {
                 self.outcome.reason = Some("the invocation deadline is near: the chain continues with the next event or sweep".into());
                 Box::pin(self.flush_owing(&mut record)).await?;
                 self.finish(&record);
@@ -100,6 +106,7 @@ impl ChainRun<'_> {
                     let Deferral::WriteNow { ends } =
                         self.try_defer(&mut record, transition, &names)
                     else {
+                        clock_read_since_await = !steps_await;
                         continue;
                     };
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
