@@ -6,6 +6,7 @@ mod busy;
 mod callbacks;
 mod command_data;
 mod conflicts;
+mod deadline;
 mod events;
 mod failure_handling;
 mod handler_lifecycle;
