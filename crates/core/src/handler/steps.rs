@@ -102,13 +102,20 @@ impl ChainRun<'_> {
                         to,
                         trigger: trigger_name,
                     };
-                    // A transition without tasks that the chain goes on from: in memory only.
-                    let Deferral::WriteNow { ends } =
-                        self.try_defer(&mut record, transition, &names)
-                    else {
-                        clock_read_since_await = !steps_await;
-                        continue;
-                    };
+                    // A transition without tasks that does not stop the chain: in memory only,
+                    // written with the next write or, when the chain ends with it, now.
+                    match self.try_defer(&mut record, transition, &names) {
+                        Deferral::Deferred => {
+                            clock_read_since_await = !steps_await;
+                            continue;
+                        }
+                        Deferral::EndsChain => {
+                            Box::pin(self.settle(&mut record)).await?;
+                            self.finish(&record);
+                            return Ok(());
+                        }
+                        Deferral::WriteNow => {}
+                    }
                     // Only tasks use the attempt id (an SSM intent, a command's tag, what the
                     // record owes between the write and the `after` tasks): a transition without
                     // tasks is written with the next write or ends the chain, and owes nothing.
@@ -118,9 +125,7 @@ impl ChainRun<'_> {
                     } else {
                         record.attempt_id(self.event_id, &names.from, &trigger.name)
                     };
-                    if !Box::pin(self.fire(&mut record, transition, (&names, ends), &attempt_id))
-                        .await?
-                    {
+                    if !Box::pin(self.fire(&mut record, transition, &names, &attempt_id)).await? {
                         self.finish(&record);
                         return Ok(());
                     }
@@ -175,8 +180,9 @@ impl ChainRun<'_> {
         }
     }
 
-    /// Writes what a chain that ends without a transition still owes: the carried lifecycle
-    /// action and group, a registration taken in, or the end of an interrupted chain.
+    /// Writes what a chain that ends without writing a transition still owes: the transitions
+    /// fired in memory, the carried lifecycle action and group, a registration taken in, or the
+    /// end of an interrupted chain.
     async fn settle(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
         let owes_end = record
             .in_flight

@@ -19,21 +19,22 @@ use crate::record::InstanceRecord;
 pub(super) enum Deferral {
     /// Fired in memory: the run's next write records it.
     Deferred,
-    /// To be written now by [`ChainRun::fire`]. `ends` is `Some` when `try_defer` already found
-    /// whether the chain ends with it (a transition without tasks: nothing changes before its
-    /// write), so that `fire` does not ask again.
-    WriteNow { ends: Option<bool> },
+    /// Fired in memory, and nothing fires after it: the chain ends with the write of the
+    /// transitions fired in memory ([`ChainRun::settle`]).
+    EndsChain,
+    /// Not fired: [`ChainRun::fire`] runs its tasks and writes it.
+    WriteNow,
 }
 
 impl ChainRun<'_> {
     /// Fires `transition` from `from` to `to` in attempt `attempt_id`, writing it (a transition
-    /// without tasks that the chain goes on from is deferred by [`Self::try_defer`] instead,
-    /// whose answer `known_ends` is). Returns whether the chain goes on.
+    /// without tasks that does not stop the chain is fired in memory by [`Self::try_defer`]
+    /// instead). Returns whether the chain goes on.
     pub(super) async fn fire(
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        (names, known_ends): (&Names, Option<bool>),
+        names: &Names,
         attempt_id: &str,
     ) -> Result<bool, HandlerError> {
         let (from, to) = (&*names.from, &*names.to);
@@ -68,10 +69,8 @@ impl ChainRun<'_> {
         // An internal transition ends the chain: stepping again with the same stimulus from the
         // same state would fire the same trigger again.
         let stops = self.stops_after(transition, to, before_async);
-        let ends = after.is_empty()
-            && (stops
-                || known_ends
-                    .unwrap_or_else(|| self.would_be_quiescent(record, &mut changes, Some(to))));
+        let ends =
+            after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
         let event_id = self.shared_event_id();
         let group_taken = self.group.take();
@@ -149,10 +148,11 @@ impl ChainRun<'_> {
         }
     }
 
-    /// Fires a transition without tasks in memory only ([`Self::defer`]) when the chain goes on
-    /// after it, as [`Self::fire`] would, without building its write. [`Deferral::WriteNow`]
-    /// when it must be written now (it stops or ends the chain, or has tasks): [`Self::fire`]
-    /// does.
+    /// Fires a transition without tasks that does not stop the chain in memory only
+    /// ([`Self::defer`]): [`Deferral::Deferred`] when the chain goes on after it,
+    /// [`Deferral::EndsChain`] when nothing fires after it (the record as it will be written,
+    /// with what the run carries, is quiescent). [`Deferral::WriteNow`], without firing it, for a
+    /// transition with tasks or one that stops the chain: [`Self::fire`] does.
     pub(super) fn try_defer(
         &mut self,
         record: &mut InstanceRecord,
@@ -163,17 +163,19 @@ impl ChainRun<'_> {
         let has_tasks =
             !(trigger.before.is_empty() && trigger.after.is_empty() && trigger.last.is_empty());
         if has_tasks || self.stops_after(transition, &names.to, false) {
-            return Deferral::WriteNow { ends: None };
-        }
-        let mut changes = std::mem::take(&mut self.carry);
-        let ends = self.would_be_quiescent(record, &mut changes, Some(&names.to));
-        self.carry = changes;
-        if ends {
-            return Deferral::WriteNow { ends: Some(true) };
+            return Deferral::WriteNow;
         }
         self.defer(record, names);
         tracing::info!(instance = %self.ident, from = %names.from, to = %names.to, trigger = %names.trigger, "transition (written with the next)");
-        Deferral::Deferred
+        // The record is in the new state already: only the carried changes are swapped in.
+        let mut changes = std::mem::take(&mut self.carry);
+        let ends = self.would_be_quiescent(record, &mut changes, None);
+        self.carry = changes;
+        if ends {
+            Deferral::EndsChain
+        } else {
+            Deferral::Deferred
+        }
     }
 
     /// Runs a written transition's `after` tasks and settles them. Returns whether the chain
