@@ -139,18 +139,18 @@ fn argument_name(pointer: &str) -> String {
 /// The arguments `send_command` accepts, each read once (one pass over the mapping, no lookups), and the
 /// names that are not arguments, in the mapping's order.
 #[derive(Default)]
-struct Arguments<'a> {
-    document: Option<&'a Value>,
-    commands: Option<&'a Value>,
-    parameters: Option<&'a Value>,
-    env: Option<&'a Value>,
-    timeout_seconds: Option<&'a Value>,
-    comment: Option<&'a Value>,
+pub(super) struct Arguments<'a> {
+    pub(super) document: Option<&'a Value>,
+    pub(super) commands: Option<&'a Value>,
+    pub(super) parameters: Option<&'a Value>,
+    pub(super) env: Option<&'a Value>,
+    pub(super) timeout_seconds: Option<&'a Value>,
+    pub(super) comment: Option<&'a Value>,
     unknown: Vec<&'a str>,
 }
 
 impl<'a> Arguments<'a> {
-    fn of(map: &'a serde_json::Map<String, Value>) -> Self {
+    pub(super) fn of(map: &'a serde_json::Map<String, Value>) -> Self {
         let mut arguments = Self::default();
         for (key, value) in map {
             let slot = match key.as_str() {

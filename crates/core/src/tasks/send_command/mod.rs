@@ -43,7 +43,9 @@ mod shell;
 
 pub use shell::{ShellPlatform, posix_single_quote, powershell_single_quote};
 
-use check::{COMMAND_TEXT_PARAMETERS, PRIVATE_IP, PRIVATE_IP_REFERENCE, problems, references};
+use check::{
+    Arguments, COMMAND_TEXT_PARAMETERS, PRIVATE_IP, PRIVATE_IP_REFERENCE, problems, references,
+};
 
 use super::builtin_tasks::{effect, held_action, send_error, task_error};
 use super::{ArgumentProblem, Task, TaskContext, TaskError};
@@ -276,9 +278,9 @@ impl SendCommandTask {
             return Err(first);
         }
         let empty = Map::new();
-        let map = args.as_object().unwrap_or(&empty);
+        let map = Arguments::of(args.as_object().unwrap_or(&empty));
         let document = map
-            .get("document")
+            .document
             .and_then(Value::as_str)
             .unwrap_or(DEFAULT_DOCUMENT)
             .to_string();
@@ -288,7 +290,7 @@ impl SendCommandTask {
         };
         let mut parameters: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut parameter_commands = Vec::new();
-        if let Some(Value::Object(params)) = map.get("parameters") {
+        if let Some(Value::Object(params)) = map.parameters {
             for (name, value) in params {
                 let values: Vec<String> = match value {
                     Value::Array(items) => items.iter().map(text).collect(),
@@ -312,7 +314,7 @@ impl SendCommandTask {
             }
         }
         let mut lines = Vec::new();
-        if let Some(Value::Object(env)) = map.get("env")
+        if let Some(Value::Object(env)) = map.env
             && let Some(shell) = ShellPlatform::of_document(&document)
         {
             for (name, template) in env {
@@ -330,13 +332,13 @@ impl SendCommandTask {
             }
         }
         lines.extend(parameter_commands);
-        if let Some(Value::Array(commands)) = map.get("commands") {
+        if let Some(Value::Array(commands)) = map.commands {
             lines.extend(commands.iter().map(text));
         }
         if !lines.is_empty() {
             parameters.insert("commands".into(), lines);
         }
-        let comment = match map.get("comment").and_then(Value::as_str) {
+        let comment = match map.comment.and_then(Value::as_str) {
             Some(c) => [c, " [", ctx.attempt_id, "]"].concat(),
             None => ["asg-lifecycle ", ctx.trigger, " [", ctx.attempt_id, "]"].concat(),
         };
@@ -345,7 +347,7 @@ impl SendCommandTask {
             document,
             parameters,
             timeout_seconds: map
-                .get("timeout_seconds")
+                .timeout_seconds
                 .and_then(Value::as_i64)
                 .and_then(|t| i32::try_from(t).ok()),
             // SSM limits comments to 100 characters; the tag is kept whole at the end.
