@@ -61,22 +61,33 @@ impl Deployment {
         }
     }
 
-    /// The ARN of the table.
+    /// The ARN of the table. (ARNs are joined, not formatted: they are built for every
+    /// authorized request.)
     #[must_use]
     pub fn table_arn(&self) -> String {
-        format!(
-            "arn:aws:dynamodb:{}:{}:table/{}",
-            self.region, self.account, self.table
-        )
+        [
+            "arn:aws:dynamodb:",
+            &self.region,
+            ":",
+            &self.account,
+            ":table/",
+            &self.table,
+        ]
+        .concat()
     }
 
     /// The ARN of an Auto Scaling group.
     #[must_use]
     pub fn group_arn(&self, group: &str) -> String {
-        format!(
-            "arn:aws:autoscaling:{}:{}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/{group}",
-            self.region, self.account
-        )
+        [
+            "arn:aws:autoscaling:",
+            &self.region,
+            ":",
+            &self.account,
+            ":autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/",
+            group,
+        ]
+        .concat()
     }
 
     /// The ARN of an SSM document (AWS-owned documents have no account).
@@ -87,25 +98,46 @@ impl Deployment {
         } else {
             self.account.as_str()
         };
-        format!("arn:aws:ssm:{}:{account}:document/{document}", self.region)
+        [
+            "arn:aws:ssm:",
+            &self.region,
+            ":",
+            account,
+            ":document/",
+            document,
+        ]
+        .concat()
     }
 
     /// The ARN of a queue of the stack (its logical id in the template).
     #[must_use]
     pub fn queue_arn(&self, logical_id: &str) -> String {
-        format!(
-            "arn:aws:sqs:{}:{}:{}-{logical_id}-SIM",
-            self.region, self.account, self.stack
-        )
+        [
+            "arn:aws:sqs:",
+            &self.region,
+            ":",
+            &self.account,
+            ":",
+            &self.stack,
+            "-",
+            logical_id,
+            "-SIM",
+        ]
+        .concat()
     }
 
     /// The ARN of an EC2 instance.
     #[must_use]
     pub fn instance_arn(&self, instance: &str) -> String {
-        format!(
-            "arn:aws:ec2:{}:{}:instance/{instance}",
-            self.region, self.account
-        )
+        [
+            "arn:aws:ec2:",
+            &self.region,
+            ":",
+            &self.account,
+            ":instance/",
+            instance,
+        ]
+        .concat()
     }
 }
 
