@@ -5,17 +5,58 @@
 //! a path of nodes, each a cache miss in a large store); only a change of a record's membership
 //! in the active index touches the ordered index.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::record::InstanceRecord;
+
+/// An `Ident` of the active index, ordered as the string is but compared first by its leading
+/// 16 bytes read as one number: `Ident`s differ early, so finding a place in the index compares
+/// numbers, not strings (a call to `memcmp` each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ActiveKey {
+    /// The first 16 bytes, big-endian, zero-padded: ordered as the strings are, up to ties.
+    lead: u128,
+    ident: Box<str>,
+}
+
+impl ActiveKey {
+    fn of(ident: &str) -> Self {
+        let mut lead = [0_u8; 16];
+        let n = ident.len().min(16);
+        lead[..n].copy_from_slice(&ident.as_bytes()[..n]);
+        Self {
+            lead: u128::from_be_bytes(lead),
+            ident: ident.into(),
+        }
+    }
+}
+
+impl Ord for ActiveKey {
+    /// The strings' order: where the padded leads differ, the first difference is a byte of
+    /// both strings, or the end of the shorter one (a zero pad against a byte of the longer,
+    /// which sorts after its own prefix); where they tie, the strings decide.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.lead
+            .cmp(&other.lead)
+            .then_with(|| self.ident.cmp(&other.ident))
+    }
+}
+
+impl PartialOrd for ActiveKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// See the module documentation.
 #[derive(Default)]
 pub(super) struct Records {
     by_ident: foldhash::HashMap<String, Arc<InstanceRecord>>,
     /// The `Ident`s of the records in the active index (`ActiveGroup` set), in order.
-    active: BTreeSet<String>,
+    active: BTreeSet<ActiveKey>,
 }
 
 impl Records {
@@ -67,9 +108,9 @@ impl Records {
 
     fn index(&mut self, ident: &str, active: bool) {
         if active {
-            self.active.insert(ident.to_string());
+            self.active.insert(ActiveKey::of(ident));
         } else {
-            self.active.remove(ident);
+            self.active.remove(&ActiveKey::of(ident));
         }
     }
 
@@ -79,13 +120,10 @@ impl Records {
         &'a self,
         start: Option<&str>,
     ) -> impl Iterator<Item = &'a Arc<InstanceRecord>> + 'a {
-        let range = match start {
-            Some(s) => self
-                .active
-                .range::<str, _>((std::ops::Bound::Excluded(s), std::ops::Bound::Unbounded)),
-            None => self.active.range::<str, _>(..),
-        };
-        range.filter_map(|ident| self.by_ident.get(ident.as_str()))
+        let after = start.map_or(Bound::Unbounded, |s| Bound::Excluded(ActiveKey::of(s)));
+        self.active
+            .range((after, Bound::Unbounded))
+            .filter_map(|key| self.by_ident.get(&*key.ident))
     }
 
     /// Every record, in `Ident` order.
@@ -93,5 +131,56 @@ impl Records {
         let mut all: Vec<&Arc<InstanceRecord>> = self.by_ident.values().collect();
         all.sort_unstable_by(|a, b| a.ident.cmp(&b.ident));
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ActiveKey;
+
+    #[test]
+    fn active_keys_sort_as_their_strings() {
+        let mut idents: Vec<String> = [
+            "",
+            "a",
+            "ab",
+            "ab\0",
+            "ab\0x",
+            "abc",
+            "b",
+            "i-0",
+            "i-00",
+            "i-0123456789abcdef",
+            "i-0123456789abcdef0",
+            "i-0123456789abcdef1",
+            "i-0123456789abcdee9",
+            "i-0123456789abcde",
+            "0123456789abcdef",
+            "0123456789abcdef\0",
+            "0123456789abcdeg",
+            "é",
+            "e\u{301}",
+            "z",
+            "\u{10FFFF}",
+            "\u{7f}",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        // Every pair compares as its strings do.
+        for a in &idents {
+            for b in &idents {
+                assert_eq!(
+                    ActiveKey::of(a).cmp(&ActiveKey::of(b)),
+                    a.cmp(b),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+        let mut keys: Vec<ActiveKey> = idents.iter().map(|i| ActiveKey::of(i)).collect();
+        keys.sort();
+        idents.sort();
+        let sorted: Vec<&str> = keys.iter().map(|k| &*k.ident).collect();
+        assert_eq!(sorted, idents);
     }
 }
