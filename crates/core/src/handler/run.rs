@@ -10,6 +10,7 @@
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
+use crate::machine::{Decision, Found, LookAhead, Machine};
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, SharedName};
 use crate::tasks::RecordChanges;
 
@@ -48,6 +49,12 @@ pub(super) struct ChainRun<'a> {
     pub(super) stimulus: &'a Stimulus,
     /// Changes from the stimulus still to be written (the lifecycle action).
     pub(super) carry: RecordChanges,
+    /// True when a step awaits something (`prepare` tasks, conditions that ask AWS): what a
+    /// look-ahead found may not hold by the next step.
+    pub(super) steps_await: bool,
+    /// What the look-ahead of a transition fired in memory found fires next: the next step, on
+    /// the same record with the same carried changes, fires it without deciding again.
+    pub(super) found: Option<Found<'a>>,
     /// The group the stimulus names, still to be written.
     pub(super) group: Option<String>,
     /// True once the instance is on the failure path: a further error is not handled again.
@@ -105,6 +112,9 @@ impl<'a> ChainRun<'a> {
             status_buffer: String::new(),
             stimulus,
             carry,
+            steps_await: handler.machine.has_prepare_tasks()
+                || handler.machine.registry().has_async_conditions(),
+            found: None,
             group,
             failure_mode: handler.machine.is_on_failure_path(record.state()),
             own_intent: None,
@@ -192,13 +202,8 @@ impl<'a> ChainRun<'a> {
         self.carry != RecordChanges::default() || self.group.is_some()
     }
 
-    /// True when nothing fires from `record` (as it would be written) with this run's stimulus.
-    pub(super) fn is_quiescent(&self, record: &InstanceRecord) -> bool {
-        self.handler.machine.is_quiescent(record, self.stimulus)
-    }
-
     /// True when nothing would fire from `record` with `changes` applied and, when given, in
-    /// state `to`: [`Self::is_quiescent`] of the record as it would be written, without copying
+    /// state `to`: the record as it would be written is quiescent, asked without copying
     /// it (the changes are swapped in for the question and swapped back).
     pub(super) fn would_be_quiescent(
         &mut self,
@@ -206,15 +211,22 @@ impl<'a> ChainRun<'a> {
         changes: &mut RecordChanges,
         to: Option<&str>,
     ) -> bool {
-        let swap_in = |record: &mut InstanceRecord, changes: &mut RecordChanges| {
-            if let Some(pending) = changes.pending_command.as_mut() {
-                std::mem::swap(pending, &mut record.pending_command);
-            }
-            if let Some(action) = changes.lifecycle_action.as_mut() {
-                std::mem::swap(action, &mut record.lifecycle_action);
-            }
-        };
-        swap_in(record, changes);
+        matches!(
+            self.look_ahead_as_written(record, changes, to),
+            LookAhead::Quiescent
+        )
+    }
+
+    /// What would fire next from `record` with `changes` applied and, when given, in state `to`
+    /// ([`crate::machine::Machine::look_ahead`] of the record as it would be written).
+    pub(super) fn look_ahead_as_written(
+        &mut self,
+        record: &mut InstanceRecord,
+        changes: &mut RecordChanges,
+        to: Option<&str>,
+    ) -> LookAhead<'a> {
+        let machine: &'a Machine = &self.handler.machine;
+        swap_changes(record, changes);
         // The state `to` is written into a buffer kept by the run: no allocation per question.
         let mut original = None;
         if let Some(to) = to.filter(|to| record.status.as_deref() != Some(*to)) {
@@ -223,15 +235,35 @@ impl<'a> ChainRun<'a> {
             buffer.push_str(to);
             original = Some(record.status.replace(buffer));
         }
-        let quiescent = self.is_quiescent(record);
+        let ahead = machine.look_ahead(record, self.stimulus);
         if let Some(original) = original
             && let Some(buffer) = std::mem::replace(&mut record.status, original)
         {
             self.status_buffer = buffer;
         }
         // Swapping again restores both.
-        swap_in(record, changes);
-        quiescent
+        swap_changes(record, changes);
+        ahead
+    }
+
+    /// The step from `record` as it will be written: with the changes the run carries swapped
+    /// in, as its look-aheads see it (the stimulus's lifecycle action before the chain's first
+    /// write, what `prepare` tasks changed); `resolved`: the answers of conditions that ask AWS.
+    pub(super) fn step_as_written(
+        &mut self,
+        record: &mut InstanceRecord,
+        resolved: Option<&crate::tasks::Resolved>,
+    ) -> Decision<'a> {
+        let machine: &'a Machine = &self.handler.machine;
+        if let Some(found) = self.found.take() {
+            return machine.fire_found(found);
+        }
+        let mut carry = std::mem::take(&mut self.carry);
+        swap_changes(record, &mut carry);
+        let decision = machine.step_resolved(record, self.stimulus, resolved);
+        swap_changes(record, &mut carry);
+        self.carry = carry;
+        decision
     }
 
     /// What a write leaves owed on the record: `None` when the chain `ends` with it, else the
@@ -271,5 +303,16 @@ impl<'a> ChainRun<'a> {
         } else if !outcome.transitions.is_empty() {
             outcome.outcome = OutcomeKind::Advanced;
         }
+    }
+}
+
+/// Swaps the changes' pending command and lifecycle action (those they change) with the
+/// record's: once to see the record as it would be written, again to restore both.
+fn swap_changes(record: &mut InstanceRecord, changes: &mut RecordChanges) {
+    if let Some(pending) = changes.pending_command.as_mut() {
+        std::mem::swap(pending, &mut record.pending_command);
+    }
+    if let Some(action) = changes.lifecycle_action.as_mut() {
+        std::mem::swap(action, &mut record.lifecycle_action);
     }
 }

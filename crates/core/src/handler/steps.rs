@@ -40,8 +40,7 @@ impl ChainRun<'_> {
         // Without `prepare` tasks and conditions that ask AWS, a step awaits nothing: after a
         // transition fired in memory the deadline is as near as it was, and the clock is not
         // read again before the next step.
-        let steps_await = handler.machine.has_prepare_tasks()
-            || handler.machine.registry().has_async_conditions();
+        let steps_await = self.steps_await;
         let mut clock_read_since_await = false;
         for _ in 0..handler.config.max_steps {
             if !std::mem::take(&mut clock_read_since_await) && handler.near_deadline(self.ctx) {
@@ -62,10 +61,7 @@ impl ChainRun<'_> {
             } else {
                 None
             };
-            match handler
-                .machine
-                .step_resolved(&record, self.stimulus, resolved.as_ref())
-            {
+            match self.step_as_written(&mut record, resolved.as_ref()) {
                 Decision::UnknownState { state } => {
                     return Err(HandlerError::UnknownState {
                         ident: self.ident.clone(),

@@ -12,7 +12,7 @@
 use super::HandlerError;
 use super::phase::{Phase, PhaseEnd};
 use super::run::{ChainRun, Names};
-use crate::machine::Transition;
+use crate::machine::{LookAhead, Transition};
 use crate::record::InstanceRecord;
 
 /// What [`ChainRun::try_defer`] did with a transition.
@@ -169,12 +169,16 @@ impl ChainRun<'_> {
         tracing::info!(instance = %self.ident, from = %names.from, to = %names.to, trigger = %names.trigger, "transition (written with the next)");
         // The record is in the new state already: only the carried changes are swapped in.
         let mut changes = std::mem::take(&mut self.carry);
-        let ends = self.would_be_quiescent(record, &mut changes, None);
+        let ahead = self.look_ahead_as_written(record, &mut changes, None);
         self.carry = changes;
-        if ends {
-            Deferral::EndsChain
-        } else {
-            Deferral::Deferred
+        match ahead {
+            LookAhead::Quiescent => Deferral::EndsChain,
+            // The next step sees what this look-ahead saw, unless it awaits something first.
+            LookAhead::Fires(found) if !self.steps_await => {
+                self.found = Some(found);
+                Deferral::Deferred
+            }
+            LookAhead::Fires(_) | LookAhead::Other => Deferral::Deferred,
         }
     }
 

@@ -35,6 +35,7 @@ pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
 pub use render::{Format, render};
 pub use spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
 pub use step::{Decision, Firing};
+pub(crate) use step::{Found, LookAhead};
 pub use validate::validate;
 
 use crate::tasks::Registry;

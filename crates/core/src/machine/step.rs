@@ -64,6 +64,25 @@ pub enum Decision<'m> {
     },
 }
 
+/// A transition a look-ahead found would fire ([`Machine::look_ahead`]): fired by
+/// [`Machine::fire_found`] without deciding again, when the record and the stimulus are as the
+/// look-ahead saw them.
+pub(crate) struct Found<'m> {
+    k: usize,
+    state_name: &'m SharedName,
+    ignored_errors: Vec<String>,
+}
+
+/// What [`Machine::look_ahead`] found.
+pub(crate) enum LookAhead<'m> {
+    /// Nothing fires: [`Decision::Stay`].
+    Quiescent,
+    /// This fires.
+    Fires(Found<'m>),
+    /// A condition error or an unknown state.
+    Other,
+}
+
 /// What [`Machine::decide`] found: the transition that fires (by index, named by the caller
 /// only when it needs the names), or another decision.
 enum Decided<'m> {
@@ -153,17 +172,52 @@ impl Machine {
                 k,
                 state_name,
                 ignored_errors,
-            } => {
-                let (trigger_name, dest) = self.index.names(k);
-                Decision::Fire(Firing {
-                    transition: &self.graph().transitions[k],
-                    from: state_name.clone(),
-                    to: dest.unwrap_or(state_name).clone(),
-                    trigger_name: trigger_name.clone(),
-                    ignored_errors,
-                })
-            }
+            } => self.fire_found(Found {
+                k,
+                state_name,
+                ignored_errors,
+            }),
             Decided::Other(decision) => decision,
+        }
+    }
+
+    /// The decision [`Self::step`] takes for a transition a look-ahead found.
+    pub(crate) fn fire_found<'m>(&'m self, found: Found<'m>) -> Decision<'m> {
+        let Found {
+            k,
+            state_name,
+            ignored_errors,
+        } = found;
+        let (trigger_name, dest) = self.index.names(k);
+        Decision::Fire(Firing {
+            transition: &self.graph().transitions[k],
+            from: state_name.clone(),
+            to: dest.unwrap_or(state_name).clone(),
+            trigger_name: trigger_name.clone(),
+            ignored_errors,
+        })
+    }
+
+    /// What [`Self::step`] would decide for `record` on `stimulus`, without naming it: whether
+    /// nothing fires and, when something does, which transition ([`Self::fire_found`] fires it).
+    /// Conditions that ask AWS are errors here, as in [`Self::step`].
+    pub(crate) fn look_ahead<'m>(
+        &'m self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+    ) -> LookAhead<'m> {
+        match self.decide(record, stimulus, None, false) {
+            Decided::Fires {
+                k,
+                state_name,
+                ignored_errors,
+            } => LookAhead::Fires(Found {
+                k,
+                state_name,
+                ignored_errors,
+            }),
+            Decided::Other(Decision::Stay { .. }) => LookAhead::Quiescent,
+            Decided::Other(_) => LookAhead::Other,
         }
     }
 
@@ -171,10 +225,7 @@ impl Machine {
     /// [`Decision::Stay`]. Cheaper than stepping: the reason is not written.
     #[must_use]
     pub fn is_quiescent(&self, record: &InstanceRecord, stimulus: &Stimulus) -> bool {
-        matches!(
-            self.decide(record, stimulus, None, false),
-            Decided::Other(Decision::Stay { .. })
-        )
+        matches!(self.look_ahead(record, stimulus), LookAhead::Quiescent)
     }
 
     /// [`Self::step_resolved`]; only when `explain` does a [`Decision::Stay`] say why and a

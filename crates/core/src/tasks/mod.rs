@@ -31,7 +31,9 @@ pub use send_command::{
 /// What a condition sees.
 #[derive(Clone, Copy, Debug)]
 pub struct ConditionContext<'a> {
-    /// The instance's record.
+    /// The instance's record as the chain will write it: in the handler, with what the chain
+    /// carries to its next write (the lifecycle action the event brings, what `prepare` tasks
+    /// changed) already in it.
     pub record: &'a InstanceRecord,
     /// The stimulus being processed.
     pub stimulus: &'a Stimulus,

@@ -17,6 +17,7 @@ mod properties;
 mod register_script;
 mod registration;
 mod rust_model;
+mod step_view;
 mod store_requests;
 mod stored_values;
 mod sweep;
