@@ -5,15 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::handler::{InvocationContext, LifecycleHandler, OutcomeKind};
-use asg_lifecycle::invocation::Invoker;
-use asg_lifecycle::machine::{CallSpec, Machine, Model, ModelSpec, TransitionSpec, TriggerSpec};
+use asg_lifecycle::handler::{Outcome, OutcomeKind};
+use asg_lifecycle::machine::{CallSpec, Model, ModelSpec, TransitionSpec, TriggerSpec};
 use asg_lifecycle::record::InstanceRecord;
-use asg_lifecycle::store::{MemoryStore, StateStore};
 use asg_lifecycle::tasks::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::chain_support::{launch, with_exits};
 
 const I: &str = "i-0deadline";
 
@@ -41,7 +40,7 @@ impl Model for SlowStart {
                 vec![TriggerSpec::new(name).when(CallSpec::new("is_launching"))],
             )
         };
-        ModelSpec::new(
+        let spec = ModelSpec::new(
             &[
                 "booted",
                 "working",
@@ -55,8 +54,6 @@ impl Model for SlowStart {
             "booted",
             "failure",
         )
-        .stable(&["ready"])
-        .terminal(&["terminated", "abandoned"])
         .transition(TransitionSpec::new(
             &["booted"],
             Some("working"),
@@ -68,17 +65,8 @@ impl Model for SlowStart {
         ))
         .transition(step("working", "joined", "join"))
         .transition(step("joined", "tuned", "tune"))
-        .transition(step("tuned", "ready", "finish"))
-        .transition(TransitionSpec::new(
-            &["ready"],
-            Some("terminated"),
-            vec![TriggerSpec::new("leave").when(CallSpec::new("is_terminating"))],
-        ))
-        .transition(TransitionSpec::new(
-            &["failure"],
-            Some("abandoned"),
-            vec![TriggerSpec::new("abandon")],
-        ))
+        .transition(step("tuned", "ready", "finish"));
+        with_exits(spec)
     }
 
     fn tasks(&self) -> Vec<(String, Arc<dyn Task>)> {
@@ -86,38 +74,9 @@ impl Model for SlowStart {
     }
 }
 
-fn launch_event() -> Value {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    json!({
-        "id": "launch-1", "source": "aws.autoscaling",
-        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": now,
-        "resources": [],
-        "detail": {
-            "LifecycleActionToken": "token-1", "AutoScalingGroupName": "web-asg",
-            "LifecycleHookName": "launch", "EC2InstanceId": I,
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"
-        }
-    })
-}
-
 /// Runs the launch event with `budget` left; the outcome and the record as stored.
-async fn launch_with(budget: Duration) -> (asg_lifecycle::handler::Outcome, InstanceRecord) {
-    let machine = Machine::from_model(&SlowStart).unwrap_or_else(|r| panic!("invalid model:\n{r}"));
-    let store = Arc::new(MemoryStore::new());
-    let mut record = InstanceRecord::new(I);
-    record.status = Some("booted".into());
-    store.put(record);
-    let aws = AwsClients::local(&Arc::new(LocalAws::new()));
-    let handler = LifecycleHandler::new(Arc::new(machine), store.clone(), aws);
-    let ctx = InvocationContext::with_budget(budget);
-    let mut report = Invoker::new(handler).invoke(&launch_event(), &ctx).await;
-    let mut outcomes = report
-        .messages
-        .remove(0)
-        .result
-        .expect("the event is handled");
-    let record = store.get(I).await.unwrap().expect("the record exists");
-    (outcomes.remove(0), record)
+async fn launch_with(budget: Duration) -> (Outcome, InstanceRecord) {
+    launch(&SlowStart, (I, "booted"), "token-1", budget).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -144,5 +103,5 @@ async fn a_task_that_spends_the_time_left_cuts_the_chain_at_the_next_step() {
         "{outcome:?}"
     );
     let owed = record.in_flight.as_ref().expect("the chain is owed");
-    assert_eq!(owed.event_id, "launch-1");
+    assert_eq!(owed.event_id, "launch-token-1");
 }

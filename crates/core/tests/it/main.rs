@@ -4,6 +4,7 @@ mod adoption;
 mod async_conditions;
 mod busy;
 mod callbacks;
+mod chain_support;
 mod command_data;
 mod conflicts;
 mod deadline;

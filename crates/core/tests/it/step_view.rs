@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use asg_lifecycle::aws::{AwsClients, LocalAws};
-use asg_lifecycle::handler::{InvocationContext, LifecycleHandler, OutcomeKind};
-use asg_lifecycle::invocation::Invoker;
-use asg_lifecycle::machine::{CallSpec, Machine, Model, ModelSpec, TransitionSpec, TriggerSpec};
+use asg_lifecycle::handler::OutcomeKind;
+use asg_lifecycle::machine::{CallSpec, Model, ModelSpec, TransitionSpec, TriggerSpec};
 use asg_lifecycle::record::InstanceRecord;
-use asg_lifecycle::store::{MemoryStore, StateStore};
 use asg_lifecycle::tasks::{Condition, ConditionContext};
 use serde_json::{Value, json};
+
+use crate::chain_support::{launch, with_exits};
 
 const I: &str = "i-0view";
 
@@ -32,7 +31,7 @@ impl Model for TokenGuarded {
                 ))],
             )
         };
-        ModelSpec::new(
+        let spec = ModelSpec::new(
             &[
                 "booted",
                 "checked",
@@ -44,20 +43,9 @@ impl Model for TokenGuarded {
             "booted",
             "failure",
         )
-        .stable(&["ready"])
-        .terminal(&["terminated", "abandoned"])
         .transition(guarded("booted", "checked", "check"))
-        .transition(guarded("checked", "ready", "finish"))
-        .transition(TransitionSpec::new(
-            &["ready"],
-            Some("terminated"),
-            vec![TriggerSpec::new("leave").when(CallSpec::new("is_terminating"))],
-        ))
-        .transition(TransitionSpec::new(
-            &["failure"],
-            Some("abandoned"),
-            vec![TriggerSpec::new("abandon")],
-        ))
+        .transition(guarded("checked", "ready", "finish"));
+        with_exits(spec)
     }
 
     fn conditions(&self) -> Vec<(String, Arc<dyn Condition>)> {
@@ -73,46 +61,17 @@ impl Model for TokenGuarded {
     }
 }
 
-fn launch_event(token: &str) -> Value {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    json!({
-        "id": format!("launch-{token}"), "source": "aws.autoscaling",
-        "detail-type": "EC2 Instance-launch Lifecycle Action", "time": now,
-        "resources": [],
-        "detail": {
-            "LifecycleActionToken": token, "AutoScalingGroupName": "web-asg",
-            "LifecycleHookName": "launch", "EC2InstanceId": I,
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"
-        }
-    })
-}
-
-async fn launch(token: &str) -> (OutcomeKind, InstanceRecord) {
-    let machine = Machine::from_model(&TokenGuarded).unwrap_or_else(|r| panic!("invalid:\n{r}"));
-    let store = Arc::new(MemoryStore::new());
-    let mut record = InstanceRecord::new(I);
-    record.status = Some("booted".into());
-    store.put(record);
-    let aws = AwsClients::local(&Arc::new(LocalAws::new()));
-    let handler = LifecycleHandler::new(Arc::new(machine), store.clone(), aws);
-    let ctx = InvocationContext::with_budget(Duration::from_secs(60));
-    let mut report = Invoker::new(handler)
-        .invoke(&launch_event(token), &ctx)
-        .await;
-    let outcomes = report
-        .messages
-        .remove(0)
-        .result
-        .expect("the event is handled");
-    let record = store.get(I).await.unwrap().expect("the record exists");
-    (outcomes[0].outcome, record)
+async fn launch_with(token: &str) -> (OutcomeKind, InstanceRecord) {
+    let (outcome, record) =
+        launch(&TokenGuarded, (I, "booted"), token, Duration::from_secs(60)).await;
+    (outcome.outcome, record)
 }
 
 #[tokio::test]
 async fn a_step_sees_the_lifecycle_action_its_event_brings_before_it_is_written() {
     // The record holds no action when the event arrives: the first step already sees the one the
     // event carries, as the look-ahead after it does, and the chain runs to the end in one write.
-    let (outcome, record) = launch("t-new").await;
+    let (outcome, record) = launch_with("t-new").await;
     assert_eq!(outcome, OutcomeKind::Advanced);
     assert_eq!(record.state(), "ready");
     assert_eq!(record.history.len(), 2);
@@ -125,7 +84,7 @@ async fn a_step_sees_the_lifecycle_action_its_event_brings_before_it_is_written(
 
 #[tokio::test]
 async fn another_action_leaves_the_guarded_step_untaken_and_is_still_written() {
-    let (outcome, record) = launch("t-other").await;
+    let (outcome, record) = launch_with("t-other").await;
     assert_eq!(outcome, OutcomeKind::NoOp);
     assert_eq!(record.state(), "booted");
     let held = record
