@@ -37,10 +37,8 @@ impl ChainRun<'_> {
             return Ok(());
         }
         let handler = self.handler;
-        // Without `prepare` tasks and conditions that ask AWS, a step awaits nothing: after a
-        // transition fired in memory the deadline is as near as it was, and the clock is not
-        // read again before the next step.
-        let steps_await = self.steps_await;
+        // When a step awaits nothing, the deadline after a transition fired in memory is as
+        // near as it was: the clock is not read again before the next step.
         let mut clock_read_since_await = false;
         for _ in 0..handler.config.max_steps {
             if !std::mem::take(&mut clock_read_since_await) && handler.near_deadline(self.ctx) {
@@ -102,7 +100,7 @@ impl ChainRun<'_> {
                     // written with the next write or, when the chain ends with it, now.
                     match self.try_defer(&mut record, transition, &names) {
                         Deferral::Deferred => {
-                            clock_read_since_await = !steps_await;
+                            clock_read_since_await = !self.steps_await;
                             continue;
                         }
                         Deferral::EndsChain => {
