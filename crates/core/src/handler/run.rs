@@ -246,6 +246,29 @@ impl<'a> ChainRun<'a> {
         ahead
     }
 
+    /// The answers of the model's conditions that ask AWS, for `record` as it will be written
+    /// (as [`Self::step_as_written`] sees it), within the time left.
+    pub(super) async fn resolve_as_written(
+        &mut self,
+        record: &mut InstanceRecord,
+    ) -> crate::tasks::Resolved {
+        let handler = self.handler;
+        let budget = handler.time_left(self.ctx);
+        let mut carry = std::mem::take(&mut self.carry);
+        swap_changes(record, &mut carry);
+        let resolved = crate::tasks::resolve(
+            &handler.machine,
+            record,
+            self.stimulus,
+            &handler.aws,
+            budget,
+        )
+        .await;
+        swap_changes(record, &mut carry);
+        self.carry = carry;
+        resolved
+    }
+
     /// The step from `record` as it will be written: with the changes the run carries swapped
     /// in, as its look-aheads see it (the stimulus's lifecycle action before the chain's first
     /// write, what `prepare` tasks changed); `resolved`: the answers of conditions that ask AWS.

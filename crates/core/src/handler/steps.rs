@@ -53,9 +53,7 @@ impl ChainRun<'_> {
             }
             // The model's conditions that ask AWS, awaited first (none: nothing to await).
             let resolved = if handler.machine.registry().has_async_conditions() {
-                let budget = handler.time_left(self.ctx);
-                let (machine, aws) = (&handler.machine, &handler.aws);
-                Some(crate::tasks::resolve(machine, &record, self.stimulus, aws, budget).await)
+                Some(self.resolve_as_written(&mut record).await)
             } else {
                 None
             };
