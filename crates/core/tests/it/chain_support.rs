@@ -12,6 +12,15 @@ use asg_lifecycle::machine::{CallSpec, Machine, Model, ModelSpec, TransitionSpec
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::store::{MemoryStore, StateStore};
 
+/// `from → to` by trigger `name`, when `condition` holds.
+pub fn guarded(from: &str, to: &str, name: &str, condition: CallSpec) -> TransitionSpec {
+    TransitionSpec::new(
+        &[from],
+        Some(to),
+        vec![TriggerSpec::new(name).when(condition)],
+    )
+}
+
 /// `spec` with `ready` stable and left on termination, and the failure path to `abandoned`.
 pub fn with_exits(spec: ModelSpec) -> ModelSpec {
     spec.stable(&["ready"])

@@ -12,7 +12,7 @@ use asg_lifecycle::tasks::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::chain_support::{launch, with_exits};
+use crate::chain_support::{guarded, launch, with_exits};
 
 const I: &str = "i-0deadline";
 
@@ -34,11 +34,7 @@ struct SlowStart;
 impl Model for SlowStart {
     fn transitions(&self) -> ModelSpec {
         let step = |from: &str, to: &str, name: &str| {
-            TransitionSpec::new(
-                &[from],
-                Some(to),
-                vec![TriggerSpec::new(name).when(CallSpec::new("is_launching"))],
-            )
+            guarded(from, to, name, CallSpec::new("is_launching"))
         };
         let spec = ModelSpec::new(
             &[

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asg_lifecycle::handler::OutcomeKind;
-use asg_lifecycle::machine::{CallSpec, Model, ModelSpec, TransitionSpec, TriggerSpec};
+use asg_lifecycle::machine::{CallSpec, Model, ModelSpec};
 use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::tasks::{Condition, ConditionContext};
 use serde_json::{Value, json};
 
-use crate::chain_support::{launch, with_exits};
+use crate::chain_support::{guarded, launch, with_exits};
 
 const I: &str = "i-0view";
 
@@ -21,16 +21,7 @@ struct TokenGuarded;
 
 impl Model for TokenGuarded {
     fn transitions(&self) -> ModelSpec {
-        let guarded = |from: &str, to: &str, name: &str| {
-            TransitionSpec::new(
-                &[from],
-                Some(to),
-                vec![TriggerSpec::new(name).when(CallSpec::with_args(
-                    "holds_token",
-                    json!({"token": "t-new"}),
-                ))],
-            )
-        };
+        let holds_new_token = || CallSpec::with_args("holds_token", json!({"token": "t-new"}));
         let spec = ModelSpec::new(
             &[
                 "booted",
@@ -43,8 +34,8 @@ impl Model for TokenGuarded {
             "booted",
             "failure",
         )
-        .transition(guarded("booted", "checked", "check"))
-        .transition(guarded("checked", "ready", "finish"));
+        .transition(guarded("booted", "checked", "check", holds_new_token()))
+        .transition(guarded("checked", "ready", "finish", holds_new_token()));
         with_exits(spec)
     }
 
