@@ -69,7 +69,7 @@ enum Command {
 
 /// mimalloc: the handler's small, short-lived allocations cost about half of glibc's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: asg_lifecycle_alloc::Allocator = asg_lifecycle_alloc::Allocator;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

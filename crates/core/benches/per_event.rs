@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 /// mimalloc, as in the binaries (`crates/cli`, `crates/lambda`): the handler's small, short-lived
 /// allocations cost about half of glibc's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: asg_lifecycle_alloc::Allocator = asg_lifecycle_alloc::Allocator;
 
 fn launch(instance: &str) -> Value {
     json!({

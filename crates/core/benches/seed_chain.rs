@@ -24,7 +24,7 @@ use serde_json::json;
 /// mimalloc, as in the binaries (`crates/cli`, `crates/lambda`): the handler's small, short-lived
 /// allocations cost about half of glibc's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: asg_lifecycle_alloc::Allocator = asg_lifecycle_alloc::Allocator;
 
 /// The baseline's event, with the fields an EventBridge lifecycle action always has; fresh, as
 /// delivered (an action announced long ago would be heartbeated first).

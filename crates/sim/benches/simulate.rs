@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 /// mimalloc, as in the binaries (`crates/cli`, `crates/lambda`): the handler's small, short-lived
 /// allocations cost about half of glibc's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: asg_lifecycle_alloc::Allocator = asg_lifecycle_alloc::Allocator;
 
 fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulate");

@@ -14,7 +14,7 @@ use rust_model::DatabaseReplica;
 
 /// mimalloc: the handler's small, short-lived allocations cost about half of glibc's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: asg_lifecycle_alloc::Allocator = asg_lifecycle_alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> Result<(), asg_lifecycle_lambda::Error> {
