@@ -302,10 +302,10 @@ impl Invoker {
         ctx: &InvocationContext,
     ) -> (Result<Vec<Outcome>, MessageError>, Option<Duration>) {
         let config = self.handler.config();
-        if Instant::now() + config.deadline_margin >= ctx.deadline {
+        let started = Instant::now();
+        if started + config.deadline_margin >= ctx.deadline {
             return (Err(MessageError::Deadline), None);
         }
-        let started = Instant::now();
         let hard_deadline = ctx
             .deadline
             .checked_sub(self.hard_margin)

@@ -205,6 +205,40 @@ mod tests {
     }
 
     #[test]
+    fn states_whose_names_share_a_length_or_a_beginning_are_told_apart() {
+        let text = "initial: waiting_a\nfailure: f\nterminal: [z]\n\
+            states: [waiting_a, waiting_ab, waiting_b, waiting, wait, f, z]\ntransitions:\n\
+            - {source: waiting_a, dest: wait, triggers: [{name: ta}]}\n\
+            - {source: waiting_ab, dest: waiting_b, triggers: [{name: tab}]}\n\
+            - {source: waiting_b, dest: waiting, triggers: [{name: tb}]}\n\
+            - {source: waiting, dest: z, triggers: [{name: tw}]}\n\
+            - {source: wait, dest: waiting_ab, triggers: [{name: tt}]}\n\
+            - {source: f, dest: z, triggers: [{name: end}]}\n";
+        let machine = Machine::from_yaml("prefixes.yaml", text).expect("the model is valid");
+        for (state, fired) in [
+            ("waiting_a", "ta>wait"),
+            ("waiting_ab", "tab>waiting_b"),
+            ("waiting_b", "tb>waiting"),
+            ("waiting", "tw>z"),
+            ("wait", "tt>waiting_ab"),
+        ] {
+            assert_eq!(fires(&machine, state).as_deref(), Some(fired), "{state}");
+        }
+        for unknown in ["waiting_c", "waiting_abc", "waitin", "wait\0", "waiting\0"] {
+            let mut record = InstanceRecord::new("i-1");
+            record.status = Some(unknown.into());
+            let stimulus = Stimulus::Scheduled(ScheduledEvent { rule: "r".into() });
+            assert!(
+                matches!(
+                    machine.step(&record, &stimulus),
+                    Decision::UnknownState { .. }
+                ),
+                "{unknown:?}"
+            );
+        }
+    }
+
+    #[test]
     fn states_are_found_by_scanning_a_small_model_and_by_hash_in_a_large_one() {
         for n in [3, super::SCAN_LIMIT + 16] {
             let machine = chain(n);
