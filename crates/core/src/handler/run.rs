@@ -143,7 +143,12 @@ impl<'a> ChainRun<'a> {
     /// After a write of this run was committed: the deferred transitions are written.
     pub(super) fn landed(&mut self) {
         if let Some(deferred) = self.deferred.take() {
-            self.outcome.transitions.extend(deferred.taken);
+            // Most chains write once: their transitions move in, not copied into a new list.
+            if self.outcome.transitions.is_empty() {
+                self.outcome.transitions = deferred.taken;
+            } else {
+                self.outcome.transitions.extend(deferred.taken);
+            }
         }
     }
 
