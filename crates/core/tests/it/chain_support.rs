@@ -1,4 +1,4 @@
-//! What the chain tests share: a model's exits and one launch event run through the handler on
+//! What the chain tests share: a launch model with its exits and one launch event run through the handler on
 //! an in-memory store.
 
 use std::sync::Arc;
@@ -21,9 +21,17 @@ pub fn guarded(from: &str, to: &str, name: &str, condition: CallSpec) -> Transit
     )
 }
 
-/// `spec` with `ready` stable and left on termination, and the failure path to `abandoned`.
-pub fn with_exits(spec: ModelSpec) -> ModelSpec {
-    spec.stable(&["ready"])
+/// A model whose launch chain goes through `chain` (its first state the initial one, its last
+/// `ready`), with `ready` stable and left on termination, and the failure path to `abandoned`;
+/// the chain's transitions are the caller's.
+pub fn launch_model(chain: &[&str]) -> ModelSpec {
+    let states: Vec<&str> = chain
+        .iter()
+        .copied()
+        .chain(["terminated", "failure", "abandoned"])
+        .collect();
+    ModelSpec::new(&states, chain[0], "failure")
+        .stable(&["ready"])
         .terminal(&["terminated", "abandoned"])
         .transition(TransitionSpec::new(
             &["ready"],

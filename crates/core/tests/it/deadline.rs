@@ -12,7 +12,7 @@ use asg_lifecycle::tasks::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::chain_support::{guarded, launch, with_exits};
+use crate::chain_support::{guarded, launch, launch_model};
 
 const I: &str = "i-0deadline";
 
@@ -36,33 +36,19 @@ impl Model for SlowStart {
         let step = |from: &str, to: &str, name: &str| {
             guarded(from, to, name, CallSpec::new("is_launching"))
         };
-        let spec = ModelSpec::new(
-            &[
-                "booted",
-                "working",
-                "joined",
-                "tuned",
-                "ready",
-                "terminated",
-                "failure",
-                "abandoned",
-            ],
-            "booted",
-            "failure",
-        )
-        .transition(TransitionSpec::new(
-            &["booted"],
-            Some("working"),
-            vec![
-                TriggerSpec::new("work")
-                    .when(CallSpec::new("is_launching"))
-                    .before(CallSpec::new("slow")),
-            ],
-        ))
-        .transition(step("working", "joined", "join"))
-        .transition(step("joined", "tuned", "tune"))
-        .transition(step("tuned", "ready", "finish"));
-        with_exits(spec)
+        launch_model(&["booted", "working", "joined", "tuned", "ready"])
+            .transition(TransitionSpec::new(
+                &["booted"],
+                Some("working"),
+                vec![
+                    TriggerSpec::new("work")
+                        .when(CallSpec::new("is_launching"))
+                        .before(CallSpec::new("slow")),
+                ],
+            ))
+            .transition(step("working", "joined", "join"))
+            .transition(step("joined", "tuned", "tune"))
+            .transition(step("tuned", "ready", "finish"))
     }
 
     fn tasks(&self) -> Vec<(String, Arc<dyn Task>)> {

@@ -11,7 +11,7 @@ use asg_lifecycle::record::InstanceRecord;
 use asg_lifecycle::tasks::{Condition, ConditionContext};
 use serde_json::{Value, json};
 
-use crate::chain_support::{guarded, launch, with_exits};
+use crate::chain_support::{guarded, launch, launch_model};
 
 const I: &str = "i-0view";
 
@@ -22,21 +22,9 @@ struct TokenGuarded;
 impl Model for TokenGuarded {
     fn transitions(&self) -> ModelSpec {
         let holds_new_token = || CallSpec::with_args("holds_token", json!({"token": "t-new"}));
-        let spec = ModelSpec::new(
-            &[
-                "booted",
-                "checked",
-                "ready",
-                "terminated",
-                "failure",
-                "abandoned",
-            ],
-            "booted",
-            "failure",
-        )
-        .transition(guarded("booted", "checked", "check", holds_new_token()))
-        .transition(guarded("checked", "ready", "finish", holds_new_token()));
-        with_exits(spec)
+        launch_model(&["booted", "checked", "ready"])
+            .transition(guarded("booted", "checked", "check", holds_new_token()))
+            .transition(guarded("checked", "ready", "finish", holds_new_token()))
     }
 
     fn conditions(&self) -> Vec<(String, Arc<dyn Condition>)> {
