@@ -51,7 +51,8 @@ impl Runner {
         let mut warmed = 0;
         let mut to_ready = Vec::new();
         let (mut launch_overhead, mut terminate_overhead) = (Vec::new(), Vec::new());
-        let instances = self.shared.lock().group.instances.clone();
+        // Taken out for the checks, not copied (the run is over), and put back for the index's.
+        let instances = std::mem::take(&mut self.shared.lock().group.instances);
         let commands_by_instance = {
             let s = self.shared.lock();
             let mut by: BTreeMap<String, Vec<(Millis, Millis)>> = BTreeMap::new();
@@ -121,6 +122,7 @@ impl Runner {
                 never += usize::from(instance.cloud_init_never);
             }
         }
+        self.shared.lock().group.instances = instances;
         self.check_active_index(now);
         to_ready.sort_by(f64::total_cmp);
         launch_overhead.sort_by(f64::total_cmp);
@@ -155,7 +157,7 @@ impl Runner {
             round3(handler_requests as f64 / s.checker.transitions.max(1) as f64);
         #[allow(clippy::cast_precision_loss)]
         let seconds = |ms: Millis| round3(ms as f64 / 1000.0);
-        Report {
+        let report = Report {
             seed: self.config.seed,
             instances: self.config.instances,
             faults: self.config.faults.to_string(),
@@ -192,6 +194,13 @@ impl Runner {
             poison,
             adversary: s.adversary,
             wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
+        };
+        drop(s);
+        // The world (every record, trail and pending job) is freed on a thread of its own: the
+        // report does not wait for it, and a process that exits after the report need not.
+        let teardown = std::thread::Builder::new().name("sim-teardown".into());
+        // Should no thread start, the world is freed here, when the closure is dropped.
+        let _ = teardown.spawn(move || drop(self));
+        report
     }
 }
