@@ -80,10 +80,15 @@ impl ChainRun<'_> {
         let owed = self.owed(ends, "failure", None);
         let event_id = self.shared_event_id();
         let machine = &self.handler.machine;
+        let (from, to, trigger) = (
+            machine.shared_name(&from),
+            machine.shared_name(&failure),
+            machine.shared_name("error"),
+        );
         let names = Names {
-            from: machine.shared_name(&from),
-            to: machine.shared_name(&failure),
-            trigger: machine.shared_name("error"),
+            from: &from,
+            to: &to,
+            trigger: &trigger,
         };
         let group = self.group.take();
         *record = self

@@ -14,16 +14,16 @@ use crate::machine::{Decision, Found, LookAhead, Machine};
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, SharedName};
 use crate::tasks::RecordChanges;
 
-/// A transition's source, destination and trigger names, shared with the model (no copy per
-/// transition).
-#[derive(Clone, Debug)]
-pub(super) struct Names {
-    pub(super) from: SharedName,
-    pub(super) to: SharedName,
-    pub(super) trigger: SharedName,
+/// A transition's source, destination and trigger names, borrowed from the model: cloned
+/// (shared, not copied) only into what keeps them, a history entry or the outcome.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Names<'n> {
+    pub(super) from: &'n SharedName,
+    pub(super) to: &'n SharedName,
+    pub(super) trigger: &'n SharedName,
 }
 
-impl Names {
+impl Names<'_> {
     /// The names as the outcome lists them.
     pub(super) fn taken(&self) -> TransitionTaken {
         TransitionTaken {
@@ -154,7 +154,7 @@ impl<'a> ChainRun<'a> {
 
     /// Fires a transition without tasks in memory only: `record` enters `to`, and the next write
     /// of the run records the transition.
-    pub(super) fn defer(&mut self, record: &mut InstanceRecord, names: &Names) {
+    pub(super) fn defer(&mut self, record: &mut InstanceRecord, names: &Names<'_>) {
         let event_id = self.shared_event_id();
         let clock = &self.handler.clock;
         // One reading of the clock per batch: the write stamps the entries with its own time.
@@ -175,7 +175,7 @@ impl<'a> ChainRun<'a> {
             at: now,
         });
         deferred.taken.push(names.taken());
-        let to = &*names.to;
+        let to = &**names.to;
         if record.status.as_deref() != Some(to) {
             record.entered_at = Some(now);
         }

@@ -115,7 +115,7 @@ impl ChainRun<'_> {
                     let attempt_id = if trigger.before.is_empty() && trigger.after.is_empty() {
                         String::new()
                     } else {
-                        record.attempt_id(self.event_id, &names.from, &trigger.name)
+                        record.attempt_id(self.event_id, names.from, &trigger.name)
                     };
                     if !Box::pin(self.fire(&mut record, transition, &names, &attempt_id)).await? {
                         self.finish(&record);

@@ -34,10 +34,10 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        names: &Names,
+        names: &Names<'_>,
         attempt_id: &str,
     ) -> Result<bool, HandlerError> {
-        let (from, to) = (&*names.from, &*names.to);
+        let (from, to) = (&**names.from, &**names.to);
         let trigger = &transition.trigger;
         // 1. before tasks (with an intent written first when one of them sends a command)
         let mut changes = std::mem::take(&mut self.carry);
@@ -106,9 +106,9 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        (names, attempt_id, changes): (&Names, &str, &mut crate::tasks::RecordChanges),
+        (names, attempt_id, changes): (&Names<'_>, &str, &mut crate::tasks::RecordChanges),
     ) -> Result<Option<bool>, HandlerError> {
-        let (from, to) = (&*names.from, &*names.to);
+        let (from, to) = (&**names.from, &**names.to);
         let trigger = &transition.trigger;
         if self.needs_intent(&trigger.before) {
             let intent = (trigger.name.as_str(), from);
@@ -157,12 +157,12 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
         transition: &Transition,
-        names: &Names,
+        names: &Names<'_>,
     ) -> Deferral {
         let trigger = &transition.trigger;
         let has_tasks =
             !(trigger.before.is_empty() && trigger.after.is_empty() && trigger.last.is_empty());
-        if has_tasks || self.stops_after(transition, &names.to, false) {
+        if has_tasks || self.stops_after(transition, names.to, false) {
             return Deferral::WriteNow;
         }
         self.defer(record, names);

@@ -75,7 +75,12 @@ impl Write<'_> {
 
     /// Records a transition by `trigger` from `from` to `to` in the history, and enters `to`
     /// unless the transition is internal (`enters` false: the state stays).
-    pub(super) fn transition(mut self, names: &Names, event_id: SharedName, enters: bool) -> Self {
+    pub(super) fn transition(
+        mut self,
+        names: &Names<'_>,
+        event_id: SharedName,
+        enters: bool,
+    ) -> Self {
         if enters {
             self.commit.status = Some(names.to.to_string());
         }
@@ -202,7 +207,7 @@ impl Write<'_> {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the record changed since it was read, or the store's error.
-    pub(super) async fn commit(self) -> Result<InstanceRecord, StoreError> {
-        self.handler.store.commit(&self.commit).await
+    pub(super) async fn commit(mut self) -> Result<InstanceRecord, StoreError> {
+        self.handler.store.commit_taking(&mut self.commit).await
     }
 }

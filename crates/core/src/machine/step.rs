@@ -14,12 +14,12 @@ use crate::tasks::ConditionContext;
 pub struct Firing<'m> {
     /// The transition (and its trigger).
     pub transition: &'m Transition,
-    /// The state it leaves (the model's copy of the name, shared).
-    pub from: SharedName,
+    /// The state it leaves (the model's copy of the name: clone it to keep it).
+    pub from: &'m SharedName,
     /// The state it enters (`from` for an internal transition).
-    pub to: SharedName,
-    /// The trigger's name (the model's copy, shared).
-    pub trigger_name: SharedName,
+    pub to: &'m SharedName,
+    /// The trigger's name (the model's copy).
+    pub trigger_name: &'m SharedName,
     /// Condition errors passed over because of `ignore_errors`.
     pub ignored_errors: Vec<String>,
 }
@@ -191,9 +191,9 @@ impl Machine {
         let (trigger_name, dest) = self.index.names(k);
         Decision::Fire(Firing {
             transition: &self.graph().transitions[k],
-            from: state_name.clone(),
-            to: dest.unwrap_or(state_name).clone(),
-            trigger_name: trigger_name.clone(),
+            from: state_name,
+            to: dest.unwrap_or(state_name),
+            trigger_name,
             ignored_errors,
         })
     }
@@ -515,7 +515,7 @@ mod tests {
         let Decision::Fire(firing) = decision else {
             panic!("{decision:?}")
         };
-        assert_eq!(&*firing.to, "b");
+        assert_eq!(&**firing.to, "b");
         assert_eq!(firing.ignored_errors, ["condition `erring`: no"]);
     }
 
@@ -532,7 +532,7 @@ mod tests {
             panic!()
         };
         assert!(firing.is_internal());
-        assert_eq!((&*firing.from, &*firing.to), ("a", "a"));
+        assert_eq!((&**firing.from, &**firing.to), ("a", "a"));
     }
 
     #[test]

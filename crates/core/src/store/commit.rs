@@ -1,5 +1,7 @@
 //! The conditional write every handler update is made of.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use super::{Result, StoreError};
@@ -211,28 +213,17 @@ impl Commit {
     /// oldest entries beyond [`HISTORY_LIMIT`] and [`RECENT_EVENTS_LIMIT`].
     pub fn apply_to_lists(&self, history: &mut Vec<HistoryEntry>, recent_events: &mut Vec<String>) {
         if !self.history.is_empty() {
-            history.extend(self.history.iter().cloned());
-            let excess = history.len().saturating_sub(HISTORY_LIMIT);
-            history.drain(..excess);
+            append_bounded(history, self.history.iter().cloned(), HISTORY_LIMIT);
         }
         if let Some(event) = &self.mark_processed {
-            if !recent_events.iter().any(|e| e == event) {
-                recent_events.push(event.clone());
-            }
-            let excess = recent_events.len().saturating_sub(RECENT_EVENTS_LIMIT);
-            recent_events.drain(..excess);
+            mark_processed(recent_events, Cow::Borrowed(event));
         }
     }
 
     /// Applies the write to a record (the in-memory semantics of the DynamoDB update).
     pub fn apply(&self, record: &mut InstanceRecord) {
-        // Checked by `check` (`new_version`) before any write is applied.
-        record.version = self.expected_version.saturating_add(1);
         if let Some(status) = &self.status {
-            if record.status.as_deref() != Some(status) {
-                record.entered_at = Some(self.now);
-            }
-            record.status = Some(status.clone());
+            enter(record, status.clone(), self.now);
         }
         if !self.history.is_empty() || self.mark_processed.is_some() {
             self.apply_to_lists(
@@ -240,6 +231,8 @@ impl Commit {
                 std::sync::Arc::make_mut(&mut record.recent_events),
             );
         }
+        // Checked by `check` (`new_version`) before any write is applied.
+        record.version = self.expected_version.saturating_add(1);
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
         // Shared on the record (large, and rare: inline it would make every record move copy it,
@@ -279,4 +272,72 @@ impl Commit {
             }
         }
     }
+
+    /// Takes the write's state, history entries and event id out, to be moved into the record:
+    /// applying the rest of the write and them is applying the write.
+    pub(crate) fn take_moved(&mut self) -> Moved {
+        Moved {
+            status: self.status.take(),
+            history: std::mem::take(&mut self.history),
+            mark_processed: self.mark_processed.take(),
+            now: self.now,
+        }
+    }
+
+    /// Puts back what [`Self::take_moved`] took, unapplied.
+    pub(crate) fn put_back(&mut self, moved: Moved) {
+        self.status = moved.status;
+        self.history = moved.history;
+        self.mark_processed = moved.mark_processed;
+    }
+}
+
+/// The parts of a write [`Commit::take_moved`] takes out, to move into the record.
+pub(crate) struct Moved {
+    status: Option<String>,
+    history: Vec<HistoryEntry>,
+    mark_processed: Option<String>,
+    now: DateTime<Utc>,
+}
+
+impl Moved {
+    /// Applies the parts as [`Commit::apply`] would, moving them.
+    pub(crate) fn apply(self, record: &mut InstanceRecord) {
+        if let Some(status) = self.status {
+            enter(record, status, self.now);
+        }
+        if let Some(event) = self.mark_processed {
+            let recent_events = std::sync::Arc::make_mut(&mut record.recent_events);
+            mark_processed(recent_events, Cow::Owned(event));
+        }
+        if !self.history.is_empty() {
+            let history = std::sync::Arc::make_mut(&mut record.history);
+            append_bounded(history, self.history, HISTORY_LIMIT);
+        }
+    }
+}
+
+/// Sets the record's state, noting when it entered a new one.
+fn enter(record: &mut InstanceRecord, status: String, now: DateTime<Utc>) {
+    if record.status.as_deref() != Some(status.as_str()) {
+        record.entered_at = Some(now);
+    }
+    record.status = Some(status);
+}
+
+/// Appends `entries` to a bounded list, dropping its oldest beyond `limit`.
+fn append_bounded<T>(list: &mut Vec<T>, entries: impl IntoIterator<Item = T>, limit: usize) {
+    list.extend(entries);
+    let excess = list.len().saturating_sub(limit);
+    list.drain(..excess);
+}
+
+/// Adds an event id to `RecentEvents` unless it is there, keeping the newest
+/// [`RECENT_EVENTS_LIMIT`].
+fn mark_processed(recent_events: &mut Vec<String>, event: Cow<'_, str>) {
+    if !recent_events.iter().any(|e| *e == *event) {
+        recent_events.push(event.into_owned());
+    }
+    let excess = recent_events.len().saturating_sub(RECENT_EVENTS_LIMIT);
+    recent_events.drain(..excess);
 }

@@ -286,6 +286,28 @@ impl MemoryStore {
             .append(old.as_deref().map(Membership::of), &record);
     }
 
+    /// The conditional write `commit`: checked against the stored record, then made by `apply`
+    /// in place (unless the change log still holds the record's previous image); the record as
+    /// written.
+    fn write(
+        &self,
+        commit: &Commit,
+        apply: impl FnOnce(&mut InstanceRecord),
+    ) -> Result<InstanceRecord> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut records = self.lock();
+        let current = records.get(commit.ident.as_str()).map(|r| &**r);
+        commit.check(current)?;
+        let mut log = self.log_lock();
+        // The membership before the write, for the log (nothing to keep without one).
+        let old = current.filter(|_| log.capacity > 0).map(Membership::of);
+        records.update(&commit.ident, |record| {
+            apply(Arc::make_mut(record));
+            log.append(old, record);
+            Ok(InstanceRecord::clone(record))
+        })
+    }
+
     /// Reads and writes served so far: `(reads, writes)`.
     #[must_use]
     pub fn request_counts(&self) -> (u64, u64) {
@@ -305,19 +327,21 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        let mut records = self.lock();
-        let current = records.get(commit.ident.as_str()).map(|r| &**r);
-        commit.check(current)?;
-        let mut log = self.log_lock();
-        // The membership before the write, for the log (nothing to keep without one).
-        let old = current.filter(|_| log.capacity > 0).map(Membership::of);
-        records.update(&commit.ident, |record| {
-            // In place, unless the change log still holds the record's previous image.
-            commit.apply(Arc::make_mut(record));
-            log.append(old, record);
-            Ok(InstanceRecord::clone(record))
-        })
+        self.write(commit, |record| commit.apply(record))
+    }
+
+    async fn commit_taking(&self, commit: &mut Commit) -> Result<InstanceRecord> {
+        let mut moved = Some(commit.take_moved());
+        let written = self.write(commit, |record| {
+            commit.apply(record);
+            if let Some(moved) = moved.take() {
+                moved.apply(record);
+            }
+        });
+        if let Some(moved) = moved {
+            commit.put_back(moved);
+        }
+        written
     }
 
     async fn query_active(
@@ -395,7 +419,7 @@ impl StateStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Activity;
+    use crate::store::{Activity, Change};
 
     fn record(id: &str, state: &str, group: Option<&str>) -> InstanceRecord {
         let mut r = InstanceRecord::new(id);
@@ -464,6 +488,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_given_to_keep_writes_what_a_borrowed_one_writes() {
+        use crate::record::{HISTORY_LIMIT, HistoryEntry, RECENT_EVENTS_LIMIT};
+        let now = chrono::Utc::now();
+        let entry = |to: &str, version| HistoryEntry {
+            from: "a".into(),
+            to: to.into(),
+            trigger: format!("a__to__{to}").into(),
+            event_id: "e-1".into(),
+            version,
+            at: now,
+        };
+        let mut full = record("i-1", "a", Some("web"));
+        full.history = Arc::new((0..HISTORY_LIMIT as u64).map(|v| entry("a", v)).collect());
+        full.recent_events = Arc::new(
+            (0..RECENT_EVENTS_LIMIT)
+                .map(|k| format!("old-{k}"))
+                .collect(),
+        );
+        // A new state, the same state, none; a new event id, one already there, none; entries
+        // beyond the lists' limits.
+        let cases = [
+            (Some("b"), vec![entry("b", 1), entry("c", 1)], Some("e-1")),
+            (Some("a"), vec![entry("a", 1)], Some("old-3")),
+            (None, vec![], None),
+            (Some("c"), vec![], Some("e-2")),
+        ];
+        for base in [record("i-1", "a", Some("web")), full] {
+            for (status, history, processed) in cases.clone() {
+                let (borrowed, owned) = (MemoryStore::new(), MemoryStore::new());
+                borrowed.put(base.clone());
+                owned.put(base.clone());
+                let mut commit = Commit::expecting(&base, now + chrono::Duration::seconds(5));
+                commit.status = status.map(str::to_string);
+                commit.history = history;
+                commit.mark_processed = processed.map(str::to_string);
+                commit.last_error = Change::Set("noted".into());
+                let written = borrowed.commit(&commit).await.unwrap();
+                assert_eq!(owned.commit_taking(&mut commit).await.unwrap(), written);
+                assert_eq!(owned.all(), borrowed.all());
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn a_failed_condition_changes_and_logs_nothing() {
         let store = MemoryStore::new();
         store.put(record("i-1", "ready", None));
@@ -473,6 +541,14 @@ mod tests {
             store.commit(&stale).await,
             Err(StoreError::Conflict { .. })
         ));
+        let mut taken = stale.clone();
+        taken.mark_processed = Some("e-1".into());
+        let before = taken.clone();
+        assert!(matches!(
+            store.commit_taking(&mut taken).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(taken, before, "a refused write keeps what it would have moved");
         assert_eq!(store.last_sequence(), 1);
         assert_eq!(store.all()[0].state(), "ready");
     }

@@ -78,6 +78,17 @@ pub trait StateStore: Send + Sync {
     /// [`StoreError::Conflict`] when the expectation does not hold.
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord>;
 
+    /// [`Self::commit`], free to take the write's state, history entries and event id rather
+    /// than copy them (the handler drops a write once it is committed): a store that keeps
+    /// records in memory moves them into the record. The same write, the same answer; on an
+    /// error the write is left as it was.
+    ///
+    /// # Errors
+    /// As [`Self::commit`].
+    async fn commit_taking(&self, commit: &mut Commit) -> Result<InstanceRecord> {
+        self.commit(commit).await
+    }
+
     /// Lists active (non-terminal) records, optionally of one group, a page at a time, from the
     /// sparse active index (never a scan of the whole table).
     async fn query_active(
