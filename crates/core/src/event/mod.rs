@@ -80,12 +80,12 @@ impl Stimulus {
     /// The instances this stimulus addresses (empty for scheduled events, which address all
     /// active records).
     #[must_use]
-    pub fn instance_ids(&self) -> Vec<&str> {
+    pub fn instance_ids(&self) -> &[String] {
         match self {
-            Self::Lifecycle(l) => vec![l.instance_id.as_str()],
-            Self::Command(c) => c.instance_ids.iter().map(String::as_str).collect(),
-            Self::Scheduled(_) => Vec::new(),
-            Self::Registered(r) => vec![r.instance_id.as_str()],
+            Self::Lifecycle(l) => std::slice::from_ref(&l.instance_id),
+            Self::Command(c) => &c.instance_ids,
+            Self::Scheduled(_) => &[],
+            Self::Registered(r) => std::slice::from_ref(&r.instance_id),
         }
     }
 

@@ -293,7 +293,7 @@ impl LifecycleHandler {
                 let ids = stimulus.instance_ids();
                 let mut outcomes = Vec::new();
                 let mut first_retryable = None;
-                for ident in &ids {
+                for ident in ids {
                     // A late lifecycle action is kept alive before anything else: the record may
                     // not be readable or writable right now (the token comes from the event, not
                     // from the record). For a launch whose boot never ends this holds the hook

@@ -262,13 +262,7 @@ impl Invoker {
                 sweep_duration,
                 event_id: event.map(|e| e.id.clone()),
                 instances: event
-                    .map(|e| {
-                        e.stimulus
-                            .instance_ids()
-                            .into_iter()
-                            .map(String::from)
-                            .collect()
-                    })
+                    .map(|e| e.stimulus.instance_ids().to_vec())
                     .unwrap_or_default(),
                 kept,
             });
