@@ -80,16 +80,10 @@ impl SimStore {
         forced.unprocessed_event = None;
         self.shared.memory.commit(&forced).await
     }
-}
 
-#[async_trait]
-impl StateStore for SimStore {
-    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
-        self.enter(ident, "get").await?;
-        self.shared.memory.get(ident).await
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
+    /// A conditional write through the world: its latency, throttling and crashes, the
+    /// checker's view of it.
+    async fn write(&self, commit: &Commit) -> Result<InstanceRecord> {
         self.enter(&commit.ident, "commit").await?;
         let written = match self.broken {
             None | Some(Broken::LaxInstancePolicy) => self.shared.memory.commit(commit).await?,
@@ -105,6 +99,24 @@ impl StateStore for SimStore {
         }
         maybe_crash(&self.shared, &commit.ident, "a store write").await;
         Ok(written)
+    }
+}
+
+#[async_trait]
+impl StateStore for SimStore {
+    async fn get(&self, ident: &str) -> Result<Option<InstanceRecord>> {
+        self.enter(ident, "get").await?;
+        self.shared.memory.get(ident).await
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
+        self.write(commit).await
+    }
+
+    /// The checker reads the write after it lands: nothing is taken from it, and it is not
+    /// passed on to [`Self::commit`] (a second boxed future per write).
+    async fn commit_taking(&self, commit: &mut Commit) -> Result<InstanceRecord> {
+        self.write(commit).await
     }
 
     async fn query_active(

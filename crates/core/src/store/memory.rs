@@ -548,7 +548,10 @@ mod tests {
             store.commit_taking(&mut taken).await,
             Err(StoreError::Conflict { .. })
         ));
-        assert_eq!(taken, before, "a refused write keeps what it would have moved");
+        assert_eq!(
+            taken, before,
+            "a refused write keeps what it would have moved"
+        );
         assert_eq!(store.last_sequence(), 1);
         assert_eq!(store.all()[0].state(), "ready");
     }
