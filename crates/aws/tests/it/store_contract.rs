@@ -161,11 +161,15 @@ async fn duplicate_event_id(store: Store) {
 async fn history_bounds(store: Store) {
     let mut record = registered(&store, "i-4", "s0").await;
     let total = HISTORY_LIMIT.max(RECENT_EVENTS_LIMIT) + 5;
+    // Every other write is given to the store (`commit_taking`): the same lists either way.
     for n in 1..=total {
-        record = store
-            .commit(&transition(&record, &format!("s{n}"), &format!("e{n}")))
-            .await
-            .unwrap();
+        let mut commit = transition(&record, &format!("s{n}"), &format!("e{n}"));
+        record = if n % 2 == 0 {
+            store.commit(&commit).await
+        } else {
+            store.commit_taking(&mut commit).await
+        }
+        .unwrap();
     }
     let stored = read(&store, "i-4").await;
     assert_eq!(stored, record);
