@@ -176,6 +176,12 @@ impl StateStore for LazyStore {
         self.0.get().await.store.commit(commit).await
     }
 
+    /// DynamoDB is sent a copy of the write whatever it is given: the store's `commit`, without
+    /// the default's second boxed future.
+    async fn commit_taking(&self, commit: &mut Commit) -> Result<InstanceRecord> {
+        self.0.get().await.store.commit(commit).await
+    }
+
     async fn query_active(
         &self,
         group: Option<&str>,
