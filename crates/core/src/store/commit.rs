@@ -222,6 +222,8 @@ impl Commit {
 
     /// Applies the write to a record (the in-memory semantics of the DynamoDB update).
     pub fn apply(&self, record: &mut InstanceRecord) {
+        // Checked by `check` (`new_version`) before any write is applied.
+        record.version = self.expected_version.saturating_add(1);
         if let Some(status) = &self.status {
             enter(record, status.clone(), self.now);
         }
@@ -231,8 +233,6 @@ impl Commit {
                 std::sync::Arc::make_mut(&mut record.recent_events),
             );
         }
-        // Checked by `check` (`new_version`) before any write is applied.
-        record.version = self.expected_version.saturating_add(1);
         self.lifecycle_action.apply(&mut record.lifecycle_action);
         self.pending_command.apply(&mut record.pending_command);
         // Shared on the record (large, and rare: inline it would make every record move copy it,
