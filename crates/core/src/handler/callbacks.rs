@@ -28,6 +28,7 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<bool, HandlerError> {
+        self.forget_clock_reading();
         let graph = self.handler.machine.graph();
         let state = record.state().to_string();
         if !graph

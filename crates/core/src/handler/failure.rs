@@ -69,6 +69,7 @@ impl ChainRun<'_> {
         record: &mut InstanceRecord,
         message: String,
     ) -> Result<(), HandlerError> {
+        self.forget_clock_reading();
         tracing::error!(instance = %self.ident, state = record.state(), error = %message, "moving to the failure state");
         if self.failure_mode {
             return self.give_up(record, message).await;

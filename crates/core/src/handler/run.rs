@@ -7,6 +7,8 @@
 //! - What the stimulus brings (the lifecycle action, the group) is carried until a write
 //!   persists it, and persisted at most once.
 
+use chrono::{DateTime, Utc};
+
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
@@ -68,6 +70,11 @@ pub(super) struct ChainRun<'a> {
     pub(super) outcome: Outcome,
     /// Transitions fired and not written yet (see [`Deferred`]).
     pub(super) deferred: Option<Deferred>,
+    /// A reading of the wall clock taken since the run last awaited anything: the transitions
+    /// fired in memory after it and the write that records them share it ([`Self::now`]). The
+    /// next write takes it; a step that awaits (tasks, AWS, the store) forgets it first
+    /// ([`Self::forget_clock_reading`]).
+    pub(super) clock_reading: Option<DateTime<Utc>>,
 }
 
 impl<'a> ChainRun<'a> {
@@ -82,6 +89,7 @@ impl<'a> ChainRun<'a> {
     ) -> Self {
         let mut carry = RecordChanges::default();
         let mut group = None;
+        let mut clock_reading = None;
         if let Stimulus::Lifecycle(event) = stimulus {
             // An adopted event (the sweep's, without a token) never replaces an action of its
             // transition that a real event brought.
@@ -96,7 +104,9 @@ impl<'a> ChainRun<'a> {
                     .as_ref()
                     .is_none_or(|held| held.yields_to(event, event_id))
             {
-                let action = LifecycleAction::announced(event, event_id, handler.clock.now());
+                let now = handler.clock.now();
+                clock_reading = Some(now);
+                let action = LifecycleAction::announced(event, event_id, now);
                 carry.lifecycle_action = Some(Some(std::sync::Arc::new(action)));
             }
             if record.group.as_deref() != Some(event.group.as_str()) {
@@ -121,7 +131,20 @@ impl<'a> ChainRun<'a> {
             fresh_intent: None,
             outcome,
             deferred: None,
+            clock_reading,
         }
+    }
+
+    /// The time: the reading taken since the run last awaited anything, else a new one, kept.
+    pub(super) fn now(&mut self) -> DateTime<Utc> {
+        let clock = &self.handler.clock;
+        *self.clock_reading.get_or_insert_with(|| clock.now())
+    }
+
+    /// Forgets the clock's reading before the run awaits something: the time after it is read
+    /// anew.
+    pub(super) fn forget_clock_reading(&mut self) {
+        self.clock_reading = None;
     }
 
     /// A write of `record` as this run holds it, with the transitions deferred so far (their
@@ -137,7 +160,12 @@ impl<'a> ChainRun<'a> {
                 std::mem::take(&mut d.history),
             )
         });
-        self.handler.write(record).deferred(deferred)
+        // The write awaits the store: the reading is used once more, by it.
+        let now = self
+            .clock_reading
+            .take()
+            .unwrap_or_else(|| self.handler.clock.now());
+        self.handler.write_at(record, now).deferred(deferred)
     }
 
     /// After a write of this run was committed: the deferred transitions are written.
@@ -156,11 +184,11 @@ impl<'a> ChainRun<'a> {
     /// of the run records the transition.
     pub(super) fn defer(&mut self, record: &mut InstanceRecord, names: &Names<'_>) {
         let event_id = self.shared_event_id();
-        let clock = &self.handler.clock;
-        // One reading of the clock per batch: the write stamps the entries with its own time.
+        let now = self.now();
+        // The write stamps the entries with its own time.
         let deferred = self.deferred.get_or_insert_with(|| Deferred {
             read_status: record.stored_status().cloned(),
-            now: clock.now(),
+            now,
             // A chain of a few transitions without tasks, as the launch and drain chains are.
             history: Vec::with_capacity(8),
             taken: Vec::with_capacity(8),
@@ -257,6 +285,7 @@ impl<'a> ChainRun<'a> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> crate::tasks::Resolved {
+        self.forget_clock_reading();
         let handler = self.handler;
         let budget = handler.time_left(self.ctx);
         let mut carry = std::mem::take(&mut self.carry);

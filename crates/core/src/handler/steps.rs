@@ -147,6 +147,7 @@ impl ChainRun<'_> {
         &mut self,
         record: &mut InstanceRecord,
     ) -> Result<bool, HandlerError> {
+        self.forget_clock_reading();
         let Some(in_flight) = record
             .in_flight
             .clone()

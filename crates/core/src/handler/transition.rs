@@ -37,6 +37,8 @@ impl ChainRun<'_> {
         names: &Names<'_>,
         attempt_id: &str,
     ) -> Result<bool, HandlerError> {
+        // Tasks and the store are awaited from here on: the time is read anew.
+        self.forget_clock_reading();
         let (from, to) = (&**names.from, &**names.to);
         let trigger = &transition.trigger;
         // 1. before tasks (with an intent written first when one of them sends a command)

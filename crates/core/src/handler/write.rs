@@ -51,8 +51,18 @@ pub(super) struct Write<'a> {
 impl LifecycleHandler {
     /// A write that expects `record` as it was read, at the clock's current time.
     pub(super) fn write<'a>(&'a self, record: &'a InstanceRecord) -> Write<'a> {
+        self.write_at(record, self.clock.now())
+    }
+
+    /// A write that expects `record` as it was read, at `now` (a reading of the clock taken
+    /// since the writer last awaited anything).
+    pub(super) fn write_at<'a>(
+        &'a self,
+        record: &'a InstanceRecord,
+        now: DateTime<Utc>,
+    ) -> Write<'a> {
         let mut commit = Box::<Commit>::default();
-        commit.expect(record, self.clock.now());
+        commit.expect(record, now);
         Write {
             handler: self,
             record,
