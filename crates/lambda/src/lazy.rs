@@ -182,6 +182,11 @@ impl StateStore for LazyStore {
         self.0.get().await.store.commit(commit).await
     }
 
+    /// The same, the record DynamoDB answers with dropped.
+    async fn commit_without_answer(&self, commit: &mut Commit) -> Result<()> {
+        self.0.get().await.store.commit(commit).await.map(drop)
+    }
+
     async fn query_active(
         &self,
         group: Option<&str>,

@@ -161,15 +161,18 @@ async fn duplicate_event_id(store: Store) {
 async fn history_bounds(store: Store) {
     let mut record = registered(&store, "i-4", "s0").await;
     let total = HISTORY_LIMIT.max(RECENT_EVENTS_LIMIT) + 5;
-    // Every other write is given to the store (`commit_taking`): the same lists either way.
+    // The writes are lent (`commit`), given (`commit_taking`) or given without an answer
+    // (`commit_without_answer`, then read) in turn: the same lists either way.
     for n in 1..=total {
         let mut commit = transition(&record, &format!("s{n}"), &format!("e{n}"));
-        record = if n % 2 == 0 {
-            store.commit(&commit).await
-        } else {
-            store.commit_taking(&mut commit).await
-        }
-        .unwrap();
+        record = match n % 3 {
+            0 => store.commit(&commit).await.unwrap(),
+            1 => store.commit_taking(&mut commit).await.unwrap(),
+            _ => {
+                store.commit_without_answer(&mut commit).await.unwrap();
+                read(&store, "i-4").await
+            }
+        };
     }
     let stored = read(&store, "i-4").await;
     assert_eq!(stored, record);

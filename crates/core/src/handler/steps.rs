@@ -65,7 +65,7 @@ impl ChainRun<'_> {
                     });
                 }
                 Decision::Stay { reason } => {
-                    Box::pin(self.settle(&mut record)).await?;
+                    Box::pin(self.settle(&record)).await?;
                     self.outcome.reason = Some(reason);
                     self.finish(&record);
                     return Ok(());
@@ -102,7 +102,7 @@ impl ChainRun<'_> {
                             continue;
                         }
                         Deferral::EndsChain => {
-                            Box::pin(self.settle(&mut record)).await?;
+                            Box::pin(self.settle(&record)).await?;
                             self.finish(&record);
                             return Ok(());
                         }
@@ -175,8 +175,9 @@ impl ChainRun<'_> {
 
     /// Writes what a chain that ends without writing a transition still owes: the transitions
     /// fired in memory, the carried lifecycle action and group, a registration taken in, or the
-    /// end of an interrupted chain.
-    async fn settle(&mut self, record: &mut InstanceRecord) -> Result<(), HandlerError> {
+    /// end of an interrupted chain. The chain ends with it: `record` is in the state written
+    /// already, and is not read back.
+    async fn settle(&mut self, record: &InstanceRecord) -> Result<(), HandlerError> {
         let owes_end = record
             .in_flight
             .as_ref()
@@ -190,14 +191,13 @@ impl ChainRun<'_> {
         }
         let carry_taken = std::mem::take(&mut self.carry);
         let group_taken = self.group.take();
-        *record = self
-            .write(record)
+        self.write(record)
             .for_event(self.event_id)
             .changes(carry_taken)
             .group(group_taken)
             .indexed_for(record.state(), None)
             .ends_chain_or_owes(self.event_id, None)
-            .commit()
+            .commit_without_answer()
             .await?;
         self.landed();
         Ok(())

@@ -220,4 +220,15 @@ impl Write<'_> {
     pub(super) async fn commit(mut self) -> Result<InstanceRecord, StoreError> {
         self.handler.store.commit_taking(&mut self.commit).await
     }
+
+    /// Commits the write when the writer needs no record back (the write ends its chain).
+    ///
+    /// # Errors
+    /// As [`Self::commit`].
+    pub(super) async fn commit_without_answer(mut self) -> Result<(), StoreError> {
+        self.handler
+            .store
+            .commit_without_answer(&mut self.commit)
+            .await
+    }
 }

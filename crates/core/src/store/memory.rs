@@ -289,11 +289,12 @@ impl MemoryStore {
     /// The conditional write `commit`: checked against the stored record, then made by `apply`
     /// in place (unless the change log still holds the record's previous image); the record as
     /// written.
-    fn write(
+    fn write<T>(
         &self,
         commit: &Commit,
         apply: impl FnOnce(&mut InstanceRecord),
-    ) -> Result<InstanceRecord> {
+        answer: impl FnOnce(&InstanceRecord) -> T,
+    ) -> Result<T> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut records = self.lock();
         let current = records.get(commit.ident.as_str()).map(|r| &**r);
@@ -304,8 +305,31 @@ impl MemoryStore {
         records.update(&commit.ident, |record| {
             apply(Arc::make_mut(record));
             log.append(old, record);
-            Ok(InstanceRecord::clone(record))
+            Ok(answer(record))
         })
+    }
+
+    /// [`StateStore::commit_taking`]'s write, answered by `answer` from the record as written.
+    fn write_taking<T>(
+        &self,
+        commit: &mut Commit,
+        answer: impl FnOnce(&InstanceRecord) -> T,
+    ) -> Result<T> {
+        let mut moved = Some(commit.take_moved());
+        let written = self.write(
+            commit,
+            |record| {
+                commit.apply(record);
+                if let Some(moved) = moved.take() {
+                    moved.apply(record);
+                }
+            },
+            answer,
+        );
+        if let Some(moved) = moved {
+            commit.put_back(moved);
+        }
+        written
     }
 
     /// Reads and writes served so far: `(reads, writes)`.
@@ -327,21 +351,15 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<InstanceRecord> {
-        self.write(commit, |record| commit.apply(record))
+        self.write(commit, |record| commit.apply(record), InstanceRecord::clone)
     }
 
     async fn commit_taking(&self, commit: &mut Commit) -> Result<InstanceRecord> {
-        let mut moved = Some(commit.take_moved());
-        let written = self.write(commit, |record| {
-            commit.apply(record);
-            if let Some(moved) = moved.take() {
-                moved.apply(record);
-            }
-        });
-        if let Some(moved) = moved {
-            commit.put_back(moved);
-        }
-        written
+        self.write_taking(commit, InstanceRecord::clone)
+    }
+
+    async fn commit_without_answer(&self, commit: &mut Commit) -> Result<()> {
+        self.write_taking(commit, |_| ())
     }
 
     async fn query_active(
@@ -516,17 +534,29 @@ mod tests {
         ];
         for base in [record("i-1", "a", Some("web")), full] {
             for (status, history, processed) in cases.clone() {
-                let (borrowed, owned) = (MemoryStore::new(), MemoryStore::new());
+                let (borrowed, owned, unanswered) =
+                    (MemoryStore::new(), MemoryStore::new(), MemoryStore::new());
                 borrowed.put(base.clone());
                 owned.put(base.clone());
+                unanswered.put(base.clone());
                 let mut commit = Commit::expecting(&base, now + chrono::Duration::seconds(5));
                 commit.status = status.map(str::to_string);
                 commit.history = history;
                 commit.mark_processed = processed.map(str::to_string);
                 commit.last_error = Change::Set("noted".into());
                 let written = borrowed.commit(&commit).await.unwrap();
+                let mut unanswered_commit = commit.clone();
                 assert_eq!(owned.commit_taking(&mut commit).await.unwrap(), written);
                 assert_eq!(owned.all(), borrowed.all());
+                unanswered
+                    .commit_without_answer(&mut unanswered_commit)
+                    .await
+                    .unwrap();
+                assert_eq!(unanswered.all(), borrowed.all());
+                assert_eq!(
+                    unanswered.changes_after(0, 10),
+                    borrowed.changes_after(0, 10)
+                );
             }
         }
     }
@@ -552,6 +582,11 @@ mod tests {
             taken, before,
             "a refused write keeps what it would have moved"
         );
+        assert!(matches!(
+            store.commit_without_answer(&mut taken).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(taken, before);
         assert_eq!(store.last_sequence(), 1);
         assert_eq!(store.all()[0].state(), "ready");
     }

@@ -89,6 +89,16 @@ pub trait StateStore: Send + Sync {
         self.commit(commit).await
     }
 
+    /// [`Self::commit_taking`] for a writer that needs no record back (the write ends its
+    /// chain): only whether the write landed. A store that keeps records in memory copies none
+    /// out for it. The same write, the same effect.
+    ///
+    /// # Errors
+    /// As [`Self::commit`].
+    async fn commit_without_answer(&self, commit: &mut Commit) -> Result<()> {
+        self.commit_taking(commit).await.map(drop)
+    }
+
     /// Lists active (non-terminal) records, optionally of one group, a page at a time, from the
     /// sparse active index (never a scan of the whole table).
     async fn query_active(
