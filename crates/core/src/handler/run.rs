@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::write::{Deferred, Write};
 use super::{InvocationContext, LifecycleHandler, Outcome, OutcomeKind, TransitionTaken};
 use crate::event::Stimulus;
-use crate::machine::{Decision, Found, LookAhead, Machine};
+use crate::machine::{Decision, Found, LookAhead, Machine, StateHint};
 use crate::record::{HistoryEntry, InFlight, InstanceRecord, LifecycleAction, SharedName};
 use crate::tasks::RecordChanges;
 
@@ -245,18 +245,20 @@ impl<'a> ChainRun<'a> {
         to: Option<&str>,
     ) -> bool {
         matches!(
-            self.look_ahead_as_written(record, changes, to),
+            self.look_ahead_as_written(record, changes, to, None),
             LookAhead::Quiescent
         )
     }
 
     /// What would fire next from `record` with `changes` applied and, when given, in state `to`
-    /// ([`crate::machine::Machine::look_ahead`] of the record as it would be written).
+    /// ([`crate::machine::Machine::look_ahead`] of the record as it would be written). `hint`:
+    /// where the record's state probably is among the model's.
     pub(super) fn look_ahead_as_written(
         &mut self,
         record: &mut InstanceRecord,
         changes: &mut RecordChanges,
         to: Option<&str>,
+        hint: Option<StateHint>,
     ) -> LookAhead<'a> {
         let machine: &'a Machine = &self.handler.machine;
         swap_changes(record, changes);
@@ -268,7 +270,7 @@ impl<'a> ChainRun<'a> {
             buffer.push_str(to);
             original = Some(record.status.replace(buffer));
         }
-        let ahead = machine.look_ahead(record, self.stimulus);
+        let ahead = machine.look_ahead(record, self.stimulus, hint);
         if let Some(original) = original
             && let Some(buffer) = std::mem::replace(&mut record.status, original)
         {

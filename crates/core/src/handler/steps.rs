@@ -87,6 +87,7 @@ impl ChainRun<'_> {
                         to,
                         trigger_name,
                         ignored_errors,
+                        entered,
                     } = firing;
                     self.outcome.ignored_errors.extend(ignored_errors);
                     let names = Names {
@@ -96,7 +97,7 @@ impl ChainRun<'_> {
                     };
                     // A transition without tasks that does not stop the chain: in memory only,
                     // written with the next write or, when the chain ends with it, now.
-                    match self.try_defer(&mut record, transition, &names) {
+                    match self.try_defer(&mut record, transition, &names, entered) {
                         Deferral::Deferred => {
                             clock_read_since_await = !self.steps_await;
                             continue;

@@ -12,7 +12,7 @@
 use super::HandlerError;
 use super::phase::{Phase, PhaseEnd};
 use super::run::{ChainRun, Names};
-use crate::machine::{LookAhead, Transition};
+use crate::machine::{LookAhead, StateHint, Transition};
 use crate::record::InstanceRecord;
 
 /// What [`ChainRun::try_defer`] did with a transition.
@@ -160,6 +160,7 @@ impl ChainRun<'_> {
         record: &mut InstanceRecord,
         transition: &Transition,
         names: &Names<'_>,
+        entered: StateHint,
     ) -> Deferral {
         let trigger = &transition.trigger;
         let has_tasks =
@@ -171,7 +172,7 @@ impl ChainRun<'_> {
         tracing::info!(instance = %self.ident, from = %names.from, to = %names.to, trigger = %names.trigger, "transition (written with the next)");
         // The record is in the new state already: only the carried changes are swapped in.
         let mut changes = std::mem::take(&mut self.carry);
-        let ahead = self.look_ahead_as_written(record, &mut changes, None);
+        let ahead = self.look_ahead_as_written(record, &mut changes, None, Some(entered));
         self.carry = changes;
         match ahead {
             LookAhead::Quiescent => Deferral::EndsChain,

@@ -21,6 +21,8 @@ pub(super) struct Guarded<'g> {
 struct Guards {
     trigger: SharedName,
     dest: Option<SharedName>,
+    /// The destination's position among the states (`None`: an internal transition).
+    dest_state: Option<usize>,
     conditions: Vec<Option<Arc<dyn Condition>>>,
     unless: Vec<Option<Arc<dyn Condition>>>,
 }
@@ -32,6 +34,15 @@ struct StateEntry {
     /// Indices into [`Graph::transitions`], in declaration order.
     outgoing: Box<[usize]>,
 }
+
+/// Where a state is among the index's states: a record just moved into it is looked up there
+/// first ([`StepIndex::state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StateHint(usize);
+
+/// A state of the index: its shared name, whether it is terminal, the transitions leaving it and
+/// where it is.
+pub(super) type FoundState<'i> = (&'i SharedName, bool, &'i [usize], StateHint);
 
 /// Up to this many states, a state is looked up by scanning them.
 const SCAN_LIMIT: usize = 24;
@@ -88,6 +99,10 @@ impl StepIndex {
             .map(|t| Guards {
                 trigger: SharedName::from(t.trigger.name.as_str()),
                 dest: t.dest.as_deref().map(SharedName::from),
+                dest_state: t
+                    .dest
+                    .as_deref()
+                    .and_then(|d| graph.states.iter().position(|s| s == d)),
                 conditions: resolve(&t.trigger.conditions),
                 unless: resolve(&t.trigger.unless),
             })
@@ -125,17 +140,31 @@ impl StepIndex {
             .unwrap_or_else(|| SharedName::from(name))
     }
 
-    /// `None` for a state outside the graph, else its shared name, whether it is terminal and
-    /// the indices of the transitions leaving it.
-    pub(super) fn state(&self, state: &str) -> Option<(&SharedName, bool, &[usize])> {
+    /// `None` for a state outside the graph, else its shared name, whether it is terminal, the
+    /// indices of the transitions leaving it and where it is. `hint`: where it probably is (the
+    /// state a transition just entered), checked first.
+    pub(super) fn state(&self, state: &str, hint: Option<StateHint>) -> Option<FoundState<'_>> {
+        if let Some(StateHint(at)) = hint
+            && let Some(entry) = self.states.get(at)
+            && *entry.name == *state
+        {
+            return Some((&entry.name, entry.terminal, &*entry.outgoing, StateHint(at)));
+        }
         // A model's few states are found faster by comparing names (lengths first) than by
         // hashing one.
-        let entry = if self.states.len() <= SCAN_LIMIT {
-            self.states.iter().find(|entry| *entry.name == *state)
+        let at = if self.states.len() <= SCAN_LIMIT {
+            self.states.iter().position(|entry| *entry.name == *state)
         } else {
-            self.by_name.get(state).map(|&k| &self.states[k])
+            self.by_name.get(state).copied()
         }?;
-        Some((&entry.name, entry.terminal, &*entry.outgoing))
+        let entry = &self.states[at];
+        Some((&entry.name, entry.terminal, &*entry.outgoing, StateHint(at)))
+    }
+
+    /// Where the record is after transition `k` from the state at `from`: its destination, or
+    /// `from` for an internal transition.
+    pub(super) fn entered(&self, k: usize, from: StateHint) -> StateHint {
+        self.guards[k].dest_state.map_or(from, StateHint)
     }
 
     /// The shared names of transition `k`: its trigger and its destination (`None`: internal).
@@ -258,6 +287,34 @@ mod tests {
                 machine.step(&record, &stimulus),
                 Decision::UnknownState { .. }
             ));
+        }
+    }
+
+    #[test]
+    fn a_hint_is_checked_and_a_wrong_one_changes_no_decision() {
+        use super::StateHint;
+        for n in [3, super::SCAN_LIMIT + 16] {
+            let machine = chain(n);
+            let stimulus = Stimulus::Scheduled(ScheduledEvent { rule: "r".into() });
+            let mut record = InstanceRecord::new("i-1");
+            record.status = Some("s0".into());
+            let Decision::Fire(first) = machine.step(&record, &stimulus) else {
+                panic!("s0 fires")
+            };
+            // The firing's hint finds where it leads; every hint, right or wrong or out of
+            // range, leads to the decision taken without one.
+            assert_eq!(first.entered, StateHint(1), "s1 is the second state");
+            for state in ["s1", "f", "z", "nowhere"] {
+                record.status = Some(state.into());
+                let unhinted = machine.step(&record, &stimulus);
+                for hint in [first.entered, StateHint(0), StateHint(n + 1), StateHint(99)] {
+                    assert_eq!(
+                        machine.step_hinted(&record, &stimulus, None, Some(hint)),
+                        unhinted,
+                        "{state} with {hint:?}"
+                    );
+                }
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 pub use crate::diag::{Code, Problem, ValidationReport};
 pub use file::{MAX_DURATION, parse_duration, parse_model};
 pub use graph::{Call, Graph, Transition, Trigger};
+pub(crate) use index::StateHint;
 pub use model::{EXAMPLE_MODEL, EXAMPLE_MODEL_NAME, FileModel, Model};
 pub use render::{Format, render};
 pub use spec::{CallSpec, Loc, ModelSpec, Named, StateSpec, TransitionSpec, TriggerSpec};
@@ -118,8 +119,8 @@ impl Machine {
     #[must_use]
     pub fn is_terminal(&self, state: &str) -> bool {
         self.index
-            .state(state)
-            .is_some_and(|(_, terminal, _)| terminal)
+            .state(state, None)
+            .is_some_and(|(_, terminal, _, _)| terminal)
     }
 
     /// True when some trigger of the model has `prepare` tasks.

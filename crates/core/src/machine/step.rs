@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::Machine;
 use super::graph::Transition;
-use super::index::Guarded;
+use super::index::{Guarded, StateHint};
 use crate::event::Stimulus;
 use crate::record::{InstanceRecord, SharedName};
 use crate::tasks::ConditionContext;
@@ -22,6 +22,8 @@ pub struct Firing<'m> {
     pub trigger_name: &'m SharedName,
     /// Condition errors passed over because of `ignore_errors`.
     pub ignored_errors: Vec<String>,
+    /// Where the state it enters is among the model's: where the next step looks first.
+    pub(crate) entered: StateHint,
 }
 
 impl Firing<'_> {
@@ -70,6 +72,7 @@ pub enum Decision<'m> {
 pub(crate) struct Found<'m> {
     k: usize,
     state_name: &'m SharedName,
+    at: StateHint,
     ignored_errors: Vec<String>,
 }
 
@@ -89,6 +92,7 @@ enum Decided<'m> {
     Fires {
         k: usize,
         state_name: &'m SharedName,
+        at: StateHint,
         ignored_errors: Vec<String>,
     },
     Other(Decision<'m>),
@@ -167,14 +171,28 @@ impl Machine {
         stimulus: &Stimulus,
         resolved: Option<&crate::tasks::Resolved>,
     ) -> Decision<'m> {
-        match self.decide(record, stimulus, resolved, true) {
+        self.step_hinted(record, stimulus, resolved, None)
+    }
+
+    /// [`Self::step_resolved`], with where the record's state probably is among the model's (the
+    /// state the last firing entered: [`Firing::entered`]).
+    pub(crate) fn step_hinted<'m>(
+        &'m self,
+        record: &InstanceRecord,
+        stimulus: &Stimulus,
+        resolved: Option<&crate::tasks::Resolved>,
+        hint: Option<StateHint>,
+    ) -> Decision<'m> {
+        match self.decide(record, stimulus, resolved, true, hint) {
             Decided::Fires {
                 k,
                 state_name,
+                at,
                 ignored_errors,
             } => self.fire_found(Found {
                 k,
                 state_name,
+                at,
                 ignored_errors,
             }),
             Decided::Other(decision) => decision,
@@ -186,6 +204,7 @@ impl Machine {
         let Found {
             k,
             state_name,
+            at,
             ignored_errors,
         } = found;
         let (trigger_name, dest) = self.index.names(k);
@@ -195,25 +214,30 @@ impl Machine {
             to: dest.unwrap_or(state_name),
             trigger_name,
             ignored_errors,
+            entered: self.index.entered(k, at),
         })
     }
 
     /// What [`Self::step`] would decide for `record` on `stimulus`, without naming it: whether
     /// nothing fires and, when something does, which transition ([`Self::fire_found`] fires it).
-    /// Conditions that ask AWS are errors here, as in [`Self::step`].
+    /// Conditions that ask AWS are errors here, as in [`Self::step`]. `hint`: where the record's
+    /// state probably is among the model's ([`Firing::entered`]).
     pub(crate) fn look_ahead<'m>(
         &'m self,
         record: &InstanceRecord,
         stimulus: &Stimulus,
+        hint: Option<StateHint>,
     ) -> LookAhead<'m> {
-        match self.decide(record, stimulus, None, false) {
+        match self.decide(record, stimulus, None, false, hint) {
             Decided::Fires {
                 k,
                 state_name,
+                at,
                 ignored_errors,
             } => LookAhead::Fires(Found {
                 k,
                 state_name,
+                at,
                 ignored_errors,
             }),
             Decided::Other(Decision::Stay { .. }) => LookAhead::Quiescent,
@@ -225,7 +249,10 @@ impl Machine {
     /// [`Decision::Stay`]. Cheaper than stepping: the reason is not written.
     #[must_use]
     pub fn is_quiescent(&self, record: &InstanceRecord, stimulus: &Stimulus) -> bool {
-        matches!(self.look_ahead(record, stimulus), LookAhead::Quiescent)
+        matches!(
+            self.look_ahead(record, stimulus, None),
+            LookAhead::Quiescent
+        )
     }
 
     /// [`Self::step_resolved`]; only when `explain` does a [`Decision::Stay`] say why and a
@@ -236,6 +263,7 @@ impl Machine {
         stimulus: &Stimulus,
         resolved: Option<&crate::tasks::Resolved>,
         explain: bool,
+        hint: Option<StateHint>,
     ) -> Decided<'m> {
         let quiet = |reason: &dyn Fn() -> String| {
             Decided::Other(Decision::Stay {
@@ -244,7 +272,7 @@ impl Machine {
         };
         let graph = self.graph();
         let state = record.state();
-        let Some((state_name, terminal, outgoing)) = self.index.state(state) else {
+        let Some((state_name, terminal, outgoing, at)) = self.index.state(state, hint) else {
             return Decided::Other(Decision::UnknownState {
                 state: state.to_string(),
             });
@@ -283,6 +311,7 @@ impl Machine {
                     return Decided::Fires {
                         k,
                         state_name,
+                        at,
                         ignored_errors,
                     };
                 }
