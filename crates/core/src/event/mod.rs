@@ -89,6 +89,17 @@ impl Stimulus {
         }
     }
 
+    /// [`Self::instance_ids`], taken.
+    #[must_use]
+    pub fn into_instance_ids(self) -> Vec<String> {
+        match self {
+            Self::Lifecycle(l) => vec![l.instance_id],
+            Self::Command(c) => c.instance_ids,
+            Self::Scheduled(_) => Vec::new(),
+            Self::Registered(r) => vec![r.instance_id],
+        }
+    }
+
     /// A short name of the kind, for logs and outputs.
     #[must_use]
     pub fn kind(&self) -> &'static str {
@@ -209,6 +220,37 @@ mod stimulus_tests {
         for stimulus in stimuli {
             let json = serde_json::to_value(&stimulus).unwrap();
             assert_eq!(serde_json::from_value::<Stimulus>(json).unwrap(), stimulus);
+        }
+    }
+
+    #[test]
+    fn the_instances_taken_are_the_instances_named() {
+        let stimuli = [
+            Stimulus::Lifecycle(LifecycleEvent {
+                transition: LifecycleTransition::Launching,
+                instance_id: "i-1".into(),
+                group: "g".into(),
+                hook: "h".into(),
+                token: None,
+                metadata: None,
+                origin: None,
+                destination: None,
+                time: None,
+            }),
+            Stimulus::Command(CommandEvent {
+                kind: CommandEventKind::Command,
+                command_id: "c".into(),
+                instance_ids: vec!["i-1".into(), "i-2".into()],
+                status: CommandStatus::Success,
+                document_name: None,
+            }),
+            Stimulus::Scheduled(ScheduledEvent {
+                rule: "reconcile".into(),
+            }),
+        ];
+        for stimulus in stimuli {
+            let named = stimulus.instance_ids().to_vec();
+            assert_eq!(stimulus.into_instance_ids(), named);
         }
     }
 }

@@ -141,7 +141,9 @@ impl LifecycleHandler {
             tracing::info!(instance = ident, event = %other.event_id, "finishing an interrupted chain first");
             let from = outcome.from.clone();
             let interrupted = (other.event_id.as_str(), &other.stimulus);
-            outcome = match Box::pin(self.run_chain(record, interrupted, ctx, outcome)).await {
+            outcome = match Box::pin(self.run_chain((ident, record), interrupted, ctx, outcome))
+                .await
+            {
                 Ok(outcome) => outcome,
                 // A permanent error on the failure path cleared the interrupted chain: it
                 // never blocks this event, which goes on from the record as it is now.
@@ -183,21 +185,21 @@ impl LifecycleHandler {
             && !record.has_processed(&recovered_id)
         {
             let recovered = (recovered_id.as_str(), &recovered);
-            return Box::pin(self.run_chain(record, recovered, ctx, outcome)).await;
+            return Box::pin(self.run_chain((ident, record), recovered, ctx, outcome)).await;
         }
-        self.run_chain(record, (event_id, stimulus), ctx, outcome)
+        self.run_chain((ident, record), (event_id, stimulus), ctx, outcome)
             .await
     }
 
-    /// Runs `event`'s chain on `record`, adding to `outcome`.
+    /// Runs `event`'s chain on `record` (instance `ident`), adding to `outcome`.
     async fn run_chain(
         &self,
-        record: InstanceRecord,
+        (ident, record): (&str, InstanceRecord),
         event: (&str, &Stimulus),
         ctx: &InvocationContext,
         outcome: Outcome,
     ) -> Result<Outcome, HandlerError> {
-        let mut run = ChainRun::new(self, ctx, &record, event, outcome);
+        let mut run = ChainRun::new(self, ctx, (ident, &record), event, outcome);
         run.execute(record, None).await?;
         Ok(run.outcome)
     }

@@ -33,7 +33,8 @@ impl LifecycleHandler {
     ) -> Result<Outcome, HandlerError> {
         let mut outcome = Outcome::new(Some(event_id), Some(&record.ident));
         outcome.from = Some(record.state().to_string());
-        let mut run = ChainRun::new(self, ctx, &record, (event_id, stimulus), outcome);
+        let ident = record.ident.clone();
+        let mut run = ChainRun::new(self, ctx, (&ident, &record), (event_id, stimulus), outcome);
         match run.execute(record, Some(message)).await {
             // Someone else moved the record first: their move wins; the next sweep looks again.
             Ok(()) | Err(HandlerError::Store(StoreError::Conflict { .. })) => Ok(run.outcome),
@@ -55,7 +56,7 @@ impl ChainRun<'_> {
             // chain is owed from there.
             self.flush_owing(record).await?;
             return Err(HandlerError::TaskRetryable {
-                ident: self.ident.clone(),
+                ident: self.ident.to_string(),
                 source: error,
             });
         }
@@ -134,7 +135,7 @@ impl ChainRun<'_> {
         self.landed();
         self.outcome.error = Some(message.clone());
         Err(HandlerError::FailureHandling {
-            ident: self.ident.clone(),
+            ident: self.ident.to_string(),
             state: record.state().to_string(),
             message,
             retryable: false,

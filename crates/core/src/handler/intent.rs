@@ -136,7 +136,7 @@ impl ChainRun<'_> {
             && self.handler.clock.now() - pending.intent_at < lease;
         if held_elsewhere {
             return Err(HandlerError::Busy {
-                ident: self.ident.clone(),
+                ident: self.ident.to_string(),
             });
         }
         Ok(())

@@ -41,7 +41,7 @@ pub(super) struct ChainRun<'a> {
     pub(super) handler: &'a LifecycleHandler,
     pub(super) ctx: &'a InvocationContext,
     /// The instance.
-    pub(super) ident: String,
+    pub(super) ident: &'a str,
     /// The event whose chain this is.
     pub(super) event_id: &'a str,
     /// `event_id` shared by the run's history entries ([`Self::shared_event_id`]).
@@ -78,12 +78,12 @@ pub(super) struct ChainRun<'a> {
 }
 
 impl<'a> ChainRun<'a> {
-    /// A run of `event_id`'s chain on `record`, adding to `outcome`; it carries what the
-    /// stimulus brings the record.
+    /// A run of `event_id`'s chain on `record` (instance `ident`), adding to `outcome`; it
+    /// carries what the stimulus brings the record.
     pub(super) fn new(
         handler: &'a LifecycleHandler,
         ctx: &'a InvocationContext,
-        record: &InstanceRecord,
+        (ident, record): (&'a str, &InstanceRecord),
         (event_id, stimulus): (&'a str, &'a Stimulus),
         outcome: Outcome,
     ) -> Self {
@@ -116,7 +116,7 @@ impl<'a> ChainRun<'a> {
         Self {
             handler,
             ctx,
-            ident: record.ident.clone(),
+            ident,
             event_id,
             shared_event_id: None,
             status_buffer: String::new(),

@@ -60,7 +60,7 @@ impl ChainRun<'_> {
             match self.step_as_written(&mut record, resolved.as_ref()) {
                 Decision::UnknownState { state } => {
                     return Err(HandlerError::UnknownState {
-                        ident: self.ident.clone(),
+                        ident: self.ident.to_string(),
                         state,
                     });
                 }

@@ -237,38 +237,41 @@ impl Invoker {
         ctx: &InvocationContext,
     ) -> InvocationReport {
         let mut messages = Vec::with_capacity(invocation.messages.len());
-        for (index, message) in invocation.messages.iter().enumerate() {
+        let envelope = invocation.envelope;
+        // Each message is taken: its event's id and instances move into its result.
+        for (index, message) in invocation.messages.into_iter().enumerate() {
             let (result, sweep_duration) = match &message.event {
                 Err(e) => (Err(HandlerError::Decode(e.clone()).into()), None),
                 Ok(event) => self.handle_message(event, ctx).await,
             };
-            let event = message.event.as_ref().ok();
             let kept = match &result {
                 Err(e) if !e.is_retryable() => {
                     let letter = DeadLetter {
                         reason: e.to_string(),
-                        envelope: Some(invocation.envelope),
+                        envelope: Some(envelope),
                         message_id: message.message_id.clone(),
                         request_id: ctx.request_id.clone(),
-                        payload: payload.record(invocation.envelope, index),
+                        payload: payload.record(envelope, index),
                     };
                     Some(self.keep(&letter, ctx).await)
                 }
                 _ => None,
             };
+            let (event_id, instances) = match message.event {
+                Ok(event) => (Some(event.id), event.stimulus.into_instance_ids()),
+                Err(_) => (None, Vec::new()),
+            };
             messages.push(MessageResult {
-                message_id: message.message_id.clone(),
+                message_id: message.message_id,
                 result,
                 sweep_duration,
-                event_id: event.map(|e| e.id.clone()),
-                instances: event
-                    .map(|e| e.stimulus.instance_ids().to_vec())
-                    .unwrap_or_default(),
+                event_id,
+                instances,
                 kept,
             });
         }
         InvocationReport {
-            envelope: Ok(invocation.envelope),
+            envelope: Ok(envelope),
             messages,
             kept: None,
         }
