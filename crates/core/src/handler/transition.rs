@@ -70,7 +70,7 @@ impl ChainRun<'_> {
         let internal = transition.dest.is_none();
         // An internal transition ends the chain: stepping again with the same stimulus from the
         // same state would fire the same trigger again.
-        let stops = self.stops_after(transition, to, before_async);
+        let stops = self.stops_after(transition, (to, None), before_async);
         let ends =
             after.is_empty() && (stops || self.would_be_quiescent(record, &mut changes, Some(to)));
         let owed = self.owed(ends, attempt_id, Some((&trigger.name, from, after.clone())));
@@ -165,7 +165,7 @@ impl ChainRun<'_> {
         let trigger = &transition.trigger;
         let has_tasks =
             !(trigger.before.is_empty() && trigger.after.is_empty() && trigger.last.is_empty());
-        if has_tasks || self.stops_after(transition, names.to, false) {
+        if has_tasks || self.stops_after(transition, (names.to, Some(entered)), false) {
             return Deferral::WriteNow;
         }
         self.defer(record, names);
@@ -225,7 +225,7 @@ impl ChainRun<'_> {
             let last = Box::pin(self.run_last(&settled, transition, (from, &to), attempt_id)).await;
             changes.merge(last);
         }
-        let stops = self.stops_after(transition, &to, started_async);
+        let stops = self.stops_after(transition, (&to, None), started_async);
         let ends = stops || self.would_be_quiescent(record, &mut changes, None);
         let owed = self.owed(ends, attempt_id, None);
         *record = self
@@ -239,12 +239,18 @@ impl ChainRun<'_> {
         Ok(!ends)
     }
 
-    /// True when the chain stops after `transition` into `to`: a terminal state, an internal
-    /// transition, a stop flag, or asynchronous work started.
-    fn stops_after(&self, transition: &Transition, to: &str, started_async: bool) -> bool {
+    /// True when the chain stops after `transition` into `to` (where `hint` says first, when
+    /// given): a terminal state, an internal transition, a stop flag, or asynchronous work
+    /// started.
+    fn stops_after(
+        &self,
+        transition: &Transition,
+        (to, hint): (&str, Option<StateHint>),
+        started_async: bool,
+    ) -> bool {
         let trigger = &transition.trigger;
         transition.dest.is_none()
-            || self.handler.machine.is_terminal(to)
+            || self.handler.machine.is_terminal_hinted(to, hint)
             || trigger.stop_after_trigger
             || trigger.stop_after_state_change
             || started_async

@@ -118,8 +118,13 @@ impl Machine {
     /// True for a terminal state of the model ([`Graph::is_terminal`], by the compiled index).
     #[must_use]
     pub fn is_terminal(&self, state: &str) -> bool {
+        self.is_terminal_hinted(state, None)
+    }
+
+    /// [`Self::is_terminal`], looking where `hint` says first ([`Firing::entered`]).
+    pub(crate) fn is_terminal_hinted(&self, state: &str, hint: Option<StateHint>) -> bool {
         self.index
-            .state(state, None)
+            .state(state, hint)
             .is_some_and(|(_, terminal, _, _)| terminal)
     }
 
