@@ -161,18 +161,20 @@ impl Write<'_> {
     }
 
     /// Keeps the record indexed as it should be in `state`: out of the active index (expiring)
-    /// at a terminal state, else under `group` or, when `None`, the group it was read with.
+    /// at a terminal state, else under `group` or, when `None`, the group this write records
+    /// ([`Self::group`], called first) or the one the record was read with.
     pub(super) fn indexed_for(self, state: &str, group: Option<&str>) -> Self {
         if self.handler.machine.is_terminal(state) {
             return self.leaves_index();
         }
         let group = group
+            .or(self.commit.group.as_deref())
             .or(self.record.group.as_deref())
-            .unwrap_or("-")
-            .to_string();
-        if self.record.active_group.as_deref() == Some(group.as_str()) {
+            .unwrap_or("-");
+        if self.record.active_group.as_deref() == Some(group) {
             self
         } else {
+            let group = group.to_string();
             self.active_in(group)
         }
     }

@@ -312,7 +312,12 @@ impl Moved {
         }
         if !self.history.is_empty() {
             let history = std::sync::Arc::make_mut(&mut record.history);
-            append_bounded(history, self.history, HISTORY_LIMIT);
+            if history.is_empty() && self.history.len() <= HISTORY_LIMIT {
+                // A record's first entries: the write's list becomes the record's, uncopied.
+                *history = self.history;
+            } else {
+                append_bounded(history, self.history, HISTORY_LIMIT);
+            }
         }
     }
 }

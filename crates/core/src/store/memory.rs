@@ -531,6 +531,13 @@ mod tests {
             (Some("a"), vec![entry("a", 1)], Some("old-3")),
             (None, vec![], None),
             (Some("c"), vec![], Some("e-2")),
+            (
+                Some("d"),
+                (0..HISTORY_LIMIT as u64 + 2)
+                    .map(|v| entry("d", v))
+                    .collect(),
+                Some("e-3"),
+            ),
         ];
         for base in [record("i-1", "a", Some("web")), full] {
             for (status, history, processed) in cases.clone() {

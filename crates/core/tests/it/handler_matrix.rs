@@ -243,3 +243,21 @@ async fn a_scheduled_event_for_another_rule_leaves_a_resting_instance_alone() {
     );
     assert_eq!(h.path("i-1").await, before);
 }
+
+#[tokio::test]
+async fn a_chain_written_once_indexes_the_record_under_the_group_its_event_names() {
+    // No tasks: the launch event's whole chain is one write, which also records the group the
+    // event names; the record is indexed under that group, not under `-`.
+    let h = model(
+        "a, b, c, done",
+        "  - source: a\n    dest: b\n    triggers: [{name: to_b, conditions: [is_launching]}]\n  - source: b\n    dest: c\n    triggers: [{name: to_c, conditions: [is_launching]}]\n  - source: c\n    dest: done\n    triggers: [{name: finish, conditions: [is_terminating]}]\n",
+    );
+    h.seed_registered("i-1", "a").await;
+    let before = h.record("i-1").await;
+    assert_eq!(before.group, None, "cloud-init wrote no group");
+    h.deliver_ok(&launch("e1", "i-1")).await;
+    assert_eq!(h.path("i-1").await, ["a>b", "b>c"]);
+    let record = h.record("i-1").await;
+    assert_eq!(record.group.as_deref(), Some("web-asg"));
+    assert_eq!(record.active_group.as_deref(), Some("web-asg"));
+}
