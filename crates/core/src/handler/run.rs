@@ -353,10 +353,12 @@ impl<'a> ChainRun<'a> {
         })
     }
 
-    /// Closes the outcome on the record as last written.
-    pub(super) fn finish(&mut self, record: &InstanceRecord) {
+    /// Closes the outcome on the record as last written, which the run is done with (its state
+    /// moves into the outcome).
+    pub(super) fn finish(&mut self, mut record: InstanceRecord) {
         let outcome = &mut self.outcome;
-        outcome.to = Some(record.state().to_string());
+        // `state()` of a record without a status is empty.
+        outcome.to = Some(record.status.take().unwrap_or_default());
         if outcome.error.is_some() {
             outcome.outcome = OutcomeKind::Failed;
         } else if !outcome.transitions.is_empty() {

@@ -33,7 +33,7 @@ impl ChainRun<'_> {
         // (and each of its callers') as large as the largest, copied at each call.
         if self.owes_after_tasks(&record) && !Box::pin(self.resume_after_tasks(&mut record)).await?
         {
-            self.finish(&record);
+            self.finish(record);
             return Ok(());
         }
         let handler = self.handler;
@@ -44,7 +44,7 @@ impl ChainRun<'_> {
             if !std::mem::take(&mut clock_read_since_await) && handler.near_deadline(self.ctx) {
                 self.outcome.reason = Some("the invocation deadline is near: the chain continues with the next event or sweep".into());
                 Box::pin(self.flush_owing(&mut record)).await?;
-                self.finish(&record);
+                self.finish(record);
                 return Ok(());
             }
             // The `prepare` tasks of the triggers about to be considered, before their conditions.
@@ -67,7 +67,7 @@ impl ChainRun<'_> {
                 Decision::Stay { reason } => {
                     Box::pin(self.settle(&record)).await?;
                     self.outcome.reason = Some(reason);
-                    self.finish(&record);
+                    self.finish(record);
                     return Ok(());
                 }
                 Decision::ConditionError {
@@ -104,7 +104,7 @@ impl ChainRun<'_> {
                         }
                         Deferral::EndsChain => {
                             Box::pin(self.settle(&record)).await?;
-                            self.finish(&record);
+                            self.finish(record);
                             return Ok(());
                         }
                         Deferral::WriteNow => {}
@@ -119,7 +119,7 @@ impl ChainRun<'_> {
                         record.attempt_id(self.event_id, names.from, &trigger.name)
                     };
                     if !Box::pin(self.fire(&mut record, transition, &names, &attempt_id)).await? {
-                        self.finish(&record);
+                        self.finish(record);
                         return Ok(());
                     }
                 }
@@ -130,7 +130,7 @@ impl ChainRun<'_> {
             handler.config.max_steps
         ));
         Box::pin(self.flush_owing(&mut record)).await?;
-        self.finish(&record);
+        self.finish(record);
         Ok(())
     }
 
