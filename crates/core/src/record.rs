@@ -256,8 +256,9 @@ pub struct InstanceRecord {
     /// this record, removed or overwritten by the next handler write. Never stored.
     pub malformed: Vec<MalformedAttribute>,
     /// A registration taken into this record in memory and not written yet: `status` and
-    /// `attributes` already show it, the next handler write stores it. Never stored.
-    pub unwritten: Option<UnwrittenRegistration>,
+    /// `attributes` already show it, the next handler write stores it. Never stored. Boxed: it
+    /// is rare, and a record is moved whole several times per event.
+    pub unwritten: Option<Box<UnwrittenRegistration>>,
 }
 
 /// What a record shows of the instance's registration beyond what is stored.

@@ -257,12 +257,12 @@ impl LifecycleHandler {
             return record;
         }
         let mut taken = record.unwrap_or_else(|| InstanceRecord::new(ident));
-        let unwritten = taken
-            .unwritten
-            .get_or_insert_with(|| UnwrittenRegistration {
+        let unwritten = taken.unwritten.get_or_insert_with(|| {
+            Box::new(UnwrittenRegistration {
                 stored_status: taken.status.clone(),
                 attributes: serde_json::Map::new(),
-            });
+            })
+        });
         for (name, value) in attributes {
             unwritten.attributes.insert(name.clone(), value.clone());
             std::sync::Arc::make_mut(&mut taken.attributes).insert(name, value);
