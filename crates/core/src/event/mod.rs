@@ -226,17 +226,7 @@ mod stimulus_tests {
     #[test]
     fn the_instances_taken_are_the_instances_named() {
         let stimuli = [
-            Stimulus::Lifecycle(LifecycleEvent {
-                transition: LifecycleTransition::Launching,
-                instance_id: "i-1".into(),
-                group: "g".into(),
-                hook: "h".into(),
-                token: None,
-                metadata: None,
-                origin: None,
-                destination: None,
-                time: None,
-            }),
+            crate::testing::launch("e-1", "i-1").stimulus,
             Stimulus::Command(CommandEvent {
                 kind: CommandEventKind::Command,
                 command_id: "c".into(),
