@@ -5,6 +5,7 @@ mod async_conditions;
 mod busy;
 mod callbacks;
 mod chain_support;
+mod clock_reading;
 mod command_data;
 mod conflicts;
 mod deadline;
