@@ -75,15 +75,15 @@ pub const HISTORY_LIMIT: usize = 50;
 #[serde(rename_all = "PascalCase")]
 pub struct LifecycleAction {
     /// The lifecycle action token.
-    pub token: Option<SharedName>,
+    pub token: Option<String>,
     /// The lifecycle hook name.
-    pub hook: SharedName,
+    pub hook: String,
     /// The Auto Scaling group name.
-    pub group: SharedName,
+    pub group: String,
     /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `autoscaling:EC2_INSTANCE_TERMINATING`.
-    pub transition: SharedName,
+    pub transition: String,
     /// Id of the event that announced it.
-    pub event_id: SharedName,
+    pub event_id: String,
     /// The notification metadata, parsed as JSON when it is JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
@@ -106,13 +106,13 @@ impl LifecycleAction {
     /// `time` (Auto Scaling's clock for the hook's timeout), or `now` when the event has none or
     /// claims a time to come.
     #[must_use]
-    pub fn announced(event: &LifecycleEvent, event_id: SharedName, now: DateTime<Utc>) -> Self {
+    pub fn announced(event: &LifecycleEvent, event_id: &str, now: DateTime<Utc>) -> Self {
         Self {
             token: event.token.clone(),
             hook: event.hook.clone(),
             group: event.group.clone(),
-            transition: event.transition.shared_api_name(),
-            event_id,
+            transition: event.transition.api_name().to_string(),
+            event_id: event_id.to_string(),
             metadata: event.metadata.clone(),
             started_at: Self::started_at(event, now),
             last_heartbeat: None,
@@ -132,12 +132,12 @@ impl LifecycleAction {
     /// held terminate action (the terminate hook is the one Auto Scaling waits on).
     #[must_use]
     pub fn yields_to(&self, event: &LifecycleEvent, event_id: &str) -> bool {
-        let late_launch = &*self.transition == LifecycleTransition::Terminating.api_name()
+        let late_launch = self.transition == LifecycleTransition::Terminating.api_name()
             && event.transition == LifecycleTransition::Launching;
         // A late event for an action older than the held one (e.g. the launch into the warm pool
         // redelivered after the launch out of it) never replaces it.
         let older = event.time.is_some_and(|t| t < self.started_at);
-        &*self.event_id != event_id && !late_launch && !older
+        self.event_id != event_id && !late_launch && !older
     }
 }
 

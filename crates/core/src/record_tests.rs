@@ -69,13 +69,11 @@ fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
         time: None,
     };
     let now = Utc::now();
-    let held =
-        LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t".into(), now);
+    let held = LifecycleAction::announced(&event(LifecycleTransition::Terminating), "t", now);
     assert!(!held.yields_to(&event(LifecycleTransition::Launching), "l"));
     assert!(!held.yields_to(&event(LifecycleTransition::Terminating), "t"));
     assert!(held.yields_to(&event(LifecycleTransition::Terminating), "t2"));
-    let launch =
-        LifecycleAction::announced(&event(LifecycleTransition::Launching), "l".into(), now);
+    let launch = LifecycleAction::announced(&event(LifecycleTransition::Launching), "l", now);
     assert!(launch.yields_to(&event(LifecycleTransition::Terminating), "t"));
 }
 

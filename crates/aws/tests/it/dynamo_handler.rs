@@ -168,7 +168,7 @@ async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
         .as_ref()
         .expect("the lifecycle action is remembered");
     assert_eq!(
-        (&*action.event_id, action.token.as_deref()),
+        (action.event_id.as_str(), action.token.as_deref()),
         ("launch-1", Some("token-launch-1"))
     );
     assert_eq!(
@@ -185,7 +185,10 @@ async fn a_launch_event_before_registration_waits_and_the_sweep_continues() {
     assert_eq!(stored.history.len(), 1);
     assert_eq!(stored.attribute_str("InstanceIp"), Some(INSTANCE_IP));
     assert_eq!(
-        stored.lifecycle_action.as_ref().map(|a| &*a.event_id),
+        stored
+            .lifecycle_action
+            .as_ref()
+            .map(|a| a.event_id.as_str()),
         Some("launch-1")
     );
 }

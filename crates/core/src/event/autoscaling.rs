@@ -4,8 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DecodeError;
-use crate::record::SharedName;
-use std::sync::LazyLock;
 
 /// Launch or terminate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,20 +21,6 @@ impl LifecycleTransition {
         match self {
             Self::Launching => "autoscaling:EC2_INSTANCE_LAUNCHING",
             Self::Terminating => "autoscaling:EC2_INSTANCE_TERMINATING",
-        }
-    }
-
-    /// [`Self::api_name`], shared: one allocation per transition for the whole process, so a
-    /// held action costs none for it.
-    #[must_use]
-    pub fn shared_api_name(self) -> SharedName {
-        static LAUNCHING: LazyLock<SharedName> =
-            LazyLock::new(|| LifecycleTransition::Launching.api_name().into());
-        static TERMINATING: LazyLock<SharedName> =
-            LazyLock::new(|| LifecycleTransition::Terminating.api_name().into());
-        match self {
-            Self::Launching => LAUNCHING.clone(),
-            Self::Terminating => TERMINATING.clone(),
         }
     }
 
@@ -63,13 +47,12 @@ pub struct LifecycleEvent {
     pub transition: LifecycleTransition,
     /// `detail.EC2InstanceId`.
     pub instance_id: String,
-    /// `detail.AutoScalingGroupName` (shared with the action a record holds).
-    pub group: SharedName,
-    /// `detail.LifecycleHookName` (shared with the action a record holds).
-    pub hook: SharedName,
-    /// `detail.LifecycleActionToken` (absent on some test notifications; shared with the action
-    /// a record holds).
-    pub token: Option<SharedName>,
+    /// `detail.AutoScalingGroupName`.
+    pub group: String,
+    /// `detail.LifecycleHookName`.
+    pub hook: String,
+    /// `detail.LifecycleActionToken` (absent on some test notifications).
+    pub token: Option<String>,
     /// `detail.NotificationMetadata`: parsed JSON when the string is JSON, else the string.
     pub metadata: Option<Value>,
     /// `detail.Origin` (e.g. `EC2`, `WarmPool`).
@@ -128,9 +111,9 @@ pub(super) fn decode(detail_type: &str, detail: &Value) -> Result<LifecycleEvent
     Ok(LifecycleEvent {
         transition,
         instance_id: required(detail, "EC2InstanceId")?,
-        group: required(detail, "AutoScalingGroupName")?.into(),
-        hook: required(detail, "LifecycleHookName")?.into(),
-        token: string_field(detail, "LifecycleActionToken")?.map(Into::into),
+        group: required(detail, "AutoScalingGroupName")?,
+        hook: required(detail, "LifecycleHookName")?,
+        token: string_field(detail, "LifecycleActionToken")?,
         metadata,
         origin: string_field(detail, "Origin")?,
         destination: string_field(detail, "Destination")?,

@@ -16,8 +16,6 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::record::SharedName;
-
 use super::{
     CommandEvent, CommandEventKind, CommandStatus, Envelope, Event, Invocation, LifecycleEvent,
     LifecycleTransition, Message, ScheduledEvent, Stimulus,
@@ -150,11 +148,6 @@ fn required(value: Option<&str>) -> Option<String> {
     value.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// A required string, shared: present and not empty.
-fn required_shared(value: Option<&str>) -> Option<SharedName> {
-    value.filter(|s| !s.is_empty()).map(SharedName::from)
-}
-
 /// Decodes `text` when it is an event of an accepted source that decodes without error; `None`
 /// sends it the general way.
 pub(super) fn decode_direct_event(text: &str) -> Option<Event> {
@@ -219,9 +212,9 @@ fn lifecycle(detail: Detail<'_>, time: Option<DateTime<Utc>>) -> Option<Lifecycl
     Some(LifecycleEvent {
         transition,
         instance_id: required(detail.instance_id)?,
-        group: required_shared(detail.auto_scaling_group_name)?,
-        hook: required_shared(detail.lifecycle_hook_name)?,
-        token: detail.lifecycle_action_token.map(SharedName::from),
+        group: required(detail.auto_scaling_group_name)?,
+        hook: required(detail.lifecycle_hook_name)?,
+        token: detail.lifecycle_action_token.map(str::to_string),
         metadata,
         origin: detail.origin.map(str::to_string),
         destination: detail.destination.map(str::to_string),

@@ -361,18 +361,18 @@ impl LifecycleHandler {
         if record
             .lifecycle_action
             .as_ref()
-            .is_some_and(|a| &*a.event_id == event_id)
+            .is_some_and(|a| a.event_id == event_id)
         {
             return Ok(());
         }
         // A handler write like any other: the version is bumped, so a racing cloud-init write
         // or another delivery conflicts and reloads.
         let write = self.write(&record);
-        let action = LifecycleAction::announced(event, event_id.into(), write.now());
+        let action = LifecycleAction::announced(event, event_id, write.now());
         write
             .lifecycle_action(Change::Set(std::sync::Arc::new(action)))
-            .group(Some(event.group.to_string()))
-            .active_in(event.group.to_string())
+            .group(Some(event.group.clone()))
+            .active_in(event.group.clone())
             .commit()
             .await?;
         Ok(())

@@ -24,7 +24,6 @@ use futures::stream::FuturesUnordered;
 use super::{HandlerError, InstanceWork, InvocationContext, LifecycleHandler, Outcome};
 use crate::aws::{AwsError, LifecycleHook, WaitingInstance};
 use crate::event::{Event, LifecycleEvent, Stimulus};
-use crate::record::SharedName;
 
 /// The id prefix of adopted lifecycle events.
 pub const ADOPTED_EVENT_PREFIX: &str = "adopted:";
@@ -35,7 +34,7 @@ impl LifecycleHandler {
     pub(super) async fn adopt_waiting(
         &self,
         ctx: &InvocationContext,
-        listed: Option<&BTreeSet<(String, SharedName)>>,
+        listed: Option<&BTreeSet<(String, String)>>,
         spent: &(dyn Fn() -> bool + Sync),
     ) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
@@ -114,7 +113,7 @@ impl LifecycleHandler {
         group: &str,
         instance: &WaitingInstance,
         hooks: &[LifecycleHook],
-        listed: Option<&BTreeSet<(String, SharedName)>>,
+        listed: Option<&BTreeSet<(String, String)>>,
         ctx: &InvocationContext,
     ) -> Result<Outcome, HandlerError> {
         let ident = instance.instance_id.as_str();
@@ -122,11 +121,13 @@ impl LifecycleHandler {
         let held = match listed {
             // An action an event brought since the listing is kept: an adopted event never
             // replaces a held action of its transition (`ChainRun::new`).
-            Some(listed) => listed.contains(&(ident.to_string(), transition.shared_api_name())),
+            Some(listed) => {
+                listed.contains(&(ident.to_string(), transition.api_name().to_string()))
+            }
             None => self.store.get(ident).await?.is_some_and(|r| {
                 r.lifecycle_action
                     .as_ref()
-                    .is_some_and(|a| &*a.transition == transition.api_name())
+                    .is_some_and(|a| a.transition == transition.api_name())
             }),
         };
         let mut adopted = Outcome::new(None, Some(ident));
@@ -152,8 +153,8 @@ impl LifecycleHandler {
                 stimulus: Stimulus::Lifecycle(LifecycleEvent {
                     transition,
                     instance_id: ident.to_string(),
-                    group: group.into(),
-                    hook: hook.name.as_str().into(),
+                    group: group.to_string(),
+                    hook: hook.name.clone(),
                     token: None,
                     metadata: None,
                     origin: None,

@@ -74,7 +74,7 @@ impl LifecycleHandler {
             && record
                 .lifecycle_action
                 .as_ref()
-                .is_none_or(|held| &*held.event_id != event_id)
+                .is_none_or(|held| held.event_id != event_id)
     }
 
     /// Processes one stimulus for one instance, reloading and stepping again on conflicts.

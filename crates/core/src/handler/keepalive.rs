@@ -102,9 +102,9 @@ impl LifecycleHandler {
         action: &LifecycleAction,
     ) -> Outcome {
         let input = LifecycleHeartbeat {
-            group: action.group.to_string(),
-            hook: action.hook.to_string(),
-            token: action.token.as_deref().map(str::to_string),
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
         let mut outcome = Outcome::new(Some(&event.id), Some(&record.ident));

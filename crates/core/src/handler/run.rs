@@ -90,7 +90,6 @@ impl<'a> ChainRun<'a> {
         let mut carry = RecordChanges::default();
         let mut group = None;
         let mut clock_reading = None;
-        let mut shared_event_id = None;
         if let Stimulus::Lifecycle(event) = stimulus {
             // An adopted event (the sweep's, without a token) never replaces an action of its
             // transition that a real event brought.
@@ -98,7 +97,7 @@ impl<'a> ChainRun<'a> {
                 && record
                     .lifecycle_action
                     .as_ref()
-                    .is_some_and(|held| &*held.transition == event.transition.api_name());
+                    .is_some_and(|held| held.transition == event.transition.api_name());
             if !adopted_over_held
                 && record
                     .lifecycle_action
@@ -107,14 +106,11 @@ impl<'a> ChainRun<'a> {
             {
                 let now = handler.clock.now();
                 clock_reading = Some(now);
-                // The action and the run's history entries share the event id.
-                let shared = SharedName::from(event_id);
-                shared_event_id = Some(shared.clone());
-                let action = LifecycleAction::announced(event, shared, now);
+                let action = LifecycleAction::announced(event, event_id, now);
                 carry.lifecycle_action = Some(Some(std::sync::Arc::new(action)));
             }
-            if record.group.as_deref() != Some(&*event.group) {
-                group = Some(event.group.to_string());
+            if record.group.as_deref() != Some(event.group.as_str()) {
+                group = Some(event.group.clone());
             }
         }
         Self {
@@ -122,7 +118,7 @@ impl<'a> ChainRun<'a> {
             ctx,
             ident,
             event_id,
-            shared_event_id,
+            shared_event_id: None,
             status_buffer: String::new(),
             stimulus,
             carry,

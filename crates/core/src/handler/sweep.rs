@@ -274,15 +274,15 @@ impl LifecycleHandler {
         if age < self.config.sweep_lateness || age > MAX_HOOK_HEARTBEAT_TIMEOUT {
             return None;
         }
-        let action = LifecycleAction::announced(event, event_id.into(), now);
+        let action = LifecycleAction::announced(event, event_id, now);
         let timeout = self.hook_timeout(&action.group, &action.hook).await;
         if !heartbeat_due(&action, timeout, now, &self.config) {
             return None;
         }
         let input = LifecycleHeartbeat {
-            group: action.group.to_string(),
-            hook: action.hook.to_string(),
-            token: action.token.as_deref().map(str::to_string),
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: event.instance_id.clone(),
         };
         match self.send_heartbeat(&input).await {
@@ -370,9 +370,9 @@ impl LifecycleHandler {
             return Ok(());
         };
         let input = LifecycleHeartbeat {
-            group: action.group.to_string(),
-            hook: action.hook.to_string(),
-            token: action.token.as_deref().map(str::to_string),
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: record.ident.clone(),
         };
         let action_change = match self.send_heartbeat(&input).await {

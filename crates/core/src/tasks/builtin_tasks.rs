@@ -46,8 +46,8 @@ pub(super) fn held_action(ctx: &TaskContext<'_>) -> Option<LifecycleAction> {
             token: event.token.clone(),
             hook: event.hook.clone(),
             group: event.group.clone(),
-            transition: event.transition.shared_api_name(),
-            event_id: "".into(),
+            transition: event.transition.api_name().to_string(),
+            event_id: String::new(),
             metadata: event.metadata.clone(),
             started_at: ctx.now,
             last_heartbeat: None,
@@ -106,9 +106,9 @@ impl Task for CompleteLifecycleActionTask {
             return Ok(());
         }
         let input = CompleteLifecycleAction {
-            group: action.group.to_string(),
-            hook: action.hook.to_string(),
-            token: action.token.as_deref().map(str::to_string),
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: ctx.record.ident.clone(),
             result: result.clone(),
         };
@@ -141,7 +141,7 @@ impl Task for CompleteLifecycleActionTask {
 /// The Auto Scaling lifecycle state an instance is in while `action` holds it.
 fn waiting_state(action: &LifecycleAction) -> &'static str {
     let warm = |place: &Option<String>| place.as_deref() == Some("WarmPool");
-    let launching = &*action.transition == LifecycleTransition::Launching.api_name();
+    let launching = action.transition == LifecycleTransition::Launching.api_name();
     match (launching, warm(&action.destination), warm(&action.origin)) {
         (true, true, _) => "Warmed:Pending:Wait",
         (true, false, _) => "Pending:Wait",
@@ -170,9 +170,9 @@ impl Task for HeartbeatTask {
             return Ok(());
         };
         let input = LifecycleHeartbeat {
-            group: action.group.to_string(),
-            hook: action.hook.to_string(),
-            token: action.token.as_deref().map(str::to_string),
+            group: action.group.clone(),
+            hook: action.hook.clone(),
+            token: action.token.clone(),
             instance_id: ctx.record.ident.clone(),
         };
         match ctx

@@ -120,7 +120,7 @@ async fn a_terminate_whose_event_never_came_drains_the_instance() {
     assert_eq!(h.state(I).await, "draining");
     let record = h.record(I).await;
     let action = record.lifecycle_action.unwrap();
-    assert_eq!(&*action.hook, "terminate-hook");
+    assert_eq!(action.hook, "terminate-hook");
     assert!(action.token.is_none(), "completed by instance id later");
 }
 

@@ -31,8 +31,8 @@ fn launch_lifecycle_action_decodes_with_json_metadata() {
     };
     assert_eq!(l.transition, LifecycleTransition::Launching);
     assert_eq!(l.instance_id, "i-0abc1234567890def");
-    assert_eq!(&*l.group, "web-asg");
-    assert_eq!(&*l.hook, "launch-hook");
+    assert_eq!(l.group, "web-asg");
+    assert_eq!(l.hook, "launch-hook");
     assert_eq!(
         l.token.as_deref(),
         Some("87654321-4321-4321-4321-210987654321")

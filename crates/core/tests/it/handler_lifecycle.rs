@@ -182,7 +182,7 @@ async fn pending_instance_waits_and_the_sweep_continues_it_once_cloud_init_is_do
         "no state until a registration is taken in"
     );
     assert_eq!(
-        &*record.lifecycle_action.as_ref().unwrap().event_id,
+        record.lifecycle_action.as_ref().unwrap().event_id,
         "launch-1"
     );
     assert!(h.aws.calls().is_empty());
@@ -379,7 +379,7 @@ async fn a_late_launch_event_does_not_replace_a_held_terminate_action() {
     h.deliver_ok(&launch("launch-late", I)).await;
     let held = h.record(I).await.lifecycle_action.unwrap();
     assert_eq!(
-        &*held.event_id, "term-1",
+        held.event_id, "term-1",
         "the terminate hook is the one still waiting"
     );
     h.deliver_ok(&command(

@@ -447,7 +447,7 @@ mod tests {
                 panic!("not a lifecycle event")
             };
             assert_eq!(
-                (l.instance_id.as_str(), &*l.group, &*l.hook),
+                (l.instance_id.as_str(), l.group.as_str(), l.hook.as_str()),
                 ("i-2", "g-2", "h-2")
             );
             assert_eq!(l.token.as_deref(), Some("t-2"));
@@ -462,8 +462,8 @@ mod tests {
             panic!("not a lifecycle event")
         };
         assert_eq!(l.token.as_deref(), Some("token-e-3"));
-        assert_eq!(&*l.hook, "terminate-hook");
-        assert_eq!(&*l.group, DEFAULT_GROUP);
+        assert_eq!(l.hook, "terminate-hook");
+        assert_eq!(l.group, DEFAULT_GROUP);
         assert_eq!(event.time.map(time).as_deref(), Some(DEFAULT_TIME));
     }
 

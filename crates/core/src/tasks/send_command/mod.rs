@@ -249,7 +249,7 @@ impl SendCommandTask {
         match reference {
             "instance_id" => Ok(ctx.record.ident.clone()),
             "group" => held_action(ctx)
-                .map(|a| a.group.to_string())
+                .map(|a| a.group)
                 .or_else(|| ctx.record.group.clone())
                 .ok_or_else(|| "the group is not known".to_string()),
             other => Err(format!("unknown reference `${{{other}}}`")),

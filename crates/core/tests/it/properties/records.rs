@@ -91,7 +91,7 @@ fn lifecycle_action() -> impl Strategy<Value = LifecycleAction> {
     )
         .prop_map(
             |(token, transition, metadata, started_at, last_heartbeat)| LifecycleAction {
-                token: token.map(Into::into),
+                token,
                 hook: "launch-hook".into(),
                 group: "web-asg".into(),
                 transition: transition.into(),
