@@ -6,6 +6,7 @@ mod duration;
 mod exit;
 mod global;
 mod graph;
+mod huge_pages;
 mod invoke;
 mod output;
 mod progress;
