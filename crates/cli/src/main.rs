@@ -6,7 +6,6 @@ mod duration;
 mod exit;
 mod global;
 mod graph;
-mod huge_pages;
 mod invoke;
 mod output;
 mod progress;

@@ -87,8 +87,6 @@ fn parse_faults(text: &str) -> Result<Faults, String> {
 /// model cannot be loaded. A progress bar of simulated time shows on a terminal (it only reads
 /// the simulator's clock: the run stays deterministic).
 pub fn run(args: &Args, out: &Printer) -> ExitCode {
-    // The world's memory in 4 KiB pages: huge ones cost a fifth of the wall time here.
-    crate::huge_pages::turn_off();
     let machine = match &args.transitions {
         Some(path) => FileModel::load(path).and_then(|m| Machine::from_model(&m)),
         None => Ok(Machine::example()),
